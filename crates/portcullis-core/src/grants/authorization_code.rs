@@ -1,0 +1,234 @@
+//! The authorization code grant (RFC 6749 §4.1) with PKCE (RFC 7636).
+//!
+//! Codes carry 256 bits, live 60 seconds by default, are stored only as hashes and are
+//! bound to the client, the redirect URI and the PKCE challenge. Redemption is one
+//! atomic store operation: of two racing requests exactly one wins. A replayed code
+//! revokes every token issued from it (RFC 6749 §4.1.2, RFC 9700 §4.5).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{AuthorizationGrant, Grant, GrantRegistry, TokenGrant};
+use crate::error::OAuthError;
+use crate::extensions::{AuthorizationCodeExtension, Pkce};
+use crate::http::{OAuthResponse, Params};
+use crate::model::{AuthorizationCode, AuthorizationCodeRecord, Client, User};
+use crate::random::{random_string, random_token};
+use crate::response_mode::ResponseMode;
+use crate::scope::Scope;
+use crate::secret::hash_secret;
+use crate::server::{AuthorizationRequest, AuthorizationServer};
+use crate::store::{AuthorizationCodeStore, ClientStore, CodeRedemption, TokenStore};
+use crate::tokens::TokenRequest;
+
+/// The `authorization_code` grant and `code` response type.
+pub struct AuthorizationCodeGrant {
+    code_lifetime: i64,
+    pkce: Pkce,
+    extensions: Vec<Arc<dyn AuthorizationCodeExtension>>,
+}
+
+impl Default for AuthorizationCodeGrant {
+    fn default() -> Self {
+        Self {
+            code_lifetime: 60,
+            pkce: Pkce::default(),
+            extensions: Vec::new(),
+        }
+    }
+}
+
+impl AuthorizationCodeGrant {
+    /// The grant with PKCE S256 required of every client and 60-second codes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets how long a code stays redeemable, in seconds.
+    pub fn with_code_lifetime(mut self, seconds: i64) -> Self {
+        self.code_lifetime = seconds;
+        self
+    }
+
+    /// Replaces the PKCE policy.
+    pub fn with_pkce(mut self, pkce: Pkce) -> Self {
+        self.pkce = pkce;
+        self
+    }
+
+    /// Adds an extension (OpenID Connect, ...).
+    pub fn with_extension(mut self, extension: impl AuthorizationCodeExtension) -> Self {
+        self.extensions.push(Arc::new(extension));
+        self
+    }
+
+    /// The PKCE policy in force.
+    pub fn pkce(&self) -> Pkce {
+        self.pkce
+    }
+
+    fn extensions(&self) -> impl Iterator<Item = &dyn AuthorizationCodeExtension> {
+        std::iter::once(&self.pkce as &dyn AuthorizationCodeExtension)
+            .chain(self.extensions.iter().map(|e| &**e))
+    }
+
+    fn draft(&self, now: i64, request: &AuthorizationRequest, subject: &str) -> AuthorizationCodeRecord {
+        AuthorizationCodeRecord {
+            code_hash: String::new(),
+            client_id: request.client_id().to_owned(),
+            redirect_uri: request
+                .redirect_uri_given()
+                .then(|| request.redirect_uri().to_owned()),
+            scope: request.scope().clone(),
+            subject: subject.to_owned(),
+            nonce: request.params().get("nonce").map(str::to_owned),
+            auth_time: None,
+            code_challenge: None,
+            code_challenge_method: None,
+            issued_at: now,
+            expires_at: now.saturating_add(self.code_lifetime),
+            grant_id: String::new(),
+        }
+    }
+}
+
+impl<S> Grant<S> for AuthorizationCodeGrant
+where
+    S: ClientStore + TokenStore + AuthorizationCodeStore,
+{
+    fn register(self, registry: &mut GrantRegistry<S>) {
+        let grant = Arc::new(self);
+        registry.add_authorization_grant(grant.clone());
+        registry.add_token_grant(grant);
+    }
+}
+
+#[async_trait]
+impl<S> AuthorizationGrant<S> for AuthorizationCodeGrant
+where
+    S: ClientStore + TokenStore + AuthorizationCodeStore,
+{
+    fn response_type(&self) -> &str {
+        "code"
+    }
+
+    fn default_response_mode(&self) -> ResponseMode {
+        ResponseMode::Query
+    }
+
+    fn allows_response_mode(&self, _mode: ResponseMode) -> bool {
+        true
+    }
+
+    fn validate_authorization_request(
+        &self,
+        server: &AuthorizationServer<S>,
+        request: &AuthorizationRequest,
+        client: &S::Client,
+        _end_user: Option<&dyn User>,
+    ) -> Result<(), OAuthError> {
+        let mut scratch = self.draft(server.now(), request, "");
+        for extension in self.extensions() {
+            extension.on_authorization_request(request, client, &mut scratch)?;
+        }
+        Ok(())
+    }
+
+    async fn create_authorization_response(
+        &self,
+        server: &AuthorizationServer<S>,
+        request: &AuthorizationRequest,
+        client: &S::Client,
+        user: &dyn User,
+    ) -> Result<Vec<(&'static str, String)>, OAuthError> {
+        let mut record = self.draft(server.now(), request, user.subject());
+        record.auth_time = user.auth_time();
+        for extension in self.extensions() {
+            extension.on_authorization_request(request, client, &mut record)?;
+        }
+        let code = random_token(server.random());
+        record.code_hash = hash_secret(&code);
+        record.grant_id = random_string(server.random(), 16);
+        server.store().save_authorization_code(record).await?;
+        Ok(vec![("code", code)])
+    }
+}
+
+fn invalid_code() -> OAuthError {
+    OAuthError::invalid_grant(
+        "the authorization code is invalid, expired, or was issued to another client",
+    )
+}
+
+#[async_trait]
+impl<S> TokenGrant<S> for AuthorizationCodeGrant
+where
+    S: ClientStore + TokenStore + AuthorizationCodeStore,
+{
+    fn grant_type(&self) -> &str {
+        "authorization_code"
+    }
+
+    async fn create_token_response(
+        &self,
+        server: &AuthorizationServer<S>,
+        client: &S::Client,
+        params: &Params,
+    ) -> Result<OAuthResponse, OAuthError> {
+        let code_value = params.require("code")?;
+        let store = server.store();
+        let code = match store
+            .redeem_authorization_code(&hash_secret(code_value))
+            .await?
+        {
+            CodeRedemption::Redeemed(code) => code,
+            CodeRedemption::AlreadyUsed(code) => {
+                store.revoke_grant(code.grant_id()).await?;
+                tracing::warn!(
+                    client_id = %code.client_id(),
+                    "authorization code replayed; tokens issued from it are revoked"
+                );
+                return Err(OAuthError::invalid_grant(
+                    "the authorization code was already used; the tokens issued with it have been revoked",
+                ));
+            }
+            CodeRedemption::NotFound => return Err(invalid_code()),
+        };
+        if code.client_id() != client.client_id() || server.now() >= code.expires_at() {
+            return Err(invalid_code());
+        }
+        match (code.redirect_uri(), params.get("redirect_uri")) {
+            (Some(bound), Some(given)) if bound == given => {}
+            (Some(_), _) => {
+                return Err(OAuthError::invalid_grant(
+                    "the redirect_uri must be identical to the one in the authorization request",
+                ))
+            }
+            (None, Some(given)) if !client.check_redirect_uri(given) => {
+                return Err(OAuthError::invalid_grant(
+                    "the redirect_uri is not registered for this client",
+                ))
+            }
+            (None, _) => {}
+        }
+        for extension in self.extensions() {
+            extension.on_token_request(params, client, &code)?;
+        }
+        let scope: Scope = code.scope();
+        let issued = server.bearer().issue(
+            server.random(),
+            server.now(),
+            TokenRequest {
+                client_id: client.client_id(),
+                grant_type: "authorization_code",
+                scope,
+                subject: Some(code.subject()),
+                grant_id: code.grant_id().to_owned(),
+                include_refresh_token: server.may_issue_refresh_token(client),
+            },
+        );
+        store.save_token(issued.record.clone()).await?;
+        Ok(issued.to_response())
+    }
+}

@@ -1,0 +1,186 @@
+//! An in-memory store implementing every storage trait: for tests, examples and
+//! applications that embed Portcullis without a database.
+//!
+//! All state sits behind one mutex that is never held across an `.await`, so every
+//! single-use operation (code redemption, refresh rotation) is atomic and the store is
+//! safe to share between tasks and threads. Nothing survives a restart.
+//!
+//! User passwords are kept as salted SHA-256 here, which is adequate only because
+//! nothing is ever written to disk; `portcullis-sql` stores them as Argon2id.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::model::{AuthorizationCodeRecord, ClientRecord, TokenRecord};
+use crate::random::{random_string, OsRandom};
+use crate::secret::{constant_time_eq, hash_secret};
+use crate::store::{AuthorizationCodeStore, ClientStore, CodeRedemption, TokenStore, UserStore};
+
+#[derive(Default)]
+struct Inner {
+    clients: HashMap<String, ClientRecord>,
+    tokens: Vec<TokenRecord>,
+    by_access: HashMap<String, usize>,
+    by_refresh: HashMap<String, usize>,
+    codes: HashMap<String, (AuthorizationCodeRecord, bool)>,
+    users: HashMap<String, (String, String)>,
+}
+
+impl Inner {
+    fn insert_token(&mut self, token: TokenRecord) {
+        let index = self.tokens.len();
+        self.by_access.insert(token.access_token_hash.clone(), index);
+        if let Some(refresh) = &token.refresh_token_hash {
+            self.by_refresh.insert(refresh.clone(), index);
+        }
+        self.tokens.push(token);
+    }
+}
+
+/// A user of the in-memory store: the subject is the username.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryUser {
+    /// The username, also the token subject.
+    pub username: String,
+}
+
+impl crate::model::User for MemoryUser {
+    fn subject(&self) -> &str {
+        &self.username
+    }
+}
+
+/// The in-memory store.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
+        self.inner
+            .lock()
+            .map_err(|_| StoreError::new("memory store lock poisoned"))
+    }
+
+    /// Registers (or replaces) a client.
+    pub fn insert_client(&self, client: ClientRecord) -> Result<(), StoreError> {
+        self.lock()?.clients.insert(client.client_id.clone(), client);
+        Ok(())
+    }
+
+    /// Adds (or replaces) a user with a password.
+    pub fn insert_user(&self, username: &str, password: &str) -> Result<(), StoreError> {
+        let salt = random_string(&OsRandom, 16);
+        let hash = hash_secret(&format!("{salt}:{password}"));
+        self.lock()?.users.insert(username.to_owned(), (salt, hash));
+        Ok(())
+    }
+
+    /// Every stored token, for inspection in tests.
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        Ok(self.lock()?.tokens.clone())
+    }
+}
+
+#[async_trait]
+impl ClientStore for MemoryStore {
+    type Client = ClientRecord;
+
+    async fn find_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        Ok(self.lock()?.clients.get(client_id).cloned())
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    type Token = TokenRecord;
+
+    async fn save_token(&self, token: TokenRecord) -> Result<(), StoreError> {
+        self.lock()?.insert_token(token);
+        Ok(())
+    }
+
+    async fn find_access_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner.by_access.get(hash).map(|&i| inner.tokens[i].clone()))
+    }
+
+    async fn find_refresh_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner.by_refresh.get(hash).map(|&i| inner.tokens[i].clone()))
+    }
+
+    async fn rotate_refresh_token(&self, old: &str, new: TokenRecord) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        let Some(&index) = inner.by_refresh.get(old) else {
+            return Ok(false);
+        };
+        if inner.tokens[index].revoked {
+            return Ok(false);
+        }
+        inner.tokens[index].revoked = true;
+        inner.insert_token(new);
+        Ok(true)
+    }
+
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        for token in self.lock()?.tokens.iter_mut().filter(|t| t.grant_id == grant_id) {
+            token.revoked = true;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuthorizationCodeStore for MemoryStore {
+    type Code = AuthorizationCodeRecord;
+
+    async fn save_authorization_code(&self, code: AuthorizationCodeRecord) -> Result<(), StoreError> {
+        self.lock()?.codes.insert(code.code_hash.clone(), (code, false));
+        Ok(())
+    }
+
+    async fn redeem_authorization_code(
+        &self,
+        hash: &str,
+    ) -> Result<CodeRedemption<AuthorizationCodeRecord>, StoreError> {
+        let mut inner = self.lock()?;
+        Ok(match inner.codes.get_mut(hash) {
+            None => CodeRedemption::NotFound,
+            Some((code, true)) => CodeRedemption::AlreadyUsed(code.clone()),
+            Some((code, used)) => {
+                *used = true;
+                CodeRedemption::Redeemed(code.clone())
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    type User = MemoryUser;
+
+    async fn authenticate_user(&self, username: &str, password: &str) -> Result<Option<MemoryUser>, StoreError> {
+        let inner = self.lock()?;
+        // An unknown user is checked against a dummy salt and hash, so it costs the same.
+        let (salt, hash) = inner
+            .users
+            .get(username)
+            .map(|(s, h)| (s.as_str(), h.as_str()))
+            .unwrap_or(("", ""));
+        let computed = hash_secret(&format!("{salt}:{password}"));
+        let ok = constant_time_eq(computed.as_bytes(), hash.as_bytes()) && !hash.is_empty();
+        Ok(ok.then(|| MemoryUser {
+            username: username.to_owned(),
+        }))
+    }
+}

@@ -1,0 +1,41 @@
+//! The models applications implement (Authlib's `ClientMixin`, `TokenMixin`,
+//! `AuthorizationCodeMixin`), and ready implementations of them.
+//!
+//! Applications keep their own structs and implement [`Client`], [`Token`],
+//! [`AuthorizationCode`] and [`User`] on them; the core only ever talks to the traits.
+//! [`ClientRecord`], [`TokenRecord`] and [`AuthorizationCodeRecord`] are ready
+//! implementations, used by the in-memory store and by `portcullis-sql`. The two
+//! records are also what the core hands to the storage traits when it issues a token
+//! or a code: the application turns them into its own rows.
+
+mod client;
+mod code;
+mod token;
+
+pub use client::{AuthMethod, Client, ClientRecord, Endpoint};
+pub use code::{AuthorizationCode, AuthorizationCodeRecord};
+pub use token::{Token, TokenRecord};
+
+/// The end user (resource owner) a grant is issued for.
+pub trait User: Send + Sync {
+    /// A stable, unique identifier of the user: the `sub` of tokens issued for them.
+    fn subject(&self) -> &str;
+
+    /// When the user last authenticated (UTC seconds), if known; OpenID Connect's
+    /// `auth_time`.
+    fn auth_time(&self) -> Option<i64> {
+        None
+    }
+}
+
+impl User for str {
+    fn subject(&self) -> &str {
+        self
+    }
+}
+
+impl User for String {
+    fn subject(&self) -> &str {
+        self
+    }
+}

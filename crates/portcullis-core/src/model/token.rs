@@ -1,0 +1,113 @@
+//! The [`Token`] trait (Authlib's `TokenMixin`) and [`TokenRecord`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::scope::Scope;
+
+/// An issued token: an access token and, where the client may refresh, a refresh token.
+///
+/// One token record is one issuance. Rotating its refresh token or revoking it revokes
+/// the whole record: the access token and the refresh token stop working together.
+pub trait Token: Send + Sync {
+    /// The client the token was issued to.
+    fn client_id(&self) -> &str;
+
+    /// The scope granted.
+    fn scope(&self) -> Scope;
+
+    /// When the token was issued (UTC seconds).
+    fn issued_at(&self) -> i64;
+
+    /// The access token's lifetime in seconds.
+    fn expires_in(&self) -> i64;
+
+    /// When the access token expires (UTC seconds).
+    fn expires_at(&self) -> i64 {
+        self.issued_at().saturating_add(self.expires_in())
+    }
+
+    /// True when the access token has expired at `now`.
+    fn is_expired(&self, now: i64) -> bool {
+        now >= self.expires_at()
+    }
+
+    /// When the refresh token expires (UTC seconds); `None` if it never does.
+    fn refresh_token_expires_at(&self) -> Option<i64> {
+        None
+    }
+
+    /// True once the token was revoked, or its refresh token rotated.
+    fn is_revoked(&self) -> bool;
+
+    /// The user the token was issued for; `None` for client_credentials tokens.
+    fn subject(&self) -> Option<&str>;
+
+    /// The grant this token descends from. Every token issued from one authorization
+    /// code (and every refresh of it) shares one grant id, so that a replayed code or
+    /// a reused refresh token can revoke them all.
+    fn grant_id(&self) -> &str;
+}
+
+/// A ready [`Token`] implementation, and what the core gives
+/// [`TokenStore::save_token`](crate::store::TokenStore::save_token) to persist.
+///
+/// It holds hashes only: the plain tokens go to the client and nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// `hash_secret(access_token)`.
+    pub access_token_hash: String,
+    /// `hash_secret(refresh_token)`, when a refresh token was issued.
+    pub refresh_token_hash: Option<String>,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The scope granted.
+    pub scope: Scope,
+    /// The user, if any.
+    pub subject: Option<String>,
+    /// The grant type that issued it (`authorization_code`, `refresh_token`, ...).
+    pub grant_type: String,
+    /// The grant family id (see [`Token::grant_id`]).
+    pub grant_id: String,
+    /// When it was issued (UTC seconds).
+    pub issued_at: i64,
+    /// The access token's lifetime in seconds.
+    pub expires_in: i64,
+    /// When the refresh token expires (UTC seconds), if it does.
+    pub refresh_token_expires_at: Option<i64>,
+    /// True once revoked or rotated.
+    pub revoked: bool,
+}
+
+impl Token for TokenRecord {
+    fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    fn scope(&self) -> Scope {
+        self.scope.clone()
+    }
+
+    fn issued_at(&self) -> i64 {
+        self.issued_at
+    }
+
+    fn expires_in(&self) -> i64 {
+        self.expires_in
+    }
+
+    fn refresh_token_expires_at(&self) -> Option<i64> {
+        self.refresh_token_expires_at
+    }
+
+    fn is_revoked(&self) -> bool {
+        self.revoked
+    }
+
+    fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    fn grant_id(&self) -> &str {
+        &self.grant_id
+    }
+}

@@ -1,0 +1,109 @@
+//! Storage traits: narrow, async, one per concern.
+//!
+//! A grant asks only for the traits it uses: `client_credentials` needs
+//! [`ClientStore`] and [`TokenStore`]; `authorization_code` adds
+//! [`AuthorizationCodeStore`]; `password` adds [`UserStore`]. Everything that must
+//! happen once — redeeming a code, rotating a refresh token — is a single method that
+//! the implementation makes atomic (a transaction, a conditional `UPDATE`, a lock), so
+//! that two racing requests can never both win.
+//!
+//! Lookups go by hash ([`hash_secret`](crate::secret::hash_secret)): a store never
+//! sees a plain token, code or client secret.
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::model::{AuthorizationCode, AuthorizationCodeRecord, Client, Token, TokenRecord, User};
+
+/// Finds registered clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync + 'static {
+    /// The application's client model.
+    type Client: Client + Clone + 'static;
+
+    /// The client registered under `client_id`, if any.
+    async fn find_client(&self, client_id: &str) -> Result<Option<Self::Client>, StoreError>;
+}
+
+/// Saves, finds, rotates and revokes tokens.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// The application's token model.
+    type Token: Token + 'static;
+
+    /// Persists a newly issued token. It must be durable before this returns: the
+    /// client receives the token right after.
+    async fn save_token(&self, token: TokenRecord) -> Result<(), StoreError>;
+
+    /// The token whose access token hashes to `access_token_hash`, revoked or not.
+    async fn find_access_token(
+        &self,
+        access_token_hash: &str,
+    ) -> Result<Option<Self::Token>, StoreError>;
+
+    /// The token whose refresh token hashes to `refresh_token_hash`, revoked or not.
+    async fn find_refresh_token(
+        &self,
+        refresh_token_hash: &str,
+    ) -> Result<Option<Self::Token>, StoreError>;
+
+    /// Atomically: when the token holding `old_refresh_token_hash` is not revoked,
+    /// mark it revoked, save `new` and return `true`; otherwise change nothing and
+    /// return `false` (another request rotated it first: a reuse).
+    async fn rotate_refresh_token(
+        &self,
+        old_refresh_token_hash: &str,
+        new: TokenRecord,
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes every token of the grant `grant_id`.
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError>;
+}
+
+/// What [`AuthorizationCodeStore::redeem_authorization_code`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRedemption<C> {
+    /// The code was unused; it is now marked used and this request owns it.
+    Redeemed(C),
+    /// The code had been redeemed before: a replay.
+    AlreadyUsed(C),
+    /// No such code.
+    NotFound,
+}
+
+/// Saves and redeems authorization codes.
+#[async_trait]
+pub trait AuthorizationCodeStore: Send + Sync + 'static {
+    /// The application's authorization code model.
+    type Code: AuthorizationCode + 'static;
+
+    /// Persists a newly issued code.
+    async fn save_authorization_code(
+        &self,
+        code: AuthorizationCodeRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Atomically marks the code with hash `code_hash` as used and tells what it was.
+    /// Of two concurrent calls for one code, exactly one gets
+    /// [`CodeRedemption::Redeemed`]. Keep used codes at least until they expire so a
+    /// replay is recognised.
+    async fn redeem_authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<CodeRedemption<Self::Code>, StoreError>;
+}
+
+/// Authenticates resource owners for the password grant (RFC 6749 §4.3).
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// The application's user model.
+    type User: User + 'static;
+
+    /// The user with this username and password; `None` when either is wrong. An
+    /// unknown user and a wrong password must be indistinguishable, also in timing.
+    async fn authenticate_user(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<Self::User>, StoreError>;
+}

@@ -1,0 +1,208 @@
+//! Bearer token generation (RFC 6749 §5.1, RFC 6750).
+//!
+//! The *strategy* that mints an access token ([`AccessTokenFormat`]: opaque by
+//! default) is separate from its *storage* (the [`TokenStore`](crate::store::TokenStore)),
+//! which only ever sees hashes. Opaque tokens carry 256 bits from the injected CSPRNG.
+//! Lifetimes are configurable per grant type; a refresh token is issued only when the
+//! grant allows it, the client may use the `refresh_token` grant, and that grant is
+//! registered.
+
+use std::collections::HashMap;
+
+use http::StatusCode;
+
+use crate::http::{json_response, OAuthResponse};
+use crate::model::TokenRecord;
+use crate::random::{random_token, RandomSource};
+use crate::scope::Scope;
+use crate::secret::hash_secret;
+
+/// Mints the access token string. Opaque tokens are the default; other formats (JWT)
+/// plug in here.
+pub trait AccessTokenFormat: Send + Sync + 'static {
+    /// A new access token for the token described by `record` (whose hash fields are
+    /// not filled in yet).
+    fn mint(&self, random: &dyn RandomSource, record: &TokenRecord) -> String;
+}
+
+/// Opaque random access tokens: 256 bits, base64url.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OpaqueTokens;
+
+impl AccessTokenFormat for OpaqueTokens {
+    fn mint(&self, random: &dyn RandomSource, _record: &TokenRecord) -> String {
+        random_token(random)
+    }
+}
+
+/// What a grant asks the generator for.
+#[derive(Debug, Clone)]
+pub struct TokenRequest<'a> {
+    /// The client the token is for.
+    pub client_id: &'a str,
+    /// The grant type issuing it.
+    pub grant_type: &'a str,
+    /// The scope granted.
+    pub scope: Scope,
+    /// The user, if any.
+    pub subject: Option<&'a str>,
+    /// The grant family id.
+    pub grant_id: String,
+    /// True when a refresh token should be issued too.
+    pub include_refresh_token: bool,
+}
+
+/// A freshly issued token: the plain values for the client, the record for the store.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The access token, sent to the client only.
+    pub access_token: String,
+    /// The refresh token, if issued, sent to the client only.
+    pub refresh_token: Option<String>,
+    /// What is stored: hashes and metadata.
+    pub record: TokenRecord,
+}
+
+impl IssuedToken {
+    /// The RFC 6749 §5.1 JSON token response, with `Cache-Control: no-store`.
+    pub fn to_response(&self) -> OAuthResponse {
+        let mut body = serde_json::json!({
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.record.expires_in,
+        });
+        if let Some(refresh) = &self.refresh_token {
+            body["refresh_token"] = refresh.clone().into();
+        }
+        if !self.record.scope.is_empty() {
+            body["scope"] = self.record.scope.to_string().into();
+        }
+        json_response(StatusCode::OK, &body)
+    }
+}
+
+/// Issues bearer tokens with configurable lifetimes.
+pub struct BearerTokenGenerator {
+    access_token_lifetime: i64,
+    lifetimes_by_grant: HashMap<String, i64>,
+    refresh_token_lifetime: Option<i64>,
+    format: Box<dyn AccessTokenFormat>,
+}
+
+impl Default for BearerTokenGenerator {
+    fn default() -> Self {
+        Self {
+            access_token_lifetime: 3600,
+            lifetimes_by_grant: HashMap::new(),
+            refresh_token_lifetime: Some(30 * 24 * 3600),
+            format: Box::new(OpaqueTokens),
+        }
+    }
+}
+
+impl BearerTokenGenerator {
+    /// Sets the default access token lifetime in seconds (3600 unless set).
+    pub fn with_access_token_lifetime(mut self, seconds: i64) -> Self {
+        self.access_token_lifetime = seconds;
+        self
+    }
+
+    /// Sets the access token lifetime for tokens issued by `grant_type`.
+    pub fn with_grant_lifetime(mut self, grant_type: impl Into<String>, seconds: i64) -> Self {
+        self.lifetimes_by_grant.insert(grant_type.into(), seconds);
+        self
+    }
+
+    /// Sets the refresh token lifetime (30 days unless set; `None`: no expiry).
+    pub fn with_refresh_token_lifetime(mut self, seconds: Option<i64>) -> Self {
+        self.refresh_token_lifetime = seconds;
+        self
+    }
+
+    /// Replaces the access token format.
+    pub fn with_format(mut self, format: impl AccessTokenFormat) -> Self {
+        self.format = Box::new(format);
+        self
+    }
+
+    /// The access token lifetime for `grant_type`.
+    pub fn lifetime(&self, grant_type: &str) -> i64 {
+        self.lifetimes_by_grant
+            .get(grant_type)
+            .copied()
+            .unwrap_or(self.access_token_lifetime)
+    }
+
+    /// Mints a token at time `now`.
+    pub fn issue(&self, random: &dyn RandomSource, now: i64, request: TokenRequest<'_>) -> IssuedToken {
+        let mut record = TokenRecord {
+            access_token_hash: String::new(),
+            refresh_token_hash: None,
+            client_id: request.client_id.to_owned(),
+            scope: request.scope,
+            subject: request.subject.map(str::to_owned),
+            grant_type: request.grant_type.to_owned(),
+            grant_id: request.grant_id,
+            issued_at: now,
+            expires_in: self.lifetime(request.grant_type),
+            refresh_token_expires_at: None,
+            revoked: false,
+        };
+        let access_token = self.format.mint(random, &record);
+        record.access_token_hash = hash_secret(&access_token);
+        let refresh_token = request.include_refresh_token.then(|| random_token(random));
+        if let Some(refresh) = &refresh_token {
+            record.refresh_token_hash = Some(hash_secret(refresh));
+            record.refresh_token_expires_at =
+                self.refresh_token_lifetime.map(|l| now.saturating_add(l));
+        }
+        IssuedToken {
+            access_token,
+            refresh_token,
+            record,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::OsRandom;
+
+    fn request(grant_type: &str, refresh: bool) -> TokenRequest<'_> {
+        TokenRequest {
+            client_id: "c",
+            grant_type,
+            scope: Scope::parse("read").unwrap(),
+            subject: None,
+            grant_id: "g".into(),
+            include_refresh_token: refresh,
+        }
+    }
+
+    #[test]
+    fn per_grant_lifetime_and_hashes() {
+        let generator = BearerTokenGenerator::default().with_grant_lifetime("client_credentials", 60);
+        let issued = generator.issue(&OsRandom, 1000, request("client_credentials", false));
+        assert_eq!(issued.record.expires_in, 60);
+        assert_eq!(issued.record.access_token_hash, hash_secret(&issued.access_token));
+        assert!(issued.refresh_token.is_none());
+        let issued = generator.issue(&OsRandom, 1000, request("authorization_code", true));
+        assert_eq!(issued.record.expires_in, 3600);
+        let refresh = issued.refresh_token.clone().unwrap();
+        assert_eq!(issued.record.refresh_token_hash, Some(hash_secret(&refresh)));
+        assert_eq!(issued.record.refresh_token_expires_at, Some(1000 + 30 * 24 * 3600));
+    }
+
+    #[test]
+    fn response_is_no_store_json() {
+        let issued = BearerTokenGenerator::default().issue(&OsRandom, 0, request("x", true));
+        let response = issued.to_response();
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["pragma"], "no-cache");
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["scope"], "read");
+        assert!(body["refresh_token"].is_string());
+    }
+}
