@@ -1,1 +1,110 @@
-//! x
+//! # portcullis-axum
+//!
+//! The axum integration of Portcullis:
+//!
+//! * [`OAuth`] extracts an axum request as the core's [`OAuthRequest`] (body read
+//!   under the core's size limit), and [`into_response`] turns the core's
+//!   [`OAuthResponse`] back into an axum response;
+//! * [`token_endpoint`] / [`token_route`] are a ready token endpoint;
+//! * [`Bearer`], [`ResourceGuard`] and [`require_bearer`] protect an API with bearer
+//!   tokens (RFC 6750).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use axum::{routing::get, Router};
+//! use portcullis_axum::{token_route, Bearer};
+//! use portcullis_core::{AuthorizationServer, ClientCredentialsGrant, MemoryStore, ResourceProtector};
+//!
+//! # async fn run() {
+//! let mut server = AuthorizationServer::new(MemoryStore::new());
+//! server.register_grant(ClientCredentialsGrant);
+//! let server = Arc::new(server);
+//! let protector: ResourceProtector = server.resource_protector();
+//!
+//! async fn me(Bearer(token): Bearer) -> String {
+//!     format!("hello, {}", token.client_id)
+//! }
+//!
+//! let app = Router::new()
+//!     .route("/api/me", get(me))
+//!     .with_state(protector)
+//!     .route("/oauth/token", token_route(server));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+
+mod guard;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, MethodRouter};
+use http::StatusCode;
+use portcullis_core::http::MAX_BODY_BYTES;
+use portcullis_core::{AuthorizationServer, ClientStore, OAuthError, OAuthRequest, OAuthResponse};
+
+pub use guard::{require_bearer, Bearer, BearerRejection, ResourceGuard};
+
+/// The core's view of an axum request: [`OAuthRequest`] with the whole body read.
+///
+/// A body over [`MAX_BODY_BYTES`] is refused with `413` and an `invalid_request` body.
+#[derive(Debug)]
+pub struct OAuth(pub OAuthRequest);
+
+impl<S: Send + Sync> FromRequest<S> for OAuth {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        into_oauth_request(request).await.map(OAuth)
+    }
+}
+
+/// Reads an axum request into the core's request type.
+pub async fn into_oauth_request(request: Request) -> Result<OAuthRequest, Response> {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            into_response(
+                OAuthError::invalid_request("the request body is too large")
+                    .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+                    .into_response(),
+            )
+        })?;
+    Ok(http::Request::from_parts(parts, bytes))
+}
+
+/// Turns the core's response into an axum response.
+pub fn into_response(response: OAuthResponse) -> Response {
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// A ready token endpoint handler (RFC 6749 §3.2) for a server shared in an `Arc`.
+/// Mount it for every method: the core answers anything but `POST` with `405`.
+pub async fn token_endpoint<S: ClientStore>(
+    State(server): State<Arc<AuthorizationServer<S>>>,
+    OAuth(request): OAuth,
+) -> Response {
+    into_response(server.create_token_response(&request).await)
+}
+
+/// A route for the token endpoint, bound to `server`: `.route("/token", token_route(server))`.
+pub fn token_route<S: ClientStore, St: Clone + Send + Sync + 'static>(
+    server: Arc<AuthorizationServer<S>>,
+) -> MethodRouter<St> {
+    any(token_endpoint::<S>).with_state(server)
+}
+
+/// Lets handlers return a core response directly.
+#[derive(Debug)]
+pub struct CoreResponse(pub OAuthResponse);
+
+impl IntoResponse for CoreResponse {
+    fn into_response(self) -> Response {
+        into_response(self.0)
+    }
+}
