@@ -15,7 +15,7 @@
 //!
 //! Where Authlib's tutorial code is insecure, this example does it right and says why.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -273,6 +273,9 @@ struct Tables {
     clients: HashMap<String, OAuth2Client>,
     tokens: Vec<OAuth2Token>,
     codes: HashMap<String, OAuth2Code>,
+    /// Grants revoked because a code or refresh token was replayed. A token saved for
+    /// one of them later (the legitimate redemption racing the replay) is born revoked.
+    revoked_grants: HashSet<String>,
     /// username -> (salt, salted hash). A real application uses Argon2id.
     users: HashMap<String, (String, String)>,
 }
@@ -323,7 +326,10 @@ impl TokenStore for AppStore {
     type Token = OAuth2Token;
 
     async fn save_token(&self, token: TokenRecord) -> Result<(), StoreError> {
-        self.lock()?.tokens.push(token.into());
+        let mut tables = self.lock()?;
+        let mut token = OAuth2Token::from(token);
+        token.revoked = tables.revoked_grants.contains(&token.grant_id);
+        tables.tokens.push(token);
         Ok(())
     }
 

@@ -107,7 +107,10 @@ pub async fn authenticate_client<S: ClientStore>(
 ) -> Result<S::Client, OAuthError> {
     let credentials = credentials(request, params)?;
     let Some(client) = store.find_client(&credentials.client_id).await? else {
-        tracing::debug!(method = credentials.method, "client authentication failed: unknown client");
+        tracing::debug!(
+            method = credentials.method,
+            "client authentication failed: unknown client"
+        );
         return Err(failed());
     };
     if !client.check_endpoint_auth_method(credentials.method, endpoint) {
@@ -124,6 +127,7 @@ pub async fn authenticate_client<S: ClientStore>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use bytes::Bytes;
@@ -161,18 +165,30 @@ mod tests {
     #[test]
     fn post_and_none() {
         let (req, params) = request(None, "client_id=a&client_secret=b");
-        assert_eq!(credentials(&req, &params).unwrap().method, AuthMethod::CLIENT_SECRET_POST);
+        assert_eq!(
+            credentials(&req, &params).unwrap().method,
+            AuthMethod::CLIENT_SECRET_POST
+        );
         let (req, params) = request(None, "client_id=a");
         assert_eq!(credentials(&req, &params).unwrap().method, AuthMethod::NONE);
         let (req, params) = request(None, "grant_type=x");
-        assert_eq!(credentials(&req, &params).unwrap_err().code(), crate::ErrorCode::InvalidClient);
+        assert_eq!(
+            credentials(&req, &params).unwrap_err().code(),
+            crate::ErrorCode::InvalidClient
+        );
     }
 
     #[test]
     fn malformed_basic_is_invalid_client() {
         let (req, params) = request(Some("Basic !!!"), "");
-        assert_eq!(credentials(&req, &params).unwrap_err().code(), crate::ErrorCode::InvalidClient);
+        assert_eq!(
+            credentials(&req, &params).unwrap_err().code(),
+            crate::ErrorCode::InvalidClient
+        );
         let (req, params) = request(Some("Bearer abc"), "");
-        assert_eq!(credentials(&req, &params).unwrap_err().code(), crate::ErrorCode::InvalidClient);
+        assert_eq!(
+            credentials(&req, &params).unwrap_err().code(),
+            crate::ErrorCode::InvalidClient
+        );
     }
 }

@@ -246,7 +246,9 @@ impl OAuthError {
         let mut response = json_response(self.status, &body);
         if let Some(challenge) = &self.www_authenticate {
             if let Ok(value) = HeaderValue::from_str(challenge) {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
             }
         }
         if let Some(allow) = self.allow {
@@ -306,6 +308,7 @@ impl From<StoreError> for OAuthError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -54,7 +54,9 @@ impl Params {
                 )));
             }
             if self.values.len() >= MAX_PARAMS {
-                return Err(OAuthError::invalid_request("the request has too many parameters"));
+                return Err(OAuthError::invalid_request(
+                    "the request has too many parameters",
+                ));
             }
             if self.values.contains_key(name.as_ref()) {
                 return Err(OAuthError::invalid_request(format!(
@@ -188,6 +190,7 @@ pub fn build_redirect_uri(uri: &str, mode: ResponseMode, params: &[(&str, String
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -8,7 +8,7 @@
 //! User passwords are kept as salted SHA-256 here, which is adequate only because
 //! nothing is ever written to disk; `portcullis-sql` stores them as Argon2id.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -27,12 +27,19 @@ struct Inner {
     by_refresh: HashMap<String, usize>,
     codes: HashMap<String, (AuthorizationCodeRecord, bool)>,
     users: HashMap<String, (String, String)>,
+    /// Grants revoked so far: a token saved for one of them later (a code redeemed
+    /// just before its replay was detected) is born revoked.
+    revoked_grants: HashSet<String>,
 }
 
 impl Inner {
-    fn insert_token(&mut self, token: TokenRecord) {
+    fn insert_token(&mut self, mut token: TokenRecord) {
+        if self.revoked_grants.contains(&token.grant_id) {
+            token.revoked = true;
+        }
         let index = self.tokens.len();
-        self.by_access.insert(token.access_token_hash.clone(), index);
+        self.by_access
+            .insert(token.access_token_hash.clone(), index);
         if let Some(refresh) = &token.refresh_token_hash {
             self.by_refresh.insert(refresh.clone(), index);
         }
@@ -73,7 +80,9 @@ impl MemoryStore {
 
     /// Registers (or replaces) a client.
     pub fn insert_client(&self, client: ClientRecord) -> Result<(), StoreError> {
-        self.lock()?.clients.insert(client.client_id.clone(), client);
+        self.lock()?
+            .clients
+            .insert(client.client_id.clone(), client);
         Ok(())
     }
 
@@ -133,7 +142,9 @@ impl TokenStore for MemoryStore {
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
-        for token in self.lock()?.tokens.iter_mut().filter(|t| t.grant_id == grant_id) {
+        let mut inner = self.lock()?;
+        inner.revoked_grants.insert(grant_id.to_owned());
+        for token in inner.tokens.iter_mut().filter(|t| t.grant_id == grant_id) {
             token.revoked = true;
         }
         Ok(())
@@ -144,8 +155,13 @@ impl TokenStore for MemoryStore {
 impl AuthorizationCodeStore for MemoryStore {
     type Code = AuthorizationCodeRecord;
 
-    async fn save_authorization_code(&self, code: AuthorizationCodeRecord) -> Result<(), StoreError> {
-        self.lock()?.codes.insert(code.code_hash.clone(), (code, false));
+    async fn save_authorization_code(
+        &self,
+        code: AuthorizationCodeRecord,
+    ) -> Result<(), StoreError> {
+        self.lock()?
+            .codes
+            .insert(code.code_hash.clone(), (code, false));
         Ok(())
     }
 
@@ -169,7 +185,11 @@ impl AuthorizationCodeStore for MemoryStore {
 impl UserStore for MemoryStore {
     type User = MemoryUser;
 
-    async fn authenticate_user(&self, username: &str, password: &str) -> Result<Option<MemoryUser>, StoreError> {
+    async fn authenticate_user(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<MemoryUser>, StoreError> {
         let inner = self.lock()?;
         // An unknown user is checked against a dummy salt and hash, so it costs the same.
         let (salt, hash) = inner

@@ -75,12 +75,30 @@ mod tests {
     #[test]
     fn exact_match_only() {
         assert!(redirect_uri_matches(REGISTERED, REGISTERED));
-        assert!(!redirect_uri_matches(REGISTERED, "https://app.example/callback?x=1"));
-        assert!(!redirect_uri_matches(REGISTERED, "https://app.example/callback/"));
-        assert!(!redirect_uri_matches(REGISTERED, "https://APP.example/callback"));
-        assert!(!redirect_uri_matches(REGISTERED, "https://app.example/Callback"));
-        assert!(!redirect_uri_matches(REGISTERED, "https://app.example/callback#f"));
-        assert!(!redirect_uri_matches(REGISTERED, "https://app.example/callbackx"));
+        assert!(!redirect_uri_matches(
+            REGISTERED,
+            "https://app.example/callback?x=1"
+        ));
+        assert!(!redirect_uri_matches(
+            REGISTERED,
+            "https://app.example/callback/"
+        ));
+        assert!(!redirect_uri_matches(
+            REGISTERED,
+            "https://APP.example/callback"
+        ));
+        assert!(!redirect_uri_matches(
+            REGISTERED,
+            "https://app.example/Callback"
+        ));
+        assert!(!redirect_uri_matches(
+            REGISTERED,
+            "https://app.example/callback#f"
+        ));
+        assert!(!redirect_uri_matches(
+            REGISTERED,
+            "https://app.example/callbackx"
+        ));
         assert!(!redirect_uri_matches(REGISTERED, "https://app.example/cal"));
     }
 
@@ -90,7 +108,10 @@ mod tests {
             "http://127.0.0.1/cb",
             "http://127.0.0.1:51004/cb"
         ));
-        assert!(redirect_uri_matches("http://[::1]:80/cb", "http://[::1]:9/cb"));
+        assert!(redirect_uri_matches(
+            "http://[::1]:80/cb",
+            "http://[::1]:9/cb"
+        ));
         assert!(!redirect_uri_matches(
             "http://127.0.0.1/cb",
             "http://127.0.0.1:51004/cb2"
@@ -120,7 +141,9 @@ mod tests {
         assert!(validate_redirect_uri("com.example.app:/oauth2redirect").is_ok());
         assert_eq!(
             validate_redirect_uri("https://app.example/cb#x"),
-            Err(RedirectUriError::Fragment("https://app.example/cb#x".into()))
+            Err(RedirectUriError::Fragment(
+                "https://app.example/cb#x".into()
+            ))
         );
         assert!(validate_redirect_uri("/relative").is_err());
     }

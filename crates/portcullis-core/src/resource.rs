@@ -57,7 +57,11 @@ impl<S> StoreTokenValidator<S> {
 #[async_trait]
 impl<S: TokenStore> TokenValidator for StoreTokenValidator<S> {
     async fn validate(&self, access_token: &str) -> Result<Option<TokenInfo>, StoreError> {
-        let Some(token) = self.store.find_access_token(&hash_secret(access_token)).await? else {
+        let Some(token) = self
+            .store
+            .find_access_token(&hash_secret(access_token))
+            .await?
+        else {
             return Ok(None);
         };
         if token.is_revoked() || token.is_expired(self.clock.now()) {
@@ -102,7 +106,12 @@ impl BearerError {
     /// The HTTP response, with the `WWW-Authenticate: Bearer` challenge for `realm`.
     pub fn into_response(self, realm: &str) -> OAuthResponse {
         let (status, code, description, scope) = match &self {
-            Self::Missing => (StatusCode::UNAUTHORIZED, None, "an access token is required", None),
+            Self::Missing => (
+                StatusCode::UNAUTHORIZED,
+                None,
+                "an access token is required",
+                None,
+            ),
             Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, Some("invalid_request"), *d, None),
             Self::InvalidToken => (
                 StatusCode::UNAUTHORIZED,
@@ -125,25 +134,34 @@ impl BearerError {
         };
         let mut challenge = format!("Bearer realm=\"{}\"", quote_safe(realm));
         if let Some(code) = code {
-            challenge.push_str(&format!(", error=\"{code}\", error_description=\"{description}\""));
+            challenge.push_str(&format!(
+                ", error=\"{code}\", error_description=\"{description}\""
+            ));
         }
         if let Some(scope) = &scope {
             challenge.push_str(&format!(", scope=\"{scope}\""));
         }
-        let body = match code {
-            Some(code) => serde_json::json!({"error": code, "error_description": description}),
-            None => serde_json::json!({"error_description": description}),
+        // RFC 6750 §3.1: a request without a token gets no error information.
+        let body = match (code, &self) {
+            (Some(code), _) => serde_json::json!({"error": code, "error_description": description}),
+            (None, Self::Missing) => serde_json::json!({}),
+            (None, _) => serde_json::json!({"error_description": description}),
         };
         let mut response = json_response(status, &body);
         if let Ok(value) = HeaderValue::from_str(&challenge) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
         }
         response
     }
 }
 
 fn quote_safe(value: &str) -> String {
-    value.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect()
+    value
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .collect()
 }
 
 /// Validates bearer tokens on protected requests.
@@ -184,12 +202,16 @@ impl ResourceProtector {
 
     /// Finds the bearer token in a request: its head, and its body when the body is a
     /// form (pass `None` when the body is not available).
-    pub fn extract_token(&self, head: RequestHead<'_>, body: Option<&[u8]>) -> Result<String, BearerError> {
+    pub fn extract_token(
+        &self,
+        head: RequestHead<'_>,
+        body: Option<&[u8]>,
+    ) -> Result<String, BearerError> {
         let mut found: Vec<String> = Vec::new();
         if let Some(value) = head.headers.get(header::AUTHORIZATION) {
-            let value = value
-                .to_str()
-                .map_err(|_| BearerError::InvalidRequest("the Authorization header is not valid"))?;
+            let value = value.to_str().map_err(|_| {
+                BearerError::InvalidRequest("the Authorization header is not valid")
+            })?;
             match value.split_once(' ') {
                 Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
                     let token = token.trim();
@@ -230,7 +252,11 @@ impl ResourceProtector {
     }
 
     /// Validates `token` and checks that it carries every token of `required`.
-    pub async fn validate_token(&self, token: &str, required: &Scope) -> Result<TokenInfo, BearerError> {
+    pub async fn validate_token(
+        &self,
+        token: &str,
+        required: &Scope,
+    ) -> Result<TokenInfo, BearerError> {
         let info = self
             .validator
             .validate(token)
@@ -270,7 +296,10 @@ pub fn is_form_body(method: &Method, headers: &HeaderMap) -> bool {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+            .is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
 }
 
 /// RFC 6750 §2.1 b64token characters.

@@ -104,7 +104,21 @@ fn is_scope_char(b: u8) -> bool {
     b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)
 }
 
+impl serde::Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Scope::parse(&text).map_err(|e| serde::de::Error::custom(e.description().to_owned()))
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -129,18 +143,5 @@ mod tests {
         assert!(!b.is_subset_of(&a));
         assert_eq!(Scope::parse("b a").unwrap(), a);
         assert_eq!(b.intersection(&a).to_string(), "b a");
-    }
-}
-
-impl serde::Serialize for Scope {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Scope {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Scope::parse(&text).map_err(|e| serde::de::Error::custom(e.description().to_owned()))
     }
 }

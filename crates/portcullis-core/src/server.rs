@@ -167,7 +167,9 @@ impl<S: ClientStore> AuthorizationServer<S> {
         request: &OAuthRequest,
         end_user: Option<&dyn User>,
     ) -> Result<ConsentGrant<S::Client>, OAuthError> {
-        let (request, client, _grant) = self.validate_authorization_request(request, end_user).await?;
+        let (request, client, _grant) = self
+            .validate_authorization_request(request, end_user)
+            .await?;
         Ok(ConsentGrant { client, request })
     }
 
@@ -183,7 +185,9 @@ impl<S: ClientStore> AuthorizationServer<S> {
         request: &OAuthRequest,
         grant_user: Option<&dyn User>,
     ) -> Result<OAuthResponse, OAuthError> {
-        let (request, client, grant) = self.validate_authorization_request(request, grant_user).await?;
+        let (request, client, grant) = self
+            .validate_authorization_request(request, grant_user)
+            .await?;
         let Some(user) = grant_user else {
             return Err(request.redirect_error(OAuthError::new(
                 ErrorCode::AccessDenied,
@@ -216,7 +220,14 @@ impl<S: ClientStore> AuthorizationServer<S> {
         &self,
         http_request: &OAuthRequest,
         end_user: Option<&dyn User>,
-    ) -> Result<(AuthorizationRequest, S::Client, Arc<dyn AuthorizationGrant<S>>), OAuthError> {
+    ) -> Result<
+        (
+            AuthorizationRequest,
+            S::Client,
+            Arc<dyn AuthorizationGrant<S>>,
+        ),
+        OAuthError,
+    > {
         if http_request.method() != Method::GET && http_request.method() != Method::POST {
             return Err(OAuthError::method_not_allowed("GET, POST"));
         }

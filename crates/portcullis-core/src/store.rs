@@ -56,7 +56,9 @@ pub trait TokenStore: Send + Sync + 'static {
         new: TokenRecord,
     ) -> Result<bool, StoreError>;
 
-    /// Revokes every token of the grant `grant_id`.
+    /// Revokes every token of the grant `grant_id`, including any saved for that grant
+    /// afterwards: a replayed code can be detected after the first redemption took the
+    /// code but before its token was saved, and that token must not outlive the replay.
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError>;
 }
 

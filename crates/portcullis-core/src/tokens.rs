@@ -134,7 +134,12 @@ impl BearerTokenGenerator {
     }
 
     /// Mints a token at time `now`.
-    pub fn issue(&self, random: &dyn RandomSource, now: i64, request: TokenRequest<'_>) -> IssuedToken {
+    pub fn issue(
+        &self,
+        random: &dyn RandomSource,
+        now: i64,
+        request: TokenRequest<'_>,
+    ) -> IssuedToken {
         let mut record = TokenRecord {
             access_token_hash: String::new(),
             refresh_token_hash: None,
@@ -165,6 +170,7 @@ impl BearerTokenGenerator {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::random::OsRandom;
@@ -182,16 +188,26 @@ mod tests {
 
     #[test]
     fn per_grant_lifetime_and_hashes() {
-        let generator = BearerTokenGenerator::default().with_grant_lifetime("client_credentials", 60);
+        let generator =
+            BearerTokenGenerator::default().with_grant_lifetime("client_credentials", 60);
         let issued = generator.issue(&OsRandom, 1000, request("client_credentials", false));
         assert_eq!(issued.record.expires_in, 60);
-        assert_eq!(issued.record.access_token_hash, hash_secret(&issued.access_token));
+        assert_eq!(
+            issued.record.access_token_hash,
+            hash_secret(&issued.access_token)
+        );
         assert!(issued.refresh_token.is_none());
         let issued = generator.issue(&OsRandom, 1000, request("authorization_code", true));
         assert_eq!(issued.record.expires_in, 3600);
         let refresh = issued.refresh_token.clone().unwrap();
-        assert_eq!(issued.record.refresh_token_hash, Some(hash_secret(&refresh)));
-        assert_eq!(issued.record.refresh_token_expires_at, Some(1000 + 30 * 24 * 3600));
+        assert_eq!(
+            issued.record.refresh_token_hash,
+            Some(hash_secret(&refresh))
+        );
+        assert_eq!(
+            issued.record.refresh_token_expires_at,
+            Some(1000 + 30 * 24 * 3600)
+        );
     }
 
     #[test]

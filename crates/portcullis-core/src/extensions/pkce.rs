@@ -168,7 +168,7 @@ mod tests {
     fn rfc7636_appendix_b_vector() {
         assert_eq!(
             s256_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFWEqTS9s7Eh9nU1cZL8O3mSRHMmOhuE"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 

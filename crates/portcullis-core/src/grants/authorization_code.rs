@@ -73,7 +73,12 @@ impl AuthorizationCodeGrant {
             .chain(self.extensions.iter().map(|e| &**e))
     }
 
-    fn draft(&self, now: i64, request: &AuthorizationRequest, subject: &str) -> AuthorizationCodeRecord {
+    fn draft(
+        &self,
+        now: i64,
+        request: &AuthorizationRequest,
+        subject: &str,
+    ) -> AuthorizationCodeRecord {
         AuthorizationCodeRecord {
             code_hash: String::new(),
             client_id: request.client_id().to_owned(),

@@ -121,7 +121,10 @@ impl<S: ClientStore> GrantRegistry<S> {
         self.token.push(grant);
     }
 
-    pub(crate) fn authorization_grant(&self, response_type: &str) -> Option<Arc<dyn AuthorizationGrant<S>>> {
+    pub(crate) fn authorization_grant(
+        &self,
+        response_type: &str,
+    ) -> Option<Arc<dyn AuthorizationGrant<S>>> {
         self.authorization
             .iter()
             .find(|g| g.response_type() == response_type)

@@ -42,7 +42,9 @@ impl<S: ClientStore + TokenStore + UserStore> TokenGrant<S> for PasswordGrant {
         let requested = Scope::parse(params.get("scope").unwrap_or(""))?;
         let scope = check_scope(client, &requested)?;
         let Some(user) = server.store().authenticate_user(username, password).await? else {
-            return Err(OAuthError::invalid_grant("the username or password is wrong"));
+            return Err(OAuthError::invalid_grant(
+                "the username or password is wrong",
+            ));
         };
         let issued = server.bearer().issue(
             server.random(),

@@ -47,7 +47,11 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for RefreshTokenGrant {
         let presented = params.require("refresh_token")?;
         let hash = hash_secret(presented);
         let store = server.store();
-        let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired, or was issued to another client");
+        let invalid = || {
+            OAuthError::invalid_grant(
+                "the refresh token is invalid, expired, or was issued to another client",
+            )
+        };
         let Some(token) = store.find_refresh_token(&hash).await? else {
             return Err(invalid());
         };
@@ -90,7 +94,10 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for RefreshTokenGrant {
                 include_refresh_token: true,
             },
         );
-        if !store.rotate_refresh_token(&hash, issued.record.clone()).await? {
+        if !store
+            .rotate_refresh_token(&hash, issued.record.clone())
+            .await?
+        {
             // Another request rotated it between our read and our write: a reuse.
             store.revoke_grant(token.grant_id()).await?;
             return Err(OAuthError::invalid_grant(REUSED));

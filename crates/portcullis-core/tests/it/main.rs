@@ -1,0 +1,17 @@
+//! End-to-end tests of `AuthorizationServer`: `http::Request<Bytes>` in, `http::Response`
+//! out, over `MemoryStore`, a `ManualClock` and the OS CSPRNG.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod authorization_code;
+mod authorize_errors;
+mod client_auth;
+mod client_credentials;
+mod implicit;
+mod memory_concurrency;
+mod password;
+mod pkce;
+mod refresh_token;
+mod resource;
+mod token_endpoint_errors;
