@@ -1,0 +1,469 @@
+//! The `portcullis` command line: a stable contract for scripts and tests.
+//!
+//! ```text
+//! portcullis [--database-url URL] [--config FILE] serve [--bind ADDR] [--issuer URL]
+//! portcullis migrate
+//! portcullis user create --username NAME [--email E] [--name FULL_NAME] --password-stdin
+//! portcullis user list | delete NAME | set-password NAME --password-stdin
+//! portcullis client create --name NAME [--redirect-uri URI]... [--grant-type GT]...
+//!                          [--response-type RT]... [--scope "a b"] [--auth-method M]
+//! portcullis client list | show ID | delete ID | rotate-secret ID
+//! ```
+//!
+//! Management commands print JSON on stdout. Any failure prints one line starting with
+//! `error:` on stderr, exits with status 1 and changes nothing.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use portcullis_core::random::{random_string, random_token};
+use portcullis_core::redirect_uri::validate_redirect_uri;
+use portcullis_core::{hash_secret, AuthMethod, ClientRecord, OsRandom, Scope};
+use portcullis_sql::{NewUser, SqlOptions, SqlStore, SqliteSynchronous};
+use serde_json::json;
+
+use crate::config::Config;
+
+/// Portcullis: an OAuth 2.0 authorization server.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about, long_about = None)]
+pub struct Cli {
+    /// Database URL: sqlite://PATH (default sqlite://portcullis.db) or postgres://...
+    #[arg(long, global = true, env = "PORTCULLIS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the authorization server.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Public base URL, the issuer identifier (default http://127.0.0.1:8080).
+        #[arg(long)]
+        issuer: Option<String>,
+    },
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+/// `portcullis user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from the first line of standard input.
+    Create {
+        /// The sign-in name.
+        #[arg(long)]
+        username: String,
+        /// Email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Full name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from standard input (required: passwords never go in arguments).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Delete a user, with their tokens, sessions and consents.
+    Delete {
+        /// The username.
+        username: String,
+    },
+    /// Change a user's password, read from standard input.
+    SetPassword {
+        /// The username.
+        username: String,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// `portcullis client ...`
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its client_id and client_secret (shown only once).
+    Create(ClientCreate),
+    /// List clients.
+    List,
+    /// Show one client.
+    Show {
+        /// The client_id.
+        client_id: String,
+    },
+    /// Delete a client and everything issued to it.
+    Delete {
+        /// The client_id.
+        client_id: String,
+    },
+    /// Issue a new client secret; the old one stops working at once.
+    RotateSecret {
+        /// The client_id.
+        client_id: String,
+    },
+}
+
+/// `portcullis client create` options.
+#[derive(Debug, Args)]
+pub struct ClientCreate {
+    /// Name shown on the consent page.
+    #[arg(long)]
+    pub name: String,
+    /// A redirect URI (repeat for several); matched exactly.
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// A grant type (repeat for several); default authorization_code and refresh_token.
+    #[arg(long = "grant-type")]
+    pub grant_types: Vec<String>,
+    /// A response type (repeat); default: code when authorization_code is allowed.
+    #[arg(long = "response-type")]
+    pub response_types: Vec<String>,
+    /// Space-separated scopes the client may request.
+    #[arg(long, default_value = "")]
+    pub scope: String,
+    /// client_secret_basic (default), client_secret_post, or none (public client).
+    #[arg(long, default_value = AuthMethod::CLIENT_SECRET_BASIC)]
+    pub auth_method: String,
+}
+
+const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "client_credentials",
+    "refresh_token",
+    "password",
+    "implicit",
+];
+
+/// Runs the command line; the `portcullis` binary's `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve { .. });
+    init_tracing(serving);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error.to_string()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn init_tracing(serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// Runs a parsed command.
+pub async fn run(cli: Cli) -> CliResult {
+    let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    if let Some(url) = cli.database_url {
+        config.database_url = url;
+    }
+    match cli.command {
+        Command::Serve { bind, issuer } => {
+            if let Some(bind) = bind {
+                config.bind = bind;
+            }
+            if let Some(issuer) = issuer {
+                config.issuer = issuer;
+            }
+            config.validate()?;
+            let store = open(&config).await?;
+            crate::app::serve(config, store).await
+        }
+        Command::Migrate => {
+            let store = open(&config).await?;
+            store.migrate().await?;
+            print(&json!({"migrated": true, "database": store.describe()}))
+        }
+        Command::User(command) => user(&open(&config).await?, command).await,
+        Command::Client(command) => client(&open(&config).await?, command).await,
+    }
+}
+
+async fn open(config: &Config) -> CliResult<SqlStore> {
+    let options = SqlOptions {
+        max_connections: config.max_connections,
+        sqlite_synchronous: if config.sqlite_synchronous == "full" {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        },
+        ..SqlOptions::default()
+    };
+    Ok(SqlStore::connect_with(&config.database_url, options).await?)
+}
+
+fn print(value: &serde_json::Value) -> CliResult {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn read_password() -> CliResult<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        return Err(
+            "no password on standard input (pipe it in: echo \"$PASSWORD\" | portcullis user ...)"
+                .into(),
+        );
+    }
+    Ok(password)
+}
+
+async fn user(store: &SqlStore, command: UserCommand) -> CliResult {
+    match command {
+        UserCommand::Create {
+            username,
+            email,
+            name,
+            ..
+        } => {
+            if username.trim().is_empty() || username.chars().any(char::is_control) {
+                return Err("the username must not be empty or contain control characters".into());
+            }
+            let password = read_password()?;
+            let user = store
+                .create_user(NewUser {
+                    username,
+                    email,
+                    name,
+                    password,
+                })
+                .await?;
+            print(&serde_json::to_value(user)?)
+        }
+        UserCommand::List => print(&serde_json::to_value(store.list_users().await?)?),
+        UserCommand::Delete { username } => {
+            if !store.delete_user(&username).await? {
+                return Err(format!("no user named '{username}'").into());
+            }
+            print(&json!({"deleted": username}))
+        }
+        UserCommand::SetPassword { username, .. } => {
+            let password = read_password()?;
+            if !store.set_user_password(&username, &password).await? {
+                return Err(format!("no user named '{username}'").into());
+            }
+            print(&json!({"updated": username}))
+        }
+    }
+}
+
+fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value {
+    let mut value = json!({
+        "client_id": client.client_id,
+        "client_name": client.client_name,
+        "redirect_uris": client.redirect_uris,
+        "grant_types": client.grant_types,
+        "response_types": client.response_types,
+        "scope": client.scope.to_string(),
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+    });
+    if let Some(secret) = secret {
+        value["client_secret"] = json!(secret);
+    }
+    value
+}
+
+/// Validates `client create` options into a client record (without id or secret).
+pub fn validate_client(options: &ClientCreate) -> Result<ClientRecord, String> {
+    if options.name.trim().is_empty() {
+        return Err("the client name must not be empty".into());
+    }
+    let mut grant_types = options.grant_types.clone();
+    if grant_types.is_empty() {
+        grant_types = vec!["authorization_code".into(), "refresh_token".into()];
+    }
+    for gt in &grant_types {
+        if !GRANT_TYPES.contains(&gt.as_str()) {
+            return Err(format!(
+                "unknown grant type '{gt}'; use one of: {}",
+                GRANT_TYPES.join(", ")
+            ));
+        }
+    }
+    grant_types.dedup();
+    let mut response_types = options.response_types.clone();
+    if response_types.is_empty() {
+        if grant_types.iter().any(|g| g == "authorization_code") {
+            response_types.push("code".into());
+        }
+        if grant_types.iter().any(|g| g == "implicit") {
+            response_types.push("token".into());
+        }
+    }
+    for rt in &response_types {
+        let needs = match rt.as_str() {
+            "code" => "authorization_code",
+            "token" => "implicit",
+            _ => return Err(format!("unknown response type '{rt}'; use code or token")),
+        };
+        if !grant_types.iter().any(|g| g == needs) {
+            return Err(format!(
+                "response type '{rt}' needs the '{needs}' grant type"
+            ));
+        }
+    }
+    let method = options.auth_method.as_str();
+    if ![
+        AuthMethod::CLIENT_SECRET_BASIC,
+        AuthMethod::CLIENT_SECRET_POST,
+        AuthMethod::NONE,
+    ]
+    .contains(&method)
+    {
+        return Err(format!(
+            "unknown auth method '{method}'; use client_secret_basic, client_secret_post or none"
+        ));
+    }
+    if method == AuthMethod::NONE && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err("a public client (--auth-method none) cannot use client_credentials".into());
+    }
+    for uri in &options.redirect_uris {
+        validate_redirect_uri(uri).map_err(|e| e.to_string())?;
+    }
+    if !response_types.is_empty() && options.redirect_uris.is_empty() {
+        return Err(
+            "a client using the authorization endpoint needs at least one --redirect-uri".into(),
+        );
+    }
+    let scope = Scope::parse(&options.scope)
+        .map_err(|e| format!("invalid --scope: {}", e.description()))?;
+    Ok(ClientRecord {
+        client_id: String::new(),
+        client_secret_hash: None,
+        client_name: options.name.trim().to_owned(),
+        redirect_uris: options.redirect_uris.clone(),
+        scope,
+        grant_types,
+        response_types,
+        token_endpoint_auth_method: method.to_owned(),
+    })
+}
+
+async fn client(store: &SqlStore, command: ClientCommand) -> CliResult {
+    match command {
+        ClientCommand::Create(options) => {
+            let mut client = validate_client(&options)?;
+            client.client_id = random_string(&OsRandom, 16);
+            let secret = (client.token_endpoint_auth_method != AuthMethod::NONE)
+                .then(|| random_token(&OsRandom));
+            client.client_secret_hash = secret.as_deref().map(hash_secret);
+            store.insert_client(&client).await?;
+            let mut value = client_json(&client, None);
+            value["client_secret"] = json!(secret);
+            print(&value)
+        }
+        ClientCommand::List => {
+            let clients = store.list_clients().await?;
+            print(&serde_json::Value::Array(
+                clients.iter().map(|c| client_json(c, None)).collect(),
+            ))
+        }
+        ClientCommand::Show { client_id } => match store.get_client(&client_id).await? {
+            Some(client) => print(&client_json(&client, None)),
+            None => Err(format!("no client with client_id '{client_id}'").into()),
+        },
+        ClientCommand::Delete { client_id } => {
+            if !store.delete_client(&client_id).await? {
+                return Err(format!("no client with client_id '{client_id}'").into());
+            }
+            print(&json!({"deleted": client_id}))
+        }
+        ClientCommand::RotateSecret { client_id } => {
+            let Some(client) = store.get_client(&client_id).await? else {
+                return Err(format!("no client with client_id '{client_id}'").into());
+            };
+            if client.token_endpoint_auth_method == AuthMethod::NONE {
+                return Err(format!("client '{client_id}' is public and has no secret").into());
+            }
+            let secret = random_token(&OsRandom);
+            store
+                .set_client_secret_hash(&client_id, &hash_secret(&secret))
+                .await?;
+            print(&client_json(&client, Some(&secret)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(grants: &[&str], uris: &[&str], method: &str) -> ClientCreate {
+        ClientCreate {
+            name: "App".into(),
+            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            grant_types: grants.iter().map(|s| s.to_string()).collect(),
+            response_types: vec![],
+            scope: "read".into(),
+            auth_method: method.into(),
+        }
+    }
+
+    #[test]
+    fn client_validation() {
+        let ok = validate_client(&options(
+            &[],
+            &["https://app.example/cb"],
+            "client_secret_basic",
+        ))
+        .unwrap();
+        assert_eq!(ok.grant_types, ["authorization_code", "refresh_token"]);
+        assert_eq!(ok.response_types, ["code"]);
+        let err = validate_client(&options(&["magic"], &[], "client_secret_basic")).unwrap_err();
+        assert!(err.contains("unknown grant type 'magic'"), "{err}");
+        let err =
+            validate_client(&options(&[], &["https://app.example/cb#x"], "none")).unwrap_err();
+        assert!(err.contains("fragment"), "{err}");
+        let err = validate_client(&options(&[], &[], "none")).unwrap_err();
+        assert!(err.contains("redirect-uri"), "{err}");
+        let err = validate_client(&options(&["client_credentials"], &[], "none")).unwrap_err();
+        assert!(err.contains("public"), "{err}");
+        let cc =
+            validate_client(&options(&["client_credentials"], &[], "client_secret_post")).unwrap();
+        assert!(cc.response_types.is_empty());
+    }
+}

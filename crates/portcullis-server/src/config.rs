@@ -1,0 +1,313 @@
+//! Configuration: defaults, then a TOML file, then `PORTCULLIS_<KEY>` environment
+//! variables, then command-line flags — each overriding the one before.
+//!
+//! Every key of [`Config`] can be set in the file (`--config FILE`, or env
+//! `PORTCULLIS_CONFIG`) and by an environment variable named after it in upper case:
+//! `issuer` ← `PORTCULLIS_ISSUER`, `access_token_lifetime` ←
+//! `PORTCULLIS_ACCESS_TOKEN_LIFETIME`. Unknown keys in the file are an error, so a typo
+//! never goes unnoticed.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A configuration problem, worded so the operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file cannot be read.
+    #[error("cannot read the configuration file '{path}': {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration file or an environment variable is not valid.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The server's settings. Field names are the TOML keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST/DB`.
+    pub database_url: String,
+    /// The address `serve` listens on.
+    pub bind: String,
+    /// The issuer identifier: the server's public base URL. `https` is required unless
+    /// the host is a loopback address.
+    pub issuer: String,
+    /// A directory whose templates (`login.html`, `consent.html`, ...) and
+    /// `portcullis.css` replace the built-in ones.
+    pub templates_dir: Option<PathBuf>,
+    /// Access token lifetime, seconds.
+    pub access_token_lifetime: i64,
+    /// Refresh token lifetime, seconds.
+    pub refresh_token_lifetime: i64,
+    /// Authorization code lifetime, seconds.
+    pub authorization_code_lifetime: i64,
+    /// How long a sign-in lasts, seconds.
+    pub session_lifetime: i64,
+    /// Enables the insecure legacy password grant (RFC 6749 §4.3).
+    pub enable_password_grant: bool,
+    /// Enables the insecure legacy implicit grant (RFC 6749 §4.2).
+    pub enable_implicit_grant: bool,
+    /// Failed sign-ins allowed per username and per client IP before delays start.
+    pub login_free_attempts: u32,
+    /// The longest delay between sign-in attempts, seconds; failures older than this
+    /// are forgotten.
+    pub login_max_delay: i64,
+    /// SQLite durability: `normal` (survives a process crash) or `full` (survives power
+    /// loss).
+    pub sqlite_synchronous: String,
+    /// Database connection pool size.
+    pub max_connections: u32,
+    /// Words shown on the consent page for each scope, e.g. `profile = "Your name"`.
+    pub scope_descriptions: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://portcullis.db".into(),
+            bind: "127.0.0.1:8080".into(),
+            issuer: "http://127.0.0.1:8080".into(),
+            templates_dir: None,
+            access_token_lifetime: 3600,
+            refresh_token_lifetime: 30 * 24 * 3600,
+            authorization_code_lifetime: 60,
+            session_lifetime: 12 * 3600,
+            enable_password_grant: false,
+            enable_implicit_grant: false,
+            login_free_attempts: 3,
+            login_max_delay: 900,
+            sqlite_synchronous: "normal".into(),
+            max_connections: 16,
+            scope_descriptions: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration: defaults, the file (if any), then `PORTCULLIS_<KEY>`
+    /// variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<toml::Table>(&text).map_err(|e| {
+                    ConfigError::Invalid(format!("{}: {}", path.display(), e.message()))
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        let defaults = toml::Table::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        for &key in Self::keys() {
+            let var = format!("PORTCULLIS_{}", key.to_uppercase());
+            let Some(raw) = env.get(&var) else { continue };
+            let value = match defaults.get(key) {
+                Some(toml::Value::Integer(_)) => raw
+                    .trim()
+                    .parse::<i64>()
+                    .map(toml::Value::Integer)
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!("{var} must be a whole number, not '{raw}'"))
+                    })?,
+                Some(toml::Value::Boolean(_)) => match raw.trim() {
+                    "true" | "1" | "yes" => toml::Value::Boolean(true),
+                    "false" | "0" | "no" => toml::Value::Boolean(false),
+                    _ => {
+                        return Err(ConfigError::Invalid(format!(
+                            "{var} must be true or false, not '{raw}'"
+                        )))
+                    }
+                },
+                Some(toml::Value::Table(_)) => {
+                    let parsed: toml::Table = toml::from_str(&format!("v = {raw}"))
+                        .map_err(|_| ConfigError::Invalid(format!("{var} must be an inline TOML table like {{ profile = \"Your name\" }}")))?;
+                    parsed
+                        .get("v")
+                        .cloned()
+                        .unwrap_or(toml::Value::Table(toml::Table::new()))
+                }
+                _ => toml::Value::String(raw.clone()),
+            };
+            table.insert(key.to_owned(), value);
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
+        Ok(config)
+    }
+
+    /// Every configuration key.
+    pub fn keys() -> &'static [&'static str] {
+        &[
+            "database_url",
+            "bind",
+            "issuer",
+            "templates_dir",
+            "access_token_lifetime",
+            "refresh_token_lifetime",
+            "authorization_code_lifetime",
+            "session_lifetime",
+            "enable_password_grant",
+            "enable_implicit_grant",
+            "login_free_attempts",
+            "login_max_delay",
+            "sqlite_synchronous",
+            "max_connections",
+            "scope_descriptions",
+        ]
+    }
+
+    /// Checks the settings `serve` depends on: the bind address, the issuer, lifetimes.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_addr()?;
+        validate_issuer(&self.issuer)?;
+        for (name, value) in [
+            ("access_token_lifetime", self.access_token_lifetime),
+            ("refresh_token_lifetime", self.refresh_token_lifetime),
+            (
+                "authorization_code_lifetime",
+                self.authorization_code_lifetime,
+            ),
+            ("session_lifetime", self.session_lifetime),
+            ("login_max_delay", self.login_max_delay),
+        ] {
+            if value <= 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be a positive number of seconds, not {value}"
+                )));
+            }
+        }
+        if !matches!(self.sqlite_synchronous.as_str(), "normal" | "full") {
+            return Err(ConfigError::Invalid(format!(
+                "sqlite_synchronous must be 'normal' or 'full', not '{}'",
+                self.sqlite_synchronous
+            )));
+        }
+        Ok(())
+    }
+
+    /// The parsed bind address.
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.bind.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "bind address '{}' is not IP:PORT (for example 127.0.0.1:8080 or 0.0.0.0:8080)",
+                self.bind
+            ))
+        })
+    }
+
+    /// True when cookies must be `Secure`: the issuer is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+/// Checks an issuer identifier (RFC 8414 §2): an `https` URL without query or fragment;
+/// plain `http` is allowed only for a loopback host, for development.
+pub fn validate_issuer(issuer: &str) -> Result<(), ConfigError> {
+    let invalid = |why: &str| ConfigError::Invalid(format!("issuer '{issuer}' {why}"));
+    let url = url::Url::parse(issuer).map_err(|_| invalid("is not an absolute URL"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("must not have a query or fragment"));
+    }
+    if issuer.ends_with('/') {
+        return Err(invalid("must not end with '/'"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(invalid(
+            "must use https (plain http is allowed only for 127.0.0.1, [::1] or localhost)",
+        )),
+        _ => Err(invalid("must be an https URL")),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let dir = std::env::temp_dir().join(format!("portcullis-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("portcullis.toml");
+        std::fs::write(
+            &file,
+            "issuer = \"https://file.example\"\naccess_token_lifetime = 10\n",
+        )
+        .unwrap();
+        let env = vec![
+            (
+                "PORTCULLIS_ACCESS_TOKEN_LIFETIME".to_owned(),
+                "20".to_owned(),
+            ),
+            (
+                "PORTCULLIS_ENABLE_PASSWORD_GRANT".to_owned(),
+                "true".to_owned(),
+            ),
+            ("OTHER".to_owned(), "x".to_owned()),
+        ];
+        let config = Config::load(Some(&file), env).unwrap();
+        assert_eq!(config.issuer, "https://file.example");
+        assert_eq!(config.access_token_lifetime, 20);
+        assert!(config.enable_password_grant);
+        assert_eq!(config.bind, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn unknown_key_and_bad_env_are_errors() {
+        let dir =
+            std::env::temp_dir().join(format!("portcullis-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "isuer = \"https://typo.example\"\n").unwrap();
+        let error = Config::load(Some(&file), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("isuer"), "{error}");
+        let env = vec![(
+            "PORTCULLIS_SESSION_LIFETIME".to_owned(),
+            "forever".to_owned(),
+        )];
+        let error = Config::load(None, env).unwrap_err().to_string();
+        assert!(error.contains("PORTCULLIS_SESSION_LIFETIME"), "{error}");
+    }
+
+    #[test]
+    fn issuer_rules() {
+        assert!(validate_issuer("https://auth.example.com").is_ok());
+        assert!(validate_issuer("https://auth.example.com/tenant").is_ok());
+        assert!(validate_issuer("http://127.0.0.1:8080").is_ok());
+        assert!(validate_issuer("http://localhost:8080").is_ok());
+        assert!(validate_issuer("http://[::1]:8080").is_ok());
+        assert!(validate_issuer("http://auth.example.com").is_err());
+        assert!(validate_issuer("https://auth.example.com/?x=1").is_err());
+        assert!(validate_issuer("https://auth.example.com/").is_err());
+        assert!(validate_issuer("auth.example.com").is_err());
+    }
+}

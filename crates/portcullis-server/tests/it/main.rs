@@ -1,0 +1,13 @@
+//! Integration tests of `portcullis serve`: the real router on real sockets (and the real
+//! binary for the CLI and the two-instance race), on SQLite and PostgreSQL, driven the
+//! way a browser drives the HTML forms and the way the `oauth2` crate drives the token
+//! endpoint.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod cli;
+mod consent;
+mod flow;
+mod login;
+mod race;

@@ -1,0 +1,314 @@
+//! Test harness: databases, an in-process server, a cookie-keeping browser, forms.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use oauth2::basic::BasicClient;
+use oauth2::{AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RedirectUrl, TokenUrl};
+use portcullis_core::{hash_secret, ClientRecord, Scope};
+use portcullis_server::Config;
+use portcullis_sql::{NewUser, SqlStore};
+
+pub(crate) const REDIRECT_URI: &str = "https://client.example/callback";
+pub(crate) const CLIENT_ID: &str = "web-app";
+pub(crate) const CLIENT_SECRET: &str = "web-app-secret-0123456789abcdefghij";
+pub(crate) const USERNAME: &str = "alice";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+
+pub(crate) type ConfiguredClient =
+    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+fn unique(prefix: &str) -> String {
+    let random = portcullis_core::random::random_string(&portcullis_core::OsRandom, 8)
+        .to_lowercase()
+        .replace(['-', '_'], "x");
+    format!("{prefix}{random}")
+}
+
+/// A database for one test: a SQLite file in a fresh directory, or a fresh
+/// PostgreSQL database that is dropped afterwards.
+pub(crate) enum TestDb {
+    Sqlite(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    pub(crate) fn sqlite() -> TestDb {
+        let dir = std::env::temp_dir().join(unique("portcullis-it-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDb::Sqlite(dir.join("portcullis.db"))
+    }
+
+    /// A fresh PostgreSQL database, or `None` (test skipped) when
+    /// `PORTCULLIS_TEST_POSTGRES_URL` is unset outside CI. In CI it must work.
+    pub(crate) async fn postgres() -> Option<TestDb> {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        let Ok(admin_url) = std::env::var("PORTCULLIS_TEST_POSTGRES_URL") else {
+            assert!(!ci, "CI=true but PORTCULLIS_TEST_POSTGRES_URL is not set");
+            eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let name = unique("portcullis_srv_");
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL at PORTCULLIS_TEST_POSTGRES_URL is unreachable: {e}")
+            });
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        Some(TestDb::Postgres { admin_url, name })
+    }
+
+    pub(crate) fn url(&self) -> String {
+        match self {
+            TestDb::Sqlite(path) => format!("sqlite://{}", path.display()),
+            TestDb::Postgres { admin_url, name } => {
+                let mut url = url::Url::parse(admin_url).unwrap();
+                url.set_path(&format!("/{name}"));
+                url.to_string()
+            }
+        }
+    }
+
+    /// Removes the database.
+    pub(crate) async fn drop_db(self) {
+        match self {
+            TestDb::Sqlite(path) => {
+                let _ = std::fs::remove_dir_all(path.parent().unwrap());
+            }
+            TestDb::Postgres { admin_url, name } => {
+                if let Ok(mut conn) =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await
+                {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            }
+        }
+    }
+}
+
+/// Opens the store and registers the test client and user.
+pub(crate) async fn seed(db: &TestDb) -> SqlStore {
+    let store = SqlStore::connect(&db.url()).await.unwrap();
+    store
+        .insert_client(&ClientRecord {
+            client_id: CLIENT_ID.into(),
+            client_secret_hash: Some(hash_secret(CLIENT_SECRET)),
+            client_name: "Web App".into(),
+            redirect_uris: vec![REDIRECT_URI.into()],
+            scope: Scope::parse("profile email").unwrap(),
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            response_types: vec!["code".into()],
+            token_endpoint_auth_method: "client_secret_basic".into(),
+        })
+        .await
+        .unwrap();
+    store
+        .create_user(NewUser {
+            username: USERNAME.into(),
+            email: Some("alice@example.com".into()),
+            name: Some("Alice Liddell".into()),
+            password: PASSWORD.into(),
+        })
+        .await
+        .unwrap();
+    store
+}
+
+/// An in-process server on 127.0.0.1 with a real socket.
+pub(crate) struct TestServer {
+    pub(crate) base: String,
+}
+
+impl TestServer {
+    pub(crate) async fn start(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let store = seed(db).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut config = Config {
+            database_url: db.url(),
+            issuer: base.clone(),
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let app = portcullis_server::build_app(config, store.clone()).unwrap();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap()
+        });
+        TestServer { base }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub(crate) fn oauth_client(&self) -> ConfiguredClient {
+        oauth_client(&self.base)
+    }
+}
+
+pub(crate) fn oauth_client(base: &str) -> ConfiguredClient {
+    BasicClient::new(ClientId::new(CLIENT_ID.into()))
+        .set_client_secret(ClientSecret::new(CLIENT_SECRET.into()))
+        .set_auth_uri(AuthUrl::new(format!("{base}/authorize")).unwrap())
+        .set_token_uri(TokenUrl::new(format!("{base}/token")).unwrap())
+        .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap())
+}
+
+/// A browser: keeps cookies, follows nothing by itself.
+pub(crate) fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A parsed HTML form: its action and its hidden inputs.
+#[derive(Debug)]
+pub(crate) struct Form {
+    pub(crate) action: String,
+    pub(crate) hidden: Vec<(String, String)>,
+}
+
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let needle = format!("{name}=\"");
+    let start = tag.find(&needle)? + needle.len();
+    let end = tag[start..].find('"')? + start;
+    Some(html_unescape(&tag[start..end]))
+}
+
+fn html_unescape(text: &str) -> String {
+    text.replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#x2f;", "/")
+}
+
+/// The first form of a page.
+pub(crate) fn parse_form(html: &str) -> Form {
+    let start = html.find("<form").expect("the page has a form");
+    let tag_end = html[start..].find('>').unwrap() + start;
+    let action = attribute(&html[start..=tag_end], "action").expect("the form has an action");
+    let end = html[start..].find("</form>").unwrap() + start;
+    let mut hidden = Vec::new();
+    let mut rest = &html[start..end];
+    while let Some(i) = rest.find("<input") {
+        let close = rest[i..].find('>').unwrap() + i;
+        let tag = &rest[i..=close];
+        if attribute(tag, "type").as_deref() == Some("hidden") {
+            hidden.push((
+                attribute(tag, "name").unwrap(),
+                attribute(tag, "value").unwrap_or_default(),
+            ));
+        }
+        rest = &rest[close..];
+    }
+    Form { action, hidden }
+}
+
+/// Location of a redirect, resolved against `base`.
+pub(crate) fn location(base: &str, response: &reqwest::Response) -> String {
+    let location = response
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("expected a redirect, got {}", response.status()))
+        .to_str()
+        .unwrap();
+    if location.starts_with('/') {
+        format!("{base}{location}")
+    } else {
+        location.to_owned()
+    }
+}
+
+/// The query of a URL as a map.
+pub(crate) fn query(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// Submits a form as a browser would: its hidden inputs plus `fields`, to its action.
+pub(crate) async fn submit(
+    browser: &reqwest::Client,
+    base: &str,
+    form: &Form,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut body: Vec<(String, String)> = form.hidden.clone();
+    body.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    browser
+        .post(format!("{base}{}", form.action))
+        .form(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Follows same-site redirects from `url` until a page (200), or a redirect to the
+/// client, or another status; returns the final response and its URL.
+pub(crate) async fn follow(
+    browser: &reqwest::Client,
+    base: &str,
+    mut url: String,
+) -> (reqwest::Response, String) {
+    for _ in 0..10 {
+        let response = browser.get(&url).send().await.unwrap();
+        if !response.status().is_redirection() {
+            return (response, url);
+        }
+        let next = location(base, &response);
+        if !next.starts_with(base) {
+            return (response, url);
+        }
+        url = next;
+    }
+    panic!("too many redirects");
+}
+
+/// Signs in through the login page reached from `url`, then returns the response
+/// after following redirects (the consent page, or the redirect to the client).
+pub(crate) async fn sign_in_from(
+    browser: &reqwest::Client,
+    base: &str,
+    url: String,
+    username: &str,
+    password: &str,
+) -> (reqwest::Response, String) {
+    let (page, page_url) = follow(browser, base, url).await;
+    assert_eq!(
+        page.status(),
+        200,
+        "expected the sign-in page at {page_url}"
+    );
+    assert!(
+        page_url.contains("/login"),
+        "expected the sign-in page, got {page_url}"
+    );
+    let form = parse_form(&page.text().await.unwrap());
+    let response = submit(
+        browser,
+        base,
+        &form,
+        &[("username", username), ("password", password)],
+    )
+    .await;
+    assert_eq!(response.status(), 303, "sign-in should redirect back");
+    follow(browser, base, location(base, &response)).await
+}

@@ -1,0 +1,98 @@
+-- Portcullis schema, SQLite flavour. Keep it equivalent to migrations/postgres.
+-- Timestamps are UTC seconds; scopes are space-delimited text; lists are JSON arrays.
+-- Tokens, codes, client secrets and session ids are stored as hashes only.
+
+CREATE TABLE clients (
+    seq                        INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_id                  TEXT    NOT NULL UNIQUE,
+    client_secret_hash         TEXT,
+    client_name                TEXT    NOT NULL,
+    redirect_uris              TEXT    NOT NULL, -- JSON array of strings
+    scope                      TEXT    NOT NULL,
+    grant_types                TEXT    NOT NULL, -- JSON array of strings
+    response_types             TEXT    NOT NULL, -- JSON array of strings
+    token_endpoint_auth_method TEXT    NOT NULL,
+    created_at                 INTEGER NOT NULL
+);
+
+CREATE TABLE users (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject       TEXT    NOT NULL UNIQUE,
+    username      TEXT    NOT NULL UNIQUE,
+    email         TEXT,
+    name          TEXT,
+    password_hash TEXT    NOT NULL, -- Argon2id PHC string
+    created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE tokens (
+    access_token_hash        TEXT    NOT NULL PRIMARY KEY,
+    refresh_token_hash       TEXT    UNIQUE,
+    client_id                TEXT    NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    scope                    TEXT    NOT NULL,
+    subject                  TEXT,
+    grant_type               TEXT    NOT NULL,
+    grant_id                 TEXT    NOT NULL,
+    issued_at                INTEGER NOT NULL,
+    expires_in               INTEGER NOT NULL,
+    expires_at               INTEGER NOT NULL, -- issued_at + expires_in, for purging
+    refresh_token_expires_at INTEGER,
+    revoked                  BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX tokens_grant_id ON tokens (grant_id);
+CREATE INDEX tokens_client_id ON tokens (client_id);
+CREATE INDEX tokens_subject ON tokens (subject);
+CREATE INDEX tokens_expires_at ON tokens (expires_at);
+
+-- Grants revoked because a code or refresh token was replayed. A token saved for a
+-- grant listed here (the legitimate redemption racing the replay) is revoked at once.
+CREATE TABLE revoked_grants (
+    grant_id   TEXT    NOT NULL PRIMARY KEY,
+    revoked_at INTEGER NOT NULL
+);
+
+CREATE TABLE authorization_codes (
+    code_hash             TEXT    NOT NULL PRIMARY KEY,
+    client_id             TEXT    NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    redirect_uri          TEXT,
+    scope                 TEXT    NOT NULL,
+    subject               TEXT    NOT NULL,
+    nonce                 TEXT,
+    auth_time             INTEGER,
+    code_challenge        TEXT,
+    code_challenge_method TEXT,
+    issued_at             INTEGER NOT NULL,
+    expires_at            INTEGER NOT NULL,
+    grant_id              TEXT    NOT NULL,
+    used                  BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX authorization_codes_client_id ON authorization_codes (client_id);
+CREATE INDEX authorization_codes_subject ON authorization_codes (subject);
+CREATE INDEX authorization_codes_expires_at ON authorization_codes (expires_at);
+
+CREATE TABLE sessions (
+    id_hash    TEXT    NOT NULL PRIMARY KEY, -- SHA-256 of the cookie value
+    subject    TEXT    REFERENCES users (subject) ON DELETE CASCADE,
+    csrf_token TEXT    NOT NULL,
+    auth_time  INTEGER,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_subject ON sessions (subject);
+CREATE INDEX sessions_expires_at ON sessions (expires_at);
+
+CREATE TABLE consents (
+    subject    TEXT    NOT NULL REFERENCES users (subject) ON DELETE CASCADE,
+    client_id  TEXT    NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    scope      TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (subject, client_id)
+);
+CREATE INDEX consents_client_id ON consents (client_id);
+
+CREATE TABLE login_throttle (
+    throttle_key    TEXT    NOT NULL PRIMARY KEY, -- e.g. 'user:alice', 'ip:127.0.0.1'
+    failures        INTEGER NOT NULL,
+    last_failure_at INTEGER NOT NULL
+);

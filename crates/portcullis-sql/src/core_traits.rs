@@ -1,0 +1,93 @@
+//! The core's storage traits on [`SqlStore`]: what the grants of `portcullis-core`
+//! call. Errors become [`StoreError`]s (which the core turns into `server_error`).
+
+use async_trait::async_trait;
+use portcullis_core::{
+    AuthorizationCodeRecord, AuthorizationCodeStore, ClientRecord, ClientStore, CodeRedemption,
+    StoreError, TokenRecord, TokenStore, UserStore,
+};
+
+use crate::records::UserRecord;
+use crate::SqlStore;
+
+#[async_trait]
+impl ClientStore for SqlStore {
+    type Client = ClientRecord;
+
+    async fn find_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        Ok(self.get_client(client_id).await?)
+    }
+}
+
+#[async_trait]
+impl TokenStore for SqlStore {
+    type Token = TokenRecord;
+
+    async fn save_token(&self, token: TokenRecord) -> Result<(), StoreError> {
+        Ok(self.repository.save_token(&token).await?)
+    }
+
+    async fn find_access_token(
+        &self,
+        access_token_hash: &str,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.repository.find_access_token(access_token_hash).await?)
+    }
+
+    async fn find_refresh_token(
+        &self,
+        refresh_token_hash: &str,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self
+            .repository
+            .find_refresh_token(refresh_token_hash)
+            .await?)
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_refresh_token_hash: &str,
+        new: TokenRecord,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .repository
+            .rotate_refresh_token(old_refresh_token_hash, &new)
+            .await?)
+    }
+
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        Ok(self.repository.revoke_grant(grant_id).await?)
+    }
+}
+
+#[async_trait]
+impl AuthorizationCodeStore for SqlStore {
+    type Code = AuthorizationCodeRecord;
+
+    async fn save_authorization_code(
+        &self,
+        code: AuthorizationCodeRecord,
+    ) -> Result<(), StoreError> {
+        Ok(self.repository.save_authorization_code(&code).await?)
+    }
+
+    async fn redeem_authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<CodeRedemption<AuthorizationCodeRecord>, StoreError> {
+        Ok(self.repository.redeem_authorization_code(code_hash).await?)
+    }
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    type User = UserRecord;
+
+    async fn authenticate_user(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self.verify_user_password(username, password).await?)
+    }
+}

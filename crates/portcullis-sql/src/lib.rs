@@ -1,0 +1,354 @@
+//! # portcullis-sql
+//!
+//! Storage for Portcullis on [sqlx]: SQLite (the embedded default, one file) and
+//! PostgreSQL (for several `portcullis serve` instances sharing one database). One
+//! type, [`SqlStore`], chosen by URL:
+//!
+//! - `sqlite://PATH` — the file is created if missing (its directory is not);
+//!   `sqlite::memory:` gives a private in-memory database;
+//! - `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (or `postgresql://`).
+//!
+//! [`SqlStore`] implements the core's storage traits ([`ClientStore`],
+//! [`TokenStore`], [`AuthorizationCodeStore`], [`UserStore`]) and adds what the
+//! server needs around them: client and user administration, browser sessions,
+//! remembered consent, login throttling and purging of expired rows.
+//!
+//! What it guarantees:
+//!
+//! - Tokens, codes, client secrets and session ids are stored as hashes only; user
+//!   passwords as Argon2id, hashed and verified on tokio's blocking pool.
+//! - Redeeming a code and rotating a refresh token are atomic in SQL: of two racing
+//!   requests, even from two processes on one PostgreSQL database, exactly one wins.
+//! - Operations of several statements run in one transaction: no half-written data.
+//! - The schema comes from migrations embedded in the binary (`migrations/sqlite`,
+//!   `migrations/postgres`, kept equivalent), applied by [`SqlStore::migrate`].
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), portcullis_sql::SqlError> {
+//! use portcullis_sql::{NewUser, SqlStore};
+//!
+//! let store = SqlStore::connect("sqlite://portcullis.db").await?;
+//! let alice = store
+//!     .create_user(NewUser {
+//!         username: "alice".into(),
+//!         email: None,
+//!         name: Some("Alice".into()),
+//!         password: "correct horse battery staple".into(),
+//!     })
+//!     .await?;
+//! assert!(store.verify_user_password("alice", "correct horse battery staple").await?.is_some());
+//! # let _ = alice;
+//! # Ok(()) }
+//! ```
+//!
+//! [`ClientStore`]: portcullis_core::ClientStore
+//! [`TokenStore`]: portcullis_core::TokenStore
+//! [`AuthorizationCodeStore`]: portcullis_core::AuthorizationCodeStore
+//! [`UserStore`]: portcullis_core::UserStore
+
+mod connect;
+mod core_traits;
+mod error;
+mod password;
+mod records;
+mod repository;
+mod rows;
+
+use std::fmt;
+use std::sync::Arc;
+
+use portcullis_core::random::random_string;
+use portcullis_core::{ClientRecord, OsRandom, Scope};
+
+pub use error::SqlError;
+pub use records::{LoginThrottle, NewUser, SessionRecord, UserRecord};
+
+use repository::Repository;
+
+/// How SQLite makes commits durable (`PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SqliteSynchronous {
+    /// A commit survives a crash of the process, not necessarily a power loss. The
+    /// default, and SQLite's recommendation for WAL mode.
+    #[default]
+    Normal,
+    /// A commit survives a power loss too, at the cost of an fsync per commit.
+    Full,
+}
+
+/// Options of [`SqlStore::connect_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlOptions {
+    /// The most connections the pool opens (at least 1). Default 10.
+    pub max_connections: u32,
+    /// SQLite durability; ignored for PostgreSQL. Default [`SqliteSynchronous::Normal`].
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// Apply the embedded migrations when connecting. Default `true`.
+    pub run_migrations: bool,
+}
+
+impl Default for SqlOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            sqlite_synchronous: SqliteSynchronous::Normal,
+            run_migrations: true,
+        }
+    }
+}
+
+/// Which database a [`SqlStore`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, one file (or memory).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The SQL store: a pool of connections to SQLite or PostgreSQL. Cloning is cheap and
+/// shares the pool.
+#[derive(Clone)]
+pub struct SqlStore {
+    repository: Arc<dyn Repository>,
+    backend: Backend,
+    description: Arc<str>,
+}
+
+impl fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SqlStore").field(&self.description).finish()
+    }
+}
+
+impl SqlStore {
+    /// Opens the database at `url` with default options, and applies the migrations.
+    pub async fn connect(url: &str) -> Result<SqlStore, SqlError> {
+        Self::connect_with(url, SqlOptions::default()).await
+    }
+
+    /// Opens the database at `url`; applies the migrations if `options` say so.
+    pub async fn connect_with(url: &str, options: SqlOptions) -> Result<SqlStore, SqlError> {
+        let connected = connect::connect(url, &options).await?;
+        let store = SqlStore {
+            repository: connected.repository,
+            backend: connected.backend,
+            description: connected.description.into(),
+        };
+        if options.run_migrations {
+            store.migrate().await?;
+        }
+        tracing::debug!(database = %store.description, "connected");
+        Ok(store)
+    }
+
+    /// Applies the embedded migrations that are not applied yet. Idempotent, and safe
+    /// when several processes start at once.
+    pub async fn migrate(&self) -> Result<(), SqlError> {
+        self.repository.migrate().await
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Where the data lives, for logs: `SQLite at /abs/path/portcullis.db` or
+    /// `PostgreSQL at host:port/database`. Never contains a password.
+    pub fn describe(&self) -> String {
+        self.description.to_string()
+    }
+
+    // ---- clients ----
+
+    /// Registers a client as given. A taken `client_id` is [`SqlError::Conflict`].
+    pub async fn insert_client(&self, client: &ClientRecord) -> Result<(), SqlError> {
+        self.repository.insert_client(client, now_seconds()).await
+    }
+
+    /// The client registered under `client_id`.
+    pub async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, SqlError> {
+        self.repository.get_client(client_id).await
+    }
+
+    /// Every client, oldest first.
+    pub async fn list_clients(&self) -> Result<Vec<ClientRecord>, SqlError> {
+        self.repository.list_clients().await
+    }
+
+    /// Deletes a client with its tokens, codes and consents, in one transaction.
+    /// `false` when there was no such client.
+    pub async fn delete_client(&self, client_id: &str) -> Result<bool, SqlError> {
+        self.repository.delete_client(client_id).await
+    }
+
+    /// Replaces a client's secret hash ([`hash_secret`](portcullis_core::hash_secret)
+    /// of the new secret). `false` when there is no such client.
+    pub async fn set_client_secret_hash(
+        &self,
+        client_id: &str,
+        hash: &str,
+    ) -> Result<bool, SqlError> {
+        self.repository
+            .set_client_secret_hash(client_id, hash)
+            .await
+    }
+
+    // ---- users ----
+
+    /// Creates a user with a fresh random subject and an Argon2id password hash. A
+    /// taken username is [`SqlError::Conflict`].
+    pub async fn create_user(&self, new: NewUser) -> Result<UserRecord, SqlError> {
+        let NewUser {
+            username,
+            email,
+            name,
+            password,
+        } = new;
+        let password_hash = password::hash_password(password).await?;
+        let user = UserRecord {
+            subject: random_string(&OsRandom, 16),
+            username,
+            email,
+            name,
+            created_at: now_seconds(),
+        };
+        self.repository.insert_user(&user, &password_hash).await?;
+        Ok(user)
+    }
+
+    /// The user with this username.
+    pub async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, SqlError> {
+        Ok(self
+            .repository
+            .get_user(username)
+            .await?
+            .map(|row| row.into_record()))
+    }
+
+    /// The user with this subject (the `sub` of their tokens).
+    pub async fn find_user_by_subject(
+        &self,
+        subject: &str,
+    ) -> Result<Option<UserRecord>, SqlError> {
+        self.repository.find_user_by_subject(subject).await
+    }
+
+    /// Every user, oldest first.
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>, SqlError> {
+        self.repository.list_users().await
+    }
+
+    /// Deletes a user with their tokens, codes, sessions and consents, in one
+    /// transaction. `false` when there was no such user.
+    pub async fn delete_user(&self, username: &str) -> Result<bool, SqlError> {
+        self.repository.delete_user(username).await
+    }
+
+    /// Sets a new password. `false` when there is no such user.
+    pub async fn set_user_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<bool, SqlError> {
+        let hash = password::hash_password(password.to_owned()).await?;
+        self.repository
+            .set_user_password_hash(username, &hash)
+            .await
+    }
+
+    /// The user, when `password` is theirs; `None` for a wrong password or an unknown
+    /// user, which cost the same Argon2 verification.
+    pub async fn verify_user_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<UserRecord>, SqlError> {
+        let row = self.repository.get_user(username).await?;
+        let stored = row.as_ref().map(|row| row.password_hash.clone());
+        let matches = password::verify_password(password.to_owned(), stored).await?;
+        Ok(row.filter(|_| matches).map(|row| row.into_record()))
+    }
+
+    // ---- sessions ----
+
+    /// Stores a new browser session. A taken `id_hash` is [`SqlError::Conflict`].
+    pub async fn insert_session(&self, session: &SessionRecord) -> Result<(), SqlError> {
+        self.repository.insert_session(session).await
+    }
+
+    /// The session with this id hash, expired or not (compare `expires_at` with your
+    /// clock; [`purge_expired`](Self::purge_expired) removes expired ones).
+    pub async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>, SqlError> {
+        self.repository.get_session(id_hash).await
+    }
+
+    /// Deletes a session; deleting a missing one is not an error.
+    pub async fn delete_session(&self, id_hash: &str) -> Result<(), SqlError> {
+        self.repository.delete_session(id_hash).await
+    }
+
+    // ---- consent ----
+
+    /// The scope `subject` has consented to for `client_id`, if any.
+    pub async fn get_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<Option<Scope>, SqlError> {
+        self.repository.get_consent(subject, client_id).await
+    }
+
+    /// Remembers consent to `scope`, added to what was remembered before.
+    pub async fn save_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scope: &Scope,
+        now: i64,
+    ) -> Result<(), SqlError> {
+        self.repository
+            .save_consent(subject, client_id, scope, now)
+            .await
+    }
+
+    // ---- login throttling ----
+
+    /// Counts one failed login under `key` (atomically) and returns the new state.
+    pub async fn record_login_failure(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> Result<LoginThrottle, SqlError> {
+        self.repository.record_login_failure(key, now).await
+    }
+
+    /// The failures counted under `key`, if any.
+    pub async fn get_login_throttle(&self, key: &str) -> Result<Option<LoginThrottle>, SqlError> {
+        self.repository.get_login_throttle(key).await
+    }
+
+    /// Forgets the failures counted under `key` (after a successful login).
+    pub async fn clear_login_failures(&self, key: &str) -> Result<(), SqlError> {
+        self.repository.clear_login_failures(key).await
+    }
+
+    // ---- housekeeping ----
+
+    /// Deletes what expired by `now`: authorization codes (used or not), sessions, and
+    /// tokens whose access token has expired and whose refresh token, if any, has an
+    /// expiry that has passed. Returns how many rows went.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64, SqlError> {
+        self.repository.purge_expired(now).await
+    }
+}
+
+/// The system clock in UTC seconds, used only for `created_at` columns; everything
+/// that decides validity takes `now` from the caller.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,98 @@
+//! The records the SQL store keeps beyond the core's own ([`ClientRecord`],
+//! [`TokenRecord`], [`AuthorizationCodeRecord`]): users, browser sessions and login
+//! throttling state.
+//!
+//! [`ClientRecord`]: portcullis_core::ClientRecord
+//! [`TokenRecord`]: portcullis_core::TokenRecord
+//! [`AuthorizationCodeRecord`]: portcullis_core::AuthorizationCodeRecord
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A resource owner. The password hash stays inside the store and is never part of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Stable, unique, random identifier (128 bits, base64url): the `sub` of tokens.
+    pub subject: String,
+    /// The login name, unique.
+    pub username: String,
+    /// Email address, if known.
+    pub email: Option<String>,
+    /// Display name, if known.
+    pub name: Option<String>,
+    /// When the user was created (UTC seconds).
+    pub created_at: i64,
+}
+
+impl portcullis_core::User for UserRecord {
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+}
+
+/// What [`SqlStore::create_user`](crate::SqlStore::create_user) needs. `Debug` hides
+/// the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// The login name; must not be taken.
+    pub username: String,
+    /// Email address, if known.
+    pub email: Option<String>,
+    /// Display name, if known.
+    pub name: Option<String>,
+    /// The password in clear; stored as an Argon2id hash.
+    pub password: String,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A browser session of the server's HTML pages. `Debug` hides the CSRF token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the session cookie value: the cookie itself is never stored.
+    pub id_hash: String,
+    /// The signed-in user, if any.
+    pub subject: Option<String>,
+    /// The CSRF token of the session's forms.
+    pub csrf_token: String,
+    /// When the user authenticated (UTC seconds), if signed in.
+    pub auth_time: Option<i64>,
+    /// When the session was created (UTC seconds).
+    pub created_at: i64,
+    /// When the session expires (UTC seconds). The store returns expired sessions
+    /// until they are purged; the caller compares with its clock.
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("id_hash", &self.id_hash)
+            .field("subject", &self.subject)
+            .field("csrf_token", &"<redacted>")
+            .field("auth_time", &self.auth_time)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Failed logins counted under one key (`user:alice`, `ip:127.0.0.1`), shared by
+/// every instance on one database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginThrottle {
+    /// Failures since the key was last cleared.
+    pub failures: u32,
+    /// When the last failure happened (UTC seconds).
+    pub last_failure_at: i64,
+}

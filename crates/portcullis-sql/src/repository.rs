@@ -1,0 +1,658 @@
+//! Every query of the store, written once for both databases.
+//!
+//! [`Repository`] is the object-safe interface [`SqlStore`](crate::SqlStore) holds
+//! (`Arc<dyn Repository>`); [`Repo<DB>`] implements it for any sqlx database that
+//! implements [`Dialect`], which is where SQLite and PostgreSQL differ (migrations).
+//! The SQL itself is portable: `$n` placeholders (sqlx-sqlite accepts them),
+//! `RETURNING`, `ON CONFLICT ... DO UPDATE`, `TRUE`/`FALSE` literals.
+//!
+//! Single-use operations are atomic in SQL, not in the application, so two racing
+//! requests — even from two processes on one database — can never both win:
+//!
+//! - redeeming a code is one conditional `UPDATE ... WHERE used = FALSE RETURNING`;
+//! - rotating a refresh token is a transaction whose first statement is a conditional
+//!   `UPDATE ... WHERE revoked = FALSE`, committed only when it changed one row.
+//!
+//! Multi-statement operations run in a transaction whose first statement writes: on
+//! SQLite that takes the write lock up front (waiting out `busy_timeout`) instead of
+//! failing to upgrade a read lock; on PostgreSQL it locks the row.
+
+use std::future::Future;
+
+use async_trait::async_trait;
+use portcullis_core::{AuthorizationCodeRecord, ClientRecord, CodeRedemption, Scope, TokenRecord};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+
+use crate::error::{conflict_or_database, SqlError};
+use crate::records::{LoginThrottle, SessionRecord, UserRecord};
+use crate::rows::{
+    list_to_json, scope_from_text, ClientRow, CodeRow, SessionRow, TextRow, ThrottleRow, TokenRow,
+    UserRow,
+};
+
+/// What differs between the databases once connected.
+pub(crate) trait Dialect: Database {
+    /// Applies the embedded migrations of this database, idempotently.
+    fn migrate(pool: &Pool<Self>) -> impl Future<Output = Result<(), SqlError>> + Send;
+
+    /// How many rows a statement changed (each driver has its own result type).
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+}
+
+/// The store's operations, independent of the database.
+#[async_trait]
+pub(crate) trait Repository: Send + Sync + 'static {
+    async fn migrate(&self) -> Result<(), SqlError>;
+
+    async fn insert_client(&self, client: &ClientRecord, now: i64) -> Result<(), SqlError>;
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, SqlError>;
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>, SqlError>;
+    async fn delete_client(&self, client_id: &str) -> Result<bool, SqlError>;
+    async fn set_client_secret_hash(&self, client_id: &str, hash: &str) -> Result<bool, SqlError>;
+
+    async fn insert_user(&self, user: &UserRecord, password_hash: &str) -> Result<(), SqlError>;
+    async fn get_user(&self, username: &str) -> Result<Option<UserRow>, SqlError>;
+    async fn find_user_by_subject(&self, subject: &str) -> Result<Option<UserRecord>, SqlError>;
+    async fn list_users(&self) -> Result<Vec<UserRecord>, SqlError>;
+    async fn delete_user(&self, username: &str) -> Result<bool, SqlError>;
+    async fn set_user_password_hash(&self, username: &str, hash: &str) -> Result<bool, SqlError>;
+
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), SqlError>;
+    async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>, SqlError>;
+    async fn delete_session(&self, id_hash: &str) -> Result<(), SqlError>;
+
+    async fn get_consent(&self, subject: &str, client_id: &str) -> Result<Option<Scope>, SqlError>;
+    async fn save_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scope: &Scope,
+        now: i64,
+    ) -> Result<(), SqlError>;
+
+    async fn record_login_failure(&self, key: &str, now: i64) -> Result<LoginThrottle, SqlError>;
+    async fn get_login_throttle(&self, key: &str) -> Result<Option<LoginThrottle>, SqlError>;
+    async fn clear_login_failures(&self, key: &str) -> Result<(), SqlError>;
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, SqlError>;
+
+    async fn save_token(&self, token: &TokenRecord) -> Result<(), SqlError>;
+    async fn find_access_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError>;
+    async fn find_refresh_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError>;
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &TokenRecord,
+    ) -> Result<bool, SqlError>;
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), SqlError>;
+
+    async fn save_authorization_code(&self, code: &AuthorizationCodeRecord)
+        -> Result<(), SqlError>;
+    async fn redeem_authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError>;
+}
+
+/// `result.rows_affected_by::<DB>()`: [`Dialect::rows_affected`] as a method, so that
+/// query chains read as usual.
+trait RowsAffected {
+    fn rows_affected_by<DB: Dialect<QueryResult = Self>>(&self) -> u64;
+}
+
+impl<T> RowsAffected for T {
+    fn rows_affected_by<DB: Dialect<QueryResult = Self>>(&self) -> u64 {
+        DB::rows_affected(self)
+    }
+}
+
+/// The repository over one sqlx pool.
+pub(crate) struct Repo<DB: Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: Database> Repo<DB> {
+    pub(crate) fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+}
+
+const CLIENT_COLUMNS: &str = "client_id, client_secret_hash, client_name, redirect_uris, scope, \
+     grant_types, response_types, token_endpoint_auth_method";
+
+const TOKEN_COLUMNS: &str = "access_token_hash, refresh_token_hash, client_id, scope, subject, \
+     grant_type, grant_id, issued_at, expires_in, refresh_token_expires_at, revoked";
+
+const INSERT_TOKEN: &str = "INSERT INTO tokens (access_token_hash, refresh_token_hash, client_id, \
+     scope, subject, grant_type, grant_id, issued_at, expires_in, expires_at, \
+     refresh_token_expires_at, revoked) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+const CODE_COLUMNS: &str = "code_hash, client_id, redirect_uri, scope, subject, nonce, auth_time, \
+     code_challenge, code_challenge_method, issued_at, expires_at, grant_id";
+
+const USER_COLUMNS: &str = "subject, username, email, name, created_at, password_hash";
+
+const SESSION_COLUMNS: &str = "id_hash, subject, csrf_token, auth_time, created_at, expires_at";
+
+/// Binds a token's columns to [`INSERT_TOKEN`] and runs it on `executor`.
+async fn insert_token<'e, DB, E>(executor: E, token: &TokenRecord) -> Result<(), SqlError>
+where
+    DB: Database,
+    E: Executor<'e, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+{
+    let scope = token.scope.to_string();
+    sqlx::query::<DB>(INSERT_TOKEN)
+        .bind(token.access_token_hash.as_str())
+        .bind(token.refresh_token_hash.as_deref())
+        .bind(token.client_id.as_str())
+        .bind(scope.as_str())
+        .bind(token.subject.as_deref())
+        .bind(token.grant_type.as_str())
+        .bind(token.grant_id.as_str())
+        .bind(token.issued_at)
+        .bind(token.expires_in)
+        .bind(token.issued_at.saturating_add(token.expires_in))
+        .bind(token.refresh_token_expires_at)
+        .bind(token.revoked)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Revokes `token` when its grant was revoked (a replay was detected) — run after the
+/// token is committed, so that it closes the race with a concurrent `revoke_grant`.
+async fn revoke_if_grant_revoked<'e, DB, E>(
+    executor: E,
+    token: &TokenRecord,
+) -> Result<(), SqlError>
+where
+    DB: Database,
+    E: Executor<'e, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query::<DB>(
+        "UPDATE tokens SET revoked = TRUE WHERE access_token_hash = $1 AND revoked = FALSE \
+         AND EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = $2)",
+    )
+    .bind(token.access_token_hash.as_str())
+    .bind(token.grant_id.as_str())
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl<DB> Repository for Repo<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'r> ClientRow: FromRow<'r, DB::Row>,
+    for<'r> TokenRow: FromRow<'r, DB::Row>,
+    for<'r> CodeRow: FromRow<'r, DB::Row>,
+    for<'r> UserRow: FromRow<'r, DB::Row>,
+    for<'r> SessionRow: FromRow<'r, DB::Row>,
+    for<'r> ThrottleRow: FromRow<'r, DB::Row>,
+    for<'r> TextRow: FromRow<'r, DB::Row>,
+{
+    async fn migrate(&self) -> Result<(), SqlError> {
+        DB::migrate(&self.pool).await
+    }
+
+    // ---- clients ----
+
+    async fn insert_client(&self, client: &ClientRecord, now: i64) -> Result<(), SqlError> {
+        let redirect_uris = list_to_json(&client.redirect_uris)?;
+        let grant_types = list_to_json(&client.grant_types)?;
+        let response_types = list_to_json(&client.response_types)?;
+        let scope = client.scope.to_string();
+        sqlx::query::<DB>(
+            "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, scope, \
+             grant_types, response_types, token_endpoint_auth_method, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(client.client_id.as_str())
+        .bind(client.client_secret_hash.as_deref())
+        .bind(client.client_name.as_str())
+        .bind(redirect_uris.as_str())
+        .bind(scope.as_str())
+        .bind(grant_types.as_str())
+        .bind(response_types.as_str())
+        .bind(client.token_endpoint_auth_method.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            conflict_or_database(e, || {
+                format!("a client with client_id '{}' already exists", client.client_id)
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, SqlError> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1");
+        sqlx::query_as::<DB, ClientRow>(&sql)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(ClientRow::into_record)
+            .transpose()
+    }
+
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>, SqlError> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY seq");
+        sqlx::query_as::<DB, ClientRow>(&sql)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(ClientRow::into_record)
+            .collect()
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<bool, SqlError> {
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM tokens WHERE client_id = $1",
+            "DELETE FROM authorization_codes WHERE client_id = $1",
+            "DELETE FROM consents WHERE client_id = $1",
+        ] {
+            sqlx::query::<DB>(sql)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let deleted = sqlx::query::<DB>("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected_by::<DB>();
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    async fn set_client_secret_hash(&self, client_id: &str, hash: &str) -> Result<bool, SqlError> {
+        let updated =
+            sqlx::query::<DB>("UPDATE clients SET client_secret_hash = $2 WHERE client_id = $1")
+                .bind(client_id)
+                .bind(hash)
+                .execute(&self.pool)
+                .await?
+                .rows_affected_by::<DB>();
+        Ok(updated > 0)
+    }
+
+    // ---- users ----
+
+    async fn insert_user(&self, user: &UserRecord, password_hash: &str) -> Result<(), SqlError> {
+        sqlx::query::<DB>(
+            "INSERT INTO users (subject, username, email, name, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(user.subject.as_str())
+        .bind(user.username.as_str())
+        .bind(user.email.as_deref())
+        .bind(user.name.as_deref())
+        .bind(password_hash)
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            conflict_or_database(e, || {
+                format!("a user named '{}' already exists", user.username)
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn get_user(&self, username: &str) -> Result<Option<UserRow>, SqlError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        Ok(sqlx::query_as::<DB, UserRow>(&sql)
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn find_user_by_subject(&self, subject: &str) -> Result<Option<UserRecord>, SqlError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE subject = $1");
+        Ok(sqlx::query_as::<DB, UserRow>(&sql)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(UserRow::into_record))
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>, SqlError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY seq");
+        Ok(sqlx::query_as::<DB, UserRow>(&sql)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(UserRow::into_record)
+            .collect())
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<bool, SqlError> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query_as::<DB, TextRow>(
+            "DELETE FROM users WHERE username = $1 RETURNING subject AS value",
+        )
+        .bind(username)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(TextRow { value: subject }) = deleted else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        for sql in [
+            "DELETE FROM tokens WHERE subject = $1",
+            "DELETE FROM authorization_codes WHERE subject = $1",
+            "DELETE FROM sessions WHERE subject = $1",
+            "DELETE FROM consents WHERE subject = $1",
+        ] {
+            sqlx::query::<DB>(sql)
+                .bind(subject.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn set_user_password_hash(&self, username: &str, hash: &str) -> Result<bool, SqlError> {
+        let updated = sqlx::query::<DB>("UPDATE users SET password_hash = $2 WHERE username = $1")
+            .bind(username)
+            .bind(hash)
+            .execute(&self.pool)
+            .await?
+            .rows_affected_by::<DB>();
+        Ok(updated > 0)
+    }
+
+    // ---- sessions ----
+
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), SqlError> {
+        sqlx::query::<DB>(
+            "INSERT INTO sessions (id_hash, subject, csrf_token, auth_time, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(session.id_hash.as_str())
+        .bind(session.subject.as_deref())
+        .bind(session.csrf_token.as_str())
+        .bind(session.auth_time)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_database(e, || "a session with this id already exists".to_owned()))?;
+        Ok(())
+    }
+
+    async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>, SqlError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1");
+        Ok(sqlx::query_as::<DB, SessionRow>(&sql)
+            .bind(id_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(SessionRow::into_record))
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<(), SqlError> {
+        sqlx::query::<DB>("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- consent ----
+
+    async fn get_consent(&self, subject: &str, client_id: &str) -> Result<Option<Scope>, SqlError> {
+        sqlx::query_as::<DB, TextRow>(
+            "SELECT scope AS value FROM consents WHERE subject = $1 AND client_id = $2",
+        )
+        .bind(subject)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| scope_from_text(&row.value))
+        .transpose()
+    }
+
+    async fn save_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scope: &Scope,
+        now: i64,
+    ) -> Result<(), SqlError> {
+        let mut tx = self.pool.begin().await?;
+        // A write first: it creates the row or locks the existing one, and returns the
+        // scope remembered so far; the union is then written in the same transaction.
+        let remembered = sqlx::query_as::<DB, TextRow>(
+            "INSERT INTO consents (subject, client_id, scope, created_at, updated_at) \
+             VALUES ($1, $2, '', $3, $3) \
+             ON CONFLICT (subject, client_id) DO UPDATE SET updated_at = excluded.updated_at \
+             RETURNING scope AS value",
+        )
+        .bind(subject)
+        .bind(client_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let remembered = scope_from_text(&remembered.value)?;
+        let union = Scope::from_tokens(remembered.iter().chain(scope.iter()));
+        let union = union.to_string();
+        sqlx::query::<DB>("UPDATE consents SET scope = $3 WHERE subject = $1 AND client_id = $2")
+            .bind(subject)
+            .bind(client_id)
+            .bind(union.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- login throttling ----
+
+    async fn record_login_failure(&self, key: &str, now: i64) -> Result<LoginThrottle, SqlError> {
+        let row = sqlx::query_as::<DB, ThrottleRow>(
+            "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (throttle_key) DO UPDATE \
+             SET failures = login_throttle.failures + 1, last_failure_at = excluded.last_failure_at \
+             RETURNING failures, last_failure_at",
+        )
+        .bind(key)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.into_record())
+    }
+
+    async fn get_login_throttle(&self, key: &str) -> Result<Option<LoginThrottle>, SqlError> {
+        Ok(sqlx::query_as::<DB, ThrottleRow>(
+            "SELECT failures, last_failure_at FROM login_throttle WHERE throttle_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(ThrottleRow::into_record))
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<(), SqlError> {
+        sqlx::query::<DB>("DELETE FROM login_throttle WHERE throttle_key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- housekeeping ----
+
+    async fn purge_expired(&self, now: i64) -> Result<u64, SqlError> {
+        let mut tx = self.pool.begin().await?;
+        let mut purged = 0;
+        for sql in [
+            // Used codes stay until they expire, so that a replay is recognised.
+            "DELETE FROM authorization_codes WHERE expires_at <= $1",
+            "DELETE FROM sessions WHERE expires_at <= $1",
+            // Only needed while a redemption that raced the replay may still save its
+            // token: seconds. An hour is plenty.
+            "DELETE FROM revoked_grants WHERE revoked_at <= $1 - 3600",
+            // A token goes once neither its access token nor its refresh token works.
+            "DELETE FROM tokens WHERE expires_at <= $1 AND (refresh_token_hash IS NULL \
+             OR (refresh_token_expires_at IS NOT NULL AND refresh_token_expires_at <= $1))",
+        ] {
+            purged += sqlx::query::<DB>(sql)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected_by::<DB>();
+        }
+        tx.commit().await?;
+        Ok(purged)
+    }
+
+    // ---- tokens ----
+
+    async fn save_token(&self, token: &TokenRecord) -> Result<(), SqlError> {
+        insert_token(&self.pool, token).await?;
+        revoke_if_grant_revoked(&self.pool, token).await
+    }
+
+    async fn find_access_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE access_token_hash = $1");
+        sqlx::query_as::<DB, TokenRow>(&sql)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(TokenRow::into_record)
+            .transpose()
+    }
+
+    async fn find_refresh_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE refresh_token_hash = $1");
+        sqlx::query_as::<DB, TokenRow>(&sql)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(TokenRow::into_record)
+            .transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &TokenRecord,
+    ) -> Result<bool, SqlError> {
+        let mut tx = self.pool.begin().await?;
+        let revoked = sqlx::query::<DB>(
+            "UPDATE tokens SET revoked = TRUE WHERE refresh_token_hash = $1 AND revoked = FALSE",
+        )
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected_by::<DB>();
+        if revoked != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_token(&mut *tx, new).await?;
+        tx.commit().await?;
+        revoke_if_grant_revoked(&self.pool, new).await?;
+        Ok(true)
+    }
+
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), SqlError> {
+        // First remember the grant as revoked (committed on its own), then revoke its
+        // tokens: a token committed before that UPDATE is revoked by it, and one
+        // committed after finds the grant here (see `revoke_if_grant_revoked`).
+        sqlx::query::<DB>(
+            "INSERT INTO revoked_grants (grant_id, revoked_at) VALUES ($1, $2) \
+             ON CONFLICT (grant_id) DO NOTHING",
+        )
+        .bind(grant_id)
+        .bind(crate::now_seconds())
+        .execute(&self.pool)
+        .await?;
+        sqlx::query::<DB>(
+            "UPDATE tokens SET revoked = TRUE WHERE grant_id = $1 AND revoked = FALSE",
+        )
+        .bind(grant_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ---- authorization codes ----
+
+    async fn save_authorization_code(
+        &self,
+        code: &AuthorizationCodeRecord,
+    ) -> Result<(), SqlError> {
+        let scope = code.scope.to_string();
+        sqlx::query::<DB>(
+            "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, scope, subject, \
+             nonce, auth_time, code_challenge, code_challenge_method, issued_at, expires_at, \
+             grant_id, used) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, FALSE)",
+        )
+        .bind(code.code_hash.as_str())
+        .bind(code.client_id.as_str())
+        .bind(code.redirect_uri.as_deref())
+        .bind(scope.as_str())
+        .bind(code.subject.as_str())
+        .bind(code.nonce.as_deref())
+        .bind(code.auth_time)
+        .bind(code.code_challenge.as_deref())
+        .bind(code.code_challenge_method.as_deref())
+        .bind(code.issued_at)
+        .bind(code.expires_at)
+        .bind(code.grant_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn redeem_authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
+        let redeem = format!(
+            "UPDATE authorization_codes SET used = TRUE WHERE code_hash = $1 AND used = FALSE \
+             RETURNING {CODE_COLUMNS}"
+        );
+        if let Some(row) = sqlx::query_as::<DB, CodeRow>(&redeem)
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            return Ok(CodeRedemption::Redeemed(row.into_record()?));
+        }
+        // Nothing changed: either the code was used before, or it never existed.
+        let find = format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1");
+        Ok(
+            match sqlx::query_as::<DB, CodeRow>(&find)
+                .bind(code_hash)
+                .fetch_optional(&self.pool)
+                .await?
+            {
+                Some(row) => CodeRedemption::AlreadyUsed(row.into_record()?),
+                None => CodeRedemption::NotFound,
+            },
+        )
+    }
+}

@@ -1,0 +1,435 @@
+//! The storage conformance suite: what every implementation of the core's storage
+//! traits must do, checked the same way on `MemoryStore`, SQLite and PostgreSQL.
+//!
+//! Each check is a function generic over [`ConformanceStore`]; the
+//! `conformance_tests!` macro turns every check into one test per store.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use portcullis_core::{
+    AuthorizationCodeRecord, AuthorizationCodeStore, ClientRecord, ClientStore, CodeRedemption,
+    MemoryStore, TokenRecord, TokenStore, User, UserStore,
+};
+use portcullis_sql::{NewUser, SqlStore};
+
+use crate::support::{client, code, token, unique_name, TestDb};
+
+/// The four core traits, plus the two things that differ per store: how a client and
+/// a user are added.
+#[async_trait]
+pub trait ConformanceStore:
+    ClientStore<Client = ClientRecord>
+    + TokenStore<Token = TokenRecord>
+    + AuthorizationCodeStore<Code = AuthorizationCodeRecord>
+    + UserStore
+{
+    async fn add_client(&self, client: ClientRecord);
+    async fn add_user(&self, username: &str, password: &str);
+}
+
+#[async_trait]
+impl ConformanceStore for MemoryStore {
+    async fn add_client(&self, client: ClientRecord) {
+        self.insert_client(client).unwrap();
+    }
+
+    async fn add_user(&self, username: &str, password: &str) {
+        self.insert_user(username, password).unwrap();
+    }
+}
+
+#[async_trait]
+impl ConformanceStore for SqlStore {
+    async fn add_client(&self, client: ClientRecord) {
+        self.insert_client(&client).await.unwrap();
+    }
+
+    async fn add_user(&self, username: &str, password: &str) {
+        self.create_user(NewUser {
+            username: username.to_owned(),
+            email: None,
+            name: None,
+            password: password.to_owned(),
+        })
+        .await
+        .unwrap();
+    }
+}
+
+/// A store under test and whatever keeps its database alive.
+pub struct Subject<S> {
+    pub store: Arc<S>,
+    _db: Option<TestDb>,
+}
+
+pub async fn memory() -> Option<Subject<MemoryStore>> {
+    Some(Subject {
+        store: Arc::new(MemoryStore::new()),
+        _db: None,
+    })
+}
+
+pub async fn sqlite() -> Option<Subject<SqlStore>> {
+    let db = TestDb::sqlite();
+    Some(Subject {
+        store: Arc::new(db.store().await),
+        _db: Some(db),
+    })
+}
+
+pub async fn postgres() -> Option<Subject<SqlStore>> {
+    let db = TestDb::postgres().await?;
+    Some(Subject {
+        store: Arc::new(db.store().await),
+        _db: Some(db),
+    })
+}
+
+const CONCURRENCY: usize = 16;
+
+/// The client every check issues for.
+async fn registered_client<S: ConformanceStore>(store: &S) -> ClientRecord {
+    let client = client(&unique_name("client-"));
+    store.add_client(client.clone()).await;
+    client
+}
+
+pub async fn client_find<S: ConformanceStore>(store: Arc<S>) {
+    let registered = registered_client(&*store).await;
+    let found = store.find_client(&registered.client_id).await.unwrap();
+    assert_eq!(found, Some(registered));
+    assert_eq!(store.find_client("no-such-client").await.unwrap(), None);
+}
+
+pub async fn token_save_and_find<S: ConformanceStore>(store: Arc<S>) {
+    let client = registered_client(&*store).await;
+    let saved = token(&client.client_id, "grant-1", Some("alice"));
+    store.save_token(saved.clone()).await.unwrap();
+    let mut without_refresh = token(&client.client_id, "grant-2", None);
+    without_refresh.refresh_token_hash = None;
+    without_refresh.refresh_token_expires_at = None;
+    store.save_token(without_refresh.clone()).await.unwrap();
+
+    let by_access = store
+        .find_access_token(&saved.access_token_hash)
+        .await
+        .unwrap();
+    assert_eq!(by_access, Some(saved.clone()));
+    let refresh = saved.refresh_token_hash.as_deref().unwrap();
+    assert_eq!(
+        store.find_refresh_token(refresh).await.unwrap(),
+        Some(saved.clone())
+    );
+    assert_eq!(
+        store
+            .find_access_token(&without_refresh.access_token_hash)
+            .await
+            .unwrap(),
+        Some(without_refresh)
+    );
+    // A hash is looked up only where it belongs.
+    assert_eq!(
+        store
+            .find_refresh_token(&saved.access_token_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.find_access_token(refresh).await.unwrap(), None);
+    assert_eq!(store.find_access_token("unknown").await.unwrap(), None);
+    assert_eq!(store.find_refresh_token("unknown").await.unwrap(), None);
+}
+
+pub async fn rotate_refresh_token<S: ConformanceStore>(store: Arc<S>) {
+    let client = registered_client(&*store).await;
+    let old = token(&client.client_id, "grant-r", Some("alice"));
+    store.save_token(old.clone()).await.unwrap();
+    let old_refresh = old.refresh_token_hash.clone().unwrap();
+    let mut new = token(&client.client_id, "grant-r", Some("alice"));
+    new.grant_type = "refresh_token".into();
+
+    assert!(store
+        .rotate_refresh_token(&old_refresh, new.clone())
+        .await
+        .unwrap());
+    let old_now = store
+        .find_refresh_token(&old_refresh)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(old_now.revoked, "the rotated token is revoked");
+    let new_found = store
+        .find_access_token(&new.access_token_hash)
+        .await
+        .unwrap();
+    assert_eq!(new_found, Some(new.clone()));
+    let new_refresh = new.refresh_token_hash.as_deref().unwrap();
+    assert_eq!(
+        store.find_refresh_token(new_refresh).await.unwrap(),
+        Some(new)
+    );
+
+    // A second rotation of the same token is a reuse: refused, nothing saved.
+    let again = token(&client.client_id, "grant-r", Some("alice"));
+    assert!(!store
+        .rotate_refresh_token(&old_refresh, again.clone())
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .find_access_token(&again.access_token_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    // An unknown refresh token rotates nothing either.
+    let stray = token(&client.client_id, "grant-r", Some("alice"));
+    assert!(!store
+        .rotate_refresh_token("unknown", stray.clone())
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .find_access_token(&stray.access_token_hash)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn revoke_grant<S: ConformanceStore>(store: Arc<S>) {
+    let client = registered_client(&*store).await;
+    let family: Vec<_> = (0..3)
+        .map(|_| token(&client.client_id, "grant-x", Some("alice")))
+        .collect();
+    let other = token(&client.client_id, "grant-y", Some("alice"));
+    for t in family.iter().chain([&other]) {
+        store.save_token(t.clone()).await.unwrap();
+    }
+    store.revoke_grant("grant-x").await.unwrap();
+    for t in &family {
+        let found = store
+            .find_access_token(&t.access_token_hash)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(found.revoked, "every token of the grant is revoked");
+    }
+    let found = store
+        .find_access_token(&other.access_token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!found.revoked, "tokens of other grants are not");
+    // Revoking an unknown grant is no error.
+    store.revoke_grant("grant-unknown").await.unwrap();
+
+    // A token saved for the grant after it was revoked (a redemption that raced the
+    // replay) is born revoked, and so is a rotation of it.
+    let late = token(&client.client_id, "grant-x", Some("alice"));
+    store.save_token(late.clone()).await.unwrap();
+    let found = store
+        .find_access_token(&late.access_token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        found.revoked,
+        "a token saved after its grant was revoked is revoked"
+    );
+}
+
+pub async fn redeem_code<S: ConformanceStore>(store: Arc<S>) {
+    let client = registered_client(&*store).await;
+    let saved = code(&client.client_id, "alice");
+    store.save_authorization_code(saved.clone()).await.unwrap();
+    assert_eq!(
+        store
+            .redeem_authorization_code(&saved.code_hash)
+            .await
+            .unwrap(),
+        CodeRedemption::Redeemed(saved.clone())
+    );
+    assert_eq!(
+        store
+            .redeem_authorization_code(&saved.code_hash)
+            .await
+            .unwrap(),
+        CodeRedemption::AlreadyUsed(saved.clone())
+    );
+    assert_eq!(
+        store.redeem_authorization_code("unknown").await.unwrap(),
+        CodeRedemption::NotFound
+    );
+    // Minimal code: every optional field empty.
+    let mut bare = code(&client.client_id, "bob");
+    bare.redirect_uri = None;
+    bare.nonce = None;
+    bare.auth_time = None;
+    bare.code_challenge = None;
+    bare.code_challenge_method = None;
+    store.save_authorization_code(bare.clone()).await.unwrap();
+    assert_eq!(
+        store
+            .redeem_authorization_code(&bare.code_hash)
+            .await
+            .unwrap(),
+        CodeRedemption::Redeemed(bare)
+    );
+}
+
+pub async fn concurrent_redemptions<S: ConformanceStore>(store: Arc<S>) {
+    let client = registered_client(&*store).await;
+    let saved = code(&client.client_id, "alice");
+    store.save_authorization_code(saved.clone()).await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let hash = saved.code_hash.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.redeem_authorization_code(&hash).await.unwrap()
+            })
+        })
+        .collect();
+    let mut redeemed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            CodeRedemption::Redeemed(c) => {
+                assert_eq!(c, saved);
+                redeemed += 1;
+            }
+            CodeRedemption::AlreadyUsed(c) => assert_eq!(c, saved),
+            CodeRedemption::NotFound => panic!("the code exists"),
+        }
+    }
+    assert_eq!(redeemed, 1, "exactly one of {CONCURRENCY} redemptions wins");
+}
+
+pub async fn concurrent_rotations<S: ConformanceStore>(store: Arc<S>) {
+    let client = registered_client(&*store).await;
+    let old = token(&client.client_id, "grant-c", Some("alice"));
+    store.save_token(old.clone()).await.unwrap();
+    let old_refresh = old.refresh_token_hash.clone().unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let old_refresh = old_refresh.clone();
+            let new = token(&client.client_id, "grant-c", Some("alice"));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let rotated = store
+                    .rotate_refresh_token(&old_refresh, new.clone())
+                    .await
+                    .unwrap();
+                (rotated, new)
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        let (rotated, new) = task.await.unwrap();
+        let saved = store
+            .find_access_token(&new.access_token_hash)
+            .await
+            .unwrap();
+        if rotated {
+            winners += 1;
+            assert_eq!(saved, Some(new));
+        } else {
+            assert_eq!(saved, None, "a losing rotation saves nothing");
+        }
+    }
+    assert_eq!(winners, 1, "exactly one of {CONCURRENCY} rotations wins");
+}
+
+pub async fn authenticate_user<S: ConformanceStore>(store: Arc<S>) {
+    store
+        .add_user("alice", "correct horse battery staple")
+        .await;
+    store.add_user("bob", "hunter2").await;
+    let alice = store
+        .authenticate_user("alice", "correct horse battery staple")
+        .await
+        .unwrap()
+        .expect("the right password is accepted");
+    assert!(!alice.subject().is_empty());
+    let again = store
+        .authenticate_user("alice", "correct horse battery staple")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alice.subject(), again.subject(), "the subject is stable");
+    let bob = store
+        .authenticate_user("bob", "hunter2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(alice.subject(), bob.subject());
+
+    assert!(
+        store
+            .authenticate_user("alice", "hunter2")
+            .await
+            .unwrap()
+            .is_none(),
+        "wrong password"
+    );
+    assert!(
+        store
+            .authenticate_user("alice", "")
+            .await
+            .unwrap()
+            .is_none(),
+        "empty password"
+    );
+    assert!(
+        store
+            .authenticate_user("carol", "hunter2")
+            .await
+            .unwrap()
+            .is_none(),
+        "unknown user"
+    );
+    assert!(
+        store.authenticate_user("", "").await.unwrap().is_none(),
+        "empty username"
+    );
+}
+
+/// One test per check, for the store that `$make` (an async fn returning
+/// `Option<Subject<_>>`, `None` to skip) builds.
+macro_rules! conformance_tests {
+    ($store:ident: $make:path) => {
+        mod $store {
+            macro_rules! check {
+                ($check:ident) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $check() {
+                        let Some(subject) = $make().await else {
+                            return;
+                        };
+                        super::$check(subject.store.clone()).await;
+                    }
+                };
+            }
+            check!(client_find);
+            check!(token_save_and_find);
+            check!(rotate_refresh_token);
+            check!(revoke_grant);
+            check!(redeem_code);
+            check!(concurrent_redemptions);
+            check!(concurrent_rotations);
+            check!(authenticate_user);
+        }
+    };
+}
+
+conformance_tests!(memory_store: super::memory);
+conformance_tests!(sqlite_store: super::sqlite);
+conformance_tests!(postgres_store: super::postgres);

@@ -1,0 +1,20 @@
+//! Integration tests of portcullis-sql: one binary (see STYLE.md) with
+//!
+//! - `conformance`: the storage conformance suite, written once against the core's
+//!   storage traits and run on `MemoryStore`, SQLite and PostgreSQL;
+//! - `sql_store`: what only `SqlStore` does (administration, sessions, consent,
+//!   throttling, purging, errors, migrations, two processes on one database).
+//!
+//! PostgreSQL tests read `PORTCULLIS_TEST_POSTGRES_URL`; each test gets its own
+//! schema, so they run in parallel. Unset: skipped, unless `CI=true`, where they fail.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)]
+
+mod conformance;
+mod sql_store;
+mod support;

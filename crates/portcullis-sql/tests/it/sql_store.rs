@@ -1,0 +1,794 @@
+//! What only `SqlStore` does, on SQLite and PostgreSQL: administration of clients and
+//! users, sessions, consent, login throttling, purging, connection errors, migrations,
+//! and two stores (two processes) on one database.
+
+use std::sync::Arc;
+
+use portcullis_core::{
+    AuthorizationCodeStore, ClientStore, CodeRedemption, Scope, TokenStore, UserStore,
+};
+use portcullis_sql::{
+    Backend, NewUser, SessionRecord, SqlError, SqlOptions, SqlStore, SqliteSynchronous, UserRecord,
+};
+
+use crate::support::{client, code, token, TempDir, TestDb};
+
+fn new_user(username: &str, password: &str) -> NewUser {
+    NewUser {
+        username: username.to_owned(),
+        email: Some(format!("{username}@example.com")),
+        name: Some(username.to_uppercase()),
+        password: password.to_owned(),
+    }
+}
+
+fn session(id_hash: &str, subject: Option<&str>, expires_at: i64) -> SessionRecord {
+    SessionRecord {
+        id_hash: id_hash.to_owned(),
+        subject: subject.map(str::to_owned),
+        csrf_token: "csrf-secret".to_owned(),
+        auth_time: subject.map(|_| 1_700_000_000),
+        created_at: 1_700_000_000,
+        expires_at,
+    }
+}
+
+async fn clients_crud(db: TestDb) {
+    let store = db.store().await;
+    let a = client("app-a");
+    let mut b = client("app-b");
+    b.client_secret_hash = None;
+    b.token_endpoint_auth_method = "none".into();
+    b.redirect_uris = vec![];
+    b.scope = Scope::empty();
+    store.insert_client(&a).await.unwrap();
+    store.insert_client(&b).await.unwrap();
+
+    assert_eq!(store.get_client("app-a").await.unwrap(), Some(a.clone()));
+    assert_eq!(store.get_client("app-b").await.unwrap(), Some(b.clone()));
+    assert_eq!(store.get_client("nope").await.unwrap(), None);
+    assert_eq!(
+        store.list_clients().await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    let json = serde_json::to_value(store.list_clients().await.unwrap()).unwrap();
+    assert_eq!(json[0]["client_id"], "app-a");
+
+    let duplicate = store.insert_client(&a).await.unwrap_err();
+    assert!(duplicate.is_conflict(), "{duplicate}");
+    assert!(duplicate.to_string().contains("app-a"), "{duplicate}");
+
+    let new_hash = portcullis_core::hash_secret("rotated");
+    assert!(store
+        .set_client_secret_hash("app-a", &new_hash)
+        .await
+        .unwrap());
+    assert!(!store
+        .set_client_secret_hash("nope", &new_hash)
+        .await
+        .unwrap());
+    let found = store.get_client("app-a").await.unwrap().unwrap();
+    assert_eq!(found.client_secret_hash.as_deref(), Some(new_hash.as_str()));
+
+    // Deleting a client deletes what was issued to it, and nothing else.
+    let alice = store.create_user(new_user("alice", "pw")).await.unwrap();
+    let a_token = token("app-a", "g-a", Some(&alice.subject));
+    let b_token = token("app-b", "g-b", Some(&alice.subject));
+    let a_code = code("app-a", &alice.subject);
+    store.save_token(a_token.clone()).await.unwrap();
+    store.save_token(b_token.clone()).await.unwrap();
+    store.save_authorization_code(a_code.clone()).await.unwrap();
+    let read = Scope::parse("read").unwrap();
+    store
+        .save_consent(&alice.subject, "app-a", &read, 1)
+        .await
+        .unwrap();
+    store
+        .save_consent(&alice.subject, "app-b", &read, 1)
+        .await
+        .unwrap();
+
+    assert!(store.delete_client("app-a").await.unwrap());
+    assert!(!store.delete_client("app-a").await.unwrap());
+    assert_eq!(store.get_client("app-a").await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_access_token(&a_token.access_token_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .redeem_authorization_code(&a_code.code_hash)
+            .await
+            .unwrap(),
+        CodeRedemption::NotFound
+    );
+    assert_eq!(
+        store.get_consent(&alice.subject, "app-a").await.unwrap(),
+        None
+    );
+    assert!(store
+        .find_access_token(&b_token.access_token_hash)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        store.get_consent(&alice.subject, "app-b").await.unwrap(),
+        Some(read)
+    );
+    assert_eq!(store.list_clients().await.unwrap(), vec![b]);
+}
+
+async fn users_crud(db: TestDb) {
+    let store = db.store().await;
+    let alice = store
+        .create_user(new_user("alice", "correct horse"))
+        .await
+        .unwrap();
+    let bob = store
+        .create_user(NewUser {
+            username: "bob".into(),
+            email: None,
+            name: None,
+            password: "hunter2".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(alice.username, "alice");
+    assert_eq!(alice.email.as_deref(), Some("alice@example.com"));
+    assert_eq!(
+        alice.subject.len(),
+        22,
+        "128 bits in base64url: {}",
+        alice.subject
+    );
+    assert!(alice
+        .subject
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert_ne!(alice.subject, bob.subject);
+
+    let hash = db.raw_password_hash("alice").await;
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains("correct horse"));
+
+    assert_eq!(store.get_user("alice").await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.get_user("carol").await.unwrap(), None);
+    assert_eq!(
+        store.find_user_by_subject(&bob.subject).await.unwrap(),
+        Some(bob.clone())
+    );
+    assert_eq!(store.find_user_by_subject("nobody").await.unwrap(), None);
+    assert_eq!(
+        store.list_users().await.unwrap(),
+        vec![alice.clone(), bob.clone()]
+    );
+    let json = serde_json::to_value(&alice).unwrap();
+    assert_eq!(json["username"], "alice");
+    assert!(json.get("password_hash").is_none());
+
+    let duplicate = store
+        .create_user(new_user("alice", "other"))
+        .await
+        .unwrap_err();
+    assert!(duplicate.is_conflict(), "{duplicate}");
+
+    assert_eq!(
+        store
+            .verify_user_password("alice", "correct horse")
+            .await
+            .unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.verify_user_password("alice", "wrong").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .verify_user_password("carol", "correct horse")
+            .await
+            .unwrap(),
+        None
+    );
+    let via_trait: Option<UserRecord> = store.authenticate_user("bob", "hunter2").await.unwrap();
+    assert_eq!(via_trait, Some(bob.clone()));
+
+    assert!(store
+        .set_user_password("alice", "new password")
+        .await
+        .unwrap());
+    assert!(!store.set_user_password("carol", "x").await.unwrap());
+    assert_eq!(
+        store
+            .verify_user_password("alice", "correct horse")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .verify_user_password("alice", "new password")
+            .await
+            .unwrap(),
+        Some(alice.clone())
+    );
+    assert_ne!(db.raw_password_hash("alice").await, hash);
+
+    // Deleting a user deletes their tokens, codes, sessions and consents only.
+    store.insert_client(&client("app")).await.unwrap();
+    let alice_token = token("app", "g1", Some(&alice.subject));
+    let bob_token = token("app", "g2", Some(&bob.subject));
+    let alice_code = code("app", &alice.subject);
+    store.save_token(alice_token.clone()).await.unwrap();
+    store.save_token(bob_token.clone()).await.unwrap();
+    store
+        .save_authorization_code(alice_code.clone())
+        .await
+        .unwrap();
+    store
+        .insert_session(&session("s-alice", Some(&alice.subject), i64::MAX))
+        .await
+        .unwrap();
+    store
+        .insert_session(&session("s-bob", Some(&bob.subject), i64::MAX))
+        .await
+        .unwrap();
+    store
+        .save_consent(&alice.subject, "app", &Scope::parse("read").unwrap(), 1)
+        .await
+        .unwrap();
+
+    assert!(store.delete_user("alice").await.unwrap());
+    assert!(!store.delete_user("alice").await.unwrap());
+    assert_eq!(store.get_user("alice").await.unwrap(), None);
+    assert_eq!(
+        store
+            .verify_user_password("alice", "new password")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_access_token(&alice_token.access_token_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .redeem_authorization_code(&alice_code.code_hash)
+            .await
+            .unwrap(),
+        CodeRedemption::NotFound
+    );
+    assert_eq!(store.get_session("s-alice").await.unwrap(), None);
+    assert_eq!(
+        store.get_consent(&alice.subject, "app").await.unwrap(),
+        None
+    );
+    assert!(store
+        .find_access_token(&bob_token.access_token_hash)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store.get_session("s-bob").await.unwrap().is_some());
+    assert_eq!(store.list_users().await.unwrap(), vec![bob]);
+}
+
+async fn sessions(db: TestDb) {
+    let store = db.store().await;
+    let alice = store.create_user(new_user("alice", "pw")).await.unwrap();
+    let anonymous = session("hash-1", None, 2_000_000_000);
+    let signed_in = session("hash-2", Some(&alice.subject), 2_000_000_000);
+    store.insert_session(&anonymous).await.unwrap();
+    store.insert_session(&signed_in).await.unwrap();
+    assert_eq!(
+        store.get_session("hash-1").await.unwrap(),
+        Some(anonymous.clone())
+    );
+    assert_eq!(store.get_session("hash-2").await.unwrap(), Some(signed_in));
+    assert_eq!(store.get_session("hash-3").await.unwrap(), None);
+    assert!(store
+        .insert_session(&anonymous)
+        .await
+        .unwrap_err()
+        .is_conflict());
+    // A session of an unknown user is refused, and nothing is written.
+    let ghost = session("hash-ghost", Some("no-such-subject"), 2_000_000_000);
+    assert!(store.insert_session(&ghost).await.is_err());
+    assert_eq!(store.get_session("hash-ghost").await.unwrap(), None);
+
+    store.delete_session("hash-1").await.unwrap();
+    store.delete_session("hash-1").await.unwrap();
+    assert_eq!(store.get_session("hash-1").await.unwrap(), None);
+    assert!(!format!("{anonymous:?}").contains("csrf-secret"));
+}
+
+async fn consent_union(db: TestDb) {
+    let store = db.store().await;
+    let alice = store.create_user(new_user("alice", "pw")).await.unwrap();
+    store.insert_client(&client("app")).await.unwrap();
+    store.insert_client(&client("other")).await.unwrap();
+    assert_eq!(
+        store.get_consent(&alice.subject, "app").await.unwrap(),
+        None
+    );
+
+    store
+        .save_consent(
+            &alice.subject,
+            "app",
+            &Scope::parse("openid read").unwrap(),
+            10,
+        )
+        .await
+        .unwrap();
+    store
+        .save_consent(
+            &alice.subject,
+            "app",
+            &Scope::parse("read write").unwrap(),
+            20,
+        )
+        .await
+        .unwrap();
+    let remembered = store
+        .get_consent(&alice.subject, "app")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(remembered, Scope::parse("openid read write").unwrap());
+    assert_eq!(remembered.to_string(), "openid read write", "order is kept");
+    assert_eq!(
+        store.get_consent(&alice.subject, "other").await.unwrap(),
+        None
+    );
+
+    // Concurrent saves never lose a scope token.
+    let store = Arc::new(store);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let subject = alice.subject.clone();
+            tokio::spawn(async move {
+                let scope = Scope::parse(&format!("s{i}")).unwrap();
+                store
+                    .save_consent(&subject, "other", &scope, 30)
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let all = store
+        .get_consent(&alice.subject, "other")
+        .await
+        .unwrap()
+        .unwrap();
+    for i in 0..8 {
+        assert!(all.contains(&format!("s{i}")), "{all}");
+    }
+}
+
+async fn login_throttle(db: TestDb) {
+    let store = Arc::new(db.store().await);
+    assert_eq!(store.get_login_throttle("user:alice").await.unwrap(), None);
+    let first = store.record_login_failure("user:alice", 100).await.unwrap();
+    assert_eq!((first.failures, first.last_failure_at), (1, 100));
+
+    const N: u32 = 20;
+    let tasks: Vec<_> = (0..N)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record_login_failure("ip:127.0.0.1", 200 + i64::from(i))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for task in tasks {
+        counts.push(task.await.unwrap().failures);
+    }
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=N).collect::<Vec<_>>(),
+        "each increment saw its own count"
+    );
+    let state = store
+        .get_login_throttle("ip:127.0.0.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.failures, N);
+
+    store.clear_login_failures("ip:127.0.0.1").await.unwrap();
+    assert_eq!(
+        store.get_login_throttle("ip:127.0.0.1").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .get_login_throttle("user:alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .failures,
+        1
+    );
+    store.clear_login_failures("never-seen").await.unwrap();
+}
+
+async fn purge_expired(db: TestDb) {
+    let store = db.store().await;
+    store.insert_client(&client("app")).await.unwrap();
+    let now = 1_800_000_000;
+
+    let mut live_code = code("app", "alice");
+    live_code.expires_at = now + 60;
+    let mut expired_code = code("app", "alice");
+    expired_code.expires_at = now - 1;
+    let mut used_live_code = code("app", "alice");
+    used_live_code.expires_at = now + 60;
+    for c in [&live_code, &expired_code, &used_live_code] {
+        store.save_authorization_code(c.clone()).await.unwrap();
+    }
+    store
+        .redeem_authorization_code(&used_live_code.code_hash)
+        .await
+        .unwrap();
+
+    store
+        .insert_session(&session("live", None, now + 10))
+        .await
+        .unwrap();
+    store
+        .insert_session(&session("dead", None, now))
+        .await
+        .unwrap();
+
+    let at = |issued_at: i64, refresh: Option<Option<i64>>| {
+        let mut t = token("app", "g", None);
+        t.issued_at = issued_at;
+        t.expires_in = 3600;
+        match refresh {
+            None => {
+                t.refresh_token_hash = None;
+                t.refresh_token_expires_at = None;
+            }
+            Some(expiry) => t.refresh_token_expires_at = expiry,
+        }
+        t
+    };
+    let live_access = at(now - 10, None);
+    let dead_access = at(now - 4000, None);
+    let dead_access_live_refresh = at(now - 4000, Some(Some(now + 100)));
+    let dead_access_dead_refresh = at(now - 4000, Some(Some(now - 100)));
+    let dead_access_eternal_refresh = at(now - 4000, Some(None));
+    for t in [
+        &live_access,
+        &dead_access,
+        &dead_access_live_refresh,
+        &dead_access_dead_refresh,
+        &dead_access_eternal_refresh,
+    ] {
+        store.save_token(t.clone()).await.unwrap();
+    }
+
+    assert_eq!(
+        store.purge_expired(now).await.unwrap(),
+        4,
+        "1 code, 1 session, 2 tokens"
+    );
+    assert_eq!(store.purge_expired(now).await.unwrap(), 0);
+
+    let exists = |t: &portcullis_core::TokenRecord| {
+        let store = store.clone();
+        let hash = t.access_token_hash.clone();
+        async move { store.find_access_token(&hash).await.unwrap().is_some() }
+    };
+    assert!(exists(&live_access).await);
+    assert!(!exists(&dead_access).await);
+    assert!(exists(&dead_access_live_refresh).await);
+    assert!(!exists(&dead_access_dead_refresh).await);
+    assert!(exists(&dead_access_eternal_refresh).await);
+    assert!(store.get_session("live").await.unwrap().is_some());
+    assert!(store.get_session("dead").await.unwrap().is_none());
+    assert!(matches!(
+        store
+            .redeem_authorization_code(&expired_code.code_hash)
+            .await
+            .unwrap(),
+        CodeRedemption::NotFound
+    ));
+    assert!(matches!(
+        store
+            .redeem_authorization_code(&used_live_code.code_hash)
+            .await
+            .unwrap(),
+        CodeRedemption::AlreadyUsed(_)
+    ));
+    assert!(matches!(
+        store
+            .redeem_authorization_code(&live_code.code_hash)
+            .await
+            .unwrap(),
+        CodeRedemption::Redeemed(_)
+    ));
+}
+
+async fn migrate_twice(db: TestDb) {
+    let store = db.store().await;
+    store.insert_client(&client("app")).await.unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    // A second store on the same database finds the schema in place and the data kept.
+    let again = db.store().await;
+    assert!(again.get_client("app").await.unwrap().is_some());
+    let unmigrated = db
+        .store_with(SqlOptions {
+            run_migrations: false,
+            ..SqlOptions::default()
+        })
+        .await;
+    assert!(unmigrated.get_client("app").await.unwrap().is_some());
+}
+
+async fn concurrent_first_start(db: TestDb) {
+    // Several processes starting at once on a new database all migrate it.
+    let url = db.url().to_owned();
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { SqlStore::connect(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for start in starts {
+        stores.push(start.await.unwrap().unwrap());
+    }
+    stores[0].insert_client(&client("app")).await.unwrap();
+    for store in &stores {
+        assert!(store.find_client("app").await.unwrap().is_some());
+    }
+}
+
+async fn two_stores_race_for_one_code(db: TestDb) {
+    // Two stores, two pools: what two server processes on one database look like.
+    let first = Arc::new(db.store().await);
+    let second = Arc::new(db.store().await);
+    first.insert_client(&client("app")).await.unwrap();
+    for round in 0..3 {
+        let saved = code("app", "alice");
+        first.save_authorization_code(saved.clone()).await.unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(16));
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = if i % 2 == 0 {
+                    first.clone()
+                } else {
+                    second.clone()
+                };
+                let barrier = barrier.clone();
+                let hash = saved.code_hash.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.redeem_authorization_code(&hash).await.unwrap()
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                CodeRedemption::Redeemed(_) => winners += 1,
+                CodeRedemption::AlreadyUsed(_) => {}
+                CodeRedemption::NotFound => panic!("the code exists"),
+            }
+        }
+        assert_eq!(winners, 1, "round {round}: exactly one redemption wins");
+    }
+
+    // The same for a refresh token rotated through both stores.
+    let old = token("app", "g", None);
+    first.save_token(old.clone()).await.unwrap();
+    let old_refresh = old.refresh_token_hash.clone().unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let old_refresh = old_refresh.clone();
+            let new = token("app", "g", None);
+            tokio::spawn(
+                async move { store.rotate_refresh_token(&old_refresh, new).await.unwrap() },
+            )
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn describe_and_backend(db: TestDb) {
+    let store = db.store().await;
+    let description = store.describe();
+    match &db {
+        TestDb::Sqlite { .. } => {
+            assert_eq!(store.backend(), Backend::Sqlite);
+            assert!(description.starts_with("SQLite at /"), "{description}");
+            assert!(description.ends_with("portcullis.db"), "{description}");
+        }
+        TestDb::Postgres { .. } => {
+            assert_eq!(store.backend(), Backend::Postgres);
+            assert!(description.starts_with("PostgreSQL at "), "{description}");
+            assert!(description.contains(':'), "{description}");
+        }
+    }
+    assert_eq!(format!("{store:?}"), format!("SqlStore({description:?})"));
+}
+
+/// One test per function on SQLite and one on PostgreSQL.
+macro_rules! on_both_databases {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test(crate::support::TestDb::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    if let Some(db) = crate::support::TestDb::postgres().await {
+                        super::$test(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_databases!(
+    clients_crud,
+    users_crud,
+    sessions,
+    consent_union,
+    login_throttle,
+    purge_expired,
+    migrate_twice,
+    concurrent_first_start,
+    two_stores_race_for_one_code,
+    describe_and_backend,
+);
+
+// ---- SQLite only: opening ----
+
+#[tokio::test]
+async fn sqlite_missing_directory_is_a_clear_error() {
+    let error = SqlStore::connect("sqlite:///nonexistent-dir/x.db")
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, SqlError::OpenSqlite { .. }), "{message}");
+    assert!(message.contains("/nonexistent-dir/x.db"), "{message}");
+    assert!(message.contains("does not exist"), "{message}");
+    assert!(message.contains("--database-url"), "{message}");
+    assert!(
+        !std::path::Path::new("/nonexistent-dir").exists(),
+        "the directory is not created"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_path_that_is_a_directory_is_a_clear_error() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.path().display());
+    let message = SqlStore::connect(&url).await.unwrap_err().to_string();
+    assert!(
+        message.starts_with("cannot open the SQLite database at "),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_file_is_created_with_wal_and_options() {
+    let dir = TempDir::new();
+    let path = dir.path().join("new.db");
+    let store = SqlStore::connect_with(
+        &format!("sqlite://{}", path.display()),
+        SqlOptions {
+            max_connections: 2,
+            sqlite_synchronous: SqliteSynchronous::Full,
+            run_migrations: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(path.exists());
+    store.insert_client(&client("app")).await.unwrap();
+    assert!(dir.path().join("new.db-wal").exists(), "WAL journal mode");
+    drop(store);
+
+    // Data survives reopening the file.
+    let reopened = SqlStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert!(reopened.get_client("app").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_works() {
+    let store = SqlStore::connect("sqlite::memory:").await.unwrap();
+    assert_eq!(store.describe(), "SQLite in memory");
+    store.insert_client(&client("app")).await.unwrap();
+    let user = store.create_user(new_user("alice", "pw")).await.unwrap();
+    assert_eq!(
+        store.verify_user_password("alice", "pw").await.unwrap(),
+        Some(user)
+    );
+    assert!(store.find_client("app").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn unsupported_scheme_names_the_supported_ones() {
+    let error = SqlStore::connect("mysql://root:hunter2@db.example/portcullis")
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, SqlError::UnsupportedScheme { .. }));
+    assert!(message.contains("'mysql'"), "{message}");
+    assert!(
+        message.contains("sqlite://") && message.contains("postgres://"),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+
+    let error = SqlStore::connect("mysql://x").await.unwrap_err();
+    assert!(matches!(error, SqlError::UnsupportedScheme { .. }));
+    let error = SqlStore::connect("portcullis.db").await.unwrap_err();
+    assert!(matches!(error, SqlError::InvalidUrl { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_a_clear_error_without_the_password() {
+    let error = SqlStore::connect("postgres://portcullis:hunter2@127.0.0.1:1/portcullis")
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(error, SqlError::ConnectPostgres { .. }),
+        "{message}"
+    );
+    assert!(message.contains("127.0.0.1:1/portcullis"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(!format!("{error:?}").contains("hunter2"));
+}
+
+#[tokio::test]
+async fn store_errors_reach_the_core_as_store_errors() {
+    // A token for an unregistered client violates a foreign key: a StoreError, not a panic.
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let error = store
+        .save_token(token("unregistered", "g", None))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().starts_with("storage error"), "{error}");
+    assert!(std::error::Error::source(&error).is_some());
+}
