@@ -365,13 +365,22 @@ impl TokenStore for AppStore {
         Ok(true)
     }
 
-    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+    async fn revoke_token(&self, hash: &str) -> Result<(), StoreError> {
         for token in self
             .lock()?
             .tokens
             .iter_mut()
-            .filter(|t| t.grant_id == grant_id)
+            .filter(|t| t.access_token == hash)
         {
+            token.revoked = true;
+        }
+        Ok(())
+    }
+
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        let mut tables = self.lock()?;
+        tables.revoked_grants.insert(grant_id.to_owned());
+        for token in tables.tokens.iter_mut().filter(|t| t.grant_id == grant_id) {
             token.revoked = true;
         }
         Ok(())

@@ -15,6 +15,13 @@ use crate::http::{OAuthRequest, Params};
 use crate::model::{AuthMethod, Client};
 use crate::store::ClientStore;
 
+/// The client authentication methods this module implements, for metadata.
+pub const SUPPORTED_AUTH_METHODS: &[&str] = &[
+    AuthMethod::CLIENT_SECRET_BASIC,
+    AuthMethod::CLIENT_SECRET_POST,
+    AuthMethod::NONE,
+];
+
 /// Credentials a request presents, before they are checked.
 #[derive(Debug, PartialEq, Eq)]
 struct Credentials {

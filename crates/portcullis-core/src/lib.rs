@@ -15,7 +15,10 @@
 //! 4. Your handlers call [`get_consent_grant`](AuthorizationServer::get_consent_grant),
 //!    [`create_authorization_response`](AuthorizationServer::create_authorization_response)
 //!    and [`create_token_response`](AuthorizationServer::create_token_response).
-//! 5. Your API validates bearer tokens with a [`ResourceProtector`].
+//! 5. Register the endpoints you want: [`RevocationEndpoint`] (RFC 7009),
+//!    [`IntrospectionEndpoint`] (RFC 7662), [`MetadataEndpoint`] (RFC 8414), and answer
+//!    them with [`create_endpoint_response`](AuthorizationServer::create_endpoint_response).
+//! 6. Your API validates bearer tokens with a [`ResourceProtector`].
 //!
 //! ```
 //! use bytes::Bytes;
@@ -34,6 +37,8 @@
 //!     grant_types: vec!["client_credentials".into()],
 //!     response_types: vec![],
 //!     token_endpoint_auth_method: "client_secret_post".into(),
+//!     audience: vec![],
+//!     resource_server_audience: None,
 //! }).unwrap();
 //!
 //! let mut server = AuthorizationServer::new(store);
@@ -63,6 +68,7 @@
 
 pub mod client_auth;
 pub mod clock;
+pub mod endpoints;
 pub mod error;
 pub mod extensions;
 pub mod grants;
@@ -80,6 +86,9 @@ pub mod store;
 pub mod tokens;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use endpoints::{
+    Endpoint, IntrospectionEndpoint, MetadataEndpoint, RevocationEndpoint, UsernameResolver,
+};
 pub use error::{ErrorCode, OAuthError, StoreError};
 pub use extensions::{AuthorizationCodeExtension, Pkce};
 pub use grants::{
@@ -89,8 +98,8 @@ pub use grants::{
 pub use http::{OAuthRequest, OAuthResponse, Params};
 pub use memory::MemoryStore;
 pub use model::{
-    AuthMethod, AuthorizationCode, AuthorizationCodeRecord, Client, ClientRecord, Endpoint, Token,
-    TokenRecord, User,
+    AuthMethod, AuthorizationCode, AuthorizationCodeRecord, Client, ClientRecord, EndpointName,
+    Token, TokenRecord, User,
 };
 pub use random::{OsRandom, RandomSource};
 pub use resource::{BearerError, ResourceProtector, TokenInfo, TokenValidator};

@@ -141,6 +141,14 @@ impl TokenStore for MemoryStore {
         Ok(true)
     }
 
+    async fn revoke_token(&self, access_token_hash: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if let Some(&index) = inner.by_access.get(access_token_hash) {
+            inner.tokens[index].revoked = true;
+        }
+        Ok(())
+    }
+
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         inner.revoked_grants.insert(grant_id.to_owned());
@@ -202,5 +210,17 @@ impl UserStore for MemoryStore {
         Ok(ok.then(|| MemoryUser {
             username: username.to_owned(),
         }))
+    }
+}
+
+#[async_trait]
+impl crate::endpoints::UsernameResolver for MemoryStore {
+    /// In the memory store the subject is the username.
+    async fn username(&self, subject: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .lock()?
+            .users
+            .contains_key(subject)
+            .then(|| subject.to_owned()))
     }
 }

@@ -12,22 +12,28 @@
 //! the dispatcher asks each registered grant whether a request is its own, so adding a
 //! grant never edits this file.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use http::Method;
+use serde_json::{Map, Value};
 
-use crate::client_auth::authenticate_client;
+use crate::client_auth::{authenticate_client, SUPPORTED_AUTH_METHODS};
 use crate::clock::{Clock, SystemClock};
+use crate::endpoints::Endpoint;
 use crate::error::{ErrorCode, ErrorRedirect, OAuthError};
 use crate::grants::{AuthorizationGrant, Grant, GrantRegistry};
 use crate::http::{redirect_response, OAuthRequest, OAuthResponse, Params};
-use crate::model::{Client, Endpoint, User};
+use crate::model::{Client, EndpointName, User};
 use crate::random::{OsRandom, RandomSource};
 use crate::resource::{ResourceProtector, StoreTokenValidator};
 use crate::response_mode::ResponseMode;
 use crate::scope::Scope;
 use crate::store::{ClientStore, TokenStore};
 use crate::tokens::BearerTokenGenerator;
+
+/// The name of the authorization endpoint, for [`AuthorizationServer::with_endpoint_path`].
+pub const AUTHORIZATION_ENDPOINT: &str = "authorization";
 
 /// An OAuth 2.0 authorization server over the application's storage `S`.
 pub struct AuthorizationServer<S: ClientStore> {
@@ -37,6 +43,8 @@ pub struct AuthorizationServer<S: ClientStore> {
     issuer: Option<String>,
     bearer: BearerTokenGenerator,
     grants: GrantRegistry<S>,
+    endpoints: Vec<Arc<dyn Endpoint<S>>>,
+    endpoint_paths: BTreeMap<String, String>,
 }
 
 impl<S: ClientStore> AuthorizationServer<S> {
@@ -55,7 +63,118 @@ impl<S: ClientStore> AuthorizationServer<S> {
             issuer: None,
             bearer: BearerTokenGenerator::default(),
             grants: GrantRegistry::default(),
+            endpoints: Vec::new(),
+            endpoint_paths: [
+                (AUTHORIZATION_ENDPOINT, "/authorize"),
+                (EndpointName::TOKEN, "/token"),
+                (EndpointName::REVOCATION, "/revoke"),
+                (EndpointName::INTROSPECTION, "/introspect"),
+            ]
+            .into_iter()
+            .map(|(name, path)| (name.to_owned(), path.to_owned()))
+            .collect(),
         }
+    }
+
+    /// Sets where endpoint `name` (`authorization`, `token`, `revocation`,
+    /// `introspection`) is mounted, relative to the issuer; for metadata. Defaults:
+    /// `/authorize`, `/token`, `/revoke`, `/introspect`.
+    pub fn with_endpoint_path(mut self, name: &str, path: impl Into<String>) -> Self {
+        self.endpoint_paths.insert(name.to_owned(), path.into());
+        self
+    }
+
+    /// The absolute URL of endpoint `name`: the issuer plus its path.
+    pub fn endpoint_url(&self, name: &str) -> Option<String> {
+        let issuer = self.issuer.as_deref()?;
+        let path = self.endpoint_paths.get(name)?;
+        Some(format!("{}{path}", issuer.trim_end_matches('/')))
+    }
+
+    /// Registers an endpoint: `RevocationEndpoint`, `IntrospectionEndpoint`,
+    /// `MetadataEndpoint` or your own. One with the same name is replaced.
+    pub fn register_endpoint<E: Endpoint<S>>(&mut self, endpoint: E) -> &mut Self {
+        self.endpoints.retain(|e| e.name() != endpoint.name());
+        self.endpoints.push(Arc::new(endpoint));
+        self
+    }
+
+    /// Answers a request for the registered endpoint `name`. An unregistered name is a
+    /// programming error: it is logged and answered `404`.
+    pub async fn create_endpoint_response(
+        &self,
+        name: &str,
+        request: &OAuthRequest,
+    ) -> OAuthResponse {
+        match self.endpoints.iter().find(|e| e.name() == name) {
+            Some(endpoint) => endpoint.create_endpoint_response(self, request).await,
+            None => {
+                tracing::error!(endpoint = name, "no endpoint with this name is registered");
+                OAuthError::invalid_request("this endpoint is not enabled on the server")
+                    .with_status(http::StatusCode::NOT_FOUND)
+                    .into_response()
+            }
+        }
+    }
+
+    /// The names of the registered endpoints.
+    pub fn endpoint_names(&self) -> Vec<&str> {
+        self.endpoints.iter().map(|e| e.name()).collect()
+    }
+
+    /// The authorization server metadata document (RFC 8414 §2), built from what is
+    /// registered. Needs an issuer.
+    pub fn metadata(&self) -> Result<Map<String, Value>, OAuthError> {
+        let Some(issuer) = self.issuer.clone() else {
+            tracing::error!("metadata requested but no issuer is configured");
+            return Err(OAuthError::server_error());
+        };
+        let mut document = Map::new();
+        document.insert("issuer".into(), issuer.into());
+        if !self.grants.authorization.is_empty() {
+            if let Some(url) = self.endpoint_url(AUTHORIZATION_ENDPOINT) {
+                document.insert("authorization_endpoint".into(), url.into());
+            }
+        }
+        if !self.grants.token.is_empty() {
+            if let Some(url) = self.endpoint_url(EndpointName::TOKEN) {
+                document.insert("token_endpoint".into(), url.into());
+            }
+            document.insert(
+                "token_endpoint_auth_methods_supported".into(),
+                SUPPORTED_AUTH_METHODS.to_vec().into(),
+            );
+        }
+        document.insert("grant_types_supported".into(), self.grant_types().into());
+        document.insert(
+            "response_types_supported".into(),
+            self.response_types().into(),
+        );
+        let modes: Vec<&str> = ResponseMode::ALL
+            .iter()
+            .filter(|mode| {
+                self.grants
+                    .authorization
+                    .iter()
+                    .any(|g| g.allows_response_mode(**mode))
+            })
+            .map(|mode| mode.as_str())
+            .collect();
+        document.insert("response_modes_supported".into(), modes.into());
+        document.insert(
+            "authorization_response_iss_parameter_supported".into(),
+            true.into(),
+        );
+        for grant in &self.grants.token {
+            grant.metadata(&mut document);
+        }
+        for grant in &self.grants.authorization {
+            grant.metadata(&mut document);
+        }
+        for endpoint in &self.endpoints {
+            endpoint.metadata(self, &mut document);
+        }
+        Ok(document)
     }
 
     /// Replaces the clock (tests move time with [`ManualClock`](crate::ManualClock)).
@@ -332,7 +451,8 @@ impl<S: ClientStore> AuthorizationServer<S> {
                 "this grant_type is not supported by the authorization server",
             )
         })?;
-        let client = authenticate_client(&*self.store, request, &params, Endpoint::TOKEN).await?;
+        let client =
+            authenticate_client(&*self.store, request, &params, EndpointName::TOKEN).await?;
         if !client.check_grant_type(grant_type) {
             return Err(OAuthError::unauthorized_client(
                 "this client is not allowed to use this grant_type",
@@ -349,7 +469,8 @@ impl<S: ClientStore> AuthorizationServer<S> {
 pub fn check_scope<C: Client>(client: &C, requested: &Scope) -> Result<Scope, OAuthError> {
     let allowed = client.allowed_scope(requested);
     if requested.is_subset_of(&allowed) {
-        return Ok(allowed);
+        // Never more than was asked, whatever `allowed_scope` returns.
+        return Ok(requested.clone());
     }
     let refused: Vec<&str> = requested.iter().filter(|t| !allowed.contains(t)).collect();
     Err(OAuthError::invalid_scope(format!(

@@ -56,6 +56,10 @@ pub trait TokenStore: Send + Sync + 'static {
         new: TokenRecord,
     ) -> Result<bool, StoreError>;
 
+    /// Revokes the one token (issuance) whose access token hashes to
+    /// `access_token_hash` — its refresh token too (RFC 7009 §2.1 allows it).
+    async fn revoke_token(&self, access_token_hash: &str) -> Result<(), StoreError>;
+
     /// Revokes every token of the grant `grant_id`, including any saved for that grant
     /// afterwards: a replayed code can be detected after the first redemption took the
     /// code but before its token was saved, and that token must not outlive the replay.

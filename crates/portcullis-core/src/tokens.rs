@@ -50,6 +50,8 @@ pub struct TokenRequest<'a> {
     pub grant_id: String,
     /// True when a refresh token should be issued too.
     pub include_refresh_token: bool,
+    /// The token's audiences (`aud`).
+    pub audience: Vec<String>,
 }
 
 /// A freshly issued token: the plain values for the client, the record for the store.
@@ -152,6 +154,7 @@ impl BearerTokenGenerator {
             expires_in: self.lifetime(request.grant_type),
             refresh_token_expires_at: None,
             revoked: false,
+            audience: request.audience,
         };
         let access_token = self.format.mint(random, &record);
         record.access_token_hash = hash_secret(&access_token);
@@ -183,6 +186,7 @@ mod tests {
             subject: None,
             grant_id: "g".into(),
             include_refresh_token: refresh,
+            audience: vec![],
         }
     }
 

@@ -156,6 +156,7 @@ pub fn build_app(config: Config, store: SqlStore) -> Result<Router, AppError> {
         .route("/token", axum::routing::any(token))
         .route("/healthz", get(healthz))
         .route("/static/portcullis.css", get(stylesheet))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .layer(middleware::from_fn(security_headers))
         .with_state(state))
 }

@@ -185,9 +185,11 @@ fn init_tracing(serving: bool) {
     let default = if serving { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
@@ -380,6 +382,8 @@ pub fn validate_client(options: &ClientCreate) -> Result<ClientRecord, String> {
         grant_types,
         response_types,
         token_endpoint_auth_method: method.to_owned(),
+        audience: vec![],
+        resource_server_audience: None,
     })
 }
 

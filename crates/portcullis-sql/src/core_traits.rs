@@ -55,6 +55,10 @@ impl TokenStore for SqlStore {
             .await?)
     }
 
+    async fn revoke_token(&self, access_token_hash: &str) -> Result<(), StoreError> {
+        Ok(self.repository.revoke_token(access_token_hash).await?)
+    }
+
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
         Ok(self.repository.revoke_grant(grant_id).await?)
     }
@@ -89,5 +93,15 @@ impl UserStore for SqlStore {
         password: &str,
     ) -> Result<Option<UserRecord>, StoreError> {
         Ok(self.verify_user_password(username, password).await?)
+    }
+}
+
+#[async_trait]
+impl portcullis_core::UsernameResolver for SqlStore {
+    async fn username(&self, subject: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .find_user_by_subject(subject)
+            .await?
+            .map(|user| user.username))
     }
 }

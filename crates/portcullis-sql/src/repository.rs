@@ -84,6 +84,7 @@ pub(crate) trait Repository: Send + Sync + 'static {
         old_hash: &str,
         new: &TokenRecord,
     ) -> Result<bool, SqlError>;
+    async fn revoke_token(&self, access_token_hash: &str) -> Result<(), SqlError>;
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), SqlError>;
 
     async fn save_authorization_code(&self, code: &AuthorizationCodeRecord)
@@ -118,15 +119,15 @@ impl<DB: Database> Repo<DB> {
 }
 
 const CLIENT_COLUMNS: &str = "client_id, client_secret_hash, client_name, redirect_uris, scope, \
-     grant_types, response_types, token_endpoint_auth_method";
+     grant_types, response_types, token_endpoint_auth_method, audience, resource_server_audience";
 
 const TOKEN_COLUMNS: &str = "access_token_hash, refresh_token_hash, client_id, scope, subject, \
-     grant_type, grant_id, issued_at, expires_in, refresh_token_expires_at, revoked";
+     grant_type, grant_id, issued_at, expires_in, refresh_token_expires_at, revoked, audience";
 
 const INSERT_TOKEN: &str = "INSERT INTO tokens (access_token_hash, refresh_token_hash, client_id, \
      scope, subject, grant_type, grant_id, issued_at, expires_in, expires_at, \
-     refresh_token_expires_at, revoked) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+     refresh_token_expires_at, revoked, audience) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 const CODE_COLUMNS: &str = "code_hash, client_id, redirect_uri, scope, subject, nonce, auth_time, \
      code_challenge, code_challenge_method, issued_at, expires_at, grant_id";
@@ -148,6 +149,7 @@ where
     for<'q> bool: Encode<'q, DB> + Type<DB>,
 {
     let scope = token.scope.to_string();
+    let audience = list_to_json(&token.audience)?;
     sqlx::query::<DB>(INSERT_TOKEN)
         .bind(token.access_token_hash.as_str())
         .bind(token.refresh_token_hash.as_deref())
@@ -161,6 +163,7 @@ where
         .bind(token.issued_at.saturating_add(token.expires_in))
         .bind(token.refresh_token_expires_at)
         .bind(token.revoked)
+        .bind(audience.as_str())
         .execute(executor)
         .await?;
     Ok(())
@@ -219,10 +222,12 @@ where
         let grant_types = list_to_json(&client.grant_types)?;
         let response_types = list_to_json(&client.response_types)?;
         let scope = client.scope.to_string();
+        let audience = list_to_json(&client.audience)?;
         sqlx::query::<DB>(
             "INSERT INTO clients (client_id, client_secret_hash, client_name, redirect_uris, scope, \
-             grant_types, response_types, token_endpoint_auth_method, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             grant_types, response_types, token_endpoint_auth_method, created_at, audience, \
+             resource_server_audience) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(client.client_id.as_str())
         .bind(client.client_secret_hash.as_deref())
@@ -233,6 +238,8 @@ where
         .bind(response_types.as_str())
         .bind(client.token_endpoint_auth_method.as_str())
         .bind(now)
+        .bind(audience.as_str())
+        .bind(client.resource_server_audience.as_deref())
         .execute(&self.pool)
         .await
         .map_err(|e| {
@@ -574,6 +581,14 @@ where
         tx.commit().await?;
         revoke_if_grant_revoked(&self.pool, new).await?;
         Ok(true)
+    }
+
+    async fn revoke_token(&self, access_token_hash: &str) -> Result<(), SqlError> {
+        sqlx::query::<DB>("UPDATE tokens SET revoked = TRUE WHERE access_token_hash = $1")
+            .bind(access_token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), SqlError> {

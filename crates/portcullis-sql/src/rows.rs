@@ -18,6 +18,8 @@ pub(crate) struct ClientRow {
     grant_types: String,
     response_types: String,
     token_endpoint_auth_method: String,
+    audience: String,
+    resource_server_audience: Option<String>,
 }
 
 impl ClientRow {
@@ -31,6 +33,8 @@ impl ClientRow {
                 &self.client_id,
             )?,
             scope: scope_from_text(&self.scope)?,
+            audience: list_from_json(&self.audience, "audience", &self.client_id)?,
+            resource_server_audience: self.resource_server_audience,
             client_id: self.client_id,
             client_secret_hash: self.client_secret_hash,
             client_name: self.client_name,
@@ -52,11 +56,13 @@ pub(crate) struct TokenRow {
     expires_in: i64,
     refresh_token_expires_at: Option<i64>,
     revoked: bool,
+    audience: String,
 }
 
 impl TokenRow {
     pub(crate) fn into_record(self) -> Result<TokenRecord, SqlError> {
         Ok(TokenRecord {
+            audience: list_from_json(&self.audience, "audience", &self.client_id)?,
             access_token_hash: self.access_token_hash,
             refresh_token_hash: self.refresh_token_hash,
             client_id: self.client_id,

@@ -126,6 +126,13 @@ where
         true
     }
 
+    fn metadata(&self, document: &mut serde_json::Map<String, serde_json::Value>) {
+        document.insert(
+            "code_challenge_methods_supported".into(),
+            self.pkce.methods().to_vec().into(),
+        );
+    }
+
     fn validate_authorization_request(
         &self,
         server: &AuthorizationServer<S>,
@@ -231,6 +238,7 @@ where
                 subject: Some(code.subject()),
                 grant_id: code.grant_id().to_owned(),
                 include_refresh_token: server.may_issue_refresh_token(client),
+                audience: client.audience(),
             },
         );
         store.save_token(issued.record.clone()).await?;

@@ -54,6 +54,7 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for ClientCredentialsGrant {
                 subject: None,
                 grant_id: random_string(server.random(), 16),
                 include_refresh_token: false,
+                audience: client.audience(),
             },
         );
         server.store().save_token(issued.record.clone()).await?;

@@ -39,6 +39,13 @@ impl<S: ClientStore + TokenStore> AuthorizationGrant<S> for ImplicitGrant {
         mode != ResponseMode::Query
     }
 
+    fn metadata(&self, document: &mut serde_json::Map<String, serde_json::Value>) {
+        // The implicit grant has no token-endpoint grant type, but metadata lists it.
+        if let Some(serde_json::Value::Array(types)) = document.get_mut("grant_types_supported") {
+            types.push("implicit".into());
+        }
+    }
+
     fn validate_authorization_request(
         &self,
         _server: &AuthorizationServer<S>,
@@ -66,6 +73,7 @@ impl<S: ClientStore + TokenStore> AuthorizationGrant<S> for ImplicitGrant {
                 subject: Some(user.subject()),
                 grant_id: random_string(server.random(), 16),
                 include_refresh_token: false,
+                audience: client.audience(),
             },
         );
         server.store().save_token(issued.record.clone()).await?;

@@ -43,6 +43,11 @@ pub trait TokenGrant<S: ClientStore>: Send + Sync + 'static {
     /// The `grant_type` value this grant answers.
     fn grant_type(&self) -> &str;
 
+    /// Adds this grant's entries to the metadata document (RFC 8414 §2).
+    fn metadata(&self, document: &mut serde_json::Map<String, serde_json::Value>) {
+        let _ = document;
+    }
+
     /// Handles a token request from an already authenticated client that may use this
     /// grant type. Answers the token response or an error.
     async fn create_token_response(
@@ -64,6 +69,11 @@ pub trait AuthorizationGrant<S: ClientStore>: Send + Sync + 'static {
 
     /// True when the client may ask for `mode` with this response type.
     fn allows_response_mode(&self, mode: ResponseMode) -> bool;
+
+    /// Adds this grant's entries to the metadata document (RFC 8414 §2).
+    fn metadata(&self, document: &mut serde_json::Map<String, serde_json::Value>) {
+        let _ = document;
+    }
 
     /// Grant-specific validation after the common checks (client, redirect URI,
     /// response type, scope) passed. Errors are redirected to the client.

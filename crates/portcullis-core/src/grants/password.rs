@@ -56,6 +56,7 @@ impl<S: ClientStore + TokenStore + UserStore> TokenGrant<S> for PasswordGrant {
                 subject: Some(user.subject()),
                 grant_id: random_string(server.random(), 16),
                 include_refresh_token: server.may_issue_refresh_token(client),
+                audience: client.audience(),
             },
         );
         server.store().save_token(issued.record.clone()).await?;

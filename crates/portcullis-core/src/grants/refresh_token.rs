@@ -92,6 +92,7 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for RefreshTokenGrant {
                 subject: token.subject(),
                 grant_id: token.grant_id().to_owned(),
                 include_refresh_token: true,
+                audience: token.audience(),
             },
         );
         if !store

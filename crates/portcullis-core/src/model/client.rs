@@ -19,9 +19,9 @@ impl AuthMethod {
 }
 
 /// Names of the endpoints a client authenticates at.
-pub struct Endpoint;
+pub struct EndpointName;
 
-impl Endpoint {
+impl EndpointName {
     /// The token endpoint (RFC 6749 §3.2).
     pub const TOKEN: &'static str = "token";
     /// The revocation endpoint (RFC 7009).
@@ -55,7 +55,7 @@ pub trait Client: Send + Sync {
     fn check_client_secret(&self, secret: &str) -> bool;
 
     /// True when the client may authenticate with `method` (an [`AuthMethod`] name) at
-    /// `endpoint` (an [`Endpoint`] name).
+    /// `endpoint` (an [`EndpointName`]).
     fn check_endpoint_auth_method(&self, method: &str, endpoint: &str) -> bool;
 
     /// True when the client may use `response_type` at the authorization endpoint.
@@ -68,12 +68,26 @@ pub trait Client: Send + Sync {
     /// default: a client that authenticates with `none` at the token endpoint. PKCE is
     /// always required of public clients.
     fn is_public(&self) -> bool {
-        self.check_endpoint_auth_method(AuthMethod::NONE, Endpoint::TOKEN)
+        self.check_endpoint_auth_method(AuthMethod::NONE, EndpointName::TOKEN)
     }
 
     /// A name to show on consent pages; the client_id unless overridden.
     fn client_name(&self) -> &str {
         self.client_id()
+    }
+
+    /// The audiences (resource servers) the tokens issued to this client are meant for:
+    /// their `aud`. None by default.
+    fn audience(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// True when this client may introspect (RFC 7662) a token issued to
+    /// `token_client_id` for `token_audience`. By default a client may introspect only
+    /// its own tokens.
+    fn may_introspect(&self, token_client_id: &str, token_audience: &[String]) -> bool {
+        let _ = token_audience;
+        token_client_id == self.client_id()
     }
 }
 
@@ -96,6 +110,13 @@ pub struct ClientRecord {
     pub response_types: Vec<String>,
     /// The one authentication method the client uses at every endpoint.
     pub token_endpoint_auth_method: String,
+    /// The `aud` of the tokens issued to this client: the resource servers it calls.
+    #[serde(default)]
+    pub audience: Vec<String>,
+    /// When this client is a resource server: the audience it serves. It may then
+    /// introspect every token carrying that audience, besides its own tokens.
+    #[serde(default)]
+    pub resource_server_audience: Option<String>,
 }
 
 impl Client for ClientRecord {
@@ -140,5 +161,17 @@ impl Client for ClientRecord {
 
     fn client_name(&self) -> &str {
         &self.client_name
+    }
+
+    fn audience(&self) -> Vec<String> {
+        self.audience.clone()
+    }
+
+    fn may_introspect(&self, token_client_id: &str, token_audience: &[String]) -> bool {
+        token_client_id == self.client_id
+            || self
+                .resource_server_audience
+                .as_ref()
+                .is_some_and(|served| token_audience.contains(served))
     }
 }

@@ -12,7 +12,7 @@ mod client;
 mod code;
 mod token;
 
-pub use client::{AuthMethod, Client, ClientRecord, Endpoint};
+pub use client::{AuthMethod, Client, ClientRecord, EndpointName};
 pub use code::{AuthorizationCode, AuthorizationCodeRecord};
 pub use token::{Token, TokenRecord};
 

@@ -42,6 +42,11 @@ pub trait Token: Send + Sync {
     /// The user the token was issued for; `None` for client_credentials tokens.
     fn subject(&self) -> Option<&str>;
 
+    /// The audiences the token is meant for (`aud`); none by default.
+    fn audience(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The grant this token descends from. Every token issued from one authorization
     /// code (and every refresh of it) shares one grant id, so that a replayed code or
     /// a reused refresh token can revoke them all.
@@ -76,6 +81,9 @@ pub struct TokenRecord {
     pub refresh_token_expires_at: Option<i64>,
     /// True once revoked or rotated.
     pub revoked: bool,
+    /// The audiences the token is meant for (`aud`).
+    #[serde(default)]
+    pub audience: Vec<String>,
 }
 
 impl Token for TokenRecord {
@@ -109,5 +117,9 @@ impl Token for TokenRecord {
 
     fn grant_id(&self) -> &str {
         &self.grant_id
+    }
+
+    fn audience(&self) -> Vec<String> {
+        self.audience.clone()
     }
 }

@@ -167,7 +167,7 @@ async fn unsupported_response_mode_is_invalid_request() {
     let ts = TestServer::new();
     let pkce = PkcePair::new();
     let mut params = base(CONF_ID, CONF_REDIRECT, &pkce);
-    params.push(("response_mode", "form_post"));
+    params.push(("response_mode", "web_message"));
     ts.authorize_redirect_error(&params, "invalid_request")
         .await;
 }

@@ -226,6 +226,10 @@ impl TokenStore for GatedStore {
         self.inner.rotate_refresh_token(old, new).await
     }
 
+    async fn revoke_token(&self, hash: &str) -> Result<(), StoreError> {
+        self.inner.revoke_token(hash).await
+    }
+
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
         self.inner.revoke_grant(grant_id).await
     }

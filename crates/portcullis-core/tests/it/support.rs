@@ -303,6 +303,8 @@ pub(crate) fn confidential_client() -> ClientRecord {
         ]),
         response_types: strings(&["code", "token"]),
         token_endpoint_auth_method: "client_secret_basic".into(),
+        audience: vec![],
+        resource_server_audience: None,
     }
 }
 
@@ -316,6 +318,8 @@ pub(crate) fn public_client() -> ClientRecord {
         grant_types: strings(&["authorization_code", "refresh_token"]),
         response_types: strings(&["code", "token"]),
         token_endpoint_auth_method: "none".into(),
+        audience: vec![],
+        resource_server_audience: None,
     }
 }
 
@@ -335,6 +339,8 @@ pub(crate) fn other_client(
         grant_types: strings(grant_types),
         response_types: strings(&["code"]),
         token_endpoint_auth_method: method.into(),
+        audience: vec![],
+        resource_server_audience: None,
     }
 }
 

@@ -105,6 +105,8 @@ pub(crate) async fn seed(db: &TestDb) -> SqlStore {
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             response_types: vec!["code".into()],
             token_endpoint_auth_method: "client_secret_basic".into(),
+            audience: vec![],
+            resource_server_audience: None,
         })
         .await
         .unwrap();

@@ -12,6 +12,8 @@ CREATE TABLE clients (
     grant_types                TEXT    NOT NULL, -- JSON array of strings
     response_types             TEXT    NOT NULL, -- JSON array of strings
     token_endpoint_auth_method TEXT    NOT NULL,
+    audience                   TEXT    NOT NULL DEFAULT '[]', -- JSON array: the aud of its tokens
+    resource_server_audience   TEXT,                          -- as a resource server, the audience it serves
     created_at                 BIGINT  NOT NULL
 );
 
@@ -37,7 +39,8 @@ CREATE TABLE tokens (
     expires_in               BIGINT  NOT NULL,
     expires_at               BIGINT  NOT NULL, -- issued_at + expires_in, for purging
     refresh_token_expires_at BIGINT,
-    revoked                  BOOLEAN NOT NULL DEFAULT FALSE
+    revoked                  BOOLEAN NOT NULL DEFAULT FALSE,
+    audience                 TEXT    NOT NULL DEFAULT '[]' -- JSON array
 );
 CREATE INDEX tokens_grant_id ON tokens (grant_id);
 CREATE INDEX tokens_client_id ON tokens (client_id);

@@ -192,6 +192,8 @@ pub fn client(client_id: &str) -> ClientRecord {
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
         response_types: vec!["code".into()],
         token_endpoint_auth_method: "client_secret_basic".into(),
+        audience: vec![],
+        resource_server_audience: None,
     }
 }
 
@@ -209,6 +211,7 @@ pub fn token(client_id: &str, grant_id: &str, subject: Option<&str>) -> TokenRec
         expires_in: 3600,
         refresh_token_expires_at: Some(1_700_086_400),
         revoked: false,
+        audience: vec!["https://api.example".into(), "orders".into()],
     }
 }
 

@@ -1,0 +1,72 @@
+//! Authorization server metadata (RFC 8414) at `/.well-known/oauth-authorization-server`.
+//!
+//! The document is assembled from the server's registrations — each grant and endpoint
+//! writes its own entries — plus the few values only the operator knows
+//! (`scopes_supported`, `service_documentation`). Nothing is kept by hand, so it cannot
+//! drift from what the server does.
+
+use async_trait::async_trait;
+use http::{Method, StatusCode};
+use serde_json::{Map, Value};
+
+use super::Endpoint;
+use crate::error::OAuthError;
+use crate::http::{json_response, OAuthRequest, OAuthResponse};
+use crate::server::AuthorizationServer;
+use crate::store::ClientStore;
+
+/// The metadata endpoint.
+#[derive(Debug, Default, Clone)]
+pub struct MetadataEndpoint {
+    scopes_supported: Option<Vec<String>>,
+    service_documentation: Option<String>,
+}
+
+impl MetadataEndpoint {
+    /// The endpoint, with no `scopes_supported` and no `service_documentation`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Publishes `scopes_supported`.
+    pub fn with_scopes_supported(mut self, scopes: Vec<String>) -> Self {
+        self.scopes_supported = Some(scopes);
+        self
+    }
+
+    /// Publishes `service_documentation`.
+    pub fn with_service_documentation(mut self, url: impl Into<String>) -> Self {
+        self.service_documentation = Some(url.into());
+        self
+    }
+}
+
+#[async_trait]
+impl<S: ClientStore> Endpoint<S> for MetadataEndpoint {
+    fn name(&self) -> &str {
+        "metadata"
+    }
+
+    fn metadata(&self, _server: &AuthorizationServer<S>, document: &mut Map<String, Value>) {
+        if let Some(scopes) = &self.scopes_supported {
+            document.insert("scopes_supported".into(), scopes.clone().into());
+        }
+        if let Some(url) = &self.service_documentation {
+            document.insert("service_documentation".into(), url.clone().into());
+        }
+    }
+
+    async fn create_endpoint_response(
+        &self,
+        server: &AuthorizationServer<S>,
+        request: &OAuthRequest,
+    ) -> OAuthResponse {
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            return OAuthError::method_not_allowed("GET").into_response();
+        }
+        match server.metadata() {
+            Ok(document) => json_response(StatusCode::OK, &Value::Object(document)),
+            Err(error) => error.into_response(),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Endpoints besides authorization and token, one file each: revocation (RFC 7009),
+//! introspection (RFC 7662) and authorization server metadata (RFC 8414).
+//!
+//! An [`Endpoint`] is registered on the server with
+//! [`register_endpoint`](crate::AuthorizationServer::register_endpoint) and answered
+//! with [`create_endpoint_response`](crate::AuthorizationServer::create_endpoint_response),
+//! as in Authlib. Each endpoint also writes its own entries into the metadata document,
+//! so the metadata is built from what is registered and cannot drift.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::error::StoreError;
+use crate::http::{OAuthRequest, OAuthResponse};
+use crate::model::Token;
+use crate::secret::hash_secret;
+use crate::server::AuthorizationServer;
+use crate::store::{ClientStore, TokenStore};
+
+mod introspection;
+mod metadata;
+mod revocation;
+
+pub use introspection::{IntrospectionEndpoint, UsernameResolver};
+pub use metadata::MetadataEndpoint;
+pub use revocation::RevocationEndpoint;
+
+/// An endpoint the server can answer.
+#[async_trait]
+pub trait Endpoint<S: ClientStore>: Send + Sync + 'static {
+    /// The endpoint's name: `revocation`, `introspection`, `metadata`.
+    fn name(&self) -> &str;
+
+    /// Adds this endpoint's entries to the metadata document (RFC 8414 §2).
+    fn metadata(&self, server: &AuthorizationServer<S>, document: &mut Map<String, Value>) {
+        let _ = (server, document);
+    }
+
+    /// Answers a request.
+    async fn create_endpoint_response(
+        &self,
+        server: &AuthorizationServer<S>,
+        request: &OAuthRequest,
+    ) -> OAuthResponse;
+}
+
+/// Which kind of token a lookup found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenKind {
+    Access,
+    Refresh,
+}
+
+/// Finds a token by its value, trying the hinted type first and then the other
+/// (RFC 7009 §2.1, RFC 7662 §2.1: the hint is honoured but not trusted).
+pub(crate) async fn find_token<S: TokenStore>(
+    store: &S,
+    token: &str,
+    hint: Option<TokenKind>,
+) -> Result<Option<(TokenKind, S::Token)>, StoreError> {
+    let hash = hash_secret(token);
+    let order = match hint {
+        Some(TokenKind::Refresh) => [TokenKind::Refresh, TokenKind::Access],
+        _ => [TokenKind::Access, TokenKind::Refresh],
+    };
+    for kind in order {
+        let found = match kind {
+            TokenKind::Access => store.find_access_token(&hash).await?,
+            TokenKind::Refresh => store.find_refresh_token(&hash).await?,
+        };
+        if let Some(found) = found {
+            return Ok(Some((kind, found)));
+        }
+    }
+    Ok(None)
+}
+
+/// True when the token found as `kind` is active at `now`.
+pub(crate) fn is_active<T: Token>(token: &T, kind: TokenKind, now: i64) -> bool {
+    if token.is_revoked() {
+        return false;
+    }
+    match kind {
+        TokenKind::Access => !token.is_expired(now),
+        TokenKind::Refresh => token.refresh_token_expires_at().is_none_or(|at| now < at),
+    }
+}

@@ -1,0 +1,105 @@
+//! Token revocation (RFC 7009).
+//!
+//! An authenticated client revokes one of its own tokens. Revoking an access token
+//! revokes that issuance (its refresh token too, which §2.1 permits); revoking a
+//! refresh token revokes every token of its grant. Another client's token, or an
+//! unknown one, gets `200` and nothing happens (§2.2), so the endpoint reveals nothing.
+//! A `token_type_hint` other than `access_token` or `refresh_token` is
+//! `unsupported_token_type` (§2.2.1).
+
+use async_trait::async_trait;
+use http::{Method, StatusCode};
+use serde_json::{Map, Value};
+
+use super::{find_token, Endpoint, TokenKind};
+use crate::client_auth::{authenticate_client, SUPPORTED_AUTH_METHODS};
+use crate::error::{ErrorCode, OAuthError};
+use crate::http::{json_response, OAuthRequest, OAuthResponse, Params};
+use crate::model::{Client, EndpointName, Token};
+use crate::secret::hash_secret;
+use crate::server::AuthorizationServer;
+use crate::store::{ClientStore, TokenStore};
+
+/// The revocation endpoint.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RevocationEndpoint;
+
+impl RevocationEndpoint {
+    /// The endpoint.
+    pub fn new() -> Self {
+        Self
+    }
+
+    async fn revoke<S: ClientStore + TokenStore>(
+        &self,
+        server: &AuthorizationServer<S>,
+        request: &OAuthRequest,
+    ) -> Result<(), OAuthError> {
+        if request.method() != Method::POST {
+            return Err(OAuthError::method_not_allowed("POST"));
+        }
+        let params = Params::from_form(request)?;
+        let client = authenticate_client(
+            &**server.store(),
+            request,
+            &params,
+            EndpointName::REVOCATION,
+        )
+        .await?;
+        let token = params.require("token")?;
+        let hint = match params.get("token_type_hint") {
+            None => None,
+            Some("access_token") => Some(TokenKind::Access),
+            Some("refresh_token") => Some(TokenKind::Refresh),
+            Some(_) => {
+                return Err(OAuthError::new(
+                    ErrorCode::UnsupportedTokenType,
+                    "token_type_hint must be access_token or refresh_token",
+                ))
+            }
+        };
+        let store = server.store();
+        let Some((kind, found)) = find_token(&**store, token, hint).await? else {
+            tracing::debug!(client_id = %client.client_id(), "revocation of an unknown token");
+            return Ok(());
+        };
+        if found.client_id() != client.client_id() {
+            tracing::warn!(client_id = %client.client_id(), "a client tried to revoke another client's token");
+            return Ok(());
+        }
+        match kind {
+            TokenKind::Access => store.revoke_token(&hash_secret(token)).await?,
+            TokenKind::Refresh => store.revoke_grant(found.grant_id()).await?,
+        }
+        tracing::info!(client_id = %client.client_id(), kind = ?kind, "token revoked");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<S: ClientStore + TokenStore> Endpoint<S> for RevocationEndpoint {
+    fn name(&self) -> &str {
+        EndpointName::REVOCATION
+    }
+
+    fn metadata(&self, server: &AuthorizationServer<S>, document: &mut Map<String, Value>) {
+        if let Some(url) = server.endpoint_url(EndpointName::REVOCATION) {
+            document.insert("revocation_endpoint".into(), url.into());
+            document.insert(
+                "revocation_endpoint_auth_methods_supported".into(),
+                SUPPORTED_AUTH_METHODS.to_vec().into(),
+            );
+        }
+    }
+
+    async fn create_endpoint_response(
+        &self,
+        server: &AuthorizationServer<S>,
+        request: &OAuthRequest,
+    ) -> OAuthResponse {
+        match self.revoke(server, request).await {
+            Ok(()) => json_response(StatusCode::OK, &serde_json::json!({})),
+            Err(error) => error.into_response(),
+        }
+    }
+}
