@@ -13,3 +13,4 @@ mod client_credentials;
 mod negative;
 mod password;
 mod refresh;
+mod remote_guard;

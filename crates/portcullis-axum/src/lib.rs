@@ -5,9 +5,12 @@
 //! * [`OAuth`] extracts an axum request as the core's [`OAuthRequest`] (body read
 //!   under the core's size limit), and [`into_response`] turns the core's
 //!   [`OAuthResponse`] back into an axum response;
-//! * [`token_endpoint`] / [`token_route`] are a ready token endpoint;
+//! * [`token_endpoint`] / [`token_route`] are a ready token endpoint, and
+//!   [`endpoint_route`] mounts a registered endpoint (revocation, introspection,
+//!   metadata);
 //! * [`Bearer`], [`ResourceGuard`] and [`require_bearer`] protect an API with bearer
-//!   tokens (RFC 6750).
+//!   tokens (RFC 6750), validated locally or — with the `remote-introspection` feature —
+//!   at another Portcullis through its introspection endpoint (`remote`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -35,6 +38,8 @@
 //! ```
 
 mod guard;
+#[cfg(feature = "remote-introspection")]
+pub mod remote;
 
 use std::sync::Arc;
 
@@ -97,6 +102,29 @@ pub fn token_route<S: ClientStore, St: Clone + Send + Sync + 'static>(
     server: Arc<AuthorizationServer<S>>,
 ) -> MethodRouter<St> {
     any(token_endpoint::<S>).with_state(server)
+}
+
+/// A ready handler for a registered endpoint (`revocation`, `introspection`,
+/// `metadata`, or your own), for a server shared in an `Arc`.
+pub async fn endpoint(
+    server: Arc<AuthorizationServer<impl ClientStore>>,
+    name: &str,
+    request: OAuthRequest,
+) -> Response {
+    into_response(server.create_endpoint_response(name, &request).await)
+}
+
+/// A route for registered endpoint `name`, bound to `server`, answering every method
+/// (the endpoint itself refuses the wrong ones):
+/// `.route("/revoke", endpoint_route(server.clone(), "revocation"))`.
+pub fn endpoint_route<S: ClientStore, St: Clone + Send + Sync + 'static>(
+    server: Arc<AuthorizationServer<S>>,
+    name: &'static str,
+) -> MethodRouter<St> {
+    any(move |OAuth(request): OAuth| {
+        let server = server.clone();
+        async move { endpoint(server, name, request).await }
+    })
 }
 
 /// Lets handlers return a core response directly.

@@ -4,6 +4,9 @@
 //! |---|---|
 //! | `GET, POST /authorize` | the authorization endpoint (RFC 6749 §3.1) |
 //! | `POST /token` | the token endpoint (RFC 6749 §3.2) |
+//! | `POST /revoke` | token revocation (RFC 7009) |
+//! | `POST /introspect` | token introspection (RFC 7662) |
+//! | `GET /.well-known/oauth-authorization-server` | server metadata (RFC 8414) |
 //! | `GET, POST /login` | the sign-in page |
 //! | `GET, POST /consent` | the consent page |
 //! | `GET, POST /logout` | sign out |
@@ -23,7 +26,8 @@ use http::StatusCode;
 use portcullis_axum::{into_response, OAuth};
 use portcullis_core::{
     AuthorizationCodeGrant, AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant,
-    Clock, ImplicitGrant, PasswordGrant, RefreshTokenGrant, SystemClock,
+    Clock, ImplicitGrant, IntrospectionEndpoint, MetadataEndpoint, PasswordGrant,
+    RefreshTokenGrant, RevocationEndpoint, SystemClock,
 };
 use portcullis_sql::SqlStore;
 
@@ -103,6 +107,7 @@ pub fn authorization_server(
     store: SqlStore,
     clock: Arc<dyn Clock>,
 ) -> AuthorizationServer<SqlStore> {
+    let store_for_usernames = store.clone();
     let bearer = BearerTokenGenerator::default()
         .with_access_token_lifetime(config.access_token_lifetime)
         .with_refresh_token_lifetime(Some(config.refresh_token_lifetime));
@@ -122,6 +127,15 @@ pub fn authorization_server(
     if config.enable_implicit_grant {
         server.register_grant(ImplicitGrant);
     }
+    let mut metadata = MetadataEndpoint::new();
+    if let Some(url) = &config.service_documentation {
+        metadata = metadata.with_service_documentation(url.clone());
+    }
+    let usernames = Arc::new(store_for_usernames);
+    server
+        .register_endpoint(RevocationEndpoint::new())
+        .register_endpoint(IntrospectionEndpoint::new().with_usernames(usernames))
+        .register_endpoint(metadata);
     server
 }
 
@@ -154,6 +168,9 @@ pub fn build_app(config: Config, store: SqlStore) -> Result<Router, AppError> {
         .route("/login", get(pages::login).post(pages::login_submit))
         .route("/logout", get(pages::logout).post(pages::logout_submit))
         .route("/token", axum::routing::any(token))
+        .route("/revoke", axum::routing::any(revoke))
+        .route("/introspect", axum::routing::any(introspect))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/healthz", get(healthz))
         .route("/static/portcullis.css", get(stylesheet))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
@@ -163,6 +180,66 @@ pub fn build_app(config: Config, store: SqlStore) -> Result<Router, AppError> {
 
 async fn token(State(state): State<AppState>, OAuth(request): OAuth) -> Response {
     into_response(state.server().create_token_response(&request).await)
+}
+
+async fn revoke(State(state): State<AppState>, OAuth(request): OAuth) -> Response {
+    into_response(
+        state
+            .server()
+            .create_endpoint_response("revocation", &request)
+            .await,
+    )
+}
+
+async fn introspect(State(state): State<AppState>, OAuth(request): OAuth) -> Response {
+    into_response(
+        state
+            .server()
+            .create_endpoint_response("introspection", &request)
+            .await,
+    )
+}
+
+/// RFC 8414 metadata: the engine's document (built from its registrations), plus
+/// `scopes_supported` from the configuration or, by default, from the registered clients.
+async fn metadata(State(state): State<AppState>, OAuth(request): OAuth) -> Response {
+    let response = state
+        .server()
+        .create_endpoint_response("metadata", &request)
+        .await;
+    if response.status() != StatusCode::OK {
+        return into_response(response);
+    }
+    let scopes = match &state.config().scopes_supported {
+        Some(scopes) => scopes.clone(),
+        None => match state.store().list_clients().await {
+            Ok(clients) => {
+                let mut all: Vec<String> = clients
+                    .iter()
+                    .flat_map(|c| c.scope.iter().map(str::to_owned).collect::<Vec<_>>())
+                    .collect();
+                all.sort();
+                all.dedup();
+                all
+            }
+            Err(error) => {
+                tracing::error!(%error, "metadata: cannot list clients");
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+        },
+    };
+    let (parts, body) = response.into_parts();
+    let Ok(serde_json::Value::Object(mut document)) = serde_json::from_slice(&body) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    document.insert("scopes_supported".into(), scopes.into());
+    let mut response = axum::Json(document).into_response();
+    *response.status_mut() = parts.status;
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -143,6 +143,13 @@ pub struct ClientCreate {
     /// client_secret_basic (default), client_secret_post, or none (public client).
     #[arg(long, default_value = AuthMethod::CLIENT_SECRET_BASIC)]
     pub auth_method: String,
+    /// An audience (resource server) the client's tokens are for (repeat for several).
+    #[arg(long = "audience")]
+    pub audience: Vec<String>,
+    /// Makes the client a resource server for this audience: it may introspect every
+    /// token issued for it.
+    #[arg(long)]
+    pub resource_server_audience: Option<String>,
 }
 
 const GRANT_TYPES: &[&str] = &[
@@ -302,6 +309,8 @@ fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value
         "response_types": client.response_types,
         "scope": client.scope.to_string(),
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "audience": client.audience,
+        "resource_server_audience": client.resource_server_audience,
     });
     if let Some(secret) = secret {
         value["client_secret"] = json!(secret);
@@ -371,6 +380,24 @@ pub fn validate_client(options: &ClientCreate) -> Result<ClientRecord, String> {
             "a client using the authorization endpoint needs at least one --redirect-uri".into(),
         );
     }
+    for audience in options
+        .audience
+        .iter()
+        .chain(&options.resource_server_audience)
+    {
+        if audience.trim().is_empty()
+            || audience
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(format!(
+                "invalid audience '{audience}': use a name or URI without spaces"
+            ));
+        }
+    }
+    if options.resource_server_audience.is_some() && method == AuthMethod::NONE {
+        return Err("a resource server must authenticate: it cannot be a public client".into());
+    }
     let scope = Scope::parse(&options.scope)
         .map_err(|e| format!("invalid --scope: {}", e.description()))?;
     Ok(ClientRecord {
@@ -382,8 +409,8 @@ pub fn validate_client(options: &ClientCreate) -> Result<ClientRecord, String> {
         grant_types,
         response_types,
         token_endpoint_auth_method: method.to_owned(),
-        audience: vec![],
-        resource_server_audience: None,
+        audience: options.audience.clone(),
+        resource_server_audience: options.resource_server_audience.clone(),
     })
 }
 
@@ -444,6 +471,8 @@ mod tests {
             response_types: vec![],
             scope: "read".into(),
             auth_method: method.into(),
+            audience: vec![],
+            resource_server_audience: None,
         }
     }
 

@@ -67,6 +67,11 @@ pub struct Config {
     pub max_connections: u32,
     /// Words shown on the consent page for each scope, e.g. `profile = "Your name"`.
     pub scope_descriptions: BTreeMap<String, String>,
+    /// `scopes_supported` in the metadata; when unset, every scope some client may
+    /// request.
+    pub scopes_supported: Option<Vec<String>>,
+    /// `service_documentation` in the metadata: where people read about this server.
+    pub service_documentation: Option<String>,
 }
 
 impl Default for Config {
@@ -87,6 +92,8 @@ impl Default for Config {
             sqlite_synchronous: "normal".into(),
             max_connections: 16,
             scope_descriptions: BTreeMap::new(),
+            scopes_supported: None,
+            service_documentation: None,
         }
     }
 }
@@ -141,6 +148,11 @@ impl Config {
                         .cloned()
                         .unwrap_or(toml::Value::Table(toml::Table::new()))
                 }
+                _ if key == "scopes_supported" => toml::Value::Array(
+                    raw.split_whitespace()
+                        .map(|s| toml::Value::String(s.to_owned()))
+                        .collect(),
+                ),
                 _ => toml::Value::String(raw.clone()),
             };
             table.insert(key.to_owned(), value);
@@ -169,6 +181,8 @@ impl Config {
             "sqlite_synchronous",
             "max_connections",
             "scope_descriptions",
+            "scopes_supported",
+            "service_documentation",
         ]
     }
 

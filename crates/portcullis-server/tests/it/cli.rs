@@ -253,3 +253,100 @@ fn migrate_is_idempotent() {
         .unwrap()
         .block_on(db.drop_db());
 }
+
+#[test]
+fn serve_refuses_an_insecure_or_malformed_issuer() {
+    let db = TestDb::sqlite();
+    assert_one_line_error(
+        &portcullis(
+            &db,
+            &[
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--issuer",
+                "http://auth.example.com",
+            ],
+            None,
+        ),
+        "must use https",
+    );
+    assert_one_line_error(
+        &portcullis(
+            &db,
+            &[
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--issuer",
+                "https://auth.example.com/?x=1",
+            ],
+            None,
+        ),
+        "query",
+    );
+    assert_one_line_error(
+        &portcullis(&db, &["serve", "--bind", "not-an-address"], None),
+        "bind address",
+    );
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(db.drop_db());
+}
+
+#[test]
+fn client_create_with_audiences() {
+    let db = TestDb::sqlite();
+    let api = json(&portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Reports API",
+            "--grant-type",
+            "client_credentials",
+            "--resource-server-audience",
+            "reports",
+        ],
+        None,
+    ));
+    assert_eq!(api["resource_server_audience"], "reports");
+    let app = json(&portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Job",
+            "--grant-type",
+            "client_credentials",
+            "--audience",
+            "reports",
+            "--audience",
+            "billing",
+        ],
+        None,
+    ));
+    assert_eq!(app["audience"], serde_json::json!(["reports", "billing"]));
+    assert_one_line_error(
+        &portcullis(
+            &db,
+            &[
+                "client",
+                "create",
+                "--name",
+                "X",
+                "--grant-type",
+                "client_credentials",
+                "--audience",
+                "two words",
+            ],
+            None,
+        ),
+        "invalid audience",
+    );
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(db.drop_db());
+}

@@ -9,5 +9,6 @@ mod support;
 mod cli;
 mod consent;
 mod flow;
+mod lifecycle;
 mod login;
 mod race;

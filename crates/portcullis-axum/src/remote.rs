@@ -1,0 +1,215 @@
+//! Validating bearer tokens at a remote authorization server (RFC 7662), so that an
+//! API on another machine can be protected by Portcullis.
+//!
+//! [`RemoteIntrospection`] is a [`TokenValidator`]: it asks the introspection endpoint
+//! of the authorization server about each token, authenticating as a (resource server)
+//! client, and keeps active answers in a small bounded cache so that a busy API does
+//! not introspect every request. A cached answer lives at most `cache_ttl` and never
+//! past the token's `exp`: a revoked token can stay accepted for up to `cache_ttl`
+//! (30 s by default; set 0 to disable caching). Inactive answers are not cached.
+//! Tokens are cached under their SHA-256, never in plain.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use portcullis_core::{
+    hash_secret, Clock, Scope, StoreError, SystemClock, TokenInfo, TokenValidator,
+};
+
+/// A token validator that asks a remote introspection endpoint.
+#[derive(Clone)]
+pub struct RemoteIntrospection {
+    endpoint: String,
+    client_id: String,
+    client_secret: String,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    cache_ttl: i64,
+    capacity: usize,
+    cache: Arc<Mutex<Cache>>,
+}
+
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<String, (TokenInfo, i64)>,
+    order: VecDeque<String>,
+}
+
+impl Cache {
+    fn get(&mut self, key: &str, now: i64) -> Option<TokenInfo> {
+        match self.entries.get(key) {
+            Some((info, until)) if now < *until => Some(info.clone()),
+            Some(_) => {
+                self.entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn insert(&mut self, key: String, info: TokenInfo, until: i64, capacity: usize, now: i64) {
+        if capacity == 0 {
+            return;
+        }
+        if self.entries.len() >= capacity {
+            self.entries.retain(|_, (_, until)| now < *until);
+            self.order.retain(|k| self.entries.contains_key(k));
+        }
+        while self.entries.len() >= capacity {
+            match self.order.pop_front() {
+                Some(oldest) => {
+                    self.entries.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+        if self.entries.insert(key.clone(), (info, until)).is_none() {
+            self.order.push_back(key);
+        }
+    }
+}
+
+impl RemoteIntrospection {
+    /// A validator asking `endpoint` (e.g. `https://auth.example.com/introspect`),
+    /// authenticating with HTTP Basic as `client_id` / `client_secret`. Cache: 30 s,
+    /// 1024 tokens.
+    pub fn new(
+        endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            http: reqwest::Client::new(),
+            clock: Arc::new(SystemClock),
+            cache_ttl: 30,
+            capacity: 1024,
+            cache: Arc::new(Mutex::new(Cache::default())),
+        }
+    }
+
+    /// Sets how long an active answer is reused, in seconds (0: never).
+    pub fn with_cache_ttl(mut self, seconds: i64) -> Self {
+        self.cache_ttl = seconds.max(0);
+        self
+    }
+
+    /// Sets how many tokens the cache holds at most.
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the HTTP client (timeouts, proxies, custom roots).
+    pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// How many tokens are cached now.
+    pub fn cached(&self) -> usize {
+        self.cache.lock().map(|c| c.entries.len()).unwrap_or(0)
+    }
+
+    async fn ask(&self, token: &str) -> Result<Option<TokenInfo>, StoreError> {
+        let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let body = format!("token={}&token_type_hint=access_token", encode(token));
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .basic_auth(encode(&self.client_id), Some(encode(&self.client_secret)))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_source("the introspection endpoint is unreachable", e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(StoreError::new(format!(
+                "the introspection endpoint answered {status}; check the resource server's client credentials"
+            )));
+        }
+        let answer: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| StoreError::from_source("the introspection answer is not JSON", e))?;
+        if answer.get("active").and_then(|v| v.as_bool()) != Some(true) {
+            return Ok(None);
+        }
+        let text = |key: &str| answer.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let expires_at = answer
+            .get("exp")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(i64::MAX);
+        if expires_at <= self.clock.now() {
+            return Ok(None);
+        }
+        Ok(Some(TokenInfo {
+            client_id: text("client_id").unwrap_or_default(),
+            scope: Scope::parse(&text("scope").unwrap_or_default()).unwrap_or_default(),
+            subject: text("sub"),
+            expires_at,
+        }))
+    }
+}
+
+#[async_trait]
+impl TokenValidator for RemoteIntrospection {
+    async fn validate(&self, access_token: &str) -> Result<Option<TokenInfo>, StoreError> {
+        let key = hash_secret(access_token);
+        let now = self.clock.now();
+        if self.cache_ttl > 0 {
+            if let Ok(mut cache) = self.cache.lock() {
+                if let Some(info) = cache.get(&key, now) {
+                    return Ok(Some(info));
+                }
+            }
+        }
+        let answer = self.ask(access_token).await?;
+        if let Some(info) = &answer {
+            if self.cache_ttl > 0 {
+                let until = now.saturating_add(self.cache_ttl).min(info.expires_at);
+                if let Ok(mut cache) = self.cache.lock() {
+                    cache.insert(key, info.clone(), until, self.capacity, now);
+                }
+            }
+        }
+        Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(exp: i64) -> TokenInfo {
+        TokenInfo {
+            client_id: "c".into(),
+            scope: Scope::empty(),
+            subject: None,
+            expires_at: exp,
+        }
+    }
+
+    #[test]
+    fn cache_is_bounded_and_expires() {
+        let mut cache = Cache::default();
+        for i in 0..5 {
+            cache.insert(format!("k{i}"), info(100), 50, 3, 0);
+        }
+        assert_eq!(cache.entries.len(), 3, "bounded");
+        assert!(cache.get("k0", 0).is_none(), "the oldest went first");
+        assert!(cache.get("k4", 0).is_some());
+        assert!(cache.get("k4", 50).is_none(), "expired at its deadline");
+    }
+}
