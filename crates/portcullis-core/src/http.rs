@@ -264,8 +264,10 @@ fn form_action_source(uri: &str) -> String {
     match url::Url::parse(uri) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => {
             let mut source = url.origin().ascii_serialization();
-            source.push_str(url.path());
-            source.replace([';', ','], "")
+            // `;` and `,` delimit CSP directives and sources: percent-encode them, which
+            // CSP path matching decodes again (removing them would name another path).
+            source.push_str(&url.path().replace(';', "%3B").replace(',', "%2C"));
+            source
         }
         Ok(url) => format!("{}:", url.scheme()),
         Err(_) => "'none'".to_owned(),

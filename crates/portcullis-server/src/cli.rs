@@ -238,6 +238,7 @@ async fn open(config: &Config) -> CliResult<SqlStore> {
         } else {
             SqliteSynchronous::Normal
         },
+        client_cache_ttl: config.client_cache_ttl,
         ..SqlOptions::default()
     };
     Ok(SqlStore::connect_with(&config.database_url, options).await?)

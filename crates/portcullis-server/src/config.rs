@@ -65,6 +65,9 @@ pub struct Config {
     pub sqlite_synchronous: String,
     /// Database connection pool size.
     pub max_connections: u32,
+    /// Seconds the token endpoint may reuse a client it read; a client changed by the
+    /// CLI or another instance is seen within this time. 0 disables the cache.
+    pub client_cache_ttl: u64,
     /// Words shown on the consent page for each scope, e.g. `profile = "Your name"`.
     pub scope_descriptions: BTreeMap<String, String>,
     /// `scopes_supported` in the metadata; when unset, every scope some client may
@@ -91,6 +94,7 @@ impl Default for Config {
             login_max_delay: 900,
             sqlite_synchronous: "normal".into(),
             max_connections: 16,
+            client_cache_ttl: 5,
             scope_descriptions: BTreeMap::new(),
             scopes_supported: None,
             service_documentation: None,
@@ -180,6 +184,7 @@ impl Config {
             "login_max_delay",
             "sqlite_synchronous",
             "max_connections",
+            "client_cache_ttl",
             "scope_descriptions",
             "scopes_supported",
             "service_documentation",

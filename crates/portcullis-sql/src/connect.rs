@@ -72,7 +72,7 @@ async fn connect_sqlite(url: &str, options: &SqlOptions) -> Result<Connected, Sq
         .foreign_keys(true)
         .busy_timeout(SQLITE_BUSY_TIMEOUT);
 
-    let (pool, description) = if in_memory {
+    let (pool, writer, description) = if in_memory {
         // Every connection to a private in-memory database sees its own database:
         // keep exactly one, forever.
         let pool = SqlitePoolOptions::new()
@@ -87,7 +87,7 @@ async fn connect_sqlite(url: &str, options: &SqlOptions) -> Result<Connected, Sq
                 path: ":memory:".to_owned(),
                 reason: e.to_string(),
             })?;
-        (pool, "SQLite in memory".to_owned())
+        (pool.clone(), pool, "SQLite in memory".to_owned())
     } else {
         let path = absolute(connect_options.get_filename());
         check_parent_directory(&path)?;
@@ -119,10 +119,21 @@ async fn connect_sqlite(url: &str, options: &SqlOptions) -> Result<Connected, Sq
                 }
             }
         };
-        (pool, format!("SQLite at {}", path.display()))
+        // One writer connection: writers queue for it in the pool instead of meeting
+        // on SQLite's lock, where the loser sleeps in the busy handler.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(connect_options.clone())
+            .await
+            .map_err(|error| SqlError::OpenSqlite {
+                path: path.display().to_string(),
+                reason: sqlite_open_reason(&path, &error),
+            })?;
+        (pool, writer, format!("SQLite at {}", path.display()))
     };
     Ok(Connected {
-        repository: Arc::new(Repo::new(pool)),
+        repository: Arc::new(Repo::new(pool, writer)),
         backend: Backend::Sqlite,
         description,
     })
@@ -157,7 +168,7 @@ async fn connect_postgres(url: &str, options: &SqlOptions) -> Result<Connected, 
         .await
         .map_err(unreachable)?;
     Ok(Connected {
-        repository: Arc::new(Repo::new(pool)),
+        repository: Arc::new(Repo::new(pool.clone(), pool)),
         backend: Backend::Postgres,
         description: format!("PostgreSQL at {target}"),
     })

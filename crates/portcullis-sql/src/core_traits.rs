@@ -15,7 +15,7 @@ impl ClientStore for SqlStore {
     type Client = ClientRecord;
 
     async fn find_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        Ok(self.get_client(client_id).await?)
+        Ok(self.find_client_cached(client_id).await?)
     }
 }
 

@@ -46,6 +46,7 @@
 //! [`AuthorizationCodeStore`]: portcullis_core::AuthorizationCodeStore
 //! [`UserStore`]: portcullis_core::UserStore
 
+mod client_cache;
 mod connect;
 mod core_traits;
 mod error;
@@ -53,6 +54,7 @@ mod password;
 mod records;
 mod repository;
 mod rows;
+mod token_writer;
 
 use std::fmt;
 use std::sync::Arc;
@@ -85,6 +87,9 @@ pub struct SqlOptions {
     pub sqlite_synchronous: SqliteSynchronous,
     /// Apply the embedded migrations when connecting. Default `true`.
     pub run_migrations: bool,
+    /// How long, in seconds, the token endpoint may reuse a client it read (changes
+    /// made by another process show within this time). Default 5; 0 disables.
+    pub client_cache_ttl: u64,
 }
 
 impl Default for SqlOptions {
@@ -93,6 +98,7 @@ impl Default for SqlOptions {
             max_connections: 10,
             sqlite_synchronous: SqliteSynchronous::Normal,
             run_migrations: true,
+            client_cache_ttl: 5,
         }
     }
 }
@@ -111,6 +117,7 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct SqlStore {
     repository: Arc<dyn Repository>,
+    clients: Arc<client_cache::ClientCache>,
     backend: Backend,
     description: Arc<str>,
 }
@@ -132,6 +139,10 @@ impl SqlStore {
         let connected = connect::connect(url, &options).await?;
         let store = SqlStore {
             repository: connected.repository,
+            clients: Arc::new(client_cache::ClientCache::new(
+                options.client_cache_ttl,
+                10_000,
+            )),
             backend: connected.backend,
             description: connected.description.into(),
         };
@@ -179,7 +190,9 @@ impl SqlStore {
     /// Deletes a client with its tokens, codes and consents, in one transaction.
     /// `false` when there was no such client.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, SqlError> {
-        self.repository.delete_client(client_id).await
+        let deleted = self.repository.delete_client(client_id).await;
+        self.clients.evict(client_id);
+        deleted
     }
 
     /// Replaces a client's secret hash ([`hash_secret`](portcullis_core::hash_secret)
@@ -189,9 +202,29 @@ impl SqlStore {
         client_id: &str,
         hash: &str,
     ) -> Result<bool, SqlError> {
-        self.repository
+        let updated = self
+            .repository
             .set_client_secret_hash(client_id, hash)
-            .await
+            .await;
+        self.clients.evict(client_id);
+        updated
+    }
+
+    /// The client for authentication: from the cache when fresh (see
+    /// [`SqlOptions::client_cache_ttl`]), else from the database.
+    pub(crate) async fn find_client_cached(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ClientRecord>, SqlError> {
+        let now = now_seconds();
+        if let Some(client) = self.clients.get(client_id, now) {
+            return Ok(Some(client));
+        }
+        let found = self.repository.get_client(client_id).await?;
+        if let Some(client) = &found {
+            self.clients.put(client, now);
+        }
+        Ok(found)
     }
 
     // ---- users ----

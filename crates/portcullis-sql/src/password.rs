@@ -1,7 +1,9 @@
 //! User passwords: Argon2id with the `argon2` crate's default parameters (RFC 9106).
 //!
-//! Hashing and verifying take tens of milliseconds of CPU on purpose, so they run on
-//! tokio's blocking pool (`spawn_blocking`), never on the async worker threads. An
+//! Hashing and verifying take tens of milliseconds of CPU and 19 MiB of memory each on
+//! purpose, so they run on tokio's blocking pool (`spawn_blocking`), never on the async
+//! worker threads, and at most one per CPU core at a time: a flood of sign-in attempts
+//! queues instead of multiplying memory use by the number of attempts. An
 //! unknown user is verified against [`DUMMY_HASH`], so that answering "no such user"
 //! takes as long as "wrong password".
 
@@ -16,11 +18,31 @@ use crate::error::SqlError;
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZS1maXhlZC1zYWx0$JZ0ZFp1ajXcfB0DFDQAgXjZ8cZL8o2ONpvGw0R1lP3U";
 
-/// Hashes `password` with Argon2id and a fresh 128-bit salt, as a PHC string.
-pub(crate) async fn hash_password(password: String) -> Result<String, SqlError> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
+/// Limits concurrent Argon2 computations to the number of CPU cores.
+fn permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
+/// Runs an Argon2 computation on the blocking pool, one per core at a time.
+async fn run_limited<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SqlError> + Send + 'static,
+) -> Result<T, SqlError> {
+    let _permit = permits()
+        .acquire()
+        .await
+        .map_err(|e| SqlError::Task(e.to_string()))?;
+    tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| SqlError::Task(e.to_string()))?
+}
+
+/// Hashes `password` with Argon2id and a fresh 128-bit salt, as a PHC string.
+pub(crate) async fn hash_password(password: String) -> Result<String, SqlError> {
+    run_limited(move || hash_blocking(&password)).await
 }
 
 /// True when `password` matches `stored` (a PHC string). With `stored == None` (no
@@ -29,14 +51,13 @@ pub(crate) async fn verify_password(
     password: String,
     stored: Option<String>,
 ) -> Result<bool, SqlError> {
-    tokio::task::spawn_blocking(move || {
+    run_limited(move || {
         let known = stored.is_some();
         let hash = stored.as_deref().unwrap_or(DUMMY_HASH);
         let matches = verify_blocking(&password, hash)?;
         Ok(known && matches)
     })
     .await
-    .map_err(|e| SqlError::Task(e.to_string()))?
 }
 
 fn hash_blocking(password: &str) -> Result<String, SqlError> {

@@ -29,6 +29,7 @@ use crate::rows::{
     list_to_json, scope_from_text, ClientRow, CodeRow, SessionRow, TextRow, ThrottleRow, TokenRow,
     UserRow,
 };
+use crate::token_writer::TokenWriter;
 
 /// What differs between the databases once connected.
 pub(crate) trait Dialect: Database {
@@ -107,14 +108,36 @@ impl<T> RowsAffected for T {
     }
 }
 
-/// The repository over one sqlx pool.
+/// The repository over sqlx pools: `pool` for reads, `writer` for writes. On SQLite
+/// the writer pool holds a single connection, so writers queue in the pool (an async
+/// wait) instead of colliding on the database lock (a sleeping busy-wait); on
+/// PostgreSQL both are the same pool. New tokens go through [`TokenWriter`], which
+/// commits them in groups.
 pub(crate) struct Repo<DB: Database> {
     pool: Pool<DB>,
+    writer: Pool<DB>,
+    tokens: TokenWriter,
 }
 
-impl<DB: Database> Repo<DB> {
-    pub(crate) fn new(pool: Pool<DB>) -> Self {
-        Self { pool }
+impl<DB> Repo<DB>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+{
+    /// A repository reading from `pool` and writing through `writer`; starts the token
+    /// writer (so it must run inside a tokio runtime).
+    pub(crate) fn new(pool: Pool<DB>, writer: Pool<DB>) -> Self {
+        Self {
+            tokens: TokenWriter::spawn(writer.clone()),
+            pool,
+            writer,
+        }
     }
 }
 
@@ -212,7 +235,7 @@ where
     for<'r> TextRow: FromRow<'r, DB::Row>,
 {
     async fn migrate(&self) -> Result<(), SqlError> {
-        DB::migrate(&self.pool).await
+        DB::migrate(&self.writer).await
     }
 
     // ---- clients ----
@@ -240,7 +263,7 @@ where
         .bind(now)
         .bind(audience.as_str())
         .bind(client.resource_server_audience.as_deref())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| {
             conflict_or_database(e, || {
@@ -271,7 +294,7 @@ where
     }
 
     async fn delete_client(&self, client_id: &str) -> Result<bool, SqlError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for sql in [
             "DELETE FROM tokens WHERE client_id = $1",
             "DELETE FROM authorization_codes WHERE client_id = $1",
@@ -296,7 +319,7 @@ where
             sqlx::query::<DB>("UPDATE clients SET client_secret_hash = $2 WHERE client_id = $1")
                 .bind(client_id)
                 .bind(hash)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected_by::<DB>();
         Ok(updated > 0)
@@ -315,7 +338,7 @@ where
         .bind(user.name.as_deref())
         .bind(password_hash)
         .bind(user.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| {
             conflict_or_database(e, || {
@@ -353,7 +376,7 @@ where
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool, SqlError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let deleted = sqlx::query_as::<DB, TextRow>(
             "DELETE FROM users WHERE username = $1 RETURNING subject AS value",
         )
@@ -383,7 +406,7 @@ where
         let updated = sqlx::query::<DB>("UPDATE users SET password_hash = $2 WHERE username = $1")
             .bind(username)
             .bind(hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected_by::<DB>();
         Ok(updated > 0)
@@ -402,7 +425,7 @@ where
         .bind(session.auth_time)
         .bind(session.created_at)
         .bind(session.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict_or_database(e, || "a session with this id already exists".to_owned()))?;
         Ok(())
@@ -420,7 +443,7 @@ where
     async fn delete_session(&self, id_hash: &str) -> Result<(), SqlError> {
         sqlx::query::<DB>("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -446,7 +469,7 @@ where
         scope: &Scope,
         now: i64,
     ) -> Result<(), SqlError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // A write first: it creates the row or locks the existing one, and returns the
         // scope remembered so far; the union is then written in the same transaction.
         let remembered = sqlx::query_as::<DB, TextRow>(
@@ -484,7 +507,7 @@ where
         )
         .bind(key)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(row.into_record())
     }
@@ -502,7 +525,7 @@ where
     async fn clear_login_failures(&self, key: &str) -> Result<(), SqlError> {
         sqlx::query::<DB>("DELETE FROM login_throttle WHERE throttle_key = $1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -510,7 +533,7 @@ where
     // ---- housekeeping ----
 
     async fn purge_expired(&self, now: i64) -> Result<u64, SqlError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let mut purged = 0;
         for sql in [
             // Used codes stay until they expire, so that a replay is recognised.
@@ -536,8 +559,7 @@ where
     // ---- tokens ----
 
     async fn save_token(&self, token: &TokenRecord) -> Result<(), SqlError> {
-        insert_token(&self.pool, token).await?;
-        revoke_if_grant_revoked(&self.pool, token).await
+        self.tokens.save(token.clone()).await
     }
 
     async fn find_access_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
@@ -565,7 +587,7 @@ where
         old_hash: &str,
         new: &TokenRecord,
     ) -> Result<bool, SqlError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let revoked = sqlx::query::<DB>(
             "UPDATE tokens SET revoked = TRUE WHERE refresh_token_hash = $1 AND revoked = FALSE",
         )
@@ -579,14 +601,14 @@ where
         }
         insert_token(&mut *tx, new).await?;
         tx.commit().await?;
-        revoke_if_grant_revoked(&self.pool, new).await?;
+        revoke_if_grant_revoked(&self.writer, new).await?;
         Ok(true)
     }
 
     async fn revoke_token(&self, access_token_hash: &str) -> Result<(), SqlError> {
         sqlx::query::<DB>("UPDATE tokens SET revoked = TRUE WHERE access_token_hash = $1")
             .bind(access_token_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -601,13 +623,16 @@ where
         )
         .bind(grant_id)
         .bind(crate::now_seconds())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         sqlx::query::<DB>(
-            "UPDATE tokens SET revoked = TRUE WHERE grant_id = $1 AND revoked = FALSE",
+            // `grant_type <> 'client_credentials'` matches the partial index on grant_id
+            // (client_credentials grants are never revoked as a whole).
+            "UPDATE tokens SET revoked = TRUE WHERE grant_id = $1 AND revoked = FALSE \
+             AND grant_type <> 'client_credentials'",
         )
         .bind(grant_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -637,7 +662,7 @@ where
         .bind(code.issued_at)
         .bind(code.expires_at)
         .bind(code.grant_id.as_str())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -652,7 +677,7 @@ where
         );
         if let Some(row) = sqlx::query_as::<DB, CodeRow>(&redeem)
             .bind(code_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?
         {
             return Ok(CodeRedemption::Redeemed(row.into_record()?));

@@ -1,5 +1,5 @@
 //! Shared helpers: a server over `MemoryStore` with a `ManualClock`, two registered
-//! clients, request builders and response parsers.
+//! clients, request builders and response parsers (redirects and form_post pages).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,9 +11,9 @@ use http::{header, Method, StatusCode};
 use portcullis_core::random::random_token;
 use portcullis_core::{
     hash_secret, AuthorizationCodeGrant, AuthorizationServer, BearerError, BearerTokenGenerator,
-    ClientCredentialsGrant, ClientRecord, ImplicitGrant, ManualClock, MemoryStore, OAuthError,
-    OAuthRequest, OAuthResponse, OsRandom, PasswordGrant, Pkce, RefreshTokenGrant, Scope,
-    TokenInfo,
+    ClientCredentialsGrant, ClientRecord, EndpointName, ImplicitGrant, IntrospectionEndpoint,
+    ManualClock, MemoryStore, MetadataEndpoint, OAuthError, OAuthRequest, OAuthResponse, OsRandom,
+    PasswordGrant, Pkce, RefreshTokenGrant, RevocationEndpoint, Scope, TokenInfo,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -55,6 +55,10 @@ pub(crate) struct Config {
     pub(crate) password: bool,
     pub(crate) implicit: bool,
     pub(crate) bearer: Option<BearerTokenGenerator>,
+    /// The issuer identifier; `None`: the server has none.
+    pub(crate) issuer: Option<&'static str>,
+    /// The introspection endpoint resolves usernames through the store.
+    pub(crate) usernames: bool,
 }
 
 impl Default for Config {
@@ -65,6 +69,8 @@ impl Default for Config {
             password: false,
             implicit: false,
             bearer: None,
+            issuer: Some(ISSUER),
+            usernames: false,
         }
     }
 }
@@ -75,7 +81,8 @@ pub(crate) struct TestServer {
 }
 
 impl TestServer {
-    /// authorization_code (PKCE default), client_credentials, refresh_token.
+    /// authorization_code (PKCE default), client_credentials, refresh_token; the
+    /// revocation, introspection and metadata endpoints.
     pub(crate) fn new() -> Self {
         Self::with_config(Config::default())
     }
@@ -97,13 +104,14 @@ impl TestServer {
     }
 
     pub(crate) fn with_config(config: Config) -> Self {
-        let store = MemoryStore::new();
+        let store = Arc::new(MemoryStore::new());
         store.insert_client(confidential_client()).unwrap();
         store.insert_client(public_client()).unwrap();
         let clock = Arc::new(ManualClock::new(START));
-        let mut server = AuthorizationServer::new(store)
-            .with_clock(clock.clone())
-            .with_issuer(ISSUER);
+        let mut server = AuthorizationServer::from_arc(store.clone()).with_clock(clock.clone());
+        if let Some(issuer) = config.issuer {
+            server = server.with_issuer(issuer);
+        }
         if let Some(bearer) = config.bearer {
             server = server.with_bearer_tokens(bearer);
         }
@@ -118,6 +126,13 @@ impl TestServer {
         if config.implicit {
             server.register_grant(ImplicitGrant);
         }
+        let mut introspection = IntrospectionEndpoint::new();
+        if config.usernames {
+            introspection = introspection.with_usernames(store);
+        }
+        server.register_endpoint(RevocationEndpoint::new());
+        server.register_endpoint(introspection);
+        server.register_endpoint(MetadataEndpoint::new());
         Self {
             server: Arc::new(server),
             clock,
@@ -286,6 +301,111 @@ impl TestServer {
             Err(other) => panic!("unexpected validation error {other:?}"),
         }
     }
+
+    /// The whole code flow for the public client (S256 PKCE, client_id only at the
+    /// token endpoint); returns the token response.
+    pub(crate) async fn public_tokens(&self, scope: &str) -> Value {
+        let pkce = PkcePair::new();
+        let code = self.public_code(scope, &pkce).await;
+        let response = self
+            .post_token(
+                PUBLIC,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", PUBLIC_REDIRECT),
+                    ("code_verifier", &pkce.verifier),
+                ],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            body_text(&response)
+        );
+        json(&response)
+    }
+
+    /// A client_credentials token for the confidential client `client_id`/`secret`
+    /// (HTTP Basic).
+    pub(crate) async fn client_credentials_token(
+        &self,
+        client_id: &str,
+        secret: &str,
+        scope: &str,
+    ) -> String {
+        let response = self
+            .post_token(
+                Auth::Basic(client_id, secret),
+                &[("grant_type", "client_credentials"), ("scope", scope)],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            body_text(&response)
+        );
+        field(&json(&response), "access_token").to_owned()
+    }
+
+    /// The answer of the registered endpoint `name` to `request`.
+    pub(crate) async fn endpoint(&self, name: &str, request: &OAuthRequest) -> OAuthResponse {
+        self.server.create_endpoint_response(name, request).await
+    }
+
+    /// POSTs `params` to the revocation endpoint (RFC 7009) with `auth`.
+    pub(crate) async fn revoke(&self, auth: Auth<'_>, params: &[(&str, &str)]) -> OAuthResponse {
+        let request = form_request("/revoke", auth, params);
+        self.endpoint(EndpointName::REVOCATION, &request).await
+    }
+
+    /// POSTs `params` to the introspection endpoint (RFC 7662) with `auth`.
+    pub(crate) async fn introspect(
+        &self,
+        auth: Auth<'_>,
+        params: &[(&str, &str)],
+    ) -> OAuthResponse {
+        let request = form_request("/introspect", auth, params);
+        self.endpoint(EndpointName::INTROSPECTION, &request).await
+    }
+
+    /// The introspection response for `token` asked by the confidential client: 200,
+    /// no-store, JSON.
+    pub(crate) async fn introspect_ok(&self, auth: Auth<'_>, token: &str) -> Value {
+        let response = self.introspect(auth, &[("token", token)]).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            body_text(&response)
+        );
+        assert_eq!(
+            header_str(&response, header::CACHE_CONTROL),
+            Some("no-store")
+        );
+        json(&response)
+    }
+
+    /// The authorization endpoint's answer as the client receives it: the response of
+    /// a granted request, or the rendered error of a refused one (which must redirect).
+    pub(crate) async fn authorize_response(
+        &self,
+        params: &[(&str, &str)],
+        user: Option<&str>,
+    ) -> OAuthResponse {
+        match self.authorize(&authorize_request(params), user).await {
+            Ok(response) => response,
+            Err(error) => {
+                assert!(
+                    error.is_redirect(),
+                    "expected a redirect error, got {error}"
+                );
+                error.into_response()
+            }
+        }
+    }
 }
 
 pub(crate) fn confidential_client() -> ClientRecord {
@@ -394,10 +514,16 @@ pub(crate) fn basic_header(client_id: &str, secret: &str) -> String {
 
 /// A form POST to the token endpoint, authenticated with `auth`.
 pub(crate) fn token_request(auth: Auth<'_>, params: &[(&str, &str)]) -> OAuthRequest {
+    form_request("/token", auth, params)
+}
+
+/// A form POST to `uri`, with the client authenticated with `auth` as at the token
+/// endpoint (RFC 6749 §2.3.1).
+pub(crate) fn form_request(uri: &str, auth: Auth<'_>, params: &[(&str, &str)]) -> OAuthRequest {
     let mut params: Vec<(&str, &str)> = params.to_vec();
     let mut builder = http::Request::builder()
         .method(Method::POST)
-        .uri("/token")
+        .uri(uri)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     match auth {
         Auth::Basic(id, secret) => {
@@ -479,4 +605,101 @@ pub(crate) fn field<'a>(body: &'a Value, name: &str) -> &'a str {
     body[name]
         .as_str()
         .unwrap_or_else(|| panic!("'{name}' missing in {body}"))
+}
+
+/// Asserts a JSON answer of the revocation endpoint that did its job or revealed
+/// nothing (RFC 7009 §2.2): `200`, no-store.
+pub(crate) fn assert_revocation_ok(response: &OAuthResponse) {
+    assert_eq!(response.status(), StatusCode::OK, "{}", body_text(response));
+    assert_eq!(
+        header_str(response, header::CACHE_CONTROL),
+        Some("no-store")
+    );
+}
+
+/// Reverses `html_escape` of the five characters HTML escapes.
+pub(crate) fn html_unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The value of attribute `name` in the tag text `tag`, unescaped.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let len = tag[start..].find('"')?;
+    Some(html_unescape(&tag[start..start + len]))
+}
+
+/// What a form_post page (OAuth 2.0 Form Post Response Mode) delivers.
+#[derive(Debug)]
+pub(crate) struct FormPost {
+    /// The page itself.
+    pub(crate) html: String,
+    /// The form's `action`, unescaped.
+    pub(crate) action: String,
+    /// The form's `method`.
+    pub(crate) method: String,
+    /// The hidden inputs, unescaped.
+    pub(crate) params: HashMap<String, String>,
+}
+
+/// Parses a form_post page: `200`, HTML, one form, its hidden inputs.
+pub(crate) fn form_post(response: &OAuthResponse) -> FormPost {
+    assert_eq!(response.status(), StatusCode::OK, "{}", body_text(response));
+    assert!(
+        header_str(response, header::CONTENT_TYPE).is_some_and(|t| t.starts_with("text/html")),
+        "{:?}",
+        response.headers()
+    );
+    assert!(response.headers().get(header::LOCATION).is_none());
+    let html = body_text(response);
+    assert_eq!(html.matches("<form").count(), 1, "{html}");
+    let form_start = html.find("<form").unwrap();
+    let form_tag = &html[form_start..form_start + html[form_start..].find('>').unwrap()];
+    let form_end = html.find("</form>").expect("a closed form");
+    let mut params = HashMap::new();
+    for (at, _) in html[form_start..form_end].match_indices("<input") {
+        let at = form_start + at;
+        let tag = &html[at..at + html[at..].find('>').unwrap()];
+        if attribute(tag, "type").as_deref() != Some("hidden") {
+            continue;
+        }
+        let name = attribute(tag, "name").expect("an input name");
+        let value = attribute(tag, "value").expect("an input value");
+        assert!(params.insert(name.clone(), value).is_none(), "{name} twice");
+    }
+    FormPost {
+        action: attribute(form_tag, "action").expect("a form action"),
+        method: attribute(form_tag, "method").expect("a form method"),
+        params,
+        html,
+    }
+}
+
+/// Where the authorization response went and what it carried, whatever the response
+/// mode: a `302` with parameters in the query or the fragment, or a form_post page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    Query,
+    Fragment,
+    FormPost,
+}
+
+/// The parameters an authorization response (success or error) delivers, and how.
+pub(crate) fn delivered(response: &OAuthResponse) -> (Delivery, HashMap<String, String>) {
+    if response.status() == StatusCode::FOUND {
+        let url = location(response);
+        let query = query_params(&url);
+        let fragment = fragment_params(&url);
+        match (query.is_empty(), fragment.is_empty()) {
+            (false, true) => (Delivery::Query, query),
+            (true, false) => (Delivery::Fragment, fragment),
+            _ => panic!("parameters in neither or both of query and fragment: {url}"),
+        }
+    } else {
+        (Delivery::FormPost, form_post(response).params)
+    }
 }

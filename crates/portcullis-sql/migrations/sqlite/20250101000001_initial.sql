@@ -29,7 +29,7 @@ CREATE TABLE users (
 
 CREATE TABLE tokens (
     access_token_hash        TEXT    NOT NULL PRIMARY KEY,
-    refresh_token_hash       TEXT    UNIQUE,
+    refresh_token_hash       TEXT,
     client_id                TEXT    NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
     scope                    TEXT    NOT NULL,
     subject                  TEXT,
@@ -42,9 +42,14 @@ CREATE TABLE tokens (
     revoked                  BOOLEAN NOT NULL DEFAULT FALSE,
     audience                 TEXT    NOT NULL DEFAULT '[]' -- JSON array
 );
-CREATE INDEX tokens_grant_id ON tokens (grant_id);
+-- Every index costs each token insert a B-tree write, so indexes skip the rows that
+-- never need them: client_credentials tokens have no refresh token and no subject,
+-- and their grant is never revoked as a whole (no code, no refresh token to replay).
+CREATE UNIQUE INDEX tokens_refresh_token_hash ON tokens (refresh_token_hash)
+    WHERE refresh_token_hash IS NOT NULL;
+CREATE INDEX tokens_grant_id ON tokens (grant_id) WHERE grant_type <> 'client_credentials';
 CREATE INDEX tokens_client_id ON tokens (client_id);
-CREATE INDEX tokens_subject ON tokens (subject);
+CREATE INDEX tokens_subject ON tokens (subject) WHERE subject IS NOT NULL;
 CREATE INDEX tokens_expires_at ON tokens (expires_at);
 
 -- Grants revoked because a code or refresh token was replayed. A token saved for a

@@ -716,6 +716,7 @@ async fn sqlite_file_is_created_with_wal_and_options() {
             max_connections: 2,
             sqlite_synchronous: SqliteSynchronous::Full,
             run_migrations: true,
+            client_cache_ttl: 5,
         },
     )
     .await
@@ -791,4 +792,35 @@ async fn store_errors_reach_the_core_as_store_errors() {
         .unwrap_err();
     assert!(error.to_string().starts_with("storage error"), "{error}");
     assert!(std::error::Error::source(&error).is_some());
+}
+
+#[tokio::test]
+async fn client_cache_sees_local_changes_at_once_and_can_be_disabled() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.path().join("cache.db").display());
+    let cached = SqlStore::connect(&url).await.unwrap();
+    let uncached = SqlStore::connect_with(
+        &url,
+        SqlOptions {
+            client_cache_ttl: 0,
+            ..SqlOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    cached.insert_client(&client("c1")).await.unwrap();
+    let first = cached.find_client("c1").await.unwrap().unwrap();
+    // A change through the same store evicts the entry at once.
+    cached
+        .set_client_secret_hash("c1", "new-hash")
+        .await
+        .unwrap();
+    let after = cached.find_client("c1").await.unwrap().unwrap();
+    assert_ne!(first.client_secret_hash, after.client_secret_hash);
+    assert_eq!(after.client_secret_hash.as_deref(), Some("new-hash"));
+    // Another store (another process) with the cache off sees every change at once.
+    assert!(uncached.find_client("c1").await.unwrap().is_some());
+    cached.delete_client("c1").await.unwrap();
+    assert!(cached.find_client("c1").await.unwrap().is_none());
+    assert!(uncached.find_client("c1").await.unwrap().is_none());
 }

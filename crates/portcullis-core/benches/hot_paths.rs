@@ -1,0 +1,125 @@
+//! Microbenchmarks of the engine's hot paths (`cargo bench -p portcullis-core`):
+//! request parsing, client authentication, secret hashing, token generation, and a
+//! whole client_credentials token request against the in-memory store (no HTTP, no
+//! database). JWT signing has no benchmark yet: JWT access tokens do not exist yet.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::hint::black_box;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion};
+use portcullis_core::client_auth::authenticate_client;
+use portcullis_core::tokens::TokenRequest;
+use portcullis_core::{
+    hash_secret, verify_secret, AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant,
+    ClientRecord, EndpointName, MemoryStore, OAuthRequest, OsRandom, Params, Scope,
+};
+
+const SECRET: &str = "4m0C3pQ2v7lH1tqvGcCjZ5f0dE6bWwzr8JkYxN2sR1U";
+
+fn store() -> MemoryStore {
+    let store = MemoryStore::new();
+    store
+        .insert_client(ClientRecord {
+            client_id: "bench".into(),
+            client_secret_hash: Some(hash_secret(SECRET)),
+            client_name: "Bench".into(),
+            redirect_uris: vec![],
+            scope: Scope::parse("read write").unwrap(),
+            grant_types: vec!["client_credentials".into()],
+            response_types: vec![],
+            token_endpoint_auth_method: "client_secret_basic".into(),
+            audience: vec![],
+            resource_server_audience: None,
+        })
+        .unwrap();
+    store
+}
+
+fn token_request() -> OAuthRequest {
+    http::Request::post("/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "authorization",
+            format!("Basic {}", STANDARD.encode(format!("bench:{SECRET}"))),
+        )
+        .body(Bytes::from_static(
+            b"grant_type=client_credentials&scope=read",
+        ))
+        .unwrap()
+}
+
+fn parsing(c: &mut Criterion) {
+    let request = token_request();
+    c.bench_function("parse/token_request_form", |b| {
+        b.iter(|| Params::from_form(black_box(&request)).unwrap())
+    });
+}
+
+fn secrets(c: &mut Criterion) {
+    let hash = hash_secret(SECRET);
+    c.bench_function("secret/hash_secret", |b| {
+        b.iter(|| hash_secret(black_box(SECRET)))
+    });
+    c.bench_function("secret/verify_secret", |b| {
+        b.iter(|| verify_secret(black_box(SECRET), black_box(&hash)))
+    });
+}
+
+fn tokens(c: &mut Criterion) {
+    let generator = BearerTokenGenerator::default();
+    c.bench_function("tokens/issue_opaque_with_refresh", |b| {
+        b.iter(|| {
+            generator.issue(
+                &OsRandom,
+                1_700_000_000,
+                TokenRequest {
+                    client_id: "bench",
+                    grant_type: "authorization_code",
+                    scope: Scope::from_tokens(["read"]),
+                    subject: Some("alice"),
+                    grant_id: "grant".into(),
+                    include_refresh_token: true,
+                    audience: vec![],
+                },
+            )
+        })
+    });
+}
+
+fn client_auth(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = store();
+    let request = token_request();
+    let params = Params::from_form(&request).unwrap();
+    c.bench_function("client_auth/client_secret_basic", |b| {
+        b.to_async(&runtime).iter(|| async {
+            authenticate_client(&store, black_box(&request), &params, EndpointName::TOKEN)
+                .await
+                .unwrap()
+        })
+    });
+}
+
+fn end_to_end(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut server = AuthorizationServer::new(store());
+    server.register_grant(ClientCredentialsGrant);
+    let request = token_request();
+    c.bench_function("server/client_credentials_memory_store", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let response = server.create_token_response(black_box(&request)).await;
+            assert_eq!(response.status(), 200);
+            response
+        })
+    });
+}
+
+criterion_group!(benches, parsing, secrets, tokens, client_auth, end_to_end);
+criterion_main!(benches);
