@@ -323,7 +323,7 @@ impl<S: ClientStore> AuthorizationServer<S> {
         if let Some(issuer) = &self.issuer {
             params.push(("iss", issuer.clone()));
         }
-        tracing::info!(
+        tracing::debug!(
             client_id = %client.client_id(),
             response_type = %request.response_type,
             "authorization granted"
@@ -459,7 +459,7 @@ impl<S: ClientStore> AuthorizationServer<S> {
             ));
         }
         let response = grant.create_token_response(self, &client, &params).await?;
-        tracing::info!(client_id = %client.client_id(), grant_type, "token issued");
+        tracing::debug!(client_id = %client.client_id(), grant_type, "token issued");
         Ok(response)
     }
 }

@@ -57,6 +57,10 @@ pub enum SqlError {
     #[error("database error: {0}")]
     Database(sqlx::Error),
 
+    /// SQLite failed a statement on the hot path (see `sqlite_fast`).
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+
     /// A stored row could not be read back (bad JSON, bad scope, bad hash).
     #[error("invalid data in the database: {0}")]
     Corrupt(String),

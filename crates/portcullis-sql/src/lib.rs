@@ -54,6 +54,7 @@ mod password;
 mod records;
 mod repository;
 mod rows;
+mod sqlite_fast;
 mod token_writer;
 
 use std::fmt;

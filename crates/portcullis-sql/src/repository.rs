@@ -10,14 +10,18 @@
 //! requests — even from two processes on one database — can never both win:
 //!
 //! - redeeming a code is one conditional `UPDATE ... WHERE used = FALSE RETURNING`;
-//! - rotating a refresh token is a transaction whose first statement is a conditional
-//!   `UPDATE ... WHERE revoked = FALSE`, committed only when it changed one row.
+//! - rotating a refresh token is a conditional `UPDATE ... WHERE revoked = FALSE`,
+//!   followed by the new token's `INSERT` only when it changed one row, in one
+//!   transaction.
+//!
+//! Those two and new tokens run in group-committed batches (see `token_writer`).
 //!
 //! Multi-statement operations run in a transaction whose first statement writes: on
 //! SQLite that takes the write lock up front (waiting out `busy_timeout`) instead of
 //! failing to upgrade a read lock; on PostgreSQL it locks the row.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use portcullis_core::{AuthorizationCodeRecord, ClientRecord, CodeRedemption, Scope, TokenRecord};
@@ -29,6 +33,7 @@ use crate::rows::{
     list_to_json, scope_from_text, ClientRow, CodeRow, SessionRow, TextRow, ThrottleRow, TokenRow,
     UserRow,
 };
+use crate::sqlite_fast::FastSqlite;
 use crate::token_writer::TokenWriter;
 
 /// What differs between the databases once connected.
@@ -116,12 +121,20 @@ impl<T> RowsAffected for T {
 pub(crate) struct Repo<DB: Database> {
     pool: Pool<DB>,
     writer: Pool<DB>,
-    tokens: TokenWriter,
+    hot: HotPath,
+}
+
+/// Where the hot operations (token lookups and writes, rotations, redemptions) go.
+enum HotPath {
+    /// Group-committed through sqlx (PostgreSQL, in-memory SQLite).
+    Sqlx(TokenWriter),
+    /// rusqlite connections, without sqlx's thread hand-offs (SQLite files).
+    Sqlite(Arc<FastSqlite>),
 }
 
 impl<DB> Repo<DB>
 where
-    DB: Database,
+    DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
@@ -129,91 +142,43 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i64>: Encode<'q, DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'r> CodeRow: FromRow<'r, DB::Row>,
 {
-    /// A repository reading from `pool` and writing through `writer`; starts the token
-    /// writer (so it must run inside a tokio runtime).
-    pub(crate) fn new(pool: Pool<DB>, writer: Pool<DB>) -> Self {
+    /// A repository reading from `pool` and writing through `writer`, with `writers`
+    /// group-commit tasks for the hot writes (so it must run inside a tokio runtime).
+    pub(crate) fn new(pool: Pool<DB>, writer: Pool<DB>, writers: usize) -> Self {
         Self {
-            tokens: TokenWriter::spawn(writer.clone()),
+            hot: HotPath::Sqlx(TokenWriter::spawn(writer.clone(), writers)),
+            pool,
+            writer,
+        }
+    }
+
+    /// A repository whose hot operations take SQLite's fast path.
+    pub(crate) fn with_fast_sqlite(pool: Pool<DB>, writer: Pool<DB>, fast: FastSqlite) -> Self {
+        Self {
+            hot: HotPath::Sqlite(Arc::new(fast)),
             pool,
             writer,
         }
     }
 }
 
-const CLIENT_COLUMNS: &str = "client_id, client_secret_hash, client_name, redirect_uris, scope, \
+pub(crate) const CLIENT_COLUMNS: &str =
+    "client_id, client_secret_hash, client_name, redirect_uris, scope, \
      grant_types, response_types, token_endpoint_auth_method, audience, resource_server_audience";
 
-const TOKEN_COLUMNS: &str = "access_token_hash, refresh_token_hash, client_id, scope, subject, \
+pub(crate) const TOKEN_COLUMNS: &str =
+    "access_token_hash, refresh_token_hash, client_id, scope, subject, \
      grant_type, grant_id, issued_at, expires_in, refresh_token_expires_at, revoked, audience";
 
-const INSERT_TOKEN: &str = "INSERT INTO tokens (access_token_hash, refresh_token_hash, client_id, \
-     scope, subject, grant_type, grant_id, issued_at, expires_in, expires_at, \
-     refresh_token_expires_at, revoked, audience) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
-
-const CODE_COLUMNS: &str = "code_hash, client_id, redirect_uri, scope, subject, nonce, auth_time, \
+pub(crate) const CODE_COLUMNS: &str =
+    "code_hash, client_id, redirect_uri, scope, subject, nonce, auth_time, \
      code_challenge, code_challenge_method, issued_at, expires_at, grant_id";
 
 const USER_COLUMNS: &str = "subject, username, email, name, created_at, password_hash";
 
 const SESSION_COLUMNS: &str = "id_hash, subject, csrf_token, auth_time, created_at, expires_at";
-
-/// Binds a token's columns to [`INSERT_TOKEN`] and runs it on `executor`.
-async fn insert_token<'e, DB, E>(executor: E, token: &TokenRecord) -> Result<(), SqlError>
-where
-    DB: Database,
-    E: Executor<'e, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<&'q str>: Encode<'q, DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<i64>: Encode<'q, DB>,
-    for<'q> bool: Encode<'q, DB> + Type<DB>,
-{
-    let scope = token.scope.to_string();
-    let audience = list_to_json(&token.audience)?;
-    sqlx::query::<DB>(INSERT_TOKEN)
-        .bind(token.access_token_hash.as_str())
-        .bind(token.refresh_token_hash.as_deref())
-        .bind(token.client_id.as_str())
-        .bind(scope.as_str())
-        .bind(token.subject.as_deref())
-        .bind(token.grant_type.as_str())
-        .bind(token.grant_id.as_str())
-        .bind(token.issued_at)
-        .bind(token.expires_in)
-        .bind(token.issued_at.saturating_add(token.expires_in))
-        .bind(token.refresh_token_expires_at)
-        .bind(token.revoked)
-        .bind(audience.as_str())
-        .execute(executor)
-        .await?;
-    Ok(())
-}
-
-/// Revokes `token` when its grant was revoked (a replay was detected) — run after the
-/// token is committed, so that it closes the race with a concurrent `revoke_grant`.
-async fn revoke_if_grant_revoked<'e, DB, E>(
-    executor: E,
-    token: &TokenRecord,
-) -> Result<(), SqlError>
-where
-    DB: Database,
-    E: Executor<'e, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-{
-    sqlx::query::<DB>(
-        "UPDATE tokens SET revoked = TRUE WHERE access_token_hash = $1 AND revoked = FALSE \
-         AND EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = $2)",
-    )
-    .bind(token.access_token_hash.as_str())
-    .bind(token.grant_id.as_str())
-    .execute(executor)
-    .await?;
-    Ok(())
-}
 
 #[async_trait]
 impl<DB> Repository for Repo<DB>
@@ -274,6 +239,9 @@ where
     }
 
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, SqlError> {
+        if let HotPath::Sqlite(fast) = &self.hot {
+            return fast.get_client(client_id);
+        }
         let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1");
         sqlx::query_as::<DB, ClientRow>(&sql)
             .bind(client_id)
@@ -559,10 +527,16 @@ where
     // ---- tokens ----
 
     async fn save_token(&self, token: &TokenRecord) -> Result<(), SqlError> {
-        self.tokens.save(token.clone()).await
+        match &self.hot {
+            HotPath::Sqlx(writer) => writer.save(token.clone()).await,
+            HotPath::Sqlite(fast) => fast.save(token.clone()).await,
+        }
     }
 
     async fn find_access_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
+        if let HotPath::Sqlite(fast) = &self.hot {
+            return fast.find_access_token(hash);
+        }
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE access_token_hash = $1");
         sqlx::query_as::<DB, TokenRow>(&sql)
             .bind(hash)
@@ -573,6 +547,9 @@ where
     }
 
     async fn find_refresh_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
+        if let HotPath::Sqlite(fast) = &self.hot {
+            return fast.find_refresh_token(hash);
+        }
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE refresh_token_hash = $1");
         sqlx::query_as::<DB, TokenRow>(&sql)
             .bind(hash)
@@ -587,22 +564,10 @@ where
         old_hash: &str,
         new: &TokenRecord,
     ) -> Result<bool, SqlError> {
-        let mut tx = self.writer.begin().await?;
-        let revoked = sqlx::query::<DB>(
-            "UPDATE tokens SET revoked = TRUE WHERE refresh_token_hash = $1 AND revoked = FALSE",
-        )
-        .bind(old_hash)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected_by::<DB>();
-        if revoked != 1 {
-            tx.rollback().await?;
-            return Ok(false);
+        match &self.hot {
+            HotPath::Sqlx(writer) => writer.rotate(old_hash.to_owned(), new.clone()).await,
+            HotPath::Sqlite(fast) => fast.rotate(old_hash.to_owned(), new.clone()).await,
         }
-        insert_token(&mut *tx, new).await?;
-        tx.commit().await?;
-        revoke_if_grant_revoked(&self.writer, new).await?;
-        Ok(true)
     }
 
     async fn revoke_token(&self, access_token_hash: &str) -> Result<(), SqlError> {
@@ -671,28 +636,9 @@ where
         &self,
         code_hash: &str,
     ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
-        let redeem = format!(
-            "UPDATE authorization_codes SET used = TRUE WHERE code_hash = $1 AND used = FALSE \
-             RETURNING {CODE_COLUMNS}"
-        );
-        if let Some(row) = sqlx::query_as::<DB, CodeRow>(&redeem)
-            .bind(code_hash)
-            .fetch_optional(&self.writer)
-            .await?
-        {
-            return Ok(CodeRedemption::Redeemed(row.into_record()?));
+        match &self.hot {
+            HotPath::Sqlx(writer) => writer.redeem(code_hash.to_owned()).await,
+            HotPath::Sqlite(fast) => fast.redeem(code_hash.to_owned()).await,
         }
-        // Nothing changed: either the code was used before, or it never existed.
-        let find = format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1");
-        Ok(
-            match sqlx::query_as::<DB, CodeRow>(&find)
-                .bind(code_hash)
-                .fetch_optional(&self.pool)
-                .await?
-            {
-                Some(row) => CodeRedemption::AlreadyUsed(row.into_record()?),
-                None => CodeRedemption::NotFound,
-            },
-        )
     }
 }

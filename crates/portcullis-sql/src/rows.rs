@@ -198,3 +198,60 @@ fn list_from_json(text: &str, column: &str, client_id: &str) -> Result<Vec<Strin
         ))
     })
 }
+
+/// The same rows read through rusqlite (the SQLite hot path, `sqlite_fast`), by column
+/// name, so the column lists stay the only source of truth.
+impl ClientRow {
+    pub(crate) fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            client_id: row.get("client_id")?,
+            client_secret_hash: row.get("client_secret_hash")?,
+            client_name: row.get("client_name")?,
+            redirect_uris: row.get("redirect_uris")?,
+            scope: row.get("scope")?,
+            grant_types: row.get("grant_types")?,
+            response_types: row.get("response_types")?,
+            token_endpoint_auth_method: row.get("token_endpoint_auth_method")?,
+            audience: row.get("audience")?,
+            resource_server_audience: row.get("resource_server_audience")?,
+        })
+    }
+}
+
+impl TokenRow {
+    pub(crate) fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            access_token_hash: row.get("access_token_hash")?,
+            refresh_token_hash: row.get("refresh_token_hash")?,
+            client_id: row.get("client_id")?,
+            scope: row.get("scope")?,
+            subject: row.get("subject")?,
+            grant_type: row.get("grant_type")?,
+            grant_id: row.get("grant_id")?,
+            issued_at: row.get("issued_at")?,
+            expires_in: row.get("expires_in")?,
+            refresh_token_expires_at: row.get("refresh_token_expires_at")?,
+            revoked: row.get("revoked")?,
+            audience: row.get("audience")?,
+        })
+    }
+}
+
+impl CodeRow {
+    pub(crate) fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            code_hash: row.get("code_hash")?,
+            client_id: row.get("client_id")?,
+            redirect_uri: row.get("redirect_uri")?,
+            scope: row.get("scope")?,
+            subject: row.get("subject")?,
+            nonce: row.get("nonce")?,
+            auth_time: row.get("auth_time")?,
+            code_challenge: row.get("code_challenge")?,
+            code_challenge_method: row.get("code_challenge_method")?,
+            issued_at: row.get("issued_at")?,
+            expires_at: row.get("expires_at")?,
+            grant_id: row.get("grant_id")?,
+        })
+    }
+}

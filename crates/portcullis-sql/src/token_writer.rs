@@ -1,43 +1,78 @@
-//! Group commit of new tokens.
+//! Group commit of the hot writes: new tokens, refresh-token rotations and code
+//! redemptions.
 //!
-//! Issuing a token is the hot write of an authorization server. Instead of one
-//! transaction per token, [`TokenWriter`] hands every new token to one background
-//! task, which takes all the tokens waiting at that moment (up to [`MAX_BATCH`]),
-//! writes them with multi-row `INSERT`s in one transaction, commits, and only then
-//! answers each caller. A caller therefore never returns a token that is not
-//! committed — a killed process loses no token it handed out — while a busy server
-//! pays for one commit per batch instead of one per token. Under no load a batch is a
-//! single token and nothing waits.
+//! These are the writes every token request makes. Instead of one transaction each,
+//! [`TokenWriter`] hands them to a background task, which takes every job waiting at
+//! that moment (up to [`MAX_BATCH`]), runs them in one transaction — redemptions and
+//! rotations first, each as its own conditional statement, then one multi-row `INSERT`
+//! for all the new tokens — commits, and only then answers each caller. So:
+//!
+//! - a caller never returns a token that is not committed (a killed process loses no
+//!   token it handed out), and a redemption or rotation counts only once committed;
+//! - single use stays atomic in SQL: of two redemptions of one code — in one batch, in
+//!   two batches, or on two servers sharing a PostgreSQL database — the conditional
+//!   `UPDATE ... WHERE used = FALSE` lets exactly one through;
+//! - a busy server pays for one commit per batch instead of one per request, and under
+//!   no load a batch is a single job and nothing waits.
 //!
 //! When a batch fails (a token of a client deleted meanwhile violates a foreign key,
-//! say), its tokens are written again one by one, so each caller gets its own answer
-//! and the good tokens still land.
+//! say), it is rolled back whole and its jobs run again one by one, so each caller
+//! gets its own answer and the good jobs still land.
 //!
-//! After the commit, tokens of grants that can be revoked by a replay
+//! After the commit, new tokens of grants that a replay can revoke
 //! (`authorization_code`, `refresh_token`) are checked against `revoked_grants`, which
 //! closes the race between a legitimate redemption and a replay (see `revoke_grant`).
+//!
+//! SQLite gets one writer task (it has one writer at a time anyway); PostgreSQL gets
+//! several, since it commits concurrent transactions in parallel.
 
-use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use portcullis_core::{AuthorizationCodeRecord, CodeRedemption, TokenRecord};
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 use tokio::sync::{mpsc, oneshot};
 
-use portcullis_core::TokenRecord;
-
 use crate::error::SqlError;
-use crate::rows::list_to_json;
+use crate::repository::{Dialect, CODE_COLUMNS};
+use crate::rows::{list_to_json, CodeRow};
 
-/// The most tokens committed in one transaction.
+/// The most jobs committed in one transaction.
 pub(crate) const MAX_BATCH: usize = 256;
-/// Rows per `INSERT` statement (13 parameters each, well under every driver's limit).
-const ROWS_PER_STATEMENT: usize = 64;
-/// Tokens waiting for the writer before callers wait to enqueue.
+/// Rows per `INSERT` statement: a whole batch (13 parameters a row stays well under
+/// SQLite's 32766 and PostgreSQL's 65535 parameters).
+const ROWS_PER_STATEMENT: usize = MAX_BATCH;
+/// Jobs waiting for a writer before callers wait to enqueue.
 const QUEUE: usize = 4096;
 
-type Job = (TokenRecord, oneshot::Sender<Result<(), SqlError>>);
+type Reply<T> = oneshot::Sender<Result<T, SqlError>>;
 
-/// The handle to the token-writing task; cheap to clone.
+/// One write.
+enum Job {
+    Save(TokenRecord, Reply<()>),
+    Rotate {
+        old_refresh_hash: String,
+        new: TokenRecord,
+        done: Reply<bool>,
+    },
+    Redeem {
+        code_hash: String,
+        done: Reply<CodeRedemption<AuthorizationCodeRecord>>,
+    },
+}
+
+/// What a job did, before its caller hears of it.
+enum Outcome {
+    Saved,
+    Rotated(bool),
+    Redeemed(Box<CodeRedemption<AuthorizationCodeRecord>>),
+}
+
+/// The handle to the writer tasks; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct TokenWriter {
-    jobs: mpsc::Sender<Job>,
+    queues: Arc<[mpsc::Sender<Job>]>,
+    next: Arc<AtomicUsize>,
 }
 
 fn stopped() -> SqlError {
@@ -45,10 +80,10 @@ fn stopped() -> SqlError {
 }
 
 impl TokenWriter {
-    /// Starts the writer on `pool` (which should be the write pool).
-    pub(crate) fn spawn<DB>(pool: Pool<DB>) -> Self
+    /// Starts `tasks` writer tasks on `pool` (the write pool).
+    pub(crate) fn spawn<DB>(pool: Pool<DB>, tasks: usize) -> Self
     where
-        DB: Database,
+        DB: Dialect,
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
         for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
         for<'q> &'q str: Encode<'q, DB> + Type<DB>,
@@ -56,23 +91,63 @@ impl TokenWriter {
         for<'q> i64: Encode<'q, DB> + Type<DB>,
         for<'q> Option<i64>: Encode<'q, DB>,
         for<'q> bool: Encode<'q, DB> + Type<DB>,
+        for<'r> CodeRow: FromRow<'r, DB::Row>,
     {
-        let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, queue));
-        Self { jobs }
+        let queues: Vec<mpsc::Sender<Job>> = (0..tasks.max(1))
+            .map(|_| {
+                let (jobs, queue) = mpsc::channel(QUEUE);
+                tokio::spawn(run(pool.clone(), queue));
+                jobs
+            })
+            .collect();
+        Self {
+            queues: queues.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, SqlError> {
+        let (done, answer) = oneshot::channel();
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
+        self.queues[index]
+            .send(job(done))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Saves `token`; returns once it is committed.
     pub(crate) async fn save(&self, token: TokenRecord) -> Result<(), SqlError> {
-        let (done, answer) = oneshot::channel();
-        self.jobs.send((token, done)).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.submit(|done| Job::Save(token, done)).await
+    }
+
+    /// Rotates a refresh token: when the token holding `old_refresh_hash` is not
+    /// revoked, revokes it and saves `new`, atomically; `false` otherwise.
+    pub(crate) async fn rotate(
+        &self,
+        old_refresh_hash: String,
+        new: TokenRecord,
+    ) -> Result<bool, SqlError> {
+        self.submit(|done| Job::Rotate {
+            old_refresh_hash,
+            new,
+            done,
+        })
+        .await
+    }
+
+    /// Marks the code used, atomically, and tells what it was.
+    pub(crate) async fn redeem(
+        &self,
+        code_hash: String,
+    ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
+        self.submit(|done| Job::Redeem { code_hash, done }).await
     }
 }
 
 async fn run<DB>(pool: Pool<DB>, mut queue: mpsc::Receiver<Job>)
 where
-    DB: Database,
+    DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
@@ -80,40 +155,144 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i64>: Encode<'q, DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'r> CodeRow: FromRow<'r, DB::Row>,
 {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let tokens: Vec<&TokenRecord> = batch.iter().map(|(token, _)| token).collect();
-        match write_batch(&pool, &tokens).await {
-            Ok(()) => {
-                let result = check_revoked_grants(&pool, &tokens).await;
-                if let Err(error) = &result {
-                    tracing::error!(%error, "checking new tokens against revoked grants failed");
-                }
-                let ok = result.is_ok();
-                for (_, done) in batch.drain(..) {
-                    let _ = done.send(if ok { Ok(()) } else { Err(stopped_check()) });
+        match process(&pool, &batch).await {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.drain(..).zip(outcomes) {
+                    reply(job, Ok(outcome));
                 }
             }
             Err(error) => {
                 if batch.len() > 1 {
-                    tracing::debug!(%error, size = batch.len(), "token batch failed; writing one by one");
+                    tracing::debug!(%error, size = batch.len(), "write batch failed; running its jobs one by one");
                 }
-                for (token, done) in batch.drain(..) {
-                    let one = [&token];
-                    let result = match write_batch(&pool, &one).await {
-                        Ok(()) => check_revoked_grants(&pool, &one).await,
-                        Err(error) => Err(error),
-                    };
-                    let _ = done.send(result);
+                for job in batch.drain(..) {
+                    let outcome = process(&pool, std::slice::from_ref(&job))
+                        .await
+                        .map(|mut one| one.remove(0));
+                    reply(job, outcome);
                 }
             }
         }
     }
 }
 
-fn stopped_check() -> SqlError {
-    SqlError::Task("the new token could not be checked against revoked grants".to_owned())
+fn reply(job: Job, outcome: Result<Outcome, SqlError>) {
+    let mismatch = || SqlError::Task("the token writer mixed up its answers".to_owned());
+    match job {
+        Job::Save(_, done) => {
+            let _ = done.send(outcome.and_then(|o| match o {
+                Outcome::Saved => Ok(()),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Rotate { done, .. } => {
+            let _ = done.send(outcome.and_then(|o| match o {
+                Outcome::Rotated(rotated) => Ok(rotated),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Redeem { done, .. } => {
+            let _ = done.send(outcome.and_then(|o| match o {
+                Outcome::Redeemed(found) => Ok(*found),
+                _ => Err(mismatch()),
+            }));
+        }
+    }
+}
+
+/// Runs `jobs` in one transaction (or, when they are only new tokens, in one
+/// self-committing `INSERT`), then checks the new tokens against revoked grants.
+async fn process<DB>(pool: &Pool<DB>, jobs: &[Job]) -> Result<Vec<Outcome>, SqlError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'r> CodeRow: FromRow<'r, DB::Row>,
+{
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut inserts: Vec<&TokenRecord> = Vec::with_capacity(jobs.len());
+    let only_saves = jobs.iter().all(|job| matches!(job, Job::Save(..)));
+    if only_saves && jobs.len() <= ROWS_PER_STATEMENT {
+        // One INSERT statement is atomic by itself: no BEGIN/COMMIT round trips.
+        for job in jobs {
+            if let Job::Save(token, _) = job {
+                inserts.push(token);
+                outcomes.push(Outcome::Saved);
+            }
+        }
+        insert_tokens(pool, &inserts).await?;
+    } else {
+        let mut tx = pool.begin().await?;
+        for job in jobs {
+            match job {
+                Job::Save(token, _) => {
+                    inserts.push(token);
+                    outcomes.push(Outcome::Saved);
+                }
+                Job::Rotate {
+                    old_refresh_hash,
+                    new,
+                    ..
+                } => {
+                    let revoked = sqlx::query::<DB>(
+                        "UPDATE tokens SET revoked = TRUE \
+                         WHERE refresh_token_hash = $1 AND revoked = FALSE",
+                    )
+                    .bind(old_refresh_hash.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    let rotated = DB::rows_affected(&revoked) == 1;
+                    if rotated {
+                        inserts.push(new);
+                    }
+                    outcomes.push(Outcome::Rotated(rotated));
+                }
+                Job::Redeem { code_hash, .. } => {
+                    let redeem = format!(
+                        "UPDATE authorization_codes SET used = TRUE \
+                         WHERE code_hash = $1 AND used = FALSE RETURNING {CODE_COLUMNS}"
+                    );
+                    let found = match sqlx::query_as::<DB, CodeRow>(&redeem)
+                        .bind(code_hash.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?
+                    {
+                        Some(row) => CodeRedemption::Redeemed(row.into_record()?),
+                        None => {
+                            // Nothing changed: used before, or never issued.
+                            let find = format!(
+                                "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"
+                            );
+                            match sqlx::query_as::<DB, CodeRow>(&find)
+                                .bind(code_hash.as_str())
+                                .fetch_optional(&mut *tx)
+                                .await?
+                            {
+                                Some(row) => CodeRedemption::AlreadyUsed(row.into_record()?),
+                                None => CodeRedemption::NotFound,
+                            }
+                        }
+                    };
+                    outcomes.push(Outcome::Redeemed(Box::new(found)));
+                }
+            }
+        }
+        for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
+            insert_tokens(&mut *tx, chunk).await?;
+        }
+        tx.commit().await?;
+    }
+    check_revoked_grants(pool, &inserts).await?;
+    Ok(outcomes)
 }
 
 /// Placeholders for `rows` tuples of `width` values: `$1, $2, ...` when `numbered`
@@ -143,11 +322,16 @@ fn placeholders(rows: usize, width: usize, numbered: bool) -> String {
     sql
 }
 
-/// Inserts `tokens` in one transaction.
-async fn write_batch<DB>(pool: &Pool<DB>, tokens: &[&TokenRecord]) -> Result<(), SqlError>
+/// True for databases whose placeholders are numbered (`$1`): PostgreSQL.
+fn numbered<DB: Database>() -> bool {
+    DB::NAME != "SQLite"
+}
+
+/// Inserts `tokens` with one multi-row `INSERT` on `executor`.
+async fn insert_tokens<'e, DB, E>(executor: E, tokens: &[&TokenRecord]) -> Result<(), SqlError>
 where
     DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    E: Executor<'e, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
     for<'q> Option<&'q str>: Encode<'q, DB>,
@@ -155,6 +339,9 @@ where
     for<'q> Option<i64>: Encode<'q, DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
 {
+    if tokens.is_empty() {
+        return Ok(());
+    }
     let mut rows = Vec::with_capacity(tokens.len());
     for token in tokens {
         rows.push((
@@ -163,40 +350,31 @@ where
             list_to_json(&token.audience)?,
         ));
     }
-    let mut tx = pool.begin().await?;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO tokens (access_token_hash, refresh_token_hash, client_id, scope, \
-             subject, grant_type, grant_id, issued_at, expires_in, expires_at, \
-             refresh_token_expires_at, revoked, audience) VALUES {}",
-            placeholders(chunk.len(), 13, numbered::<DB>())
-        );
-        let mut query = sqlx::query::<DB>(&sql);
-        for (token, scope, audience) in chunk {
-            query = query
-                .bind(token.access_token_hash.as_str())
-                .bind(token.refresh_token_hash.as_deref())
-                .bind(token.client_id.as_str())
-                .bind(scope.as_str())
-                .bind(token.subject.as_deref())
-                .bind(token.grant_type.as_str())
-                .bind(token.grant_id.as_str())
-                .bind(token.issued_at)
-                .bind(token.expires_in)
-                .bind(token.issued_at.saturating_add(token.expires_in))
-                .bind(token.refresh_token_expires_at)
-                .bind(token.revoked)
-                .bind(audience.as_str());
-        }
-        query.execute(&mut *tx).await?;
+    let sql = format!(
+        "INSERT INTO tokens (access_token_hash, refresh_token_hash, client_id, scope, \
+         subject, grant_type, grant_id, issued_at, expires_in, expires_at, \
+         refresh_token_expires_at, revoked, audience) VALUES {}",
+        placeholders(rows.len(), 13, numbered::<DB>())
+    );
+    let mut query = sqlx::query::<DB>(&sql);
+    for (token, scope, audience) in &rows {
+        query = query
+            .bind(token.access_token_hash.as_str())
+            .bind(token.refresh_token_hash.as_deref())
+            .bind(token.client_id.as_str())
+            .bind(scope.as_str())
+            .bind(token.subject.as_deref())
+            .bind(token.grant_type.as_str())
+            .bind(token.grant_id.as_str())
+            .bind(token.issued_at)
+            .bind(token.expires_in)
+            .bind(token.issued_at.saturating_add(token.expires_in))
+            .bind(token.refresh_token_expires_at)
+            .bind(token.revoked)
+            .bind(audience.as_str());
     }
-    tx.commit().await?;
+    query.execute(executor).await?;
     Ok(())
-}
-
-/// True for databases whose placeholders are numbered (`$1`): PostgreSQL.
-fn numbered<DB: Database>() -> bool {
-    DB::NAME != "SQLite"
 }
 
 /// Grant types whose grant may be revoked before their token is saved.

@@ -1,0 +1,412 @@
+//! SQLite's hot path, without thread hand-offs.
+//!
+//! sqlx runs every SQLite connection on a thread of its own and sends each statement
+//! there and each result back: two context switches per statement, which on a small
+//! machine cost more than the statement itself. The requests an authorization server
+//! answers most — introspection and bearer-token checks (a token lookup), token
+//! issuance (an insert), refresh (a rotation), code exchange (a redemption) — go
+//! through this module instead, on rusqlite connections to the same file:
+//!
+//! - **Reads** (a token by hash, a client by id) run inline on the calling task. They
+//!   are index lookups of a few microseconds in WAL mode, where readers never wait for
+//!   the writer; a small stack of connections is reused.
+//! - **Writes** go to one writer thread that owns one connection. It takes every job
+//!   waiting at that moment (up to [`MAX_BATCH`]) and runs them in one `IMMEDIATE`
+//!   transaction — redemptions and rotations as conditional `UPDATE`s, new tokens as
+//!   inserts, then the revoked-grant check — commits, and only then answers each
+//!   caller. A caller never returns a token that is not committed, and a busy server
+//!   pays for one commit per batch. A failed batch is rolled back and its jobs run again
+//!   one by one, so each caller gets its own answer.
+//!
+//! - **Checkpoints** — copying the WAL back into the database file, with its fsyncs —
+//!   run on a thread of their own every half second instead of inside whichever commit
+//!   crosses the WAL size limit, so no request waits for a disk flush.
+//!
+//! Because SQLite runs one write transaction at a time, checking `revoked_grants`
+//! inside the batch's transaction is enough to close the race between a legitimate
+//! redemption and a replay (see `revoke_grant`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+
+use portcullis_core::{AuthorizationCodeRecord, ClientRecord, CodeRedemption, TokenRecord};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use crate::error::SqlError;
+use crate::repository::{CLIENT_COLUMNS, CODE_COLUMNS, TOKEN_COLUMNS};
+use crate::rows::{list_to_json, ClientRow, CodeRow, TokenRow};
+use crate::SqliteSynchronous;
+
+/// The most jobs committed in one transaction.
+pub(crate) const MAX_BATCH: usize = 256;
+/// Reader connections kept for reuse.
+const KEPT_READERS: usize = 4;
+/// How long a connection waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Reply<T> = oneshot::Sender<Result<T, SqlError>>;
+
+enum Job {
+    Save(TokenRecord, Reply<()>),
+    Rotate {
+        old_refresh_hash: String,
+        new: TokenRecord,
+        done: Reply<bool>,
+    },
+    Redeem {
+        code_hash: String,
+        done: Reply<CodeRedemption<AuthorizationCodeRecord>>,
+    },
+}
+
+enum Outcome {
+    Saved,
+    Rotated(bool),
+    Redeemed(Box<CodeRedemption<AuthorizationCodeRecord>>),
+}
+
+/// The hot path of one SQLite file.
+pub(crate) struct FastSqlite {
+    path: PathBuf,
+    synchronous: SqliteSynchronous,
+    readers: Mutex<Vec<Connection>>,
+    jobs: mpsc::Sender<Job>,
+}
+
+fn database(error: rusqlite::Error) -> SqlError {
+    SqlError::Sqlite(error)
+}
+
+fn stopped() -> SqlError {
+    SqlError::Task("the SQLite writer thread stopped".to_owned())
+}
+
+fn open(path: &Path, synchronous: SqliteSynchronous, reader: bool) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match synchronous {
+            SqliteSynchronous::Normal => "NORMAL",
+            SqliteSynchronous::Full => "FULL",
+        },
+    )?;
+    if reader {
+        conn.pragma_update(None, "query_only", true)?;
+    } else {
+        // The writer inserts at random places in the token indexes: a larger cache
+        // (8 MiB instead of 2) keeps their inner pages at hand.
+        conn.pragma_update(None, "cache_size", -8192)?;
+        // Checkpoints (which fsync) run on the checkpointer thread, not in the commit
+        // path; this is only a safety net should that thread fall behind.
+        conn.pragma_update(None, "wal_autocheckpoint", 100_000)?;
+    }
+    Ok(conn)
+}
+
+impl FastSqlite {
+    /// Opens the hot path on the (already created and migrated) file at `path`, and
+    /// starts its writer thread.
+    pub(crate) fn open(path: &Path, synchronous: SqliteSynchronous) -> Result<Self, SqlError> {
+        let writer = open(path, synchronous, false).map_err(database)?;
+        let checkpointer = open(path, synchronous, false).map_err(database)?;
+        let (jobs, queue) = mpsc::channel();
+        let (alive, stopped) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("portcullis-sqlite-writer".to_owned())
+            .spawn(move || {
+                run_writer(writer, queue);
+                drop(alive);
+            })
+            .map_err(|e| SqlError::Task(format!("cannot start the SQLite writer thread: {e}")))?;
+        std::thread::Builder::new()
+            .name("portcullis-sqlite-checkpointer".to_owned())
+            .spawn(move || run_checkpointer(checkpointer, stopped))
+            .map_err(|e| {
+                SqlError::Task(format!("cannot start the SQLite checkpointer thread: {e}"))
+            })?;
+        Ok(Self {
+            path: path.to_owned(),
+            synchronous,
+            readers: Mutex::new(Vec::new()),
+            jobs,
+        })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, SqlError>) -> Result<T, SqlError> {
+        let kept = self.readers.lock().ok().and_then(|mut r| r.pop());
+        let conn = match kept {
+            Some(conn) => conn,
+            None => open(&self.path, self.synchronous, true).map_err(database)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut readers) = self.readers.lock() {
+            if readers.len() < KEPT_READERS {
+                readers.push(conn);
+            }
+        }
+        result
+    }
+
+    /// The token whose access token hashes to `hash`.
+    pub(crate) fn find_access_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
+        self.find_token("access_token_hash", hash)
+    }
+
+    /// The token whose refresh token hashes to `hash`.
+    pub(crate) fn find_refresh_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
+        self.find_token("refresh_token_hash", hash)
+    }
+
+    fn find_token(&self, column: &str, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
+        self.read(|conn| {
+            let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {column} = ?1");
+            conn.prepare_cached(&sql)
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([hash], TokenRow::from_rusqlite)
+                        .optional()
+                })
+                .map_err(database)?
+                .map(TokenRow::into_record)
+                .transpose()
+        })
+    }
+
+    /// The client registered under `client_id`.
+    pub(crate) fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, SqlError> {
+        self.read(|conn| {
+            let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1");
+            conn.prepare_cached(&sql)
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([client_id], ClientRow::from_rusqlite)
+                        .optional()
+                })
+                .map_err(database)?
+                .map(ClientRow::into_record)
+                .transpose()
+        })
+    }
+
+    async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, SqlError> {
+        let (done, answer) = oneshot::channel();
+        self.jobs.send(job(done)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Saves a token; returns once it is committed.
+    pub(crate) async fn save(&self, token: TokenRecord) -> Result<(), SqlError> {
+        self.submit(|done| Job::Save(token, done)).await
+    }
+
+    /// Rotates a refresh token atomically (see `TokenStore::rotate_refresh_token`).
+    pub(crate) async fn rotate(&self, old: String, new: TokenRecord) -> Result<bool, SqlError> {
+        self.submit(|done| Job::Rotate {
+            old_refresh_hash: old,
+            new,
+            done,
+        })
+        .await
+    }
+
+    /// Redeems a code atomically.
+    pub(crate) async fn redeem(
+        &self,
+        code_hash: String,
+    ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
+        self.submit(|done| Job::Redeem { code_hash, done }).await
+    }
+}
+
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies committed pages from the WAL into the database file every
+/// [`CHECKPOINT_EVERY`], off the commit path: a `PASSIVE` checkpoint never blocks the
+/// writer or the readers, and its fsyncs happen here rather than in a request's
+/// commit. Ends when the writer thread does.
+fn run_checkpointer(conn: Connection, writer_alive: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = writer_alive.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(%error, "SQLite checkpoint failed; retrying later");
+        }
+    }
+}
+
+fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match process(&mut conn, &batch) {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    reply(job, Ok(outcome));
+                }
+            }
+            Err(error) => {
+                if batch.len() > 1 {
+                    tracing::debug!(%error, size = batch.len(), "write batch failed; running its jobs one by one");
+                }
+                for job in batch {
+                    let outcome =
+                        process(&mut conn, std::slice::from_ref(&job)).map(|mut one| one.remove(0));
+                    reply(job, outcome);
+                }
+            }
+        }
+    }
+}
+
+fn reply(job: Job, outcome: Result<Outcome, SqlError>) {
+    let mismatch = || SqlError::Task("the SQLite writer mixed up its answers".to_owned());
+    match job {
+        Job::Save(_, done) => {
+            let _ = done.send(outcome.and_then(|o| match o {
+                Outcome::Saved => Ok(()),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Rotate { done, .. } => {
+            let _ = done.send(outcome.and_then(|o| match o {
+                Outcome::Rotated(rotated) => Ok(rotated),
+                _ => Err(mismatch()),
+            }));
+        }
+        Job::Redeem { done, .. } => {
+            let _ = done.send(outcome.and_then(|o| match o {
+                Outcome::Redeemed(found) => Ok(*found),
+                _ => Err(mismatch()),
+            }));
+        }
+    }
+}
+
+const INSERT_TOKEN: &str = "INSERT INTO tokens (access_token_hash, refresh_token_hash, client_id, \
+     scope, subject, grant_type, grant_id, issued_at, expires_in, expires_at, \
+     refresh_token_expires_at, revoked, audience) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/// Runs `jobs` in one transaction.
+fn process(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<Outcome>, SqlError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(database)?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut racing: Vec<&str> = Vec::new();
+    {
+        let mut insert = tx.prepare_cached(INSERT_TOKEN).map_err(database)?;
+        let mut save = |token: &TokenRecord| -> Result<(), SqlError> {
+            let audience = list_to_json(&token.audience)?;
+            insert
+                .execute(params![
+                    token.access_token_hash,
+                    token.refresh_token_hash,
+                    token.client_id,
+                    token.scope.to_string(),
+                    token.subject,
+                    token.grant_type,
+                    token.grant_id,
+                    token.issued_at,
+                    token.expires_in,
+                    token.issued_at.saturating_add(token.expires_in),
+                    token.refresh_token_expires_at,
+                    token.revoked,
+                    audience,
+                ])
+                .map_err(database)?;
+            Ok(())
+        };
+        for job in jobs {
+            match job {
+                Job::Save(token, _) => {
+                    save(token)?;
+                    if may_race_a_replay(token) {
+                        racing.push(&token.access_token_hash);
+                    }
+                    outcomes.push(Outcome::Saved);
+                }
+                Job::Rotate {
+                    old_refresh_hash,
+                    new,
+                    ..
+                } => {
+                    let changed = tx
+                        .prepare_cached(
+                            "UPDATE tokens SET revoked = TRUE \
+                             WHERE refresh_token_hash = ?1 AND revoked = FALSE",
+                        )
+                        .and_then(|mut s| s.execute([old_refresh_hash]))
+                        .map_err(database)?;
+                    let rotated = changed == 1;
+                    if rotated {
+                        save(new)?;
+                        racing.push(&new.access_token_hash);
+                    }
+                    outcomes.push(Outcome::Rotated(rotated));
+                }
+                Job::Redeem { code_hash, .. } => {
+                    outcomes.push(Outcome::Redeemed(Box::new(redeem(&tx, code_hash)?)));
+                }
+            }
+        }
+        let mut check = tx
+            .prepare_cached(
+                "UPDATE tokens SET revoked = TRUE WHERE access_token_hash = ?1 \
+                 AND revoked = FALSE AND grant_id IN (SELECT grant_id FROM revoked_grants)",
+            )
+            .map_err(database)?;
+        for hash in racing {
+            check.execute([hash]).map_err(database)?;
+        }
+    }
+    tx.commit().map_err(database)?;
+    Ok(outcomes)
+}
+
+fn redeem(
+    tx: &rusqlite::Transaction<'_>,
+    code_hash: &str,
+) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
+    let redeem = format!(
+        "UPDATE authorization_codes SET used = TRUE WHERE code_hash = ?1 AND used = FALSE \
+         RETURNING {CODE_COLUMNS}"
+    );
+    let row = tx
+        .prepare_cached(&redeem)
+        .and_then(|mut s| s.query_row([code_hash], CodeRow::from_rusqlite).optional())
+        .map_err(database)?;
+    if let Some(row) = row {
+        return Ok(CodeRedemption::Redeemed(row.into_record()?));
+    }
+    // Nothing changed: used before, or never issued.
+    let find = format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = ?1");
+    let row = tx
+        .prepare_cached(&find)
+        .and_then(|mut s| s.query_row([code_hash], CodeRow::from_rusqlite).optional())
+        .map_err(database)?;
+    Ok(match row {
+        Some(row) => CodeRedemption::AlreadyUsed(row.into_record()?),
+        None => CodeRedemption::NotFound,
+    })
+}
+
+/// Grant types whose grant a replay may revoke before their token is saved.
+fn may_race_a_replay(token: &TokenRecord) -> bool {
+    matches!(
+        token.grant_type.as_str(),
+        "authorization_code" | "refresh_token"
+    )
+}
