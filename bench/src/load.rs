@@ -252,6 +252,22 @@ pub(crate) async fn send(
     auth: Option<&HeaderValue>,
     body: Bytes,
 ) -> Result<(StatusCode, Bytes), String> {
+    send_reporting_close(sender, target, method, path, auth, body)
+        .await
+        .map(|(status, body, _)| (status, body))
+}
+
+/// Like [`send`], and also tells whether the server closes the connection after this
+/// response (`Connection: close`, as gunicorn's sync workers do): the caller then
+/// reconnects instead of counting the next request's failure as an error.
+pub(crate) async fn send_reporting_close(
+    sender: &mut Sender,
+    target: &Target,
+    method: Method,
+    path: &Uri,
+    auth: Option<&HeaderValue>,
+    body: Bytes,
+) -> Result<(StatusCode, Bytes, bool), String> {
     let mut builder = Request::builder()
         .method(method)
         .uri(path.clone())
@@ -273,13 +289,18 @@ pub(crate) async fn send(
             .await
             .map_err(|e| e.to_string())?;
         let status = response.status();
+        let closes = response
+            .headers()
+            .get(hyper::header::CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let body = response
             .into_body()
             .collect()
             .await
             .map_err(|e| format!("reading the body: {e}"))?
             .to_bytes();
-        Ok((status, body))
+        Ok((status, body, closes))
     };
     tokio::time::timeout(REQUEST_TIMEOUT, exchange)
         .await
@@ -374,6 +395,8 @@ async fn connection(shared: Arc<Shared>) -> TaskStats {
     // The newest refresh token of this connection's chain (refresh only).
     let mut chain: Option<String> = None;
     while Instant::now() < shared.deadline && !shared.stop.load(Ordering::Relaxed) {
+        // Timed from here, so that a reconnection after `Connection: close` counts.
+        let started = Instant::now();
         let live = match sender.as_mut() {
             Some(live) => live,
             None => match connect(plan.target.addr).await {
@@ -415,8 +438,7 @@ async fn connection(shared: Arc<Shared>) -> TaskStats {
                 form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
             }
         };
-        let started = Instant::now();
-        let result = send(
+        let result = send_reporting_close(
             live,
             &plan.target,
             Method::POST,
@@ -427,7 +449,11 @@ async fn connection(shared: Arc<Shared>) -> TaskStats {
         .await;
         let micros = started.elapsed().as_micros();
         match result {
-            Ok((status, body)) => {
+            Ok((status, body, closes)) => {
+                if closes {
+                    // The server closes this connection: open a new one next time.
+                    sender = None;
+                }
                 stats
                     .latencies_us
                     .push(u32::try_from(micros).unwrap_or(u32::MAX));

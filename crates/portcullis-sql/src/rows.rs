@@ -192,6 +192,9 @@ pub(crate) fn list_to_json(list: &[String]) -> Result<String, SqlError> {
 }
 
 fn list_from_json(text: &str, column: &str, client_id: &str) -> Result<Vec<String>, SqlError> {
+    if text == "[]" {
+        return Ok(Vec::new());
+    }
     serde_json::from_str(text).map_err(|e| {
         SqlError::Corrupt(format!(
             "column {column} of client '{client_id}' is not a JSON list of strings: {e}"
@@ -200,20 +203,21 @@ fn list_from_json(text: &str, column: &str, client_id: &str) -> Result<Vec<Strin
 }
 
 /// The same rows read through rusqlite (the SQLite hot path, `sqlite_fast`), by column
-/// name, so the column lists stay the only source of truth.
+/// position: the order of `CLIENT_COLUMNS`, `TOKEN_COLUMNS` and `CODE_COLUMNS` in
+/// `repository.rs` (a test checks that the two agree).
 impl ClientRow {
     pub(crate) fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
-            client_id: row.get("client_id")?,
-            client_secret_hash: row.get("client_secret_hash")?,
-            client_name: row.get("client_name")?,
-            redirect_uris: row.get("redirect_uris")?,
-            scope: row.get("scope")?,
-            grant_types: row.get("grant_types")?,
-            response_types: row.get("response_types")?,
-            token_endpoint_auth_method: row.get("token_endpoint_auth_method")?,
-            audience: row.get("audience")?,
-            resource_server_audience: row.get("resource_server_audience")?,
+            client_id: row.get(0)?,
+            client_secret_hash: row.get(1)?,
+            client_name: row.get(2)?,
+            redirect_uris: row.get(3)?,
+            scope: row.get(4)?,
+            grant_types: row.get(5)?,
+            response_types: row.get(6)?,
+            token_endpoint_auth_method: row.get(7)?,
+            audience: row.get(8)?,
+            resource_server_audience: row.get(9)?,
         })
     }
 }
@@ -221,18 +225,18 @@ impl ClientRow {
 impl TokenRow {
     pub(crate) fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
-            access_token_hash: row.get("access_token_hash")?,
-            refresh_token_hash: row.get("refresh_token_hash")?,
-            client_id: row.get("client_id")?,
-            scope: row.get("scope")?,
-            subject: row.get("subject")?,
-            grant_type: row.get("grant_type")?,
-            grant_id: row.get("grant_id")?,
-            issued_at: row.get("issued_at")?,
-            expires_in: row.get("expires_in")?,
-            refresh_token_expires_at: row.get("refresh_token_expires_at")?,
-            revoked: row.get("revoked")?,
-            audience: row.get("audience")?,
+            access_token_hash: row.get(0)?,
+            refresh_token_hash: row.get(1)?,
+            client_id: row.get(2)?,
+            scope: row.get(3)?,
+            subject: row.get(4)?,
+            grant_type: row.get(5)?,
+            grant_id: row.get(6)?,
+            issued_at: row.get(7)?,
+            expires_in: row.get(8)?,
+            refresh_token_expires_at: row.get(9)?,
+            revoked: row.get(10)?,
+            audience: row.get(11)?,
         })
     }
 }
@@ -240,18 +244,18 @@ impl TokenRow {
 impl CodeRow {
     pub(crate) fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
-            code_hash: row.get("code_hash")?,
-            client_id: row.get("client_id")?,
-            redirect_uri: row.get("redirect_uri")?,
-            scope: row.get("scope")?,
-            subject: row.get("subject")?,
-            nonce: row.get("nonce")?,
-            auth_time: row.get("auth_time")?,
-            code_challenge: row.get("code_challenge")?,
-            code_challenge_method: row.get("code_challenge_method")?,
-            issued_at: row.get("issued_at")?,
-            expires_at: row.get("expires_at")?,
-            grant_id: row.get("grant_id")?,
+            code_hash: row.get(0)?,
+            client_id: row.get(1)?,
+            redirect_uri: row.get(2)?,
+            scope: row.get(3)?,
+            subject: row.get(4)?,
+            nonce: row.get(5)?,
+            auth_time: row.get(6)?,
+            code_challenge: row.get(7)?,
+            code_challenge_method: row.get(8)?,
+            issued_at: row.get(9)?,
+            expires_at: row.get(10)?,
+            grant_id: row.get(11)?,
         })
     }
 }

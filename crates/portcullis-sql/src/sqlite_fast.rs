@@ -27,7 +27,7 @@
 //! redemption and a replay (see `revoke_grant`).
 
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, LazyLock, Mutex};
 use std::time::Duration;
 
 use portcullis_core::{AuthorizationCodeRecord, ClientRecord, CodeRedemption, TokenRecord};
@@ -157,18 +157,23 @@ impl FastSqlite {
 
     /// The token whose access token hashes to `hash`.
     pub(crate) fn find_access_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
-        self.find_token("access_token_hash", hash)
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE access_token_hash = ?1")
+        });
+        self.find_token(&SQL, hash)
     }
 
     /// The token whose refresh token hashes to `hash`.
     pub(crate) fn find_refresh_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
-        self.find_token("refresh_token_hash", hash)
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE refresh_token_hash = ?1")
+        });
+        self.find_token(&SQL, hash)
     }
 
-    fn find_token(&self, column: &str, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
+    fn find_token(&self, sql: &str, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
         self.read(|conn| {
-            let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {column} = ?1");
-            conn.prepare_cached(&sql)
+            conn.prepare_cached(sql)
                 .and_then(|mut statement| {
                     statement
                         .query_row([hash], TokenRow::from_rusqlite)
@@ -182,9 +187,10 @@ impl FastSqlite {
 
     /// The client registered under `client_id`.
     pub(crate) fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, SqlError> {
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1"));
         self.read(|conn| {
-            let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1");
-            conn.prepare_cached(&sql)
+            conn.prepare_cached(&SQL)
                 .and_then(|mut statement| {
                     statement
                         .query_row([client_id], ClientRow::from_rusqlite)
@@ -409,4 +415,67 @@ fn may_race_a_replay(token: &TokenRecord) -> bool {
         token.grant_type.as_str(),
         "authorization_code" | "refresh_token"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::repository::{CLIENT_COLUMNS, CODE_COLUMNS, TOKEN_COLUMNS};
+
+    fn columns(list: &str) -> Vec<&str> {
+        list.split(',').map(str::trim).collect()
+    }
+
+    /// `from_rusqlite` reads by position: the column lists must keep this order.
+    #[test]
+    fn column_lists_match_the_row_readers() {
+        assert_eq!(
+            columns(TOKEN_COLUMNS),
+            [
+                "access_token_hash",
+                "refresh_token_hash",
+                "client_id",
+                "scope",
+                "subject",
+                "grant_type",
+                "grant_id",
+                "issued_at",
+                "expires_in",
+                "refresh_token_expires_at",
+                "revoked",
+                "audience",
+            ]
+        );
+        assert_eq!(
+            columns(CLIENT_COLUMNS),
+            [
+                "client_id",
+                "client_secret_hash",
+                "client_name",
+                "redirect_uris",
+                "scope",
+                "grant_types",
+                "response_types",
+                "token_endpoint_auth_method",
+                "audience",
+                "resource_server_audience",
+            ]
+        );
+        assert_eq!(
+            columns(CODE_COLUMNS),
+            [
+                "code_hash",
+                "client_id",
+                "redirect_uri",
+                "scope",
+                "subject",
+                "nonce",
+                "auth_time",
+                "code_challenge",
+                "code_challenge_method",
+                "issued_at",
+                "expires_at",
+                "grant_id",
+            ]
+        );
+    }
 }
