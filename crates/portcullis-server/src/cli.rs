@@ -115,7 +115,8 @@ pub enum ClientCommand {
         /// The client_id.
         client_id: String,
     },
-    /// Issue a new client secret; the old one stops working at once.
+    /// Issue a new client secret; running servers stop accepting the old one within
+    /// `client_cache_ttl` seconds (5 by default).
     RotateSecret {
         /// The client_id.
         client_id: String,

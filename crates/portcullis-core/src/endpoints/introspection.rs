@@ -83,7 +83,10 @@ impl IntrospectionEndpoint {
         }
         let mut body = Map::new();
         body.insert("active".into(), true.into());
-        body.insert("scope".into(), found.scope().to_string().into());
+        let scope = found.scope();
+        if !scope.is_empty() {
+            body.insert("scope".into(), scope.to_string().into());
+        }
         body.insert("client_id".into(), found.client_id().into());
         match kind {
             TokenKind::Access => {

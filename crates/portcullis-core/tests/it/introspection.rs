@@ -155,6 +155,15 @@ async fn client_credentials_token_has_no_sub() {
 }
 
 #[tokio::test]
+async fn a_token_without_scope_has_no_scope_member() {
+    let ts = TestServer::new();
+    let token = ts.client_credentials_token(CONF_ID, CONF_SECRET, "").await;
+    let body = ts.introspect_ok(CONF, &token).await;
+    assert_eq!(body["active"], true);
+    assert!(body.get("scope").is_none(), "no empty scope string: {body}");
+}
+
+#[tokio::test]
 async fn aud_is_the_audience_of_the_client() {
     let ts = TestServer::new();
     ts.add_client(shop_client(&["orders-api"]));
