@@ -67,13 +67,19 @@ impl Cache {
         if self.entries.insert(key.clone(), (info, until)).is_none() {
             self.order.push_back(key);
         }
+        // `get` drops expired entries without touching `order`: prune it before it
+        // outgrows the entries it tracks.
+        if self.order.len() > capacity.saturating_mul(2) {
+            let entries = &self.entries;
+            self.order.retain(|k| entries.contains_key(k));
+        }
     }
 }
 
 impl RemoteIntrospection {
     /// A validator asking `endpoint` (e.g. `https://auth.example.com/introspect`),
     /// authenticating with HTTP Basic as `client_id` / `client_secret`. Cache: 30 s,
-    /// 1024 tokens.
+    /// 1024 tokens; requests time out after 5 s.
     pub fn new(
         endpoint: impl Into<String>,
         client_id: impl Into<String>,
@@ -83,7 +89,10 @@ impl RemoteIntrospection {
             endpoint: endpoint.into(),
             client_id: client_id.into(),
             client_secret: client_secret.into(),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
             clock: Arc::new(SystemClock),
             cache_ttl: 30,
             capacity: 1024,
@@ -211,5 +220,25 @@ mod tests {
         assert!(cache.get("k0", 0).is_none(), "the oldest went first");
         assert!(cache.get("k4", 0).is_some());
         assert!(cache.get("k4", 50).is_none(), "expired at its deadline");
+    }
+
+    #[test]
+    fn re_caching_expired_tokens_does_not_grow_the_order_list() {
+        let mut cache = Cache::default();
+        for round in 0..100 {
+            let now = round * 10;
+            for i in 0..3 {
+                let key = format!("k{i}");
+                assert!(cache.get(&key, now).is_none());
+                cache.insert(key, info(i64::MAX), now + 5, 1024, now);
+            }
+        }
+        assert!(
+            cache.order.len() <= 2 * 1024,
+            "order stays bounded: {}",
+            cache.order.len()
+        );
+        assert!(cache.order.len() <= 3 + 2048);
+        assert_eq!(cache.entries.len(), 3);
     }
 }

@@ -13,6 +13,10 @@ pub enum RedirectUriError {
     /// The URI is not an absolute URI.
     #[error("redirect URI '{0}' is not an absolute URI")]
     NotAbsolute(String),
+    /// The URI's scheme runs code or reads files in the browser (`javascript:`,
+    /// `data:`, `vbscript:`, `file:`).
+    #[error("redirect URI '{0}' uses a scheme that is never a valid redirect target")]
+    Scheme(String),
     /// The URI has a fragment, which RFC 6749 §3.1.2 forbids.
     #[error("redirect URI '{0}' must not contain a fragment ('#')")]
     Fragment(String),
@@ -24,6 +28,9 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), RedirectUriError> {
         return Err(RedirectUriError::Fragment(uri.to_owned()));
     }
     match url::Url::parse(uri) {
+        Ok(parsed) if matches!(parsed.scheme(), "javascript" | "data" | "vbscript" | "file") => {
+            Err(RedirectUriError::Scheme(uri.to_owned()))
+        }
         Ok(parsed) if !parsed.cannot_be_a_base() || parsed.scheme() != "http" => Ok(()),
         _ => Err(RedirectUriError::NotAbsolute(uri.to_owned())),
     }
@@ -146,5 +153,16 @@ mod tests {
             ))
         );
         assert!(validate_redirect_uri("/relative").is_err());
+        for uri in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "vbscript:x",
+            "file:///etc/passwd",
+        ] {
+            assert!(
+                matches!(validate_redirect_uri(uri), Err(RedirectUriError::Scheme(_))),
+                "{uri}"
+            );
+        }
     }
 }

@@ -232,7 +232,7 @@ impl Config {
 
     /// True when cookies must be `Secure`: the issuer is https.
     pub fn secure_cookies(&self) -> bool {
-        self.issuer.starts_with("https://")
+        url::Url::parse(&self.issuer).is_ok_and(|url| url.scheme() == "https")
     }
 }
 

@@ -372,6 +372,29 @@ fn login_page(
     )
 }
 
+/// The sign-in page saying to wait `wait` seconds, with `Retry-After`.
+fn throttled(
+    state: &AppState,
+    session: &Session,
+    return_to: &str,
+    username: &str,
+    wait: i64,
+) -> Response {
+    let message = format!("Too many failed sign-in attempts. Wait {wait} seconds and try again.");
+    let mut response = login_page(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        session,
+        return_to,
+        Some(&message),
+        username,
+    );
+    if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
 /// `POST /login`: checks the credentials, with throttling, and starts a new session.
 pub async fn login_submit(State(state): State<AppState>, OAuth(request): OAuth) -> Response {
     let query = Params::from_query(&request).unwrap_or_default();
@@ -406,20 +429,18 @@ pub async fn login_submit(State(state): State<AppState>, OAuth(request): OAuth) 
         Ok(0) => {}
         Ok(wait) => {
             tracing::warn!(%ip, "sign-in throttled");
-            let message =
-                format!("Too many failed sign-in attempts. Wait {wait} seconds and try again.");
-            let mut response = login_page(
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                &session,
-                &return_to,
-                Some(&message),
-                username,
-            );
-            if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            return response;
+            return throttled(&state, &session, &return_to, username, wait);
+        }
+        Err(error) => return server_error(&state, error),
+    }
+    // Counted before the password is checked, so parallel guesses cannot all slip
+    // under the limit; taken back below if the password is right.
+    match state.throttle().attempt(&keys, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(%ip, "concurrent sign-in attempts throttled");
+            let wait = state.throttle().wait(&keys, now).await.unwrap_or(1).max(1);
+            return throttled(&state, &session, &return_to, username, wait);
         }
         Err(error) => return server_error(&state, error),
     }
@@ -428,9 +449,6 @@ pub async fn login_submit(State(state): State<AppState>, OAuth(request): OAuth) 
         Err(error) => return server_error(&state, error),
     };
     let Some(user) = user else {
-        if let Err(error) = state.throttle().fail(&keys, now).await {
-            return server_error(&state, error);
-        }
         tracing::info!(%ip, "sign-in failed");
         return login_page(
             &state,
@@ -441,7 +459,7 @@ pub async fn login_submit(State(state): State<AppState>, OAuth(request): OAuth) 
             username,
         );
     };
-    if let Err(error) = state.throttle().succeed(&keys[0]).await {
+    if let Err(error) = state.throttle().succeed(&keys).await {
         return server_error(&state, error);
     }
     // A new session on every sign-in: an id planted earlier is worthless.

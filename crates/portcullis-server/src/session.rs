@@ -19,6 +19,9 @@ pub const COOKIE_NAME: &str = "portcullis_session";
 /// The session cookie's name over HTTPS: `__Host-` pins it to this host and path `/`.
 pub const SECURE_COOKIE_NAME: &str = "__Host-portcullis_session";
 
+/// How long a session lasts before its visitor signs in (15 minutes).
+pub const ANONYMOUS_LIFETIME: i64 = 15 * 60;
+
 /// A loaded session and the cookie value that found it.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -111,16 +114,23 @@ impl Sessions {
         now: i64,
     ) -> Result<(Session, HeaderValue), SqlError> {
         let value = random_token(&OsRandom);
+        // A visitor who has not signed in only needs the session for the sign-in form:
+        // a short life keeps anonymous sessions from piling up.
+        let lifetime = if subject.is_some() {
+            self.lifetime
+        } else {
+            self.lifetime.min(ANONYMOUS_LIFETIME)
+        };
         let record = SessionRecord {
             id_hash: hash_secret(&value),
             auth_time: subject.as_ref().map(|_| now),
             subject,
             csrf_token: random_token(&OsRandom),
             created_at: now,
-            expires_at: now.saturating_add(self.lifetime),
+            expires_at: now.saturating_add(lifetime),
         };
         self.store.insert_session(&record).await?;
-        let cookie = self.cookie(&value, self.lifetime);
+        let cookie = self.cookie(&value, lifetime);
         Ok((Session { record }, cookie))
     }
 

@@ -9,6 +9,16 @@
 
 use portcullis_sql::{LoginThrottle, SqlError, SqlStore};
 
+/// The delay after `failures` failures: none for the first `free` ones, then 1 s,
+/// 2 s, 4 s, ... up to `max`.
+fn delay_after(failures: u32, free: u32, max: i64) -> i64 {
+    if failures < free {
+        return 0;
+    }
+    let exponent = (failures - free).min(30);
+    (1i64 << exponent).min(max)
+}
+
 /// The throttle policy.
 #[derive(Debug, Clone)]
 pub struct Throttle {
@@ -37,11 +47,7 @@ impl Throttle {
 
     /// The delay after `failures` failures, in seconds.
     pub fn delay(&self, failures: u32) -> i64 {
-        if failures < self.free_attempts {
-            return 0;
-        }
-        let exponent = (failures - self.free_attempts).min(30);
-        (1i64 << exponent).min(self.max_delay)
+        delay_after(failures, self.free_attempts, self.max_delay)
     }
 
     fn is_stale(&self, throttle: &LoginThrottle, now: i64) -> bool {
@@ -64,22 +70,62 @@ impl Throttle {
         Ok(wait.max(0))
     }
 
-    /// Counts a failed attempt against every key.
-    pub async fn fail(&self, keys: &[String], now: i64) -> Result<(), SqlError> {
+    /// Counts an attempt against every key *before* its password is checked, so that
+    /// attempts sent in parallel cannot all pass [`wait`](Self::wait) before any
+    /// failure is recorded. Returns `false` when other attempts on these keys raced
+    /// this one past the free ones: refuse it like a throttled one. The attempt stays
+    /// counted as a failure unless [`succeed`](Self::succeed) takes it back.
+    pub async fn attempt(&self, keys: &[String], now: i64) -> Result<bool, SqlError> {
+        let mut allowed = true;
         for key in keys {
-            if let Some(throttle) = self.store.get_login_throttle(key).await? {
-                if self.is_stale(&throttle, now) {
+            let before = match self.store.get_login_throttle(key).await? {
+                Some(throttle) if self.is_stale(&throttle, now) => {
                     self.store.clear_login_failures(key).await?;
+                    None
                 }
+                other => other,
+            };
+            let (failures, waited_out) = match &before {
+                Some(t) => (
+                    t.failures,
+                    now >= t.last_failure_at + self.delay(t.failures),
+                ),
+                None => (0, true),
+            };
+            let after = self.store.record_login_failure(key, now).await?.failures;
+            // Past the free attempts, an attempt must follow the previous one by the
+            // delay, and no other attempt may have slipped in between.
+            if after > self.free_attempts && (!waited_out || after > failures.saturating_add(1)) {
+                allowed = false;
             }
-            self.store.record_login_failure(key, now).await?;
+        }
+        Ok(allowed)
+    }
+
+    /// After a successful sign-in: forgets the username's failures, and takes back the
+    /// attempt counted in advance against the IP — but not the IP's earlier failures:
+    /// one valid account must not reset the limit for guessing others.
+    pub async fn succeed(&self, keys: &[String]) -> Result<(), SqlError> {
+        if let Some(user) = keys.first() {
+            self.store.clear_login_failures(user).await?;
+        }
+        for key in keys.iter().skip(1) {
+            self.store.forgive_login_failure(key).await?;
         }
         Ok(())
     }
+}
 
-    /// Forgets the failures of a username after a successful sign-in. The IP's count
-    /// stays: one valid account must not reset the limit for guessing others.
-    pub async fn succeed(&self, username_key: &str) -> Result<(), SqlError> {
-        self.store.clear_login_failures(username_key).await
+#[cfg(test)]
+mod tests {
+    /// The delay schedule: free attempts, then doubling, capped.
+    #[test]
+    fn delays_double_after_the_free_attempts_and_are_capped() {
+        let delay = |failures: u32| super::delay_after(failures, 3, 900);
+        assert_eq!(
+            [delay(0), delay(2), delay(3), delay(4), delay(5)],
+            [0, 0, 1, 2, 4]
+        );
+        assert_eq!(delay(40), 900);
     }
 }

@@ -279,7 +279,8 @@ impl SqlStore {
         self.repository.delete_user(username).await
     }
 
-    /// Sets a new password. `false` when there is no such user.
+    /// Sets a new password and ends the user's sessions. `false` when there is no such
+    /// user.
     pub async fn set_user_password(
         &self,
         username: &str,
@@ -365,6 +366,12 @@ impl SqlStore {
     /// Forgets the failures counted under `key` (after a successful login).
     pub async fn clear_login_failures(&self, key: &str) -> Result<(), SqlError> {
         self.repository.clear_login_failures(key).await
+    }
+
+    /// Takes one failure back from `key`: for an attempt counted in advance (see the
+    /// server's throttle) that turned out to succeed.
+    pub async fn forgive_login_failure(&self, key: &str) -> Result<(), SqlError> {
+        self.repository.forgive_login_failure(key).await
     }
 
     // ---- housekeeping ----

@@ -79,6 +79,7 @@ pub(crate) trait Repository: Send + Sync + 'static {
     async fn record_login_failure(&self, key: &str, now: i64) -> Result<LoginThrottle, SqlError>;
     async fn get_login_throttle(&self, key: &str) -> Result<Option<LoginThrottle>, SqlError>;
     async fn clear_login_failures(&self, key: &str) -> Result<(), SqlError>;
+    async fn forgive_login_failure(&self, key: &str) -> Result<(), SqlError>;
 
     async fn purge_expired(&self, now: i64) -> Result<u64, SqlError>;
 
@@ -371,12 +372,21 @@ where
     }
 
     async fn set_user_password_hash(&self, username: &str, hash: &str) -> Result<bool, SqlError> {
+        let mut tx = self.writer.begin().await?;
         let updated = sqlx::query::<DB>("UPDATE users SET password_hash = $2 WHERE username = $1")
             .bind(username)
             .bind(hash)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?
             .rows_affected_by::<DB>();
+        // A new password ends every sign-in made with the old one.
+        sqlx::query::<DB>(
+            "DELETE FROM sessions WHERE subject IN (SELECT subject FROM users WHERE username = $1)",
+        )
+        .bind(username)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(updated > 0)
     }
 
@@ -495,6 +505,17 @@ where
             .bind(key)
             .execute(&self.writer)
             .await?;
+        Ok(())
+    }
+
+    async fn forgive_login_failure(&self, key: &str) -> Result<(), SqlError> {
+        sqlx::query::<DB>(
+            "UPDATE login_throttle SET failures = failures - 1 \
+             WHERE throttle_key = $1 AND failures > 0",
+        )
+        .bind(key)
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 

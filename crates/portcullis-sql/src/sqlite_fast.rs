@@ -41,6 +41,8 @@ use crate::SqliteSynchronous;
 
 /// The most jobs committed in one transaction.
 pub(crate) const MAX_BATCH: usize = 256;
+/// Jobs waiting for the writer before callers wait to enqueue.
+const QUEUE: usize = 4096;
 /// Reader connections kept for reuse.
 const KEPT_READERS: usize = 4;
 /// How long a connection waits for another process's write lock.
@@ -72,7 +74,7 @@ pub(crate) struct FastSqlite {
     path: PathBuf,
     synchronous: SqliteSynchronous,
     readers: Mutex<Vec<Connection>>,
-    jobs: mpsc::Sender<Job>,
+    jobs: tokio::sync::mpsc::Sender<Job>,
 }
 
 fn database(error: rusqlite::Error) -> SqlError {
@@ -117,7 +119,7 @@ impl FastSqlite {
     pub(crate) fn open(path: &Path, synchronous: SqliteSynchronous) -> Result<Self, SqlError> {
         let writer = open(path, synchronous, false).map_err(database)?;
         let checkpointer = open(path, synchronous, false).map_err(database)?;
-        let (jobs, queue) = mpsc::channel();
+        let (jobs, queue) = tokio::sync::mpsc::channel(QUEUE);
         let (alive, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("portcullis-sqlite-writer".to_owned())
@@ -204,7 +206,7 @@ impl FastSqlite {
 
     async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, SqlError> {
         let (done, answer) = oneshot::channel();
-        self.jobs.send(job(done)).map_err(|_| stopped())?;
+        self.jobs.send(job(done)).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -247,8 +249,8 @@ fn run_checkpointer(conn: Connection, writer_alive: mpsc::Receiver<()>) {
     }
 }
 
-fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Job>) {
-    while let Ok(first) = queue.recv() {
+fn run_writer(mut conn: Connection, mut queue: tokio::sync::mpsc::Receiver<Job>) {
+    while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -262,17 +264,38 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Job>) {
                     reply(job, Ok(outcome));
                 }
             }
-            Err(error) => {
-                if batch.len() > 1 {
-                    tracing::debug!(%error, size = batch.len(), "write batch failed; running its jobs one by one");
-                }
+            // One job broke a constraint (a token of a client deleted meanwhile): the
+            // batch was rolled back whole, so each job runs again alone.
+            Err(error) if batch.len() > 1 && caused_by_a_job(&error) => {
+                tracing::debug!(%error, size = batch.len(), "write batch failed; running its jobs one by one");
                 for job in batch {
                     let outcome =
                         process(&mut conn, std::slice::from_ref(&job)).map(|mut one| one.remove(0));
                     reply(job, outcome);
                 }
             }
+            // The database itself failed (busy past the timeout, disk full): every job
+            // gets the error at once rather than waiting out the timeout one by one.
+            Err(error) => {
+                tracing::error!(%error, size = batch.len(), "write batch failed");
+                let message = error.to_string();
+                for job in batch {
+                    reply(job, Err(SqlError::Task(message.clone())));
+                }
+            }
         }
+    }
+}
+
+/// True for errors one job can cause by itself (a constraint it breaks, a row it
+/// cannot read): the others deserve another try without it.
+fn caused_by_a_job(error: &SqlError) -> bool {
+    match error {
+        SqlError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => {
+            failure.code == rusqlite::ErrorCode::ConstraintViolation
+        }
+        SqlError::Corrupt(_) => true,
+        _ => false,
     }
 }
 

@@ -165,18 +165,50 @@ where
                     reply(job, Ok(outcome));
                 }
             }
-            Err(error) => {
-                if batch.len() > 1 {
-                    tracing::debug!(%error, size = batch.len(), "write batch failed; running its jobs one by one");
-                }
+            // One job broke a constraint (a token of a client deleted meanwhile): the
+            // batch was rolled back whole, so each job runs again alone and gets its
+            // own answer.
+            Err(Failure::BeforeCommit(error)) if batch.len() > 1 && caused_by_a_job(&error) => {
+                tracing::debug!(%error, size = batch.len(), "write batch failed; running its jobs one by one");
                 for job in batch.drain(..) {
-                    let outcome = process(&pool, std::slice::from_ref(&job))
-                        .await
-                        .map(|mut one| one.remove(0));
+                    let outcome = match process(&pool, std::slice::from_ref(&job)).await {
+                        Ok(mut one) => Ok(one.remove(0)),
+                        Err(Failure::BeforeCommit(e) | Failure::AfterCommit(e)) => Err(e),
+                    };
                     reply(job, outcome);
                 }
             }
+            // The database itself failed (unreachable, timed out), or the batch is
+            // committed and only the follow-up check failed: never run committed jobs
+            // again (a redemption would then look like a replay); answer every job
+            // with the error.
+            Err(Failure::BeforeCommit(error) | Failure::AfterCommit(error)) => {
+                tracing::error!(%error, size = batch.len(), "write batch failed");
+                let message = error.to_string();
+                for job in batch.drain(..) {
+                    reply(job, Err(SqlError::Task(message.clone())));
+                }
+            }
         }
+    }
+}
+
+/// Why a batch failed: before its commit (nothing happened) or after it (the jobs are
+/// committed; the check against revoked grants failed).
+enum Failure {
+    BeforeCommit(SqlError),
+    AfterCommit(SqlError),
+}
+
+/// True for errors one job can cause by itself (a constraint it breaks, a row it
+/// cannot read): the others deserve another try without it.
+fn caused_by_a_job(error: &SqlError) -> bool {
+    match error {
+        SqlError::Database(sqlx::Error::Database(db)) => {
+            !matches!(db.kind(), sqlx::error::ErrorKind::Other)
+        }
+        SqlError::Corrupt(_) => true,
+        _ => false,
     }
 }
 
@@ -206,7 +238,38 @@ fn reply(job: Job, outcome: Result<Outcome, SqlError>) {
 
 /// Runs `jobs` in one transaction (or, when they are only new tokens, in one
 /// self-committing `INSERT`), then checks the new tokens against revoked grants.
-async fn process<DB>(pool: &Pool<DB>, jobs: &[Job]) -> Result<Vec<Outcome>, SqlError>
+async fn process<DB>(pool: &Pool<DB>, jobs: &[Job]) -> Result<Vec<Outcome>, Failure>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'r> CodeRow: FromRow<'r, DB::Row>,
+{
+    let (outcomes, inserts) = commit_jobs(pool, jobs)
+        .await
+        .map_err(Failure::BeforeCommit)?;
+    // Committed: from here on a failure must not make anyone run these jobs again.
+    let mut checked = check_revoked_grants(pool, &inserts).await;
+    for _ in 0..2 {
+        if checked.is_ok() {
+            break;
+        }
+        checked = check_revoked_grants(pool, &inserts).await;
+    }
+    checked.map_err(Failure::AfterCommit)?;
+    Ok(outcomes)
+}
+
+/// Runs and commits `jobs`; returns their outcomes and the tokens inserted.
+async fn commit_jobs<'j, DB>(
+    pool: &Pool<DB>,
+    jobs: &'j [Job],
+) -> Result<(Vec<Outcome>, Vec<&'j TokenRecord>), SqlError>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -291,8 +354,7 @@ where
         }
         tx.commit().await?;
     }
-    check_revoked_grants(pool, &inserts).await?;
-    Ok(outcomes)
+    Ok((outcomes, inserts))
 }
 
 /// Placeholders for `rows` tuples of `width` values: `$1, $2, ...` when `numbered`

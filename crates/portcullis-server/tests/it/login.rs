@@ -170,3 +170,44 @@ async fn logout_ends_the_session() {
     assert!(again.text().await.unwrap().contains("You are signed out"));
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_cannot_slip_under_the_limit() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, |c| c.login_free_attempts = 2).await;
+    let browser = browser();
+    let form = login_form(&browser, &server).await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let browser = browser.clone();
+        let url = server.url(&form.action);
+        let mut body = form.hidden.clone();
+        body.push(("username".into(), USERNAME.into()));
+        body.push(("password".into(), format!("guess-{i}")));
+        guesses.spawn(async move {
+            let response = browser.post(url).form(&body).send().await.unwrap();
+            response.status().as_u16()
+        });
+    }
+    let statuses: Vec<u16> = guesses.join_all().await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert!(
+        checked <= 2,
+        "only the free attempts reach the password check: {statuses:?}"
+    );
+    assert_eq!(checked + throttled, 10, "{statuses:?}");
+    let right = submit(
+        &browser,
+        &server.base,
+        &form,
+        &[("username", USERNAME), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(
+        right.status(),
+        429,
+        "the delay applies to the next attempt too"
+    );
+    db.drop_db().await;
+}

@@ -824,3 +824,35 @@ async fn client_cache_sees_local_changes_at_once_and_can_be_disabled() {
     assert!(cached.find_client("c1").await.unwrap().is_none());
     assert!(uncached.find_client("c1").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_new_password_ends_the_users_sessions() {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.path().join("pw.db").display());
+    let store = SqlStore::connect(&url).await.unwrap();
+    let alice = store
+        .create_user(new_user("alice", "old password"))
+        .await
+        .unwrap();
+    let bob = store
+        .create_user(new_user("bob", "bob password"))
+        .await
+        .unwrap();
+    store
+        .insert_session(&session("alice-session", Some(&alice.subject), i64::MAX))
+        .await
+        .unwrap();
+    store
+        .insert_session(&session("bob-session", Some(&bob.subject), i64::MAX))
+        .await
+        .unwrap();
+    assert!(store
+        .set_user_password("alice", "new password")
+        .await
+        .unwrap());
+    assert!(store.get_session("alice-session").await.unwrap().is_none());
+    assert!(
+        store.get_session("bob-session").await.unwrap().is_some(),
+        "only alice's"
+    );
+}
