@@ -592,6 +592,9 @@ where
     }
 
     async fn revoke_token(&self, access_token_hash: &str) -> Result<(), SqlError> {
+        if let HotPath::Sqlite(fast) = &self.hot {
+            return fast.revoke_token(access_token_hash.to_owned()).await;
+        }
         sqlx::query::<DB>("UPDATE tokens SET revoked = TRUE WHERE access_token_hash = $1")
             .bind(access_token_hash)
             .execute(&self.writer)
@@ -600,6 +603,9 @@ where
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), SqlError> {
+        if let HotPath::Sqlite(fast) = &self.hot {
+            return fast.revoke_grant(grant_id.to_owned()).await;
+        }
         // First remember the grant as revoked (committed on its own), then revoke its
         // tokens: a token committed before that UPDATE is revoked by it, and one
         // committed after finds the grant here (see `revoke_if_grant_revoked`).

@@ -22,6 +22,9 @@
 //!   run on a thread of their own every half second instead of inside whichever commit
 //!   crosses the WAL size limit, so no request waits for a disk flush.
 //!
+//! - **Revocations** (a token, a whole grant) go through the same writer, so they are
+//!   ordered with the batches instead of competing with them for SQLite's lock.
+//!
 //! Because SQLite runs one write transaction at a time, checking `revoked_grants`
 //! inside the batch's transaction is enough to close the race between a legitimate
 //! redemption and a replay (see `revoke_grant`).
@@ -61,10 +64,13 @@ enum Job {
         code_hash: String,
         done: Reply<CodeRedemption<AuthorizationCodeRecord>>,
     },
+    RevokeToken(String, Reply<()>),
+    RevokeGrant(String, Reply<()>),
 }
 
 enum Outcome {
     Saved,
+    Revoked,
     Rotated(bool),
     Redeemed(Box<CodeRedemption<AuthorizationCodeRecord>>),
 }
@@ -225,6 +231,17 @@ impl FastSqlite {
         .await
     }
 
+    /// Revokes the token whose access token hashes to `hash`.
+    pub(crate) async fn revoke_token(&self, hash: String) -> Result<(), SqlError> {
+        self.submit(|done| Job::RevokeToken(hash, done)).await
+    }
+
+    /// Revokes every token of a grant, and remembers the grant as revoked so that a
+    /// token saved for it later is revoked too.
+    pub(crate) async fn revoke_grant(&self, grant_id: String) -> Result<(), SqlError> {
+        self.submit(|done| Job::RevokeGrant(grant_id, done)).await
+    }
+
     /// Redeems a code atomically.
     pub(crate) async fn redeem(
         &self,
@@ -320,6 +337,12 @@ fn reply(job: Job, outcome: Result<Outcome, SqlError>) {
                 _ => Err(mismatch()),
             }));
         }
+        Job::RevokeToken(_, done) | Job::RevokeGrant(_, done) => {
+            let _ = done.send(outcome.and_then(|o| match o {
+                Outcome::Revoked => Ok(()),
+                _ => Err(mismatch()),
+            }));
+        }
     }
 }
 
@@ -388,6 +411,30 @@ fn process(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<Outcome>, SqlError
                 }
                 Job::Redeem { code_hash, .. } => {
                     outcomes.push(Outcome::Redeemed(Box::new(redeem(&tx, code_hash)?)));
+                }
+                Job::RevokeToken(hash, _) => {
+                    tx.prepare_cached(
+                        "UPDATE tokens SET revoked = TRUE WHERE access_token_hash = ?1",
+                    )
+                    .and_then(|mut s| s.execute([hash]))
+                    .map_err(database)?;
+                    outcomes.push(Outcome::Revoked);
+                }
+                Job::RevokeGrant(grant_id, _) => {
+                    tx.prepare_cached(
+                        "INSERT INTO revoked_grants (grant_id, revoked_at) VALUES (?1, ?2) \
+                         ON CONFLICT (grant_id) DO NOTHING",
+                    )
+                    .and_then(|mut s| s.execute(params![grant_id, crate::now_seconds()]))
+                    .map_err(database)?;
+                    // `grant_type <> 'client_credentials'` matches the partial index.
+                    tx.prepare_cached(
+                        "UPDATE tokens SET revoked = TRUE WHERE grant_id = ?1 AND revoked = FALSE \
+                         AND grant_type <> 'client_credentials'",
+                    )
+                    .and_then(|mut s| s.execute([grant_id]))
+                    .map_err(database)?;
+                    outcomes.push(Outcome::Revoked);
                 }
             }
         }

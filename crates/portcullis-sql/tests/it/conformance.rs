@@ -240,6 +240,36 @@ pub async fn revoke_grant<S: ConformanceStore>(store: Arc<S>) {
     );
 }
 
+pub async fn revoke_token<S: ConformanceStore>(store: Arc<S>) {
+    let client = registered_client(&*store).await;
+    let one = token(&client.client_id, "grant-r", Some("alice"));
+    let other = token(&client.client_id, "grant-r", Some("alice"));
+    store.save_token(one.clone()).await.unwrap();
+    store.save_token(other.clone()).await.unwrap();
+    store.revoke_token(&one.access_token_hash).await.unwrap();
+    let found = |hash: String| {
+        let store = store.clone();
+        async move { store.find_access_token(&hash).await.unwrap().unwrap() }
+    };
+    assert!(
+        found(one.access_token_hash.clone()).await.revoked,
+        "the revoked token"
+    );
+    assert!(
+        !found(other.access_token_hash.clone()).await.revoked,
+        "only that one"
+    );
+    // Its refresh token stops working with it (one record is one issuance).
+    let by_refresh = store
+        .find_refresh_token(one.refresh_token_hash.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(by_refresh.revoked);
+    // Revoking an unknown token is no error.
+    store.revoke_token("no-such-hash").await.unwrap();
+}
+
 pub async fn redeem_code<S: ConformanceStore>(store: Arc<S>) {
     let client = registered_client(&*store).await;
     let saved = code(&client.client_id, "alice");
@@ -422,6 +452,7 @@ macro_rules! conformance_tests {
             check!(token_save_and_find);
             check!(rotate_refresh_token);
             check!(revoke_grant);
+            check!(revoke_token);
             check!(redeem_code);
             check!(concurrent_redemptions);
             check!(concurrent_rotations);
