@@ -70,14 +70,14 @@ impl Throttle {
         Ok(wait.max(0))
     }
 
-    /// Counts an attempt against every key *before* its password is checked, so that
-    /// attempts sent in parallel cannot all pass [`wait`](Self::wait) before any
-    /// failure is recorded. Returns `false` when other attempts on these keys raced
+    /// Counts an attempt against every key (`keys[0]` the username, then the IP)
+    /// *before* its password is checked, so that attempts sent in parallel cannot all
+    /// pass [`wait`](Self::wait) before any failure is recorded. Returns `false` when other attempts on these keys raced
     /// this one past the free ones: refuse it like a throttled one. The attempt stays
     /// counted as a failure unless [`succeed`](Self::succeed) takes it back.
     pub async fn attempt(&self, keys: &[String], now: i64) -> Result<bool, SqlError> {
         let mut allowed = true;
-        for key in keys {
+        for (index, key) in keys.iter().enumerate() {
             let before = match self.store.get_login_throttle(key).await? {
                 Some(throttle) if self.is_stale(&throttle, now) => {
                     self.store.clear_login_failures(key).await?;
@@ -94,8 +94,11 @@ impl Throttle {
             };
             let after = self.store.record_login_failure(key, now).await?.failures;
             // Past the free attempts, an attempt must follow the previous one by the
-            // delay, and no other attempt may have slipped in between.
-            if after > self.free_attempts && (!waited_out || after > failures.saturating_add(1)) {
+            // delay; and for the username, no other attempt may have slipped in between.
+            // (Not for the IP: many people behind one NAT may sign in at the same moment,
+            // and each of their successes takes its count back.)
+            let raced = index == 0 && after > failures.saturating_add(1);
+            if after > self.free_attempts && (!waited_out || raced) {
                 allowed = false;
             }
         }
