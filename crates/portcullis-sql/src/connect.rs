@@ -78,7 +78,7 @@ async fn connect_sqlite(url: &str, options: &SqlOptions) -> Result<Connected, Sq
         // 4 KiB. It only takes effect when the file is created.
         .page_size(1024);
 
-    let (pool, writer, description) = if in_memory {
+    if in_memory {
         // Every connection to a private in-memory database sees its own database:
         // keep exactly one, forever.
         let pool = SqlitePoolOptions::new()
@@ -93,60 +93,59 @@ async fn connect_sqlite(url: &str, options: &SqlOptions) -> Result<Connected, Sq
                 path: ":memory:".to_owned(),
                 reason: e.to_string(),
             })?;
-        (pool.clone(), pool, "SQLite in memory".to_owned())
-    } else {
-        let path = absolute(connect_options.get_filename());
-        check_parent_directory(&path)?;
-        let pool_options = SqlitePoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(ACQUIRE_TIMEOUT);
-        // Switching a new file to WAL needs it to itself, and SQLite reports "database
-        // is locked" at once (no busy wait) when another process opens it at the same
-        // moment. The switch is persistent, so one of them wins and a retry succeeds.
-        const ATTEMPTS: u32 = 5;
-        let mut attempt = 1;
-        let pool = loop {
-            match pool_options
-                .clone()
-                .connect_with(connect_options.clone())
-                .await
-            {
-                Ok(pool) => break pool,
-                Err(error) if attempt < ATTEMPTS && is_sqlite_busy(&error) => {
-                    tracing::debug!(attempt, %error, "SQLite database busy while opening; retrying");
-                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-                    attempt += 1;
-                }
-                Err(error) => {
-                    return Err(SqlError::OpenSqlite {
-                        path: path.display().to_string(),
-                        reason: sqlite_open_reason(&path, &error),
-                    })
-                }
-            }
-        };
-        // One writer connection: writers queue for it in the pool instead of meeting
-        // on SQLite's lock, where the loser sleeps in the busy handler.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+        // rusqlite cannot share a private in-memory database: sqlx does everything.
+        return Ok(Connected {
+            repository: Arc::new(Repo::new(pool.clone(), pool, 1)),
+            backend: Backend::Sqlite,
+            description: "SQLite in memory".to_owned(),
+        });
+    }
+    let path = absolute(connect_options.get_filename());
+    check_parent_directory(&path)?;
+    let pool_options = SqlitePoolOptions::new()
+        .max_connections(options.max_connections.max(1))
+        .acquire_timeout(ACQUIRE_TIMEOUT);
+    // Switching a new file to WAL needs it to itself, and SQLite reports "database
+    // is locked" at once (no busy wait) when another process opens it at the same
+    // moment. The switch is persistent, so one of them wins and a retry succeeds.
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    let pool = loop {
+        match pool_options
+            .clone()
             .connect_with(connect_options.clone())
             .await
-            .map_err(|error| SqlError::OpenSqlite {
-                path: path.display().to_string(),
-                reason: sqlite_open_reason(&path, &error),
-            })?;
-        let fast = FastSqlite::open(&path, options.sqlite_synchronous)?;
-        return Ok(Connected {
-            repository: Arc::new(Repo::with_fast_sqlite(pool, writer, fast)),
-            backend: Backend::Sqlite,
-            description: format!("SQLite at {}", path.display()),
-        });
+        {
+            Ok(pool) => break pool,
+            Err(error) if attempt < ATTEMPTS && is_sqlite_busy(&error) => {
+                tracing::debug!(attempt, %error, "SQLite database busy while opening; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(error) => {
+                return Err(SqlError::OpenSqlite {
+                    path: path.display().to_string(),
+                    reason: sqlite_open_reason(&path, &error),
+                })
+            }
+        }
     };
+    // One writer connection: writers queue for it in the pool instead of meeting
+    // on SQLite's lock, where the loser sleeps in the busy handler.
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(connect_options.clone())
+        .await
+        .map_err(|error| SqlError::OpenSqlite {
+            path: path.display().to_string(),
+            reason: sqlite_open_reason(&path, &error),
+        })?;
+    let fast = FastSqlite::open(&path, options.sqlite_synchronous)?;
     Ok(Connected {
-        repository: Arc::new(Repo::new(pool, writer, 1)),
+        repository: Arc::new(Repo::with_fast_sqlite(pool, writer, fast)),
         backend: Backend::Sqlite,
-        description,
+        description: format!("SQLite at {}", path.display()),
     })
 }
 

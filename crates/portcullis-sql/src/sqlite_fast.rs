@@ -40,6 +40,7 @@ use tokio::sync::oneshot;
 use crate::error::SqlError;
 use crate::repository::{CLIENT_COLUMNS, CODE_COLUMNS, TOKEN_COLUMNS};
 use crate::rows::{list_to_json, ClientRow, CodeRow, TokenRow};
+use crate::token_writer::may_race_a_replay;
 use crate::SqliteSynchronous;
 
 /// The most jobs committed in one transaction.
@@ -477,14 +478,6 @@ fn redeem(
         Some(row) => CodeRedemption::AlreadyUsed(row.into_record()?),
         None => CodeRedemption::NotFound,
     })
-}
-
-/// Grant types whose grant a replay may revoke before their token is saved.
-fn may_race_a_replay(token: &TokenRecord) -> bool {
-    matches!(
-        token.grant_type.as_str(),
-        "authorization_code" | "refresh_token"
-    )
 }
 
 #[cfg(test)]

@@ -440,7 +440,7 @@ where
 }
 
 /// Grant types whose grant may be revoked before their token is saved.
-fn may_race_a_replay(token: &TokenRecord) -> bool {
+pub(crate) fn may_race_a_replay(token: &TokenRecord) -> bool {
     matches!(
         token.grant_type.as_str(),
         "authorization_code" | "refresh_token"

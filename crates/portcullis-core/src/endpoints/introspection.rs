@@ -73,7 +73,8 @@ impl IntrospectionEndpoint {
             _ => Some(TokenKind::Access),
         };
         let inactive = json!({"active": false});
-        let Some((kind, found)) = find_token(&**server.store(), token, hint).await? else {
+        let hash = hash_secret(token);
+        let Some((kind, found)) = find_token(&**server.store(), &hash, hint).await? else {
             return Ok(inactive);
         };
         if !is_active(&found, kind, server.now())
@@ -124,7 +125,7 @@ impl IntrospectionEndpoint {
             body.insert("iss".into(), issuer.into());
         }
         // A stable identifier that is not the token: the hash it is stored under.
-        body.insert("jti".into(), hash_secret(token).into());
+        body.insert("jti".into(), hash.into());
         Ok(Value::Object(body))
     }
 }

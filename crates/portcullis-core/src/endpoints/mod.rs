@@ -13,7 +13,6 @@ use serde_json::{Map, Value};
 use crate::error::StoreError;
 use crate::http::{OAuthRequest, OAuthResponse};
 use crate::model::Token;
-use crate::secret::hash_secret;
 use crate::server::AuthorizationServer;
 use crate::store::{ClientStore, TokenStore};
 
@@ -51,22 +50,21 @@ pub(crate) enum TokenKind {
     Refresh,
 }
 
-/// Finds a token by its value, trying the hinted type first and then the other
-/// (RFC 7009 §2.1, RFC 7662 §2.1: the hint is honoured but not trusted).
+/// Finds a token by the hash of its value, trying the hinted type first and then the
+/// other (RFC 7009 §2.1, RFC 7662 §2.1: the hint is honoured but not trusted).
 pub(crate) async fn find_token<S: TokenStore>(
     store: &S,
-    token: &str,
+    hash: &str,
     hint: Option<TokenKind>,
 ) -> Result<Option<(TokenKind, S::Token)>, StoreError> {
-    let hash = hash_secret(token);
     let order = match hint {
         Some(TokenKind::Refresh) => [TokenKind::Refresh, TokenKind::Access],
         _ => [TokenKind::Access, TokenKind::Refresh],
     };
     for kind in order {
         let found = match kind {
-            TokenKind::Access => store.find_access_token(&hash).await?,
-            TokenKind::Refresh => store.find_refresh_token(&hash).await?,
+            TokenKind::Access => store.find_access_token(hash).await?,
+            TokenKind::Refresh => store.find_refresh_token(hash).await?,
         };
         if let Some(found) = found {
             return Ok(Some((kind, found)));

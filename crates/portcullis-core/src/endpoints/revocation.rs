@@ -59,7 +59,8 @@ impl RevocationEndpoint {
             }
         };
         let store = server.store();
-        let Some((kind, found)) = find_token(&**store, token, hint).await? else {
+        let hash = hash_secret(token);
+        let Some((kind, found)) = find_token(&**store, &hash, hint).await? else {
             tracing::debug!(client_id = %client.client_id(), "revocation of an unknown token");
             return Ok(());
         };
@@ -68,7 +69,7 @@ impl RevocationEndpoint {
             return Ok(());
         }
         match kind {
-            TokenKind::Access => store.revoke_token(&hash_secret(token)).await?,
+            TokenKind::Access => store.revoke_token(&hash).await?,
             TokenKind::Refresh => store.revoke_grant(found.grant_id()).await?,
         }
         tracing::info!(client_id = %client.client_id(), kind = ?kind, "token revoked");
