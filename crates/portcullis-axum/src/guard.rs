@@ -47,7 +47,9 @@ impl IntoResponse for BearerRejection {
 
 impl Bearer {
     /// Succeeds when the token carries every token of `scope` (space-separated);
-    /// otherwise a `403 insufficient_scope` rejection.
+    /// otherwise a `403 insufficient_scope` rejection. Its challenge names the default
+    /// realm `portcullis`; for another realm, require the scope with
+    /// [`ResourceGuard::require_scope`], which uses the protector's realm.
     pub fn require_scope(&self, scope: &str) -> Result<(), BearerRejection> {
         let required = Scope::from_tokens(scope.split(' ').filter(|s| !s.is_empty()));
         if required.is_subset_of(&self.0.scope) {
