@@ -18,9 +18,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use portcullis_core::random::{random_string, random_token};
+use portcullis_core::random::random_token;
 use portcullis_core::redirect_uri::validate_redirect_uri;
-use portcullis_core::{hash_secret, AuthMethod, ClientRecord, OsRandom, Scope};
+use portcullis_core::{hash_secret, AuthMethod, ClientRecord, OsRandom, RandomSource, Scope};
 use portcullis_sql::{NewUser, SqlOptions, SqlStore, SqliteSynchronous};
 use serde_json::json;
 
@@ -416,11 +416,19 @@ pub fn validate_client(options: &ClientCreate) -> Result<ClientRecord, String> {
     })
 }
 
+/// A new client_id: 128 random bits in lower-case hex. Hex, not base64url, so that an
+/// id never starts with `-` and can always be passed back to the CLI as an argument.
+fn new_client_id() -> String {
+    let mut bytes = [0u8; 16];
+    OsRandom.fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 async fn client(store: &SqlStore, command: ClientCommand) -> CliResult {
     match command {
         ClientCommand::Create(options) => {
             let mut client = validate_client(&options)?;
-            client.client_id = random_string(&OsRandom, 16);
+            client.client_id = new_client_id();
             let secret = (client.token_endpoint_auth_method != AuthMethod::NONE)
                 .then(|| random_token(&OsRandom));
             client.client_secret_hash = secret.as_deref().map(hash_secret);
@@ -475,6 +483,19 @@ mod tests {
             auth_method: method.into(),
             audience: vec![],
             resource_server_audience: None,
+        }
+    }
+
+    #[test]
+    fn client_ids_are_hex_and_never_look_like_options() {
+        for _ in 0..1000 {
+            let id = new_client_id();
+            assert_eq!(id.len(), 32);
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+                "{id}"
+            );
         }
     }
 
