@@ -14,7 +14,7 @@ use portcullis_core::client_auth::authenticate_client;
 use portcullis_core::tokens::TokenRequest;
 use portcullis_core::{
     hash_secret, verify_secret, AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant,
-    ClientRecord, EndpointName, MemoryStore, OAuthRequest, OsRandom, Params, Scope,
+    ClientRecord, EndpointName, MemoryStore, OAuthRequest, OsRandom, Params, Scope, SystemClock,
 };
 
 const SECRET: &str = "4m0C3pQ2v7lH1tqvGcCjZ5f0dE6bWwzr8JkYxN2sR1U";
@@ -70,11 +70,12 @@ fn secrets(c: &mut Criterion) {
 
 fn tokens(c: &mut Criterion) {
     let generator = BearerTokenGenerator::default();
+    let clock = SystemClock;
     c.bench_function("tokens/issue_opaque_with_refresh", |b| {
         b.iter(|| {
             generator.issue(
                 &OsRandom,
-                1_700_000_000,
+                &clock,
                 TokenRequest {
                     client_id: "bench",
                     grant_type: "authorization_code",

@@ -10,6 +10,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub trait Clock: Send + Sync + 'static {
     /// The current time in seconds since the Unix epoch.
     fn now(&self) -> i64;
+
+    /// The current time in milliseconds since the Unix epoch. Only used to order new
+    /// tokens (see [`ordered_token`](crate::random::ordered_token)); the default is
+    /// [`now`](Clock::now) in milliseconds.
+    fn now_millis(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 /// The system clock.
@@ -22,6 +29,14 @@ impl Clock for SystemClock {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+
+    #[allow(clippy::disallowed_methods)] // the same sanctioned read, in milliseconds
+    fn now_millis(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0)
     }
 }
@@ -60,5 +75,9 @@ impl Clock for ManualClock {
 impl<C: Clock> Clock for std::sync::Arc<C> {
     fn now(&self) -> i64 {
         (**self).now()
+    }
+
+    fn now_millis(&self) -> i64 {
+        (**self).now_millis()
     }
 }

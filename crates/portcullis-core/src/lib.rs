@@ -105,7 +105,7 @@ pub use random::{OsRandom, RandomSource};
 pub use resource::{BearerError, ResourceProtector, TokenInfo, TokenValidator};
 pub use response_mode::ResponseMode;
 pub use scope::Scope;
-pub use secret::{hash_secret, verify_secret};
+pub use secret::{hash_secret, token_key, verify_secret};
 pub use server::{AuthorizationRequest, AuthorizationServer, ConsentGrant};
 pub use store::{AuthorizationCodeStore, ClientStore, CodeRedemption, TokenStore, UserStore};
 pub use tokens::BearerTokenGenerator;

@@ -41,6 +41,23 @@ pub fn random_token(random: &dyn RandomSource) -> String {
     random_string(random, TOKEN_BYTES)
 }
 
+/// Length of the public, time-ordered part of an [`ordered_token`]: 12 lowercase hex
+/// digits (48 bits of milliseconds since the Unix epoch).
+pub const ORDER_PREFIX_LEN: usize = 12;
+
+/// A fresh access or refresh token: `{12 hex digits}.{43 characters}`, 56 characters.
+///
+/// The first part is the issuing time in milliseconds, in hex, and is public: it is
+/// what the token's storage key ([`token_key`](crate::secret::token_key)) starts with,
+/// so new tokens are appended to the end of the database index instead of landing at a
+/// random page of it. The second part carries the token's 256 secret bits, as
+/// [`random_token`] does. The time is already public (`iat` in introspection), so the
+/// prefix reveals nothing new.
+pub fn ordered_token(random: &dyn RandomSource, now_millis: i64) -> String {
+    let millis = now_millis.clamp(0, (1 << 48) - 1);
+    format!("{millis:012x}.{}", random_token(random))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +68,20 @@ mod tests {
         let b = random_token(&OsRandom);
         assert_eq!(a.len(), 43);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ordered_tokens_sort_by_time_and_keep_256_secret_bits() {
+        let early = ordered_token(&OsRandom, 1_700_000_000_000);
+        let late = ordered_token(&OsRandom, 1_700_000_000_001);
+        assert_eq!(early.len(), ORDER_PREFIX_LEN + 1 + 43);
+        assert_eq!(&early[..ORDER_PREFIX_LEN + 1], "018bcfe56800.");
+        assert!(early < late);
+        let same = ordered_token(&OsRandom, 1_700_000_000_000);
+        assert_eq!(early[..ORDER_PREFIX_LEN], same[..ORDER_PREFIX_LEN]);
+        assert_ne!(early, same);
+        // Out-of-range clocks are clamped, never formatted wider or negative.
+        assert!(ordered_token(&OsRandom, -5).starts_with("000000000000."));
+        assert!(ordered_token(&OsRandom, i64::MAX).starts_with("ffffffffffff."));
     }
 }

@@ -17,7 +17,7 @@ use crate::error::StoreError;
 use crate::http::{json_response, OAuthResponse, Params};
 use crate::model::Token;
 use crate::scope::Scope;
-use crate::secret::hash_secret;
+use crate::secret::token_key;
 use crate::store::TokenStore;
 
 /// What a valid access token grants.
@@ -59,7 +59,7 @@ impl<S: TokenStore> TokenValidator for StoreTokenValidator<S> {
     async fn validate(&self, access_token: &str) -> Result<Option<TokenInfo>, StoreError> {
         let Some(token) = self
             .store
-            .find_access_token(&hash_secret(access_token))
+            .find_access_token(&token_key(access_token))
             .await?
         else {
             return Ok(None);

@@ -11,9 +11,36 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::random::ORDER_PREFIX_LEN;
+
 /// The storage form of a high-entropy secret: SHA-256, base64url without padding.
 pub fn hash_secret(secret: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The storage form of an access or refresh token: the key it is stored and looked up
+/// under.
+///
+/// For a token minted by Portcullis ([`ordered_token`](crate::random::ordered_token):
+/// 12 lowercase hex digits, a `.`, then the secret part) the key is that public,
+/// time-ordered prefix, a `.`, and the SHA-256 of the whole token, so that keys of new
+/// tokens sort after older ones and database inserts append to the index. For any other
+/// token (a JWT, a custom format) the key is [`hash_secret`] alone: no part of a token
+/// is ever stored unless it has that exact public shape.
+pub fn token_key(token: &str) -> String {
+    let bytes = token.as_bytes();
+    let ordered = bytes.len() > ORDER_PREFIX_LEN + 1
+        && bytes[ORDER_PREFIX_LEN] == b'.'
+        && bytes[..ORDER_PREFIX_LEN]
+            .iter()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !ordered {
+        return hash_secret(token);
+    }
+    let mut key = String::with_capacity(ORDER_PREFIX_LEN + 1 + 43);
+    key.push_str(&token[..=ORDER_PREFIX_LEN]);
+    URL_SAFE_NO_PAD.encode_string(Sha256::digest(bytes), &mut key);
+    key
 }
 
 /// True when `secret` hashes to `stored_hash`, compared in constant time.
@@ -37,5 +64,25 @@ mod tests {
         assert!(verify_secret("s3cret", &hash));
         assert!(!verify_secret("s3cres", &hash));
         assert!(!verify_secret("", &hash));
+    }
+
+    #[test]
+    fn token_keys_keep_only_the_public_time_prefix() {
+        let token = "018bcfe56800.c2VjcmV0LXBhcnQtb2YtdGhlLXRva2VuLTI1Ni1iaXRzLW9r";
+        let key = token_key(token);
+        assert_eq!(key, format!("018bcfe56800.{}", hash_secret(token)));
+        assert!(!key.contains("c2VjcmV0"));
+        // Anything else is hashed whole: a JWT, a plain random token, a near miss.
+        for other in [
+            "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.sig",
+            "c2VjcmV0LXBhcnQtb2YtdGhlLXRva2VuLTI1Ni1iaXRzLW9r",
+            "018BCFE56800.secret",
+            "018bcfe5680.secret",
+            "018bcfe56800.",
+            "018bcfe56800x",
+            "",
+        ] {
+            assert_eq!(token_key(other), hash_secret(other), "{other}");
+        }
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! The *strategy* that mints an access token ([`AccessTokenFormat`]: opaque by
 //! default) is separate from its *storage* (the [`TokenStore`](crate::store::TokenStore)),
-//! which only ever sees hashes. Opaque tokens carry 256 bits from the injected CSPRNG.
+//! which only ever sees their keys ([`token_key`]). Opaque tokens carry 256 bits from
+//! the injected CSPRNG behind a public, time-ordered prefix
+//! ([`ordered_token`](crate::random::ordered_token)), so that stores append new tokens
+//! to their indexes.
 //! Lifetimes are configurable per grant type; a refresh token is issued only when the
 //! grant allows it, the client may use the `refresh_token` grant, and that grant is
 //! registered.
@@ -11,27 +14,29 @@ use std::collections::HashMap;
 
 use http::StatusCode;
 
+use crate::clock::Clock;
 use crate::http::{json_response, OAuthResponse};
 use crate::model::TokenRecord;
-use crate::random::{random_token, RandomSource};
+use crate::random::{ordered_token, RandomSource};
 use crate::scope::Scope;
-use crate::secret::hash_secret;
+use crate::secret::token_key;
 
 /// Mints the access token string. Opaque tokens are the default; other formats (JWT)
 /// plug in here.
 pub trait AccessTokenFormat: Send + Sync + 'static {
-    /// A new access token for the token described by `record` (whose hash fields are
-    /// not filled in yet).
-    fn mint(&self, random: &dyn RandomSource, record: &TokenRecord) -> String;
+    /// A new access token for the token described by `record` (whose key fields are
+    /// not filled in yet), issued at `clock`'s current time.
+    fn mint(&self, random: &dyn RandomSource, clock: &dyn Clock, record: &TokenRecord) -> String;
 }
 
-/// Opaque random access tokens: 256 bits, base64url.
+/// Opaque random access tokens: a public millisecond timestamp and 256 secret bits
+/// ([`ordered_token`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OpaqueTokens;
 
 impl AccessTokenFormat for OpaqueTokens {
-    fn mint(&self, random: &dyn RandomSource, _record: &TokenRecord) -> String {
-        random_token(random)
+    fn mint(&self, random: &dyn RandomSource, clock: &dyn Clock, _record: &TokenRecord) -> String {
+        ordered_token(random, clock.now_millis())
     }
 }
 
@@ -135,13 +140,14 @@ impl BearerTokenGenerator {
             .unwrap_or(self.access_token_lifetime)
     }
 
-    /// Mints a token at time `now`.
+    /// Mints a token at `clock`'s current time.
     pub fn issue(
         &self,
         random: &dyn RandomSource,
-        now: i64,
+        clock: &dyn Clock,
         request: TokenRequest<'_>,
     ) -> IssuedToken {
+        let now = clock.now();
         let mut record = TokenRecord {
             access_token_hash: String::new(),
             refresh_token_hash: None,
@@ -156,11 +162,13 @@ impl BearerTokenGenerator {
             revoked: false,
             audience: request.audience,
         };
-        let access_token = self.format.mint(random, &record);
-        record.access_token_hash = hash_secret(&access_token);
-        let refresh_token = request.include_refresh_token.then(|| random_token(random));
+        let access_token = self.format.mint(random, clock, &record);
+        record.access_token_hash = token_key(&access_token);
+        let refresh_token = request
+            .include_refresh_token
+            .then(|| ordered_token(random, clock.now_millis()));
         if let Some(refresh) = &refresh_token {
-            record.refresh_token_hash = Some(hash_secret(refresh));
+            record.refresh_token_hash = Some(token_key(refresh));
             record.refresh_token_expires_at =
                 self.refresh_token_lifetime.map(|l| now.saturating_add(l));
         }
@@ -176,6 +184,7 @@ impl BearerTokenGenerator {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
     use crate::random::OsRandom;
 
     fn request(grant_type: &str, refresh: bool) -> TokenRequest<'_> {
@@ -194,20 +203,20 @@ mod tests {
     fn per_grant_lifetime_and_hashes() {
         let generator =
             BearerTokenGenerator::default().with_grant_lifetime("client_credentials", 60);
-        let issued = generator.issue(&OsRandom, 1000, request("client_credentials", false));
+        let clock = ManualClock::new(1000);
+        let issued = generator.issue(&OsRandom, &clock, request("client_credentials", false));
         assert_eq!(issued.record.expires_in, 60);
+        assert_eq!(issued.record.issued_at, 1000);
+        assert!(issued.access_token.starts_with("0000000f4240."));
         assert_eq!(
             issued.record.access_token_hash,
-            hash_secret(&issued.access_token)
+            token_key(&issued.access_token)
         );
         assert!(issued.refresh_token.is_none());
-        let issued = generator.issue(&OsRandom, 1000, request("authorization_code", true));
+        let issued = generator.issue(&OsRandom, &clock, request("authorization_code", true));
         assert_eq!(issued.record.expires_in, 3600);
         let refresh = issued.refresh_token.clone().unwrap();
-        assert_eq!(
-            issued.record.refresh_token_hash,
-            Some(hash_secret(&refresh))
-        );
+        assert_eq!(issued.record.refresh_token_hash, Some(token_key(&refresh)));
         assert_eq!(
             issued.record.refresh_token_expires_at,
             Some(1000 + 30 * 24 * 3600)
@@ -216,7 +225,8 @@ mod tests {
 
     #[test]
     fn response_is_no_store_json() {
-        let issued = BearerTokenGenerator::default().issue(&OsRandom, 0, request("x", true));
+        let clock = ManualClock::new(0);
+        let issued = BearerTokenGenerator::default().issue(&OsRandom, &clock, request("x", true));
         let response = issued.to_response();
         assert_eq!(response.headers()["cache-control"], "no-store");
         assert_eq!(response.headers()["pragma"], "no-cache");

@@ -17,7 +17,7 @@ use crate::error::OAuthError;
 use crate::error::StoreError;
 use crate::http::{json_response, OAuthRequest, OAuthResponse, Params};
 use crate::model::{AuthMethod, Client, EndpointName, Token};
-use crate::secret::hash_secret;
+use crate::secret::token_key;
 use crate::server::AuthorizationServer;
 use crate::store::{ClientStore, TokenStore};
 
@@ -73,7 +73,7 @@ impl IntrospectionEndpoint {
             _ => Some(TokenKind::Access),
         };
         let inactive = json!({"active": false});
-        let hash = hash_secret(token);
+        let hash = token_key(token);
         let Some((kind, found)) = find_token(&**server.store(), &hash, hint).await? else {
             return Ok(inactive);
         };

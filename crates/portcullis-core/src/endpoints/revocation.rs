@@ -16,7 +16,7 @@ use crate::client_auth::{authenticate_client, SUPPORTED_AUTH_METHODS};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{json_response, OAuthRequest, OAuthResponse, Params};
 use crate::model::{Client, EndpointName, Token};
-use crate::secret::hash_secret;
+use crate::secret::token_key;
 use crate::server::AuthorizationServer;
 use crate::store::{ClientStore, TokenStore};
 
@@ -59,7 +59,7 @@ impl RevocationEndpoint {
             }
         };
         let store = server.store();
-        let hash = hash_secret(token);
+        let hash = token_key(token);
         let Some((kind, found)) = find_token(&**store, &hash, hint).await? else {
             tracing::debug!(client_id = %client.client_id(), "revocation of an unknown token");
             return Ok(());

@@ -230,7 +230,7 @@ where
         let scope: Scope = code.scope();
         let issued = server.bearer().issue(
             server.random(),
-            server.now(),
+            server.clock().as_ref(),
             TokenRequest {
                 client_id: client.client_id(),
                 grant_type: "authorization_code",

@@ -46,7 +46,7 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for ClientCredentialsGrant {
         let scope = check_scope(client, &requested)?;
         let issued = server.bearer().issue(
             server.random(),
-            server.now(),
+            server.clock().as_ref(),
             TokenRequest {
                 client_id: client.client_id(),
                 grant_type: "client_credentials",

@@ -65,7 +65,7 @@ impl<S: ClientStore + TokenStore> AuthorizationGrant<S> for ImplicitGrant {
     ) -> Result<Vec<(&'static str, String)>, OAuthError> {
         let issued = server.bearer().issue(
             server.random(),
-            server.now(),
+            server.clock().as_ref(),
             TokenRequest {
                 client_id: client.client_id(),
                 grant_type: "implicit",

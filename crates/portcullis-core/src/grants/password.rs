@@ -48,7 +48,7 @@ impl<S: ClientStore + TokenStore + UserStore> TokenGrant<S> for PasswordGrant {
         };
         let issued = server.bearer().issue(
             server.random(),
-            server.now(),
+            server.clock().as_ref(),
             TokenRequest {
                 client_id: client.client_id(),
                 grant_type: "password",

@@ -14,7 +14,7 @@ use crate::error::OAuthError;
 use crate::http::{OAuthResponse, Params};
 use crate::model::{Client, Token};
 use crate::scope::Scope;
-use crate::secret::hash_secret;
+use crate::secret::token_key;
 use crate::server::AuthorizationServer;
 use crate::store::{ClientStore, TokenStore};
 use crate::tokens::TokenRequest;
@@ -45,7 +45,7 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for RefreshTokenGrant {
         params: &Params,
     ) -> Result<OAuthResponse, OAuthError> {
         let presented = params.require("refresh_token")?;
-        let hash = hash_secret(presented);
+        let hash = token_key(presented);
         let store = server.store();
         let invalid = || {
             OAuthError::invalid_grant(
@@ -84,7 +84,7 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for RefreshTokenGrant {
         };
         let issued = server.bearer().issue(
             server.random(),
-            server.now(),
+            server.clock().as_ref(),
             TokenRequest {
                 client_id: client.client_id(),
                 grant_type: "refresh_token",

@@ -59,9 +59,10 @@ pub trait Token: Send + Sync {
 /// It holds hashes only: the plain tokens go to the client and nowhere else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
-    /// `hash_secret(access_token)`.
+    /// [`token_key(access_token)`](crate::token_key): a public time-ordered prefix and
+    /// the token's SHA-256, never the token.
     pub access_token_hash: String,
-    /// `hash_secret(refresh_token)`, when a refresh token was issued.
+    /// [`token_key(refresh_token)`](crate::token_key), when a refresh token was issued.
     pub refresh_token_hash: Option<String>,
     /// The client the token was issued to.
     pub client_id: String,

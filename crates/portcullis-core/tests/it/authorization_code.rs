@@ -58,7 +58,14 @@ async fn token_response_has_bearer_token_refresh_token_and_no_store() {
     );
     let body = json(&response);
     let access = field(&body, "access_token");
-    assert_eq!(access.len(), 43, "256-bit opaque token");
+    // `{issuing time in ms, 12 hex digits}.{256 secret bits, 43 base64url characters}`
+    let (issued_ms, secret) = access.split_once('.').unwrap();
+    assert_eq!(
+        issued_ms,
+        format!("{:012x}", START * 1000),
+        "time-ordered prefix"
+    );
+    assert_eq!(secret.len(), 43, "256-bit opaque token");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"].as_i64(), Some(3600));
     let refresh = field(&body, "refresh_token");
