@@ -140,7 +140,7 @@ pub fn is_form(request: &OAuthRequest) -> bool {
 
 /// A JSON response with `Cache-Control: no-store` and `Pragma: no-cache`
 /// (RFC 6749 §5.1): every token-endpoint answer, success or error, carries them.
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> OAuthResponse {
+pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> OAuthResponse {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = http::Response::new(Bytes::from(bytes));
     *response.status_mut() = status;

@@ -16,8 +16,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::State;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -174,7 +174,7 @@ pub fn build_app(config: Config, store: SqlStore) -> Result<Router, AppError> {
         .route("/healthz", get(healthz))
         .route("/static/portcullis.css", get(stylesheet))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::map_response(security_headers))
         .with_state(state))
 }
 
@@ -278,8 +278,7 @@ pub const CONTENT_SECURITY_POLICY: &str =
 
 /// Adds the security headers to every response; HTML pages also get the CSP and are
 /// never cached (they carry CSRF tokens).
-async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(

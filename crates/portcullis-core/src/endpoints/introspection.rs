@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::{Method, StatusCode};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::{find_token, is_active, Endpoint, TokenKind};
 use crate::client_auth::{authenticate_client, SUPPORTED_AUTH_METHODS};
@@ -50,7 +51,7 @@ impl IntrospectionEndpoint {
         &self,
         server: &AuthorizationServer<S>,
         request: &OAuthRequest,
-    ) -> Result<Value, OAuthError> {
+    ) -> Result<Introspection, OAuthError> {
         if request.method() != Method::POST {
             return Err(OAuthError::method_not_allowed("POST"));
         }
@@ -72,62 +73,77 @@ impl IntrospectionEndpoint {
             Some("refresh_token") => Some(TokenKind::Refresh),
             _ => Some(TokenKind::Access),
         };
-        let inactive = json!({"active": false});
         let hash = token_key(token);
         let Some((kind, found)) = find_token(&**server.store(), &hash, hint).await? else {
-            return Ok(inactive);
+            return Ok(Introspection::default());
         };
-        if !is_active(&found, kind, server.now())
-            || !client.may_introspect(found.client_id(), &found.audience())
-        {
-            return Ok(inactive);
-        }
-        let mut body = Map::new();
-        body.insert("active".into(), true.into());
-        let scope = found.scope();
-        if !scope.is_empty() {
-            body.insert("scope".into(), scope.to_string().into());
-        }
-        body.insert("client_id".into(), found.client_id().into());
-        match kind {
-            TokenKind::Access => {
-                body.insert("token_type".into(), "Bearer".into());
-                body.insert("exp".into(), found.expires_at().into());
-            }
-            TokenKind::Refresh => {
-                body.insert("token_type".into(), "refresh_token".into());
-                if let Some(at) = found.refresh_token_expires_at() {
-                    body.insert("exp".into(), at.into());
-                }
-            }
-        }
-        body.insert("iat".into(), found.issued_at().into());
-        body.insert("nbf".into(), found.issued_at().into());
-        if let Some(subject) = found.subject() {
-            body.insert("sub".into(), subject.into());
-            if let Some(resolver) = &self.usernames {
-                if let Some(username) = resolver.username(subject).await? {
-                    body.insert("username".into(), username.into());
-                }
-            }
-        }
         let audience = found.audience();
-        match audience.as_slice() {
-            [] => {}
-            [one] => {
-                body.insert("aud".into(), one.clone().into());
-            }
-            many => {
-                body.insert("aud".into(), many.to_vec().into());
-            }
+        if !is_active(&found, kind, server.now())
+            || !client.may_introspect(found.client_id(), &audience)
+        {
+            return Ok(Introspection::default());
         }
-        if let Some(issuer) = server.issuer() {
-            body.insert("iss".into(), issuer.into());
-        }
-        // A stable identifier that is not the token: the hash it is stored under.
-        body.insert("jti".into(), hash.into());
-        Ok(Value::Object(body))
+        let scope = found.scope();
+        let (token_type, exp) = match kind {
+            TokenKind::Access => ("Bearer", Some(found.expires_at())),
+            TokenKind::Refresh => ("refresh_token", found.refresh_token_expires_at()),
+        };
+        let subject = found.subject().map(str::to_owned);
+        let username = match (&subject, &self.usernames) {
+            (Some(subject), Some(resolver)) => resolver.username(subject).await?,
+            _ => None,
+        };
+        let aud = match audience.as_slice() {
+            [] => None,
+            [one] => Some(Value::from(one.as_str())),
+            many => Some(Value::from(many.to_vec())),
+        };
+        Ok(Introspection {
+            active: true,
+            scope: (!scope.is_empty()).then(|| scope.to_string()),
+            client_id: Some(found.client_id().to_owned()),
+            token_type: Some(token_type),
+            exp,
+            iat: Some(found.issued_at()),
+            nbf: Some(found.issued_at()),
+            sub: subject,
+            username,
+            aud,
+            iss: server.issuer().map(str::to_owned),
+            // A stable identifier that is not the token: the key it is stored under.
+            jti: Some(hash),
+        })
     }
+}
+
+/// An RFC 7662 §2.2 response, serialized straight from this struct (no intermediate
+/// JSON tree). The default is exactly `{"active":false}`.
+#[derive(Debug, Default, Serialize)]
+struct Introspection {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    /// One audience as a string, several as an array (RFC 7662 §2.2, RFC 7519 §4.1.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
 }
 
 #[async_trait]
