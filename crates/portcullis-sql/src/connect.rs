@@ -33,6 +33,9 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for a pooled connection (and for PostgreSQL to answer at start).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A pooled PostgreSQL connection idle for longer than this is pinged before use.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// An open database: the repository, which database it is, and a description.
 pub(crate) struct Connected {
     pub(crate) repository: Arc<dyn Repository>,
@@ -174,6 +177,19 @@ async fn connect_postgres(url: &str, options: &SqlOptions) -> Result<Connected, 
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // sqlx pings every connection it hands out by default: a second round trip
+        // for every query, which doubled the PostgreSQL work of an introspection. A
+        // connection in steady use has just proved it is alive; one that sat idle
+        // (PostgreSQL may have restarted meanwhile) is still checked first.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IF_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(connect_options)
         .await
         .map_err(unreachable)?;
