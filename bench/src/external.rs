@@ -10,7 +10,7 @@ use crate::cli::ExternalArgs;
 use crate::load::{basic_auth, form, Plan, Target, Workload};
 use crate::report::table;
 use crate::rss::{load_average, mib, rss_kib};
-use crate::run::{check_loopback_host, fetch_access_token, measure, measure_hello};
+use crate::run::{check_loopback_host, introspection_bodies, measure, measure_hello};
 
 /// An endpoint URL split into what the generator needs.
 #[derive(Debug)]
@@ -107,8 +107,8 @@ pub(crate) async fn run(args: ExternalArgs) -> Result<(), String> {
     );
     if let Some(introspect) = &introspect {
         let path = token.path.to_string();
-        let access = fetch_access_token(&token.target, &path, &auth, cc_body.clone()).await?;
-        let workload = Workload::Introspect(form(&[("token", &access)]));
+        let bodies = introspection_bodies(&token.target, &path, &auth, cc_body.clone()).await?;
+        let workload = Workload::Introspect(bodies);
         rows.push(measure(label("introspect"), plan(introspect, workload), pid).await);
     }
     if args.with_hello {

@@ -116,8 +116,11 @@ impl CodePool {
 pub(crate) enum Workload {
     /// The same body every time (client_credentials, hello): success is 200.
     Fixed(Bytes),
-    /// The same introspection body every time: success is 200 with `"active":true`.
-    Introspect(Bytes),
+    /// Introspection of a set of distinct valid tokens: connection *i* starts at token
+    /// *i* and takes the next one with each request, so concurrent requests ask about
+    /// different tokens (as an API gateway's would) and a server cannot answer many
+    /// of them with one lookup of one hot token. Success is 200 with `"active":true`.
+    Introspect(Arc<[Bytes]>),
     /// A refresh_token chain per connection, started by redeeming a code from the pool:
     /// success is 200 with a new `refresh_token`, which the next request uses.
     Refresh(Arc<CodePool>),
@@ -188,8 +191,8 @@ pub(crate) async fn run_scenario(plan: Plan) -> Result<Outcome, String> {
         codes_ran_out: AtomicBool::new(false),
     });
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..connections {
-        tasks.spawn(connection(Arc::clone(&shared)));
+    for index in 0..connections {
+        tasks.spawn(connection(Arc::clone(&shared), index as usize));
     }
     let mut results = Vec::with_capacity(connections as usize);
     let collect = async {
@@ -385,7 +388,7 @@ async fn start_chain(
 
 /// One virtual connection: requests back to back until the deadline.
 #[allow(clippy::disallowed_methods)] // measures each request's latency
-async fn connection(shared: Arc<Shared>) -> TaskStats {
+async fn connection(shared: Arc<Shared>, index: usize) -> TaskStats {
     let plan = &shared.plan;
     let mut stats = TaskStats {
         latencies_us: Vec::with_capacity(4096),
@@ -394,6 +397,8 @@ async fn connection(shared: Arc<Shared>) -> TaskStats {
     let mut sender: Option<Sender> = None;
     // The newest refresh token of this connection's chain (refresh only).
     let mut chain: Option<String> = None;
+    // Which of the introspection tokens goes next (introspection only).
+    let mut turn = index;
     while Instant::now() < shared.deadline && !shared.stop.load(Ordering::Relaxed) {
         // Timed from here, so that a reconnection after `Connection: close` counts.
         let started = Instant::now();
@@ -410,7 +415,11 @@ async fn connection(shared: Arc<Shared>) -> TaskStats {
             },
         };
         let body = match &plan.workload {
-            Workload::Fixed(body) | Workload::Introspect(body) => body.clone(),
+            Workload::Fixed(body) => body.clone(),
+            Workload::Introspect(bodies) => {
+                turn = turn.wrapping_add(1);
+                bodies[turn % bodies.len()].clone()
+            }
             Workload::CodeExchange(pool) => match pool.take() {
                 Some(body) => body,
                 None => {

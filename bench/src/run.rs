@@ -590,6 +590,24 @@ pub(crate) async fn fetch_access_token(
         })
 }
 
+/// How many distinct tokens the introspection scenario asks about.
+pub(crate) const INTROSPECTED_TOKENS: usize = 64;
+
+/// The introspection bodies of [`INTROSPECTED_TOKENS`] fresh client_credentials tokens.
+pub(crate) async fn introspection_bodies(
+    target: &Target,
+    path: &str,
+    auth: &HeaderValue,
+    body: Bytes,
+) -> Result<Arc<[Bytes]>, String> {
+    let mut bodies = Vec::with_capacity(INTROSPECTED_TOKENS);
+    for _ in 0..INTROSPECTED_TOKENS {
+        let token = fetch_access_token(target, path, auth, body.clone()).await?;
+        bodies.push(form(&[("token", &token)]));
+    }
+    Ok(bodies.into())
+}
+
 /// `portcullis-bench run`.
 pub(crate) async fn run(args: RunArgs) -> Result<(), String> {
     let bin = args.portcullis_bin.clone();
@@ -751,9 +769,9 @@ async fn run_on(
                 row
             }
             Scenario::Introspect => {
-                match fetch_access_token(&target, "/token", &cc.auth, cc_body.clone()).await {
-                    Ok(token) => {
-                        let workload = Workload::Introspect(form(&[("token", &token)]));
+                match introspection_bodies(&target, "/token", &cc.auth, cc_body.clone()).await {
+                    Ok(bodies) => {
+                        let workload = Workload::Introspect(bodies);
                         let path = Uri::from_static("/introspect");
                         measure(label, plan(&path, &cc.auth, workload), Some((pid, false))).await
                     }

@@ -55,6 +55,7 @@ mod records;
 mod repository;
 mod rows;
 mod sqlite_fast;
+mod token_reader;
 mod token_writer;
 
 use std::fmt;

@@ -34,6 +34,7 @@ use crate::rows::{
     UserRow,
 };
 use crate::sqlite_fast::FastSqlite;
+use crate::token_reader::{TokenColumn, TokenReader};
 use crate::token_writer::TokenWriter;
 
 /// What differs between the databases once connected.
@@ -127,8 +128,9 @@ pub(crate) struct Repo<DB: Database> {
 
 /// Where the hot operations (token lookups and writes, rotations, redemptions) go.
 enum HotPath {
-    /// Group-committed through sqlx (PostgreSQL, in-memory SQLite).
-    Sqlx(TokenWriter),
+    /// Group-committed writes and batched lookups through sqlx (PostgreSQL, in-memory
+    /// SQLite).
+    Sqlx(TokenWriter, TokenReader),
     /// rusqlite connections, without sqlx's thread hand-offs (SQLite files).
     Sqlite(Arc<FastSqlite>),
 }
@@ -143,13 +145,18 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i64>: Encode<'q, DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'r> TokenRow: FromRow<'r, DB::Row>,
     for<'r> CodeRow: FromRow<'r, DB::Row>,
 {
     /// A repository reading from `pool` and writing through `writer`, with `writers`
-    /// group-commit tasks for the hot writes (so it must run inside a tokio runtime).
+    /// group-commit tasks for the hot writes and as many batching tasks for token
+    /// lookups (so it must run inside a tokio runtime).
     pub(crate) fn new(pool: Pool<DB>, writer: Pool<DB>, writers: usize) -> Self {
         Self {
-            hot: HotPath::Sqlx(TokenWriter::spawn(writer.clone(), writers)),
+            hot: HotPath::Sqlx(
+                TokenWriter::spawn(writer.clone(), writers),
+                TokenReader::spawn(pool.clone(), writers),
+            ),
             pool,
             writer,
         }
@@ -549,35 +556,23 @@ where
 
     async fn save_token(&self, token: &TokenRecord) -> Result<(), SqlError> {
         match &self.hot {
-            HotPath::Sqlx(writer) => writer.save(token.clone()).await,
+            HotPath::Sqlx(writer, _) => writer.save(token.clone()).await,
             HotPath::Sqlite(fast) => fast.save(token.clone()).await,
         }
     }
 
     async fn find_access_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
-        if let HotPath::Sqlite(fast) = &self.hot {
-            return fast.find_access_token(hash);
+        match &self.hot {
+            HotPath::Sqlite(fast) => fast.find_access_token(hash),
+            HotPath::Sqlx(_, reader) => reader.find(TokenColumn::Access, hash).await,
         }
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE access_token_hash = $1");
-        sqlx::query_as::<DB, TokenRow>(&sql)
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(TokenRow::into_record)
-            .transpose()
     }
 
     async fn find_refresh_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
-        if let HotPath::Sqlite(fast) = &self.hot {
-            return fast.find_refresh_token(hash);
+        match &self.hot {
+            HotPath::Sqlite(fast) => fast.find_refresh_token(hash),
+            HotPath::Sqlx(_, reader) => reader.find(TokenColumn::Refresh, hash).await,
         }
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE refresh_token_hash = $1");
-        sqlx::query_as::<DB, TokenRow>(&sql)
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(TokenRow::into_record)
-            .transpose()
     }
 
     async fn rotate_refresh_token(
@@ -586,7 +581,7 @@ where
         new: &TokenRecord,
     ) -> Result<bool, SqlError> {
         match &self.hot {
-            HotPath::Sqlx(writer) => writer.rotate(old_hash.to_owned(), new.clone()).await,
+            HotPath::Sqlx(writer, _) => writer.rotate(old_hash.to_owned(), new.clone()).await,
             HotPath::Sqlite(fast) => fast.rotate(old_hash.to_owned(), new.clone()).await,
         }
     }
@@ -664,7 +659,7 @@ where
         code_hash: &str,
     ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
         match &self.hot {
-            HotPath::Sqlx(writer) => writer.redeem(code_hash.to_owned()).await,
+            HotPath::Sqlx(writer, _) => writer.redeem(code_hash.to_owned()).await,
             HotPath::Sqlite(fast) => fast.redeem(code_hash.to_owned()).await,
         }
     }

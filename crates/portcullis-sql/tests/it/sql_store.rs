@@ -622,6 +622,55 @@ async fn two_stores_race_for_one_code(db: TestDb) {
     assert_eq!(winners, 1);
 }
 
+/// Many lookups at once — of access and refresh keys, the same key several times,
+/// keys of the other kind and unknown keys — each get exactly their own answer, however
+/// the store batches them (PostgreSQL answers a batch with one `IN (...)` query).
+async fn concurrent_lookups_get_their_own_token(db: TestDb) {
+    let store = Arc::new(db.store().await);
+    store.insert_client(&client("app")).await.unwrap();
+    let mut saved = Vec::new();
+    for i in 0..20 {
+        let token = token("app", &format!("g{i}"), None);
+        store.save_token(token.clone()).await.unwrap();
+        saved.push(token);
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(200));
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let wanted = saved[i % saved.len()].clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let refresh = wanted.refresh_token_hash.clone().unwrap();
+                match i % 4 {
+                    0 => {
+                        let found = store.find_access_token(&wanted.access_token_hash).await;
+                        assert_eq!(found.unwrap().as_ref(), Some(&wanted), "lookup {i}");
+                    }
+                    1 => {
+                        let found = store.find_refresh_token(&refresh).await;
+                        assert_eq!(found.unwrap().as_ref(), Some(&wanted), "lookup {i}");
+                    }
+                    2 => {
+                        // A key of the other kind finds nothing.
+                        assert_eq!(store.find_access_token(&refresh).await.unwrap(), None);
+                        let access = &wanted.access_token_hash;
+                        assert_eq!(store.find_refresh_token(access).await.unwrap(), None);
+                    }
+                    _ => {
+                        let unknown = format!("unknown-{i}");
+                        assert_eq!(store.find_access_token(&unknown).await.unwrap(), None);
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
 async fn describe_and_backend(db: TestDb) {
     let store = db.store().await;
     let description = store.describe();
@@ -674,6 +723,7 @@ on_both_databases!(
     migrate_twice,
     concurrent_first_start,
     two_stores_race_for_one_code,
+    concurrent_lookups_get_their_own_token,
     describe_and_backend,
 );
 
