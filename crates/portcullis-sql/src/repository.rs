@@ -149,13 +149,13 @@ where
     for<'r> CodeRow: FromRow<'r, DB::Row>,
 {
     /// A repository reading from `pool` and writing through `writer`, with `writers`
-    /// group-commit tasks for the hot writes and as many batching tasks for token
+    /// group-commit tasks for the hot writes and `readers` batching tasks for token
     /// lookups (so it must run inside a tokio runtime).
-    pub(crate) fn new(pool: Pool<DB>, writer: Pool<DB>, writers: usize) -> Self {
+    pub(crate) fn new(pool: Pool<DB>, writer: Pool<DB>, writers: usize, readers: usize) -> Self {
         Self {
             hot: HotPath::Sqlx(
                 TokenWriter::spawn(writer.clone(), writers),
-                TokenReader::spawn(pool.clone(), writers),
+                TokenReader::spawn(pool.clone(), readers),
             ),
             pool,
             writer,
