@@ -13,8 +13,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis_core::client_auth::authenticate_client;
 use portcullis_core::tokens::TokenRequest;
 use portcullis_core::{
-    hash_secret, verify_secret, AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant,
-    ClientRecord, EndpointName, MemoryStore, OAuthRequest, OsRandom, Params, Scope, SystemClock,
+    hash_secret, token_key, verify_secret, AuthorizationServer, BearerTokenGenerator,
+    ClientCredentialsGrant, ClientRecord, EndpointName, MemoryStore, OAuthRequest, OsRandom,
+    Params, Scope, SystemClock,
 };
 
 const SECRET: &str = "4m0C3pQ2v7lH1tqvGcCjZ5f0dE6bWwzr8JkYxN2sR1U";
@@ -65,6 +66,10 @@ fn secrets(c: &mut Criterion) {
     });
     c.bench_function("secret/verify_secret", |b| {
         b.iter(|| verify_secret(black_box(SECRET), black_box(&hash)))
+    });
+    let token = portcullis_core::random::ordered_token(&OsRandom, 1_700_000_000_000);
+    c.bench_function("secret/token_key", |b| {
+        b.iter(|| token_key(black_box(&token)))
     });
 }
 

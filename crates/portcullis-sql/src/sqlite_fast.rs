@@ -9,7 +9,8 @@
 //!
 //! - **Reads** (a token by hash, a client by id) run inline on the calling task. They
 //!   are index lookups of a few microseconds in WAL mode, where readers never wait for
-//!   the writer; a small stack of connections is reused.
+//!   the writer. Each thread that reads keeps its own connection (tokio's worker
+//!   threads, in a server), so no lock is taken to find one.
 //! - **Writes** go to one writer thread that owns one connection. It takes every job
 //!   waiting at that moment (up to [`MAX_BATCH`]) and runs them in one `IMMEDIATE`
 //!   transaction — redemptions and rotations as conditional `UPDATE`s, new tokens as
@@ -29,12 +30,14 @@
 //! inside the batch's transaction is enough to close the race between a legitimate
 //! redemption and a replay (see `revoke_grant`).
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, LazyLock, Mutex};
+use std::sync::{mpsc, LazyLock};
 use std::time::Duration;
 
 use portcullis_core::{AuthorizationCodeRecord, ClientRecord, CodeRedemption, TokenRecord};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use thread_local::ThreadLocal;
 use tokio::sync::oneshot;
 
 use crate::error::SqlError;
@@ -47,8 +50,6 @@ use crate::SqliteSynchronous;
 pub(crate) const MAX_BATCH: usize = 256;
 /// Jobs waiting for the writer before callers wait to enqueue.
 const QUEUE: usize = 4096;
-/// Reader connections kept for reuse.
-const KEPT_READERS: usize = 4;
 /// How long a connection waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -80,7 +81,8 @@ enum Outcome {
 pub(crate) struct FastSqlite {
     path: PathBuf,
     synchronous: SqliteSynchronous,
-    readers: Mutex<Vec<Connection>>,
+    /// One reader connection per thread that has read.
+    readers: ThreadLocal<RefCell<Option<Connection>>>,
     jobs: tokio::sync::mpsc::Sender<Job>,
 }
 
@@ -144,23 +146,25 @@ impl FastSqlite {
         Ok(Self {
             path: path.to_owned(),
             synchronous,
-            readers: Mutex::new(Vec::new()),
+            readers: ThreadLocal::new(),
             jobs,
         })
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, SqlError>) -> Result<T, SqlError> {
-        let kept = self.readers.lock().ok().and_then(|mut r| r.pop());
-        let conn = match kept {
+        let cell = self.readers.get_or(|| RefCell::new(None));
+        // A read never starts another on the same thread, so the cell is free; should
+        // that ever change, a connection of its own keeps it correct.
+        let Ok(mut kept) = cell.try_borrow_mut() else {
+            let conn = open(&self.path, self.synchronous, true).map_err(database)?;
+            return f(&conn);
+        };
+        let conn = match kept.take() {
             Some(conn) => conn,
             None => open(&self.path, self.synchronous, true).map_err(database)?,
         };
         let result = f(&conn);
-        if let Ok(mut readers) = self.readers.lock() {
-            if readers.len() < KEPT_READERS {
-                readers.push(conn);
-            }
-        }
+        *kept = Some(conn);
         result
     }
 
