@@ -75,9 +75,10 @@ async fn connect_sqlite(url: &str, options: &SqlOptions) -> Result<Connected, Sq
         })
         .foreign_keys(true)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
-        // Token keys are hashes: every insert lands on a random leaf page of each
-        // index, and a commit writes each page it dirtied to the WAL whole. Small
-        // pages make that write (and its checksum) four times smaller than the default
+        // A commit writes each page it dirtied to the WAL whole. New token keys are
+        // time-ordered, so inserts append, but a rotation, a revocation or a code
+        // redemption still dirties the page of whichever row it updates: small pages
+        // make those writes (and their checksums) four times smaller than the default
         // 4 KiB. It only takes effect when the file is created.
         .page_size(1024);
 

@@ -112,8 +112,9 @@ fn open(path: &Path, synchronous: SqliteSynchronous, reader: bool) -> rusqlite::
     if reader {
         conn.pragma_update(None, "query_only", true)?;
     } else {
-        // The writer inserts at random places in the token indexes: a larger cache
-        // (8 MiB instead of 2) keeps their inner pages at hand.
+        // Rotations, revocations and redemptions update rows anywhere in the token
+        // and code tables: a larger cache (8 MiB instead of 2) keeps their inner
+        // pages at hand.
         conn.pragma_update(None, "cache_size", -8192)?;
         // Checkpoints (which fsync) run on the checkpointer thread, not in the commit
         // path; this is only a safety net should that thread fall behind.

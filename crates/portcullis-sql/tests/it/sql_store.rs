@@ -794,6 +794,17 @@ async fn sqlite_in_memory_works() {
         Some(user)
     );
     assert!(store.find_client("app").await.unwrap().is_some());
+    // Tokens go through sqlx here (group commit and batched lookups), not rusqlite.
+    let saved = token("app", "g", None);
+    store.save_token(saved.clone()).await.unwrap();
+    let found = store.find_access_token(&saved.access_token_hash).await;
+    assert_eq!(found.unwrap(), Some(saved.clone()));
+    let refresh = saved.refresh_token_hash.clone().unwrap();
+    assert_eq!(
+        store.find_refresh_token(&refresh).await.unwrap(),
+        Some(saved)
+    );
+    assert_eq!(store.find_access_token(&refresh).await.unwrap(), None);
 }
 
 #[tokio::test]
