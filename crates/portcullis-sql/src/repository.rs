@@ -162,6 +162,14 @@ where
         }
     }
 
+    /// Tells SQLite's fast path that tokens changed outside its writer thread, so that
+    /// no token lookup reuses a snapshot from before.
+    fn note_token_write(&self) {
+        if let HotPath::Sqlite(fast) = &self.hot {
+            fast.note_write();
+        }
+    }
+
     /// A repository whose hot operations take SQLite's fast path.
     pub(crate) fn with_fast_sqlite(pool: Pool<DB>, writer: Pool<DB>, fast: FastSqlite) -> Self {
         Self {
@@ -287,6 +295,7 @@ where
             .await?
             .rows_affected_by::<DB>();
         tx.commit().await?;
+        self.note_token_write();
         Ok(deleted > 0)
     }
 
@@ -375,6 +384,7 @@ where
                 .await?;
         }
         tx.commit().await?;
+        self.note_token_write();
         Ok(true)
     }
 
@@ -549,6 +559,7 @@ where
                 .rows_affected_by::<DB>();
         }
         tx.commit().await?;
+        self.note_token_write();
         Ok(purged)
     }
 

@@ -10,7 +10,10 @@
 //! - **Reads** (a token by hash, a client by id) run inline on the calling task. They
 //!   are index lookups of a few microseconds in WAL mode, where readers never wait for
 //!   the writer. Each thread that reads keeps its own connection (tokio's worker
-//!   threads, in a server), so no lock is taken to find one.
+//!   threads, in a server). A token lookup may reuse the read transaction its
+//!   connection opened for the previous one (see [`Snapshot`]): beginning and ending
+//!   a read transaction takes SQLite's WAL-index locks, `fcntl` calls behind a mutex,
+//!   which cost more than the lookup itself.
 //! - **Writes** go to one writer thread that owns one connection. It takes every job
 //!   waiting at that moment (up to [`MAX_BATCH`]) and runs them in one `IMMEDIATE`
 //!   transaction — redemptions and rotations as conditional `UPDATE`s, new tokens as
@@ -30,10 +33,10 @@
 //! inside the batch's transaction is enough to close the race between a legitimate
 //! redemption and a replay (see `revoke_grant`).
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, LazyLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use portcullis_core::{AuthorizationCodeRecord, ClientRecord, CodeRedemption, TokenRecord};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -77,12 +80,53 @@ enum Outcome {
     Redeemed(Box<CodeRedemption<AuthorizationCodeRecord>>),
 }
 
+/// How long a token lookup may reuse the read transaction of the previous lookup on
+/// its thread, when this process has committed nothing since. Writes of other
+/// processes (the CLI, a second server on the same file) are therefore seen by token
+/// lookups at most this much later; everything this process commits is seen at once.
+const SNAPSHOT_REUSE: Duration = Duration::from_millis(1);
+
+/// A reader connection and the read transaction it may have open.
+struct Reader {
+    conn: Connection,
+    snapshot: Option<Snapshot>,
+}
+
+/// An open read transaction: which generation of this process's commits it is known
+/// to include, and when it began.
+#[derive(Clone, Copy)]
+struct Snapshot {
+    generation: u64,
+    began: Instant,
+}
+
+impl Reader {
+    /// Ends the open read transaction, if any.
+    fn end_snapshot(&mut self) {
+        if self.snapshot.take().is_some() || !self.conn.is_autocommit() {
+            if let Err(error) = self.conn.execute_batch("COMMIT") {
+                tracing::debug!(%error, "ending a SQLite read transaction failed");
+            }
+        }
+    }
+}
+
+/// Monotonic time, for the age of snapshots only (never for expiry decisions).
+#[allow(clippy::disallowed_methods)]
+fn monotonic_now() -> Instant {
+    Instant::now()
+}
+
 /// The hot path of one SQLite file.
 pub(crate) struct FastSqlite {
     path: PathBuf,
     synchronous: SqliteSynchronous,
-    /// One reader connection per thread that has read.
-    readers: ThreadLocal<RefCell<Option<Connection>>>,
+    /// One reader per thread that has read; shared with the checkpointer, which ends
+    /// snapshots left open by threads that stopped reading.
+    readers: Arc<ThreadLocal<Mutex<Option<Reader>>>>,
+    /// Bumped after every commit of this process that can change a token: a snapshot
+    /// taken before it is not reused.
+    generation: Arc<AtomicU64>,
     jobs: tokio::sync::mpsc::Sender<Job>,
 }
 
@@ -131,41 +175,87 @@ impl FastSqlite {
         let checkpointer = open(path, synchronous, false).map_err(database)?;
         let (jobs, queue) = tokio::sync::mpsc::channel(QUEUE);
         let (alive, stopped) = mpsc::channel::<()>();
+        let generation = Arc::new(AtomicU64::new(0));
+        let readers: Arc<ThreadLocal<Mutex<Option<Reader>>>> = Arc::new(ThreadLocal::new());
+        let committed = Arc::clone(&generation);
         std::thread::Builder::new()
             .name("portcullis-sqlite-writer".to_owned())
             .spawn(move || {
-                run_writer(writer, queue);
+                run_writer(writer, queue, &committed);
                 drop(alive);
             })
             .map_err(|e| SqlError::Task(format!("cannot start the SQLite writer thread: {e}")))?;
         std::thread::Builder::new()
             .name("portcullis-sqlite-checkpointer".to_owned())
-            .spawn(move || run_checkpointer(checkpointer, stopped))
+            .spawn({
+                let readers = Arc::clone(&readers);
+                move || run_checkpointer(checkpointer, stopped, &readers)
+            })
             .map_err(|e| {
                 SqlError::Task(format!("cannot start the SQLite checkpointer thread: {e}"))
             })?;
         Ok(Self {
             path: path.to_owned(),
             synchronous,
-            readers: ThreadLocal::new(),
+            readers,
+            generation,
             jobs,
         })
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, SqlError>) -> Result<T, SqlError> {
-        let cell = self.readers.get_or(|| RefCell::new(None));
-        // A read never starts another on the same thread, so the cell is free; should
-        // that ever change, a connection of its own keeps it correct.
-        let Ok(mut kept) = cell.try_borrow_mut() else {
+    /// Marks every open snapshot as outdated: for writes to tokens that did not go
+    /// through the writer thread (deleting a client or a user, purging).
+    pub(crate) fn note_write(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Runs `f` on this thread's reader: in a snapshot that may be reused when
+    /// `reuse` (token lookups), in a fresh one otherwise.
+    fn read<T>(
+        &self,
+        reuse: bool,
+        f: impl FnOnce(&Connection) -> Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
+        let slot = self.readers.get_or(|| Mutex::new(None));
+        // The checkpointer holds the lock only to end a snapshot; a poisoned lock
+        // (a panic mid-read) falls back to a connection of its own.
+        let Ok(mut kept) = slot.lock() else {
             let conn = open(&self.path, self.synchronous, true).map_err(database)?;
             return f(&conn);
         };
-        let conn = match kept.take() {
-            Some(conn) => conn,
-            None => open(&self.path, self.synchronous, true).map_err(database)?,
+        let reader = match kept.as_mut() {
+            Some(reader) => reader,
+            None => kept.insert(Reader {
+                conn: open(&self.path, self.synchronous, true).map_err(database)?,
+                snapshot: None,
+            }),
         };
-        let result = f(&conn);
-        *kept = Some(conn);
+        if !reuse {
+            reader.end_snapshot();
+            return f(&reader.conn);
+        }
+        // Read the generation before the snapshot starts: a commit in between makes
+        // the snapshot newer than its label, never older.
+        let generation = self.generation.load(Ordering::Acquire);
+        let now = monotonic_now();
+        let current = reader.snapshot.is_some_and(|s| {
+            s.generation == generation && now.duration_since(s.began) < SNAPSHOT_REUSE
+        });
+        if !current {
+            reader.end_snapshot();
+            reader
+                .conn
+                .execute_batch("BEGIN DEFERRED")
+                .map_err(database)?;
+            reader.snapshot = Some(Snapshot {
+                generation,
+                began: now,
+            });
+        }
+        let result = f(&reader.conn);
+        if result.is_err() {
+            reader.end_snapshot();
+        }
         result
     }
 
@@ -186,7 +276,7 @@ impl FastSqlite {
     }
 
     fn find_token(&self, sql: &str, hash: &str) -> Result<Option<TokenRecord>, SqlError> {
-        self.read(|conn| {
+        self.read(true, |conn| {
             conn.prepare_cached(sql)
                 .and_then(|mut statement| {
                     statement
@@ -203,7 +293,7 @@ impl FastSqlite {
     pub(crate) fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, SqlError> {
         static SQL: LazyLock<String> =
             LazyLock::new(|| format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1"));
-        self.read(|conn| {
+        self.read(false, |conn| {
             conn.prepare_cached(&SQL)
                 .and_then(|mut statement| {
                     statement
@@ -264,15 +354,38 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// [`CHECKPOINT_EVERY`], off the commit path: a `PASSIVE` checkpoint never blocks the
 /// writer or the readers, and its fsyncs happen here rather than in a request's
 /// commit. Ends when the writer thread does.
-fn run_checkpointer(conn: Connection, writer_alive: mpsc::Receiver<()>) {
+fn run_checkpointer(
+    conn: Connection,
+    writer_alive: mpsc::Receiver<()>,
+    readers: &ThreadLocal<Mutex<Option<Reader>>>,
+) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = writer_alive.recv_timeout(CHECKPOINT_EVERY) {
+        // A snapshot left open by a thread that stopped reading would hold the WAL
+        // back: end every snapshot too old to be reused anyway.
+        let now = monotonic_now();
+        for slot in readers.iter() {
+            if let Ok(mut kept) = slot.try_lock() {
+                if let Some(reader) = kept.as_mut() {
+                    if reader
+                        .snapshot
+                        .is_some_and(|s| now.duration_since(s.began) >= SNAPSHOT_REUSE)
+                    {
+                        reader.end_snapshot();
+                    }
+                }
+            }
+        }
         if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(%error, "SQLite checkpoint failed; retrying later");
         }
     }
 }
 
-fn run_writer(mut conn: Connection, mut queue: tokio::sync::mpsc::Receiver<Job>) {
+fn run_writer(
+    mut conn: Connection,
+    mut queue: tokio::sync::mpsc::Receiver<Job>,
+    generation: &AtomicU64,
+) {
     while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -281,7 +394,7 @@ fn run_writer(mut conn: Connection, mut queue: tokio::sync::mpsc::Receiver<Job>)
                 Err(_) => break,
             }
         }
-        match process(&mut conn, &batch) {
+        match process(&mut conn, &batch, generation) {
             Ok(outcomes) => {
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     reply(job, Ok(outcome));
@@ -292,8 +405,8 @@ fn run_writer(mut conn: Connection, mut queue: tokio::sync::mpsc::Receiver<Job>)
             Err(error) if batch.len() > 1 && caused_by_a_job(&error) => {
                 tracing::debug!(%error, size = batch.len(), "write batch failed; running its jobs one by one");
                 for job in batch {
-                    let outcome =
-                        process(&mut conn, std::slice::from_ref(&job)).map(|mut one| one.remove(0));
+                    let outcome = process(&mut conn, std::slice::from_ref(&job), generation)
+                        .map(|mut one| one.remove(0));
                     reply(job, outcome);
                 }
             }
@@ -358,7 +471,13 @@ const INSERT_TOKEN: &str = "INSERT INTO tokens (access_token_hash, refresh_token
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
 /// Runs `jobs` in one transaction.
-fn process(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<Outcome>, SqlError> {
+/// Runs `jobs` in one transaction; once it is committed, bumps `generation` (before
+/// any caller hears of it, so no caller can then read an older snapshot).
+fn process(
+    conn: &mut Connection,
+    jobs: &[Job],
+    generation: &AtomicU64,
+) -> Result<Vec<Outcome>, SqlError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(database)?;
@@ -455,6 +574,7 @@ fn process(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<Outcome>, SqlError
         }
     }
     tx.commit().map_err(database)?;
+    generation.fetch_add(1, Ordering::AcqRel);
     Ok(outcomes)
 }
 

@@ -622,6 +622,64 @@ async fn two_stores_race_for_one_code(db: TestDb) {
     assert_eq!(winners, 1);
 }
 
+/// Every lookup sees what this process committed before it, however quickly it
+/// follows: a new token, a revocation, a rotation, a deleted client. (On SQLite a
+/// lookup may reuse the read transaction of the one before; a commit must end that.)
+async fn lookups_see_every_earlier_commit(db: TestDb) {
+    let store = db.store().await;
+    store.insert_client(&client("app")).await.unwrap();
+    for round in 0..50 {
+        let saved = token("app", &format!("g{round}"), None);
+        let access = saved.access_token_hash.clone();
+        let refresh = saved.refresh_token_hash.clone().unwrap();
+        // A miss first, so that a snapshot from before the save is open.
+        assert_eq!(store.find_access_token(&access).await.unwrap(), None);
+        store.save_token(saved.clone()).await.unwrap();
+        let found = store.find_access_token(&access).await.unwrap();
+        assert_eq!(found.as_ref(), Some(&saved), "round {round}: saved");
+        store.revoke_token(&access).await.unwrap();
+        let found = store.find_access_token(&access).await.unwrap().unwrap();
+        assert!(found.revoked, "round {round}: revoked");
+        let next = token("app", &format!("g{round}"), None);
+        assert!(store.find_refresh_token(&refresh).await.unwrap().is_some());
+        assert!(!store
+            .rotate_refresh_token(&refresh, next.clone())
+            .await
+            .unwrap());
+        let unrotated = token("app", &format!("h{round}"), None);
+        store.save_token(unrotated.clone()).await.unwrap();
+        let old = unrotated.refresh_token_hash.clone().unwrap();
+        assert!(store.find_refresh_token(&old).await.unwrap().is_some());
+        assert!(store
+            .rotate_refresh_token(&old, next.clone())
+            .await
+            .unwrap());
+        let rotated = store.find_refresh_token(&old).await.unwrap().unwrap();
+        assert!(rotated.revoked, "round {round}: rotated away");
+        let new = store
+            .find_access_token(&next.access_token_hash)
+            .await
+            .unwrap();
+        assert_eq!(new.as_ref(), Some(&next), "round {round}: rotated in");
+    }
+    // Deleting the client (outside the token writer) takes its tokens at once.
+    let last = token("app", "last", None);
+    store.save_token(last.clone()).await.unwrap();
+    assert!(store
+        .find_access_token(&last.access_token_hash)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store.delete_client("app").await.unwrap());
+    assert_eq!(
+        store
+            .find_access_token(&last.access_token_hash)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 /// Many lookups at once — of access and refresh keys, the same key several times,
 /// keys of the other kind and unknown keys — each get exactly their own answer, however
 /// the store batches them (PostgreSQL answers a batch with one `IN (...)` query).
@@ -724,6 +782,7 @@ on_both_databases!(
     concurrent_first_start,
     two_stores_race_for_one_code,
     concurrent_lookups_get_their_own_token,
+    lookups_see_every_earlier_commit,
     describe_and_backend,
 );
 
