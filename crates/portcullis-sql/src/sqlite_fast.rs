@@ -86,10 +86,18 @@ enum Outcome {
 /// lookups at most this much later; everything this process commits is seen at once.
 const SNAPSHOT_REUSE: Duration = Duration::from_millis(1);
 
+/// How long this process must have committed nothing (as far as a reader has seen)
+/// before a lookup keeps its read transaction open for the next one. While writes go
+/// on, every lookup ends its transaction at once, as if there were no reuse: an open
+/// snapshot would stop the writer from restarting the WAL, which would then grow.
+const QUIET_BEFORE_REUSE: Duration = Duration::from_millis(5);
+
 /// A reader connection and the read transaction it may have open.
 struct Reader {
     conn: Connection,
     snapshot: Option<Snapshot>,
+    /// The newest generation this reader has seen, and when it first saw it.
+    seen: Option<(u64, Instant)>,
 }
 
 /// An open read transaction: which generation of this process's commits it is known
@@ -228,6 +236,7 @@ impl FastSqlite {
             None => kept.insert(Reader {
                 conn: open(&self.path, self.synchronous, true).map_err(database)?,
                 snapshot: None,
+                seen: None,
             }),
         };
         if !reuse {
@@ -238,6 +247,9 @@ impl FastSqlite {
         // the snapshot newer than its label, never older.
         let generation = self.generation.load(Ordering::Acquire);
         let now = monotonic_now();
+        if reader.seen.is_none_or(|(seen, _)| seen != generation) {
+            reader.seen = Some((generation, now));
+        }
         let current = reader.snapshot.is_some_and(|s| {
             s.generation == generation && now.duration_since(s.began) < SNAPSHOT_REUSE
         });
@@ -253,7 +265,10 @@ impl FastSqlite {
             });
         }
         let result = f(&reader.conn);
-        if result.is_err() {
+        let quiet = reader
+            .seen
+            .is_some_and(|(_, since)| now.duration_since(since) >= QUIET_BEFORE_REUSE);
+        if result.is_err() || !quiet {
             reader.end_snapshot();
         }
         result

@@ -786,6 +786,47 @@ on_both_databases!(
     describe_and_backend,
 );
 
+// ---- SQLite only: snapshot reuse ----
+
+/// After a quiet spell (lookups only), a SQLite token lookup keeps its read
+/// transaction for the next one. A commit of this process must still show in the very
+/// next lookup. One thread (a current-thread runtime), so every lookup uses the same
+/// reader connection.
+#[tokio::test]
+#[allow(clippy::disallowed_methods)] // spends a few milliseconds on lookups alone
+async fn sqlite_snapshot_reuse_never_hides_a_commit() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    store.insert_client(&client("app")).await.unwrap();
+    let quiet = token("app", "quiet", None);
+    store.save_token(quiet.clone()).await.unwrap();
+    for round in 0..20 {
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(8);
+        while std::time::Instant::now() < until {
+            let found = store.find_access_token(&quiet.access_token_hash).await;
+            assert!(found.unwrap().is_some());
+        }
+        let fresh = token("app", &format!("g{round}"), None);
+        store.save_token(fresh.clone()).await.unwrap();
+        let found = store.find_access_token(&fresh.access_token_hash).await;
+        assert_eq!(
+            found.unwrap().as_ref(),
+            Some(&fresh),
+            "round {round}: saved"
+        );
+        for _ in 0..100 {
+            assert!(store
+                .find_access_token(&quiet.access_token_hash)
+                .await
+                .unwrap()
+                .is_some());
+        }
+        store.revoke_token(&fresh.access_token_hash).await.unwrap();
+        let found = store.find_access_token(&fresh.access_token_hash).await;
+        assert!(found.unwrap().unwrap().revoked, "round {round}: revoked");
+    }
+}
+
 // ---- SQLite only: opening ----
 
 #[tokio::test]
