@@ -20,6 +20,9 @@
 //! - Redeeming a code and rotating a refresh token are atomic in SQL: of two racing
 //!   requests, even from two processes on one PostgreSQL database, exactly one wins.
 //! - Operations of several statements run in one transaction: no half-written data.
+//! - A token lookup sees everything this process committed before it. On SQLite, a
+//!   change made by another process on the same file (the CLI, a second server) may
+//!   reach token lookups up to 1 ms later, and clients up to `client_cache_ttl` later.
 //! - The schema comes from migrations embedded in the binary (`migrations/sqlite`,
 //!   `migrations/postgres`, kept equivalent), applied by [`SqlStore::migrate`].
 //!
