@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 
 use http::StatusCode;
+use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::http::{json_response, OAuthResponse};
@@ -73,19 +74,28 @@ pub struct IssuedToken {
 impl IssuedToken {
     /// The RFC 6749 §5.1 JSON token response, with `Cache-Control: no-store`.
     pub fn to_response(&self) -> OAuthResponse {
-        let mut body = serde_json::json!({
-            "access_token": self.access_token,
-            "token_type": "Bearer",
-            "expires_in": self.record.expires_in,
-        });
-        if let Some(refresh) = &self.refresh_token {
-            body["refresh_token"] = refresh.clone().into();
-        }
-        if !self.record.scope.is_empty() {
-            body["scope"] = self.record.scope.to_string().into();
-        }
+        let scope = &self.record.scope;
+        let body = TokenResponseBody {
+            access_token: &self.access_token,
+            token_type: "Bearer",
+            expires_in: self.record.expires_in,
+            refresh_token: self.refresh_token.as_deref(),
+            scope: (!scope.is_empty()).then(|| scope.to_string()),
+        };
         json_response(StatusCode::OK, &body)
     }
+}
+
+/// The RFC 6749 §5.1 body, serialized straight from this struct.
+#[derive(Serialize)]
+struct TokenResponseBody<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }
 
 /// Issues bearer tokens with configurable lifetimes.

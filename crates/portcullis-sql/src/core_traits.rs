@@ -24,7 +24,7 @@ impl TokenStore for SqlStore {
     type Token = TokenRecord;
 
     async fn save_token(&self, token: TokenRecord) -> Result<(), StoreError> {
-        Ok(self.repository.save_token(&token).await?)
+        Ok(self.repository.save_token(token).await?)
     }
 
     async fn find_access_token(

@@ -84,7 +84,7 @@ pub(crate) trait Repository: Send + Sync + 'static {
 
     async fn purge_expired(&self, now: i64) -> Result<u64, SqlError>;
 
-    async fn save_token(&self, token: &TokenRecord) -> Result<(), SqlError>;
+    async fn save_token(&self, token: TokenRecord) -> Result<(), SqlError>;
     async fn find_access_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError>;
     async fn find_refresh_token(&self, hash: &str) -> Result<Option<TokenRecord>, SqlError>;
     async fn rotate_refresh_token(
@@ -565,10 +565,10 @@ where
 
     // ---- tokens ----
 
-    async fn save_token(&self, token: &TokenRecord) -> Result<(), SqlError> {
+    async fn save_token(&self, token: TokenRecord) -> Result<(), SqlError> {
         match &self.hot {
-            HotPath::Sqlx(writer, _) => writer.save(token.clone()).await,
-            HotPath::Sqlite(fast) => fast.save(token.clone()).await,
+            HotPath::Sqlx(writer, _) => writer.save(token).await,
+            HotPath::Sqlite(fast) => fast.save(token).await,
         }
     }
 

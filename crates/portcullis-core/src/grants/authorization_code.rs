@@ -241,7 +241,8 @@ where
                 audience: client.audience(),
             },
         );
-        store.save_token(issued.record.clone()).await?;
-        Ok(issued.to_response())
+        let response = issued.to_response();
+        store.save_token(issued.record).await?;
+        Ok(response)
     }
 }

@@ -57,7 +57,8 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for ClientCredentialsGrant {
                 audience: client.audience(),
             },
         );
-        server.store().save_token(issued.record.clone()).await?;
-        Ok(issued.to_response())
+        let response = issued.to_response();
+        server.store().save_token(issued.record).await?;
+        Ok(response)
     }
 }
