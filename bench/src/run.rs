@@ -806,17 +806,12 @@ async fn run_on(
                     },
                 }
             }
-            Scenario::Refresh => {
-                let workload = Workload::Refresh(Arc::clone(&pool));
-                measure(
-                    label,
-                    plan(&token_path, &code_client.auth, workload),
-                    Some((pid, false)),
-                )
-                .await
-            }
-            Scenario::CodeExchange => {
-                let workload = Workload::CodeExchange(Arc::clone(&pool));
+            Scenario::Refresh | Scenario::CodeExchange => {
+                let workload = if scenario == Scenario::Refresh {
+                    Workload::Refresh(Arc::clone(&pool))
+                } else {
+                    Workload::CodeExchange(Arc::clone(&pool))
+                };
                 measure(
                     label,
                     plan(&token_path, &code_client.auth, workload),

@@ -8,6 +8,7 @@ mod support;
 
 mod cli;
 mod consent;
+mod durability;
 mod flow;
 mod lifecycle;
 mod login;

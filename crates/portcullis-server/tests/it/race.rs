@@ -1,66 +1,9 @@
 //! Two `portcullis serve` processes on one PostgreSQL database: when both are asked to
 //! redeem the same authorization code at the same moment, exactly one succeeds.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use oauth2::{CsrfToken, PkceCodeChallenge, Scope};
 
 use crate::support::*;
-
-struct Instance {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn spawn_instance(db: &TestDb) -> Instance {
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args([
-            "--database-url",
-            &db.url(),
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--issuer",
-            &base,
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let instance = Instance { child, base };
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if let Ok(response) = http.get(format!("{}/healthz", instance.base)).send().await {
-            if response.status() == 200 {
-                return instance;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "portcullis serve did not become healthy at {}",
-        instance.base
-    );
-}
 
 #[tokio::test]
 async fn two_instances_never_both_redeem_one_code() {

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use oauth2::basic::BasicClient;
 use oauth2::{AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RedirectUrl, TokenUrl};
@@ -313,4 +315,61 @@ pub(crate) async fn sign_in_from(
     .await;
     assert_eq!(response.status(), 303, "sign-in should redirect back");
     follow(browser, base, location(base, &response)).await
+}
+
+/// A `portcullis serve` process of the built binary; killed when dropped.
+pub(crate) struct Instance {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `portcullis serve` on `db` and waits until `/healthz` answers.
+pub(crate) async fn spawn_instance(db: &TestDb) -> Instance {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "--database-url",
+            &db.url(),
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--issuer",
+            &base,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let instance = Instance { child, base };
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(response) = http.get(format!("{}/healthz", instance.base)).send().await {
+            if response.status() == 200 {
+                return instance;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "portcullis serve did not become healthy at {}",
+        instance.base
+    );
 }
