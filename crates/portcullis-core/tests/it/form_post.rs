@@ -117,15 +117,8 @@ async fn hidden_inputs_are_html_escaped() {
 
 #[tokio::test]
 async fn action_is_escaped_and_keeps_the_redirect_uris_query() {
-    let ts = TestServer::new();
     let redirect = "https://app.example/cb?tenant=a&x=\"1\"";
-    let mut client = confidential_client();
-    client.redirect_uris.push(redirect.into());
-    ts.add_client(client);
-    let pkce = PkcePair::new();
-    let mut params = code_params(&pkce, &[]);
-    params[2] = ("redirect_uri", redirect);
-    let response = ts.authorize_response(&params, Some(USER)).await;
+    let response = form_post_to_registered(redirect).await;
     let page = form_post(&response);
     assert_eq!(page.action, redirect);
     assert!(
@@ -334,6 +327,19 @@ async fn unknown_response_mode_is_invalid_request() {
 
 /// Percent-decodes a CSP source expression (CSP path matching compares decoded
 /// segments).
+/// The authorization response in `form_post` mode to `redirect`, after registering it
+/// for the confidential client.
+async fn form_post_to_registered(redirect: &str) -> OAuthResponse {
+    let ts = TestServer::new();
+    let mut client = confidential_client();
+    client.redirect_uris.push(redirect.into());
+    ts.add_client(client);
+    let pkce = PkcePair::new();
+    let mut params = code_params(&pkce, &[]);
+    params[2] = ("redirect_uri", redirect);
+    ts.authorize_response(&params, Some(USER)).await
+}
+
 fn percent_decoded(source: &str) -> String {
     form_urlencoded::parse(format!("x={}", source.replace('+', "%2B")).as_bytes())
         .next()
@@ -345,15 +351,8 @@ fn percent_decoded(source: &str) -> String {
 async fn csp_form_action_matches_a_path_with_semicolon_and_comma() {
     // `;` and `,` separate CSP directives and sources: the path must still name the
     // redirect URI (percent-encoded), or the browser blocks the form.
-    let ts = TestServer::new();
     let redirect = "https://app.example/cb;v=1,2";
-    let mut client = confidential_client();
-    client.redirect_uris.push(redirect.into());
-    ts.add_client(client);
-    let pkce = PkcePair::new();
-    let mut params = code_params(&pkce, &[]);
-    params[2] = ("redirect_uri", redirect);
-    let response = ts.authorize_response(&params, Some(USER)).await;
+    let response = form_post_to_registered(redirect).await;
     assert_eq!(form_post(&response).action, redirect);
     let directives = csp(&response);
     let source = &directives["form-action"];
