@@ -145,6 +145,8 @@ pub struct OAuth2Token {
     pub revoked: bool,
     /// The grant family: every token from one code shares it.
     pub grant_id: String,
+    /// When the grant ends for good, however often it is refreshed (UTC seconds).
+    pub grant_expires_at: Option<i64>,
 }
 
 impl From<TokenRecord> for OAuth2Token {
@@ -161,6 +163,7 @@ impl From<TokenRecord> for OAuth2Token {
             refresh_token_expires_at: record.refresh_token_expires_at,
             revoked: false,
             grant_id: record.grant_id,
+            grant_expires_at: record.grant_expires_at,
         }
     }
 }
@@ -184,6 +187,10 @@ impl Token for OAuth2Token {
 
     fn refresh_token_expires_at(&self) -> Option<i64> {
         self.refresh_token_expires_at
+    }
+
+    fn grant_expires_at(&self) -> Option<i64> {
+        self.grant_expires_at
     }
 
     fn is_revoked(&self) -> bool {
@@ -408,10 +415,13 @@ impl AuthorizationCodeStore for AppStore {
     async fn redeem_authorization_code(
         &self,
         hash: &str,
+        client_id: &str,
     ) -> Result<CodeRedemption<OAuth2Code>, StoreError> {
         let mut tables = self.lock()?;
         Ok(match tables.codes.get_mut(hash) {
             None => CodeRedemption::NotFound,
+            // Another client's code is not ours to use up (or to call a replay).
+            Some(code) if code.record.client_id != client_id => CodeRedemption::NotFound,
             Some(code) if code.used => CodeRedemption::AlreadyUsed(code.clone()),
             Some(code) => {
                 code.used = true;

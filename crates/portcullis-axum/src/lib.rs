@@ -67,19 +67,38 @@ impl<S: Send + Sync> FromRequest<S> for OAuth {
     }
 }
 
-/// Reads an axum request into the core's request type.
+/// Reads an axum request into the core's request type. A body over
+/// [`MAX_BODY_BYTES`] is `413`; one *announced* over it by `Content-Length` is refused
+/// before any of it is read, so a client that sent `Expect: 100-continue` is never
+/// told to go on.
 pub async fn into_oauth_request(request: Request) -> Result<OAuthRequest, Response> {
+    if announces_too_large_body(request.headers()) {
+        return Err(body_too_large());
+    }
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| {
-            into_response(
-                OAuthError::invalid_request("the request body is too large")
-                    .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-                    .into_response(),
-            )
-        })?;
+        .map_err(|_| body_too_large())?;
     Ok(http::Request::from_parts(parts, bytes))
+}
+
+/// `413` with an `invalid_request` body: the answer to a body over [`MAX_BODY_BYTES`].
+pub fn body_too_large() -> Response {
+    into_response(
+        OAuthError::invalid_request("the request body is too large")
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+            .into_response(),
+    )
+}
+
+/// True when a request's `Content-Length` announces more than [`MAX_BODY_BYTES`]:
+/// check it before reading the body, and answer [`body_too_large`].
+pub fn announces_too_large_body(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|length| length > MAX_BODY_BYTES as u64)
 }
 
 /// Turns the core's response into an axum response.

@@ -8,6 +8,10 @@
 //! past the token's `exp`: a revoked token can stay accepted for up to `cache_ttl`
 //! (30 s by default; set 0 to disable caching). Inactive answers are not cached.
 //! Tokens are cached under their SHA-256, never in plain.
+//!
+//! Only access tokens are accepted: an active answer whose `token_type` is not
+//! `Bearer` (a refresh token, reported as `refresh_token`) is refused like an inactive
+//! one (issue 9, finding 1).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -154,6 +158,23 @@ impl RemoteIntrospection {
             .map_err(|e| StoreError::from_source("the introspection answer is not JSON", e))?;
         if answer.get("active").and_then(|v| v.as_bool()) != Some(true) {
             return Ok(None);
+        }
+        // Only an access token opens the API. A refresh token is no credential for a
+        // resource server (and using it here would escape its rotation and reuse
+        // detection): Portcullis reports one as `token_type: "refresh_token"`, and any
+        // type but `Bearer` is refused. An answer without `token_type` is taken for an
+        // access token, as RFC 7662 makes the member optional.
+        if let Some(token_type) = answer.get("token_type") {
+            let bearer = token_type
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case("bearer"));
+            if !bearer {
+                tracing::debug!(
+                    token_type = %token_type,
+                    "introspection answered for a token that is not a bearer access token"
+                );
+                return Ok(None);
+            }
         }
         let text = |key: &str| answer.get(key).and_then(|v| v.as_str()).map(str::to_owned);
         let expires_at = answer

@@ -89,6 +89,7 @@ fn tokens(c: &mut Criterion) {
                     grant_id: "grant".into(),
                     include_refresh_token: true,
                     audience: vec![],
+                    grant_expires_at: None,
                 },
             )
         })

@@ -268,13 +268,27 @@ impl fmt::Display for OAuthError {
 
 impl std::error::Error for OAuthError {}
 
+/// What kind of storage failure a [`StoreError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The storage failed (database down, corrupt row...): `server_error`.
+    Failed,
+    /// The write names a client that no longer exists (it was deleted after it was
+    /// read, by another process or instance): `invalid_client`, never a `500`.
+    UnknownClient,
+}
+
 /// A failure of the storage behind the storage traits (database down, corrupt row...).
 ///
 /// Grants turn it into `server_error` and log it; its message never reaches a client.
+/// A write for a client deleted meanwhile ([`StoreErrorKind::UnknownClient`]) becomes
+/// `invalid_client` instead.
 #[derive(Debug, thiserror::Error)]
 #[error("storage error: {message}")]
 pub struct StoreError {
     message: String,
+    kind: StoreErrorKind,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -284,6 +298,7 @@ impl StoreError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            kind: StoreErrorKind::Failed,
             source: None,
         }
     }
@@ -295,13 +310,39 @@ impl StoreError {
     ) -> Self {
         Self {
             message: message.into(),
+            kind: StoreErrorKind::Failed,
             source: Some(Box::new(source)),
         }
+    }
+
+    /// A write refused because its client no longer exists (see
+    /// [`StoreErrorKind::UnknownClient`]).
+    pub fn unknown_client(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            kind: StoreErrorKind::UnknownClient,
+            source: None,
+        }
+    }
+
+    /// Sets the kind (keeping message and source).
+    pub fn with_kind(mut self, kind: StoreErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
     }
 }
 
 impl From<StoreError> for OAuthError {
     fn from(error: StoreError) -> Self {
+        if error.kind == StoreErrorKind::UnknownClient {
+            tracing::info!(error = %error, "a request's client was deleted while it was answered");
+            return OAuthError::invalid_client("the client is not registered (it was deleted)");
+        }
         tracing::error!(error = %error, source = ?std::error::Error::source(&error), "storage failure");
         OAuthError::server_error()
     }

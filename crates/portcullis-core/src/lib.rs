@@ -89,7 +89,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use endpoints::{
     Endpoint, IntrospectionEndpoint, MetadataEndpoint, RevocationEndpoint, UsernameResolver,
 };
-pub use error::{ErrorCode, OAuthError, StoreError};
+pub use error::{ErrorCode, OAuthError, StoreError, StoreErrorKind};
 pub use extensions::{AuthorizationCodeExtension, Pkce};
 pub use grants::{
     AuthorizationCodeGrant, ClientCredentialsGrant, Grant, ImplicitGrant, PasswordGrant,

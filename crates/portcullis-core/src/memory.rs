@@ -176,10 +176,12 @@ impl AuthorizationCodeStore for MemoryStore {
     async fn redeem_authorization_code(
         &self,
         hash: &str,
+        client_id: &str,
     ) -> Result<CodeRedemption<AuthorizationCodeRecord>, StoreError> {
         let mut inner = self.lock()?;
         Ok(match inner.codes.get_mut(hash) {
             None => CodeRedemption::NotFound,
+            Some((code, _)) if code.client_id != client_id => CodeRedemption::NotFound,
             Some((code, true)) => CodeRedemption::AlreadyUsed(code.clone()),
             Some((code, used)) => {
                 *used = true;

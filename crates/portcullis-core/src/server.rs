@@ -26,6 +26,7 @@ use crate::grants::{AuthorizationGrant, Grant, GrantRegistry};
 use crate::http::{redirect_response, OAuthRequest, OAuthResponse, Params};
 use crate::model::{Client, EndpointName, User};
 use crate::random::{OsRandom, RandomSource};
+use crate::redirect_uri::is_safe_redirect_target;
 use crate::resource::{ResourceProtector, StoreTokenValidator};
 use crate::response_mode::ResponseMode;
 use crate::scope::Scope;
@@ -359,14 +360,23 @@ impl<S: ClientStore> AuthorizationServer<S> {
             .ok_or_else(|| OAuthError::invalid_request("the client_id is not registered"))?;
 
         // Until the redirect URI is verified, no error may redirect.
+        // A registered URI must also be safe to send a browser to (no CR/LF, no
+        // `\@` or userinfo, no response parameter): one registered before validation
+        // existed, or by code that skipped it, is refused here too.
         let (redirect_uri, redirect_uri_given) = match params.get("redirect_uri") {
-            Some(uri) if !uri.contains('#') && client.check_redirect_uri(uri) => (uri.to_owned(), true),
+            Some(uri) if !uri.contains('#') && client.check_redirect_uri(uri) => {
+                if !is_safe_redirect_target(uri) {
+                    return Err(unsafe_redirect_uri());
+                }
+                (uri.to_owned(), true)
+            }
             Some(_) => {
                 return Err(OAuthError::invalid_request(
                     "the redirect_uri is not registered for this client (it must match a registered URI exactly)",
                 ))
             }
             None => match client.default_redirect_uri() {
+                Some(uri) if !is_safe_redirect_target(uri) => return Err(unsafe_redirect_uri()),
                 Some(uri) => (uri.to_owned(), false),
                 None => {
                     return Err(OAuthError::invalid_request(
@@ -464,6 +474,12 @@ impl<S: ClientStore> AuthorizationServer<S> {
     }
 }
 
+fn unsafe_redirect_uri() -> OAuthError {
+    OAuthError::invalid_request(
+        "the registered redirect_uri is not a safe redirect target (it holds control characters, a backslash, user information or a response parameter); register a corrected URI",
+    )
+}
+
 /// Checks a requested scope against what the client may have: every requested token
 /// must be allowed, or the request fails with `invalid_scope` naming the others.
 pub fn check_scope<C: Client>(client: &C, requested: &Scope) -> Result<Scope, OAuthError> {
@@ -538,7 +554,9 @@ impl AuthorizationRequest {
     /// Attaches this request's verified redirect target (with `state` and `iss`) to an
     /// error, so that it is sent back to the client.
     pub fn redirect_error(&self, error: OAuthError) -> OAuthError {
-        if error.is_redirect() {
+        // A client that turned out not to exist (deleted meanwhile) no longer vouches
+        // for its redirect URI: show the error, never redirect it.
+        if error.is_redirect() || error.code() == ErrorCode::InvalidClient {
             return error;
         }
         error.with_redirect(ErrorRedirect {

@@ -71,9 +71,9 @@ pub trait TokenStore: Send + Sync + 'static {
 pub enum CodeRedemption<C> {
     /// The code was unused; it is now marked used and this request owns it.
     Redeemed(C),
-    /// The code had been redeemed before: a replay.
+    /// The code had been redeemed before, by the same client: a replay.
     AlreadyUsed(C),
-    /// No such code.
+    /// No such code, or one issued to another client (which is left unchanged).
     NotFound,
 }
 
@@ -89,13 +89,19 @@ pub trait AuthorizationCodeStore: Send + Sync + 'static {
         code: AuthorizationCodeRecord,
     ) -> Result<(), StoreError>;
 
-    /// Atomically marks the code with hash `code_hash` as used and tells what it was.
-    /// Of two concurrent calls for one code, exactly one gets
-    /// [`CodeRedemption::Redeemed`]. Keep used codes at least until they expire so a
-    /// replay is recognised.
+    /// Atomically marks the code with hash `code_hash` as used, when it was issued to
+    /// `client_id`, and tells what it was. Of two concurrent calls for one code,
+    /// exactly one gets [`CodeRedemption::Redeemed`]. Keep used codes at least until
+    /// they expire so a replay is recognised.
+    ///
+    /// A code issued to another client must be answered [`CodeRedemption::NotFound`]
+    /// and left as it is: a client presenting someone else's code must neither use
+    /// it up nor, by replaying it, revoke what it issued (make the client part of the
+    /// condition of the update, not a check after it).
     async fn redeem_authorization_code(
         &self,
         code_hash: &str,
+        client_id: &str,
     ) -> Result<CodeRedemption<Self::Code>, StoreError>;
 }
 

@@ -58,6 +58,9 @@ pub struct TokenRequest<'a> {
     pub include_refresh_token: bool,
     /// The token's audiences (`aud`).
     pub audience: Vec<String>,
+    /// When the grant ends for good: `None` for a new grant (it gets the generator's
+    /// maximum grant lifetime), the presented token's value on a refresh.
+    pub grant_expires_at: Option<i64>,
 }
 
 /// A freshly issued token: the plain values for the client, the record for the store.
@@ -99,10 +102,17 @@ struct TokenResponseBody<'a> {
 }
 
 /// Issues bearer tokens with configurable lifetimes.
+///
+/// A refresh token has two limits (RFC 9700 §4.14.2): an *idle* lifetime
+/// ([`with_refresh_token_lifetime`](Self::with_refresh_token_lifetime), 30 days), which
+/// every rotation starts again, and the *grant's* lifetime
+/// ([`with_max_grant_lifetime`](Self::with_max_grant_lifetime), 30 days), counted from
+/// the grant's first refresh token and never extended by a rotation.
 pub struct BearerTokenGenerator {
     access_token_lifetime: i64,
     lifetimes_by_grant: HashMap<String, i64>,
     refresh_token_lifetime: Option<i64>,
+    max_grant_lifetime: Option<i64>,
     format: Box<dyn AccessTokenFormat>,
 }
 
@@ -112,6 +122,7 @@ impl Default for BearerTokenGenerator {
             access_token_lifetime: 3600,
             lifetimes_by_grant: HashMap::new(),
             refresh_token_lifetime: Some(30 * 24 * 3600),
+            max_grant_lifetime: Some(30 * 24 * 3600),
             format: Box::new(OpaqueTokens),
         }
     }
@@ -130,9 +141,19 @@ impl BearerTokenGenerator {
         self
     }
 
-    /// Sets the refresh token lifetime (30 days unless set; `None`: no expiry).
+    /// Sets the refresh token's idle lifetime: how long a refresh token stays usable
+    /// after it was issued, started again by each rotation (30 days unless set; `None`:
+    /// no idle limit).
     pub fn with_refresh_token_lifetime(mut self, seconds: Option<i64>) -> Self {
         self.refresh_token_lifetime = seconds;
+        self
+    }
+
+    /// Sets the grant's absolute lifetime: no refresh token of a grant works longer than
+    /// this after the grant's first one, however often it is rotated (30 days unless
+    /// set; `None`: no absolute limit).
+    pub fn with_max_grant_lifetime(mut self, seconds: Option<i64>) -> Self {
+        self.max_grant_lifetime = seconds;
         self
     }
 
@@ -169,6 +190,7 @@ impl BearerTokenGenerator {
             issued_at: now,
             expires_in: self.lifetime(request.grant_type),
             refresh_token_expires_at: None,
+            grant_expires_at: None,
             revoked: false,
             audience: request.audience,
         };
@@ -179,8 +201,15 @@ impl BearerTokenGenerator {
             .then(|| ordered_token(random, clock.now_millis()));
         if let Some(refresh) = &refresh_token {
             record.refresh_token_hash = Some(token_key(refresh));
-            record.refresh_token_expires_at =
-                self.refresh_token_lifetime.map(|l| now.saturating_add(l));
+            let grant_end = request
+                .grant_expires_at
+                .or_else(|| self.max_grant_lifetime.map(|l| now.saturating_add(l)));
+            let idle_end = self.refresh_token_lifetime.map(|l| now.saturating_add(l));
+            record.grant_expires_at = grant_end;
+            record.refresh_token_expires_at = match (idle_end, grant_end) {
+                (Some(idle), Some(grant)) => Some(idle.min(grant)),
+                (idle, grant) => idle.or(grant),
+            };
         }
         IssuedToken {
             access_token,
@@ -206,6 +235,7 @@ mod tests {
             grant_id: "g".into(),
             include_refresh_token: refresh,
             audience: vec![],
+            grant_expires_at: None,
         }
     }
 
@@ -231,6 +261,36 @@ mod tests {
             issued.record.refresh_token_expires_at,
             Some(1000 + 30 * 24 * 3600)
         );
+    }
+
+    #[test]
+    fn rotation_restarts_the_idle_lifetime_but_never_passes_the_grant_lifetime() {
+        let generator = BearerTokenGenerator::default()
+            .with_refresh_token_lifetime(Some(100))
+            .with_max_grant_lifetime(Some(250));
+        let clock = ManualClock::new(1000);
+        let first = generator.issue(&OsRandom, &clock, request("authorization_code", true));
+        assert_eq!(first.record.refresh_token_expires_at, Some(1100));
+        assert_eq!(first.record.grant_expires_at, Some(1250));
+        clock.set(1090);
+        let mut rotation = request("refresh_token", true);
+        rotation.grant_expires_at = first.record.grant_expires_at;
+        let second = generator.issue(&OsRandom, &clock, rotation.clone());
+        assert_eq!(
+            second.record.refresh_token_expires_at,
+            Some(1190),
+            "idle restarts"
+        );
+        assert_eq!(second.record.grant_expires_at, Some(1250), "carried over");
+        clock.set(1180);
+        let third = generator.issue(&OsRandom, &clock, rotation);
+        assert_eq!(
+            third.record.refresh_token_expires_at,
+            Some(1250),
+            "capped at the grant's end"
+        );
+        let cc = generator.issue(&OsRandom, &clock, request("client_credentials", false));
+        assert_eq!(cc.record.grant_expires_at, None);
     }
 
     #[test]

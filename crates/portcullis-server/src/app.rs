@@ -13,7 +13,6 @@
 //! | `GET /healthz` | liveness and database check |
 //! | `GET /static/portcullis.css` | the pages' stylesheet |
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -32,6 +31,7 @@ use portcullis_core::{
 use portcullis_sql::SqlStore;
 
 use crate::config::Config;
+use crate::listener::Limits;
 use crate::pages;
 use crate::session::Sessions;
 use crate::templates::Templates;
@@ -110,7 +110,8 @@ pub fn authorization_server(
     let store_for_usernames = store.clone();
     let bearer = BearerTokenGenerator::default()
         .with_access_token_lifetime(config.access_token_lifetime)
-        .with_refresh_token_lifetime(Some(config.refresh_token_lifetime));
+        .with_refresh_token_lifetime(Some(config.refresh_token_lifetime))
+        .with_max_grant_lifetime(Some(config.grant_lifetime));
     let mut server = AuthorizationServer::new(store)
         .with_issuer(config.issuer.clone())
         .with_clock(clock)
@@ -128,6 +129,9 @@ pub fn authorization_server(
         server.register_grant(ImplicitGrant);
     }
     let mut metadata = MetadataEndpoint::new();
+    if let Some(scopes) = &config.scopes_supported {
+        metadata = metadata.with_scopes_supported(scopes.clone());
+    }
     if let Some(url) = &config.service_documentation {
         metadata = metadata.with_service_documentation(url.clone());
     }
@@ -156,12 +160,15 @@ pub fn build_app(config: Config, store: SqlStore) -> Result<Router, AppError> {
                 store.clone(),
                 config.login_free_attempts,
                 config.login_max_delay,
+                config.login_address_failures,
             ),
             store,
             config,
             clock,
         }),
     };
+    let hsts = config_hsts(&state.inner.config);
+    let body_timeout = std::time::Duration::from_secs(state.inner.config.http_body_timeout);
     Ok(Router::new()
         .route("/authorize", get(pages::authorize).post(pages::authorize))
         .route("/consent", get(pages::consent).post(pages::consent_submit))
@@ -174,8 +181,19 @@ pub fn build_app(config: Config, store: SqlStore) -> Result<Router, AppError> {
         .route("/healthz", get(healthz))
         .route("/static/portcullis.css", get(stylesheet))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
-        .layer(middleware::map_response(security_headers))
+        .layer(middleware::from_fn_with_state(
+            body_timeout,
+            crate::listener::read_body,
+        ))
+        .layer(middleware::map_response_with_state(hsts, security_headers))
         .with_state(state))
+}
+
+/// The `Strict-Transport-Security` header value, when one is sent.
+fn config_hsts(config: &Config) -> Option<HeaderValue> {
+    config
+        .hsts()
+        .and_then(|value| HeaderValue::from_str(&value).ok())
 }
 
 async fn token(State(state): State<AppState>, OAuth(request): OAuth) -> Response {
@@ -200,45 +218,23 @@ async fn introspect(State(state): State<AppState>, OAuth(request): OAuth) -> Res
     )
 }
 
-/// RFC 8414 metadata: the engine's document (built from its registrations), plus
-/// `scopes_supported` from the configuration or, by default, from the registered clients.
+/// RFC 8414 metadata: the engine's document, built from its registrations, with
+/// `scopes_supported` when the configuration names them. The scopes registered clients
+/// may request are theirs to know, not the public's (issue 9, finding 15): they are
+/// never published by default.
 async fn metadata(State(state): State<AppState>, OAuth(request): OAuth) -> Response {
-    let response = state
-        .server()
-        .create_endpoint_response("metadata", &request)
-        .await;
-    if response.status() != StatusCode::OK {
-        return into_response(response);
-    }
-    let scopes = match &state.config().scopes_supported {
-        Some(scopes) => scopes.clone(),
-        None => match state.store().list_clients().await {
-            Ok(clients) => {
-                let mut all: Vec<String> = clients
-                    .iter()
-                    .flat_map(|c| c.scope.iter().map(str::to_owned).collect::<Vec<_>>())
-                    .collect();
-                all.sort();
-                all.dedup();
-                all
-            }
-            Err(error) => {
-                tracing::error!(%error, "metadata: cannot list clients");
-                return StatusCode::SERVICE_UNAVAILABLE.into_response();
-            }
-        },
-    };
-    let (parts, body) = response.into_parts();
-    let Ok(serde_json::Value::Object(mut document)) = serde_json::from_slice(&body) else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    document.insert("scopes_supported".into(), scopes.into());
-    let mut response = axum::Json(document).into_response();
-    *response.status_mut() = parts.status;
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
+    let mut response = into_response(
+        state
+            .server()
+            .create_endpoint_response("metadata", &request)
+            .await,
     );
+    if response.status() == StatusCode::OK {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        );
+    }
     response
 }
 
@@ -276,10 +272,17 @@ async fn stylesheet(State(state): State<AppState>) -> Response {
 pub const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-/// Adds the security headers to every response; HTML pages also get the CSP and are
-/// never cached (they carry CSRF tokens).
-async fn security_headers(mut response: Response) -> Response {
+/// Adds the security headers to every response — `Strict-Transport-Security` too when
+/// the issuer is https; HTML pages also get the CSP and are never cached (they carry
+/// CSRF tokens).
+async fn security_headers(
+    State(hsts): State<Option<HeaderValue>>,
+    mut response: Response,
+) -> Response {
     let headers = response.headers_mut();
+    if let Some(hsts) = hsts {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+    }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::REFERRER_POLICY,
@@ -305,10 +308,12 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// Runs the server until SIGTERM or SIGINT, then finishes in-flight requests.
+/// Runs the server until SIGTERM or SIGINT, then finishes in-flight requests within
+/// `shutdown_grace_period` and returns.
 pub async fn serve(config: Config, store: SqlStore) -> Result<(), Box<dyn std::error::Error>> {
     let addr = config.bind_addr()?;
     let issuer = config.issuer.clone();
+    let limits = Limits::from_config(&config);
     let app = build_app(config, store.clone())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -334,12 +339,7 @@ pub async fn serve(config: Config, store: SqlStore) -> Result<(), Box<dyn std::e
         );
     }
     tokio::spawn(purge_periodically(store.clone()));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    crate::listener::serve(listener, app, limits, shutdown_signal()).await;
     tracing::info!("Portcullis stopped");
     Ok(())
 }

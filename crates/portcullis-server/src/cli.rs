@@ -5,6 +5,7 @@
 //! portcullis migrate
 //! portcullis user create --username NAME [--email E] [--name FULL_NAME] --password-stdin
 //! portcullis user list | delete NAME | set-password NAME --password-stdin
+//! portcullis user disable NAME | enable NAME
 //! portcullis client create --name NAME [--redirect-uri URI]... [--grant-type GT]...
 //!                          [--response-type RT]... [--scope "a b"] [--auth-method M]
 //! portcullis client list | show ID | delete ID | rotate-secret ID
@@ -88,13 +89,25 @@ pub enum UserCommand {
         /// The username.
         username: String,
     },
-    /// Change a user's password, read from standard input.
+    /// Change a user's password, read from standard input. Ends the user's sessions and
+    /// revokes every token and code they granted.
     SetPassword {
         /// The username.
         username: String,
         /// Read the password from standard input.
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// Stop a user from signing in. Ends their sessions and revokes every token and
+    /// code they granted.
+    Disable {
+        /// The username.
+        username: String,
+    },
+    /// Let a disabled user sign in again.
+    Enable {
+        /// The username.
+        username: String,
     },
 }
 
@@ -297,9 +310,18 @@ async fn user(store: &SqlStore, command: UserCommand) -> CliResult {
             if !store.set_user_password(&username, &password).await? {
                 return Err(format!("no user named '{username}'").into());
             }
-            print(&json!({"updated": username}))
+            print(&json!({"updated": username, "grants_revoked": true}))
         }
+        UserCommand::Disable { username } => set_disabled(store, &username, true).await,
+        UserCommand::Enable { username } => set_disabled(store, &username, false).await,
     }
+}
+
+async fn set_disabled(store: &SqlStore, username: &str, disabled: bool) -> CliResult {
+    if !store.set_user_disabled(username, disabled).await? {
+        return Err(format!("no user named '{username}'").into());
+    }
+    print(&json!({"username": username, "disabled": disabled}))
 }
 
 fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value {

@@ -45,8 +45,12 @@ pub struct Config {
     pub templates_dir: Option<PathBuf>,
     /// Access token lifetime, seconds.
     pub access_token_lifetime: i64,
-    /// Refresh token lifetime, seconds.
+    /// Refresh token idle lifetime, seconds: how long a refresh token stays usable
+    /// after it was issued; each rotation starts it again.
     pub refresh_token_lifetime: i64,
+    /// A grant's absolute lifetime, seconds: no refresh token of a grant works longer
+    /// than this after the grant was first given, however often it was rotated.
+    pub grant_lifetime: i64,
     /// Authorization code lifetime, seconds.
     pub authorization_code_lifetime: i64,
     /// How long a sign-in lasts, seconds.
@@ -55,11 +59,14 @@ pub struct Config {
     pub enable_password_grant: bool,
     /// Enables the insecure legacy implicit grant (RFC 6749 §4.2).
     pub enable_implicit_grant: bool,
-    /// Failed sign-ins allowed per username and per client IP before delays start.
+    /// Failed sign-ins allowed per account before delays start.
     pub login_free_attempts: u32,
     /// The longest delay between sign-in attempts, seconds; failures older than this
-    /// are forgotten.
+    /// are forgotten, and the window of `login_address_failures`.
     pub login_max_delay: i64,
+    /// Failed sign-ins allowed from one client address (an IPv6 client: its /64) per
+    /// `login_max_delay` window, whatever the accounts; successes never count.
+    pub login_address_failures: u32,
     /// SQLite durability: `normal` (survives a process crash) or `full` (survives power
     /// loss).
     pub sqlite_synchronous: String,
@@ -70,11 +77,26 @@ pub struct Config {
     pub client_cache_ttl: u64,
     /// Words shown on the consent page for each scope, e.g. `profile = "Your name"`.
     pub scope_descriptions: BTreeMap<String, String>,
-    /// `scopes_supported` in the metadata; when unset, every scope some client may
-    /// request.
+    /// `scopes_supported` in the metadata; when unset, the member is left out (the
+    /// scopes of registered clients are theirs, not the public's).
     pub scopes_supported: Option<Vec<String>>,
     /// `service_documentation` in the metadata: where people read about this server.
     pub service_documentation: Option<String>,
+    /// Seconds a client has to send a request's head (line and headers), counted
+    /// from the first byte it sends.
+    pub http_header_timeout: u64,
+    /// Seconds a client has to send a request's whole body.
+    pub http_body_timeout: u64,
+    /// Seconds a connection may stay open without sending a request (a new
+    /// connection, or a kept-alive one between requests).
+    pub http_idle_timeout: u64,
+    /// The most connections served at once; more wait in the kernel's accept queue.
+    pub http_max_connections: u32,
+    /// Seconds that shutdown waits for requests in flight before it exits anyway.
+    pub shutdown_grace_period: u64,
+    /// `Strict-Transport-Security: max-age` when the issuer is https, seconds
+    /// (0 sends no header).
+    pub hsts_max_age: u64,
 }
 
 impl Default for Config {
@@ -86,18 +108,26 @@ impl Default for Config {
             templates_dir: None,
             access_token_lifetime: 3600,
             refresh_token_lifetime: 30 * 24 * 3600,
+            grant_lifetime: 30 * 24 * 3600,
             authorization_code_lifetime: 60,
             session_lifetime: 12 * 3600,
             enable_password_grant: false,
             enable_implicit_grant: false,
             login_free_attempts: 3,
             login_max_delay: 900,
+            login_address_failures: 50,
             sqlite_synchronous: "normal".into(),
             max_connections: 16,
             client_cache_ttl: 5,
             scope_descriptions: BTreeMap::new(),
             scopes_supported: None,
             service_documentation: None,
+            http_header_timeout: 10,
+            http_body_timeout: 10,
+            http_idle_timeout: 30,
+            http_max_connections: 1024,
+            shutdown_grace_period: 10,
+            hsts_max_age: 365 * 24 * 3600,
         }
     }
 }
@@ -176,18 +206,26 @@ impl Config {
             "templates_dir",
             "access_token_lifetime",
             "refresh_token_lifetime",
+            "grant_lifetime",
             "authorization_code_lifetime",
             "session_lifetime",
             "enable_password_grant",
             "enable_implicit_grant",
             "login_free_attempts",
             "login_max_delay",
+            "login_address_failures",
             "sqlite_synchronous",
             "max_connections",
             "client_cache_ttl",
             "scope_descriptions",
             "scopes_supported",
             "service_documentation",
+            "http_header_timeout",
+            "http_body_timeout",
+            "http_idle_timeout",
+            "http_max_connections",
+            "shutdown_grace_period",
+            "hsts_max_age",
         ]
     }
 
@@ -198,6 +236,7 @@ impl Config {
         for (name, value) in [
             ("access_token_lifetime", self.access_token_lifetime),
             ("refresh_token_lifetime", self.refresh_token_lifetime),
+            ("grant_lifetime", self.grant_lifetime),
             (
                 "authorization_code_lifetime",
                 self.authorization_code_lifetime,
@@ -208,6 +247,23 @@ impl Config {
             if value <= 0 {
                 return Err(ConfigError::Invalid(format!(
                     "{name} must be a positive number of seconds, not {value}"
+                )));
+            }
+        }
+        for (name, value) in [
+            ("http_header_timeout", self.http_header_timeout),
+            ("http_body_timeout", self.http_body_timeout),
+            ("http_idle_timeout", self.http_idle_timeout),
+            ("http_max_connections", u64::from(self.http_max_connections)),
+            ("shutdown_grace_period", self.shutdown_grace_period),
+            (
+                "login_address_failures",
+                u64::from(self.login_address_failures),
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be at least 1, not 0"
                 )));
             }
         }
@@ -228,6 +284,13 @@ impl Config {
                 self.bind
             ))
         })
+    }
+
+    /// The `Strict-Transport-Security` value to send: for an https issuer with a
+    /// non-zero `hsts_max_age`.
+    pub fn hsts(&self) -> Option<String> {
+        (self.secure_cookies() && self.hsts_max_age > 0)
+            .then(|| format!("max-age={}", self.hsts_max_age))
     }
 
     /// True when cookies must be `Secure`: the issuer is https.

@@ -7,7 +7,7 @@
 //! sends them to `/consent`. Each form posts back to its own URL with the session's
 //! CSRF token.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, State};
 use axum::response::{Html, IntoResponse, Response};
@@ -16,9 +16,11 @@ use http::StatusCode;
 use minijinja::context;
 use portcullis_axum::{into_response, OAuth};
 use portcullis_core::{Client, OAuthError, OAuthRequest, OAuthResponse, Params, User};
+use portcullis_sql::SqlError;
 
 use crate::app::AppState;
 use crate::session::{set_cookie, Session};
+use crate::throttle::{Admission, AttemptKeys};
 
 fn html(status: StatusCode, body: String) -> Response {
     (status, Html(body)).into_response()
@@ -329,22 +331,13 @@ pub async fn consent_submit(State(state): State<AppState>, OAuth(request): OAuth
     }
 }
 
-/// `GET /login`: the sign-in form.
+/// `GET /login`: the sign-in form. It creates no session: the form's CSRF token
+/// lives in a cookie of its own until the visitor signs in.
 pub async fn login(State(state): State<AppState>, OAuth(request): OAuth) -> Response {
     let query = Params::from_query(&request).unwrap_or_default();
     let return_to = safe_return_to(query.get("return_to"));
-    let session = match load_session(&state, &request).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
-    let (session, cookie) = match session {
-        Some(session) => (session, None),
-        None => match state.sessions().start(None, state.now()).await {
-            Ok((session, cookie)) => (session, Some(cookie)),
-            Err(error) => return server_error(&state, error),
-        },
-    };
-    let mut response = login_page(&state, StatusCode::OK, &session, &return_to, None, "");
+    let (csrf_token, cookie) = state.sessions().login_csrf(request.headers());
+    let mut response = login_page(&state, StatusCode::OK, &csrf_token, &return_to, None, "");
     if let Some(cookie) = cookie {
         set_cookie(response.headers_mut(), cookie);
     }
@@ -354,7 +347,7 @@ pub async fn login(State(state): State<AppState>, OAuth(request): OAuth) -> Resp
 fn login_page(
     state: &AppState,
     status: StatusCode,
-    session: &Session,
+    csrf_token: &str,
     return_to: &str,
     error: Option<&str>,
     username: &str,
@@ -365,28 +358,29 @@ fn login_page(
         "login.html",
         context! {
             action => format!("/login?return_to={}", encode(return_to)),
-            csrf_token => session.record.csrf_token,
+            csrf_token => csrf_token,
             error => error,
             username => username,
         },
     )
 }
 
-/// The sign-in page saying to wait `wait` seconds, with `Retry-After`.
-fn throttled(
+/// The sign-in page with `message`, `status` and `Retry-After: wait`.
+fn try_again_later(
     state: &AppState,
-    session: &Session,
+    status: StatusCode,
+    message: &str,
+    csrf_token: &str,
     return_to: &str,
     username: &str,
     wait: i64,
 ) -> Response {
-    let message = format!("Too many failed sign-in attempts. Wait {wait} seconds and try again.");
     let mut response = login_page(
         state,
-        StatusCode::TOO_MANY_REQUESTS,
-        session,
+        status,
+        csrf_token,
         return_to,
-        Some(&message),
+        Some(message),
         username,
     );
     if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
@@ -395,82 +389,118 @@ fn throttled(
     response
 }
 
+/// The sign-in page saying to wait `wait` seconds, with `Retry-After`.
+fn throttled(
+    state: &AppState,
+    csrf_token: &str,
+    return_to: &str,
+    username: &str,
+    wait: i64,
+) -> Response {
+    let message = format!("Too many failed sign-in attempts. Wait {wait} seconds and try again.");
+    try_again_later(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        &message,
+        csrf_token,
+        return_to,
+        username,
+        wait,
+    )
+}
+
+/// The client's address, for throttling and the password hashing queue.
+fn peer_ip(request: &OAuthRequest) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
 /// `POST /login`: checks the credentials, with throttling, and starts a new session.
 pub async fn login_submit(State(state): State<AppState>, OAuth(request): OAuth) -> Response {
     let query = Params::from_query(&request).unwrap_or_default();
     let return_to = safe_return_to(query.get("return_to"));
-    let session = match load_session(&state, &request).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     let form = form(&request);
-    let Some(session) = session.filter(|s| s.check_csrf(form.get("csrf_token"))) else {
+    if !state
+        .sessions()
+        .check_login_csrf(request.headers(), form.get("csrf_token"))
+    {
         tracing::warn!("sign-in form with a missing or wrong CSRF token");
         return forged(&state);
-    };
+    }
+    let csrf_token = form.get("csrf_token").unwrap_or_default();
     let (Some(username), Some(password)) = (form.get("username"), form.get("password")) else {
         return login_page(
             &state,
             StatusCode::BAD_REQUEST,
-            &session,
+            csrf_token,
             &return_to,
             Some("Enter your username and password."),
             form.get("username").unwrap_or(""),
         );
     };
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_owned());
-    let keys = crate::throttle::Throttle::keys(username, &ip);
+    let ip = peer_ip(&request);
+    let keys = AttemptKeys::new(username, ip);
     let now = state.now();
-    match state.throttle().wait(&keys, now).await {
-        Ok(0) => {}
-        Ok(wait) => {
-            tracing::warn!(%ip, "sign-in throttled");
-            return throttled(&state, &session, &return_to, username, wait);
-        }
-        Err(error) => return server_error(&state, error),
-    }
     // Counted before the password is checked, so parallel guesses cannot all slip
-    // under the limit; taken back below if the password is right.
-    match state.throttle().attempt(&keys, now).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(%ip, "concurrent sign-in attempts throttled");
-            let wait = state.throttle().wait(&keys, now).await.unwrap_or(1).max(1);
-            return throttled(&state, &session, &return_to, username, wait);
+    // under the limits.
+    let attempt = match state.throttle().begin(&keys, now).await {
+        Ok(Admission::Allowed(attempt)) => attempt,
+        Ok(Admission::Refused { wait }) => {
+            tracing::warn!(%ip, wait, "sign-in throttled");
+            return throttled(&state, csrf_token, &return_to, username, wait);
         }
         Err(error) => return server_error(&state, error),
-    }
-    let user = match state.store().verify_user_password(username, password).await {
+    };
+    let user = match state
+        .store()
+        .verify_user_password_from(username, password, keys.address())
+        .await
+    {
         Ok(user) => user,
+        Err(SqlError::Busy(reason)) => {
+            tracing::warn!(%ip, %reason, "sign-in refused: password checks are queued up");
+            return try_again_later(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy. Try again in a moment.",
+                csrf_token,
+                &return_to,
+                username,
+                1,
+            );
+        }
         Err(error) => return server_error(&state, error),
     };
     let Some(user) = user else {
+        if let Err(error) = attempt.failed().await {
+            return server_error(&state, error);
+        }
         tracing::info!(%ip, "sign-in failed");
         return login_page(
             &state,
             StatusCode::UNAUTHORIZED,
-            &session,
+            csrf_token,
             &return_to,
             Some("The username or password is incorrect."),
             username,
         );
     };
-    if let Err(error) = state.throttle().succeed(&keys).await {
+    if let Err(error) = attempt.succeeded().await {
         return server_error(&state, error);
     }
     // A new session on every sign-in: an id planted earlier is worthless.
-    if let Err(error) = state.sessions().end(&session).await {
-        return server_error(&state, error);
+    match load_session(&state, &request).await {
+        Ok(Some(previous)) => {
+            if let Err(error) = state.sessions().end(&previous).await {
+                return server_error(&state, error);
+            }
+        }
+        Ok(None) => {}
+        Err(response) => return response,
     }
-    let cookie = match state
-        .sessions()
-        .start(Some(user.subject.clone()), now)
-        .await
-    {
+    let cookie = match state.sessions().start(user.subject.clone(), now).await {
         Ok((_, cookie)) => cookie,
         Err(error) => return server_error(&state, error),
     };

@@ -6,6 +6,11 @@
 //! (compared in constant time). Signing in always starts a new session, so a session
 //! id planted before sign-in is worthless (session fixation). The cookie is `Secure`
 //! (and named with the `__Host-` prefix) when the issuer is https.
+//!
+//! Only signed-in visitors have a session row. The sign-in form itself is protected by
+//! a double-submit token — a random value in a cookie of its own and in the form, which
+//! must match — so that a visitor who only looks at the sign-in page leaves nothing in
+//! the database (issue 9, finding 10: one row per cookieless `GET /login` before).
 
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
@@ -19,7 +24,13 @@ pub const COOKIE_NAME: &str = "portcullis_session";
 /// The session cookie's name over HTTPS: `__Host-` pins it to this host and path `/`.
 pub const SECURE_COOKIE_NAME: &str = "__Host-portcullis_session";
 
-/// How long a session lasts before its visitor signs in (15 minutes).
+/// The sign-in form's CSRF cookie over plain HTTP (development).
+pub const LOGIN_CSRF_COOKIE_NAME: &str = "portcullis_login_csrf";
+/// The sign-in form's CSRF cookie over HTTPS (`__Host-`: no other host or path may
+/// set it, so it cannot be planted from a sibling subdomain).
+pub const SECURE_LOGIN_CSRF_COOKIE_NAME: &str = "__Host-portcullis_login_csrf";
+
+/// How long the sign-in form's CSRF cookie lasts (15 minutes).
 pub const ANONYMOUS_LIFETIME: i64 = 15 * 60;
 
 /// A loaded session and the cookie value that found it.
@@ -106,48 +117,82 @@ impl Sessions {
         Ok(Some(Session { record }))
     }
 
-    /// Starts a new session (signed in when `subject` is given); returns it and the
-    /// `Set-Cookie` header value.
+    /// Starts a new session for the user `subject`, signed in at `now`; returns it and
+    /// the `Set-Cookie` header value.
     pub async fn start(
         &self,
-        subject: Option<String>,
+        subject: String,
         now: i64,
     ) -> Result<(Session, HeaderValue), SqlError> {
         let value = random_token(&OsRandom);
-        // A visitor who has not signed in only needs the session for the sign-in form:
-        // a short life keeps anonymous sessions from piling up.
-        let lifetime = if subject.is_some() {
-            self.lifetime
-        } else {
-            self.lifetime.min(ANONYMOUS_LIFETIME)
-        };
         let record = SessionRecord {
             id_hash: hash_secret(&value),
-            auth_time: subject.as_ref().map(|_| now),
-            subject,
+            auth_time: Some(now),
+            subject: Some(subject),
             csrf_token: random_token(&OsRandom),
             created_at: now,
-            expires_at: now.saturating_add(lifetime),
+            expires_at: now.saturating_add(self.lifetime),
         };
         self.store.insert_session(&record).await?;
-        let cookie = self.cookie(&value, lifetime);
+        let cookie = self.cookie(self.cookie_name(), &value, self.lifetime);
         Ok((Session { record }, cookie))
+    }
+
+    fn login_csrf_cookie_name(&self) -> &'static str {
+        if self.secure {
+            SECURE_LOGIN_CSRF_COOKIE_NAME
+        } else {
+            LOGIN_CSRF_COOKIE_NAME
+        }
+    }
+
+    /// The sign-in form's CSRF token: the one the request's cookie carries, or a new
+    /// one with the `Set-Cookie` value that stores it. Nothing goes to the database.
+    pub fn login_csrf(&self, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+        if let Some(token) = cookie_value(headers, self.login_csrf_cookie_name()) {
+            if is_token(token) {
+                return (token.to_owned(), None);
+            }
+        }
+        let token = random_token(&OsRandom);
+        let cookie = self.cookie(self.login_csrf_cookie_name(), &token, ANONYMOUS_LIFETIME);
+        (token, Some(cookie))
+    }
+
+    /// True when the sign-in form's `submitted` token matches the request's CSRF
+    /// cookie (compared in constant time).
+    pub fn check_login_csrf(&self, headers: &HeaderMap, submitted: Option<&str>) -> bool {
+        match (
+            cookie_value(headers, self.login_csrf_cookie_name()),
+            submitted,
+        ) {
+            (Some(cookie), Some(submitted)) => {
+                is_token(cookie) && constant_time_eq(cookie.as_bytes(), submitted.as_bytes())
+            }
+            _ => false,
+        }
     }
 
     /// Ends a session; returns the `Set-Cookie` value that clears the cookie.
     pub async fn end(&self, session: &Session) -> Result<HeaderValue, SqlError> {
         self.store.delete_session(&session.record.id_hash).await?;
-        Ok(self.cookie("", 0))
+        Ok(self.cookie(self.cookie_name(), "", 0))
     }
 
-    fn cookie(&self, value: &str, max_age: i64) -> HeaderValue {
+    fn cookie(&self, name: &str, value: &str, max_age: i64) -> HeaderValue {
         let secure = if self.secure { "; Secure" } else { "" };
-        let text = format!(
-            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-            self.cookie_name()
-        );
+        let text =
+            format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
         HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
+}
+
+/// True for a value shaped like the 256-bit tokens this module mints.
+fn is_token(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Adds a `Set-Cookie` header to a response's headers.

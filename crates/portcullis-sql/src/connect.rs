@@ -108,6 +108,7 @@ async fn connect_sqlite(url: &str, options: &SqlOptions) -> Result<Connected, Sq
     }
     let path = absolute(connect_options.get_filename());
     check_parent_directory(&path)?;
+    secure_database_file(&path)?;
     let pool_options = SqlitePoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT);
@@ -274,6 +275,60 @@ fn is_sqlite_memory_url(url: &str) -> bool {
 
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Creates a new database file readable by its owner only (0600), before SQLite
+/// opens it: SQLite gives its `-wal` and `-shm` files the database file's permissions,
+/// so all three hold password hashes, emails and session data for the owner alone,
+/// whatever the umask. For an existing file readable or writable by others, logs a
+/// warning that says how to fix it.
+fn secure_database_file(path: &Path) -> Result<(), SqlError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => {
+                return Err(SqlError::OpenSqlite {
+                    path: path.display().to_string(),
+                    reason: error.to_string(),
+                })
+            }
+        }
+        for file in sqlite_files(path) {
+            let Ok(metadata) = std::fs::metadata(&file) else {
+                continue;
+            };
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %file.display(),
+                    mode = format_args!("{mode:o}"),
+                    "the database file is readable or writable by other users; it holds password hashes and session data: run `chmod 600 {}*`",
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// The database file and the two files SQLite keeps beside it in WAL mode.
+fn sqlite_files(path: &Path) -> [PathBuf; 3] {
+    let with_suffix = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    [path.to_owned(), with_suffix("-wal"), with_suffix("-shm")]
 }
 
 /// SQLite creates the file but not its directory; say so plainly.

@@ -24,7 +24,11 @@ impl TokenStore for SqlStore {
     type Token = TokenRecord;
 
     async fn save_token(&self, token: TokenRecord) -> Result<(), StoreError> {
-        Ok(self.repository.save_token(token).await?)
+        Ok(self
+            .repository
+            .save_token(token)
+            .await
+            .inspect_err(|e| self.forget_deleted_client(e))?)
     }
 
     async fn find_access_token(
@@ -52,7 +56,8 @@ impl TokenStore for SqlStore {
         Ok(self
             .repository
             .rotate_refresh_token(old_refresh_token_hash, &new)
-            .await?)
+            .await
+            .inspect_err(|e| self.forget_deleted_client(e))?)
     }
 
     async fn revoke_token(&self, access_token_hash: &str) -> Result<(), StoreError> {
@@ -72,14 +77,22 @@ impl AuthorizationCodeStore for SqlStore {
         &self,
         code: AuthorizationCodeRecord,
     ) -> Result<(), StoreError> {
-        Ok(self.repository.save_authorization_code(&code).await?)
+        Ok(self
+            .repository
+            .save_authorization_code(&code)
+            .await
+            .inspect_err(|e| self.forget_deleted_client(e))?)
     }
 
     async fn redeem_authorization_code(
         &self,
         code_hash: &str,
+        client_id: &str,
     ) -> Result<CodeRedemption<AuthorizationCodeRecord>, StoreError> {
-        Ok(self.repository.redeem_authorization_code(code_hash).await?)
+        Ok(self
+            .repository
+            .redeem_authorization_code(code_hash, client_id)
+            .await?)
     }
 }
 

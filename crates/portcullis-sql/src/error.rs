@@ -4,7 +4,7 @@
 //! Messages never contain the database URL itself (it may hold a password): they name
 //! the SQLite path or the PostgreSQL `host:port/database` instead.
 
-use portcullis_core::StoreError;
+use portcullis_core::{StoreError, StoreErrorKind};
 
 /// A failure of [`SqlStore`](crate::SqlStore).
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +72,20 @@ pub enum SqlError {
     /// A background task (password hashing) did not finish.
     #[error("a background task failed: {0}")]
     Task(String),
+
+    /// The username cannot be registered.
+    #[error("invalid username: {0}")]
+    InvalidUsername(crate::username::UsernameError),
+
+    /// A write named a client that no longer exists: it was deleted after it was read
+    /// (by another process, or another instance on the same database).
+    #[error("the client '{0}' no longer exists")]
+    UnknownClient(String),
+
+    /// Too much work is queued (password hashing during a flood of sign-ins): try again
+    /// shortly.
+    #[error("the server is busy: {0}")]
+    Busy(String),
 }
 
 impl From<sqlx::Error> for SqlError {
@@ -89,7 +103,33 @@ impl SqlError {
 
 impl From<SqlError> for StoreError {
     fn from(error: SqlError) -> Self {
-        StoreError::from_source("SQL store operation failed", error)
+        let kind = match error {
+            SqlError::UnknownClient(_) => StoreErrorKind::UnknownClient,
+            _ => StoreErrorKind::Failed,
+        };
+        StoreError::from_source("SQL store operation failed", error).with_kind(kind)
+    }
+}
+
+/// True when `error` is a foreign-key violation: on the hot writes, a token or code
+/// of a client deleted meanwhile.
+pub(crate) fn is_foreign_key_violation(error: &SqlError) -> bool {
+    match error {
+        SqlError::Database(sqlx::Error::Database(db)) => db.is_foreign_key_violation(),
+        SqlError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => {
+            failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+        }
+        _ => false,
+    }
+}
+
+/// The error a caller of a write for `client_id` gets: [`SqlError::UnknownClient`] for
+/// a foreign-key violation (its client is gone), the error itself otherwise.
+pub(crate) fn for_client(error: SqlError, client_id: &str) -> SqlError {
+    if is_foreign_key_violation(&error) {
+        SqlError::UnknownClient(client_id.to_owned())
+    } else {
+        error
     }
 }
 

@@ -60,15 +60,19 @@ mod rows;
 mod sqlite_fast;
 mod token_reader;
 mod token_writer;
+mod username;
 
 use std::fmt;
 use std::sync::Arc;
 
 use portcullis_core::random::random_string;
-use portcullis_core::{ClientRecord, OsRandom, Scope};
+use portcullis_core::{hash_secret, ClientRecord, OsRandom, Scope};
 
 pub use error::SqlError;
-pub use records::{LoginThrottle, NewUser, SessionRecord, UserRecord};
+pub use records::{
+    AttemptOutcome, LoginThrottle, NewUser, SessionRecord, ThrottleReset, UserRecord,
+};
+pub use username::{normalize_username, username_key, UsernameError, MAX_USERNAME_CHARS};
 
 use repository::Repository;
 
@@ -161,7 +165,8 @@ impl SqlStore {
     /// Applies the embedded migrations that are not applied yet. Idempotent, and safe
     /// when several processes start at once.
     pub async fn migrate(&self) -> Result<(), SqlError> {
-        self.repository.migrate().await
+        self.repository.migrate().await?;
+        self.fill_username_keys().await
     }
 
     /// Which database this is.
@@ -215,6 +220,15 @@ impl SqlStore {
         updated
     }
 
+    /// Drops a client from the cache when a write found it deleted
+    /// ([`SqlError::UnknownClient`]), so that the next request reads it again (and gets
+    /// `invalid_client`) instead of writing for it until the cache entry expires.
+    pub(crate) fn forget_deleted_client(&self, error: &SqlError) {
+        if let SqlError::UnknownClient(client_id) = error {
+            self.clients.evict(client_id);
+        }
+    }
+
     /// The client for authentication: from the cache when fresh (see
     /// [`SqlOptions::client_cache_ttl`]), else from the database.
     pub(crate) async fn find_client_cached(
@@ -234,8 +248,11 @@ impl SqlStore {
 
     // ---- users ----
 
-    /// Creates a user with a fresh random subject and an Argon2id password hash. A
-    /// taken username is [`SqlError::Conflict`].
+    /// Creates a user with a fresh random subject and an Argon2id password hash. The
+    /// username is stored trimmed and in NFKC, and refused ([`SqlError::InvalidUsername`])
+    /// when empty, invisible or a mixed-script look-alike (see [`normalize_username`]).
+    /// A username taken already — compared ignoring case and width ([`username_key`]) —
+    /// is [`SqlError::Conflict`].
     pub async fn create_user(&self, new: NewUser) -> Result<UserRecord, SqlError> {
         let NewUser {
             username,
@@ -243,6 +260,8 @@ impl SqlStore {
             name,
             password,
         } = new;
+        let username = normalize_username(&username).map_err(SqlError::InvalidUsername)?;
+        let key = username_key(&username);
         let password_hash = password::hash_password(password).await?;
         let user = UserRecord {
             subject: random_string(&OsRandom, 16),
@@ -250,16 +269,19 @@ impl SqlStore {
             email,
             name,
             created_at: now_seconds(),
+            disabled: false,
         };
-        self.repository.insert_user(&user, &password_hash).await?;
+        self.repository
+            .insert_user(&user, &key, &password_hash)
+            .await?;
         Ok(user)
     }
 
-    /// The user with this username.
+    /// The user with this username, compared ignoring case and width.
     pub async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, SqlError> {
         Ok(self
             .repository
-            .get_user(username)
+            .get_user(&username_key(username))
             .await?
             .map(|row| row.into_record()))
     }
@@ -280,11 +302,12 @@ impl SqlStore {
     /// Deletes a user with their tokens, codes, sessions and consents, in one
     /// transaction. `false` when there was no such user.
     pub async fn delete_user(&self, username: &str) -> Result<bool, SqlError> {
-        self.repository.delete_user(username).await
+        self.repository.delete_user(&username_key(username)).await
     }
 
-    /// Sets a new password and ends the user's sessions. `false` when there is no such
-    /// user.
+    /// Sets a new password, ends the user's sessions and revokes every grant they gave
+    /// (tokens, refresh tokens and codes issued before the change stop working).
+    /// `false` when there is no such user.
     pub async fn set_user_password(
         &self,
         username: &str,
@@ -292,21 +315,72 @@ impl SqlStore {
     ) -> Result<bool, SqlError> {
         let hash = password::hash_password(password.to_owned()).await?;
         self.repository
-            .set_user_password_hash(username, &hash)
+            .set_user_password_hash(&username_key(username), &hash, now_seconds())
             .await
     }
 
-    /// The user, when `password` is theirs; `None` for a wrong password or an unknown
-    /// user, which cost the same Argon2 verification.
+    /// Disables (or enables again) a user. A disabled user cannot sign in; disabling
+    /// ends their sessions and revokes every grant they gave. `false` when there is no
+    /// such user.
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+    ) -> Result<bool, SqlError> {
+        self.repository
+            .set_user_disabled(&username_key(username), disabled, now_seconds())
+            .await
+    }
+
+    /// The user, when `password` is theirs and they are not disabled; `None` for a
+    /// wrong password or an unknown or disabled user, which cost the same Argon2
+    /// verification.
     pub async fn verify_user_password(
         &self,
         username: &str,
         password: &str,
     ) -> Result<Option<UserRecord>, SqlError> {
-        let row = self.repository.get_user(username).await?;
+        self.verify_user_password_from(username, password, password::ADMIN_LANE)
+            .await
+    }
+
+    /// Like [`verify_user_password`](Self::verify_user_password), for a sign-in from
+    /// `client_address`: the verification waits behind other verifications from that
+    /// address only, so that a flood from one address does not slow everyone's
+    /// sign-in (the password hashing queue is fair between addresses). A flood that
+    /// fills its address's queue is answered [`SqlError::Busy`].
+    pub async fn verify_user_password_from(
+        &self,
+        username: &str,
+        password: &str,
+        client_address: &str,
+    ) -> Result<Option<UserRecord>, SqlError> {
+        let row = self.repository.get_user(&username_key(username)).await?;
         let stored = row.as_ref().map(|row| row.password_hash.clone());
-        let matches = password::verify_password(password.to_owned(), stored).await?;
-        Ok(row.filter(|_| matches).map(|row| row.into_record()))
+        let matches =
+            password::verify_password(password.to_owned(), stored, client_address).await?;
+        Ok(row
+            .map(|row| row.into_record())
+            .filter(|user| matches && !user.disabled))
+    }
+
+    /// Gives every user stored before usernames were normalized its comparison key.
+    /// Two legacy users whose names differ only by case or width cannot both have it:
+    /// the later one keeps none (and cannot sign in until renamed), with an error in
+    /// the log naming both.
+    async fn fill_username_keys(&self) -> Result<(), SqlError> {
+        for (subject, username) in self.repository.users_without_key().await? {
+            let key = username_key(&username);
+            match self.repository.set_username_key(&subject, &key).await {
+                Ok(()) => {}
+                Err(SqlError::Conflict(_)) => tracing::error!(
+                    username = %username,
+                    "two users have names that differ only by case or width; this one cannot sign in until the other is renamed or deleted"
+                ),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
     }
 
     // ---- sessions ----
@@ -353,36 +427,45 @@ impl SqlStore {
 
     // ---- login throttling ----
 
-    /// Counts one failed login under `key` (atomically) and returns the new state.
-    pub async fn record_login_failure(
+    /// Counts one sign-in attempt under throttle `key` (atomically, for every
+    /// instance on this database) before its password is checked, and returns the
+    /// key's state with this attempt among the pending ones. Failures are forgotten per
+    /// `reset`, `window` seconds long. Finish every begun attempt with
+    /// [`end_login_attempt`](Self::end_login_attempt). The key is stored as its
+    /// SHA-256, never as given (it may hold a typed username, or a password typed into
+    /// the username field).
+    pub async fn begin_login_attempt(
         &self,
         key: &str,
         now: i64,
+        window: i64,
+        reset: ThrottleReset,
     ) -> Result<LoginThrottle, SqlError> {
-        self.repository.record_login_failure(key, now).await
+        self.repository
+            .begin_login_attempt(&hash_secret(key), now, window, reset)
+            .await
     }
 
-    /// The failures counted under `key`, if any.
-    pub async fn get_login_throttle(&self, key: &str) -> Result<Option<LoginThrottle>, SqlError> {
-        self.repository.get_login_throttle(key).await
-    }
-
-    /// Forgets the failures counted under `key` (after a successful login).
-    pub async fn clear_login_failures(&self, key: &str) -> Result<(), SqlError> {
-        self.repository.clear_login_failures(key).await
-    }
-
-    /// Takes one failure back from `key`: for an attempt counted in advance (see the
-    /// server's throttle) that turned out to succeed.
-    pub async fn forgive_login_failure(&self, key: &str) -> Result<(), SqlError> {
-        self.repository.forgive_login_failure(key).await
+    /// Finishes an attempt begun under `key`: no longer pending, and counted as a
+    /// failure, forgotten with the key's failures, or counted for nothing.
+    pub async fn end_login_attempt(
+        &self,
+        key: &str,
+        now: i64,
+        window: i64,
+        outcome: AttemptOutcome,
+    ) -> Result<(), SqlError> {
+        self.repository
+            .end_login_attempt(&hash_secret(key), now, window, outcome)
+            .await
     }
 
     // ---- housekeeping ----
 
-    /// Deletes what expired by `now`: authorization codes (used or not), sessions, and
-    /// tokens whose access token has expired and whose refresh token, if any, has an
-    /// expiry that has passed. Returns how many rows went.
+    /// Deletes what expired by `now`: authorization codes (used or not), sessions,
+    /// sign-in throttling rows that count for nothing any more, and tokens whose access
+    /// token has expired and whose refresh token, if any, has an expiry that has
+    /// passed. Returns how many rows went.
     pub async fn purge_expired(&self, now: i64) -> Result<u64, SqlError> {
         self.repository.purge_expired(now).await
     }

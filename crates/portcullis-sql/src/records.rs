@@ -23,6 +23,10 @@ pub struct UserRecord {
     pub name: Option<String>,
     /// When the user was created (UTC seconds).
     pub created_at: i64,
+    /// A disabled user cannot sign in (see
+    /// [`SqlStore::set_user_disabled`](crate::SqlStore::set_user_disabled)).
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 impl portcullis_core::User for UserRecord {
@@ -87,12 +91,42 @@ impl fmt::Debug for SessionRecord {
     }
 }
 
-/// Failed logins counted under one key (`user:alice`, `ip:127.0.0.1`), shared by
-/// every instance on one database.
+/// The sign-in attempts counted under one throttle key, shared by every instance on
+/// one database (see [`SqlStore::begin_login_attempt`](crate::SqlStore::begin_login_attempt)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginThrottle {
-    /// Failures since the key was last cleared.
+    /// Failed attempts counted in the current window.
     pub failures: u32,
-    /// When the last failure happened (UTC seconds).
+    /// Attempts being checked right now, this one included.
+    pub pending: u32,
+    /// When the current window began (UTC seconds).
+    pub window_start: i64,
+    /// When the last failure happened (UTC seconds); 0 when there was none.
     pub last_failure_at: i64,
+}
+
+/// When the failures under a throttle key are forgotten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleReset {
+    /// After `window` seconds without a failure (escalating delays per account).
+    AfterQuiet,
+    /// `window` seconds after the window began, whatever happened in it (a budget of
+    /// failures per address per window).
+    FixedWindow,
+}
+
+/// How a counted sign-in attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The password was checked and wrong: one more failure.
+    Failed,
+    /// The password was right; with `clear`, the key's failures are forgotten.
+    Succeeded {
+        /// Forget the failures counted so far (the account's own keys), or keep them
+        /// (the address's budget, which one valid account must not reset).
+        clear: bool,
+    },
+    /// The attempt was refused before its password was checked: it counts for
+    /// nothing.
+    Refused,
 }

@@ -27,11 +27,11 @@ use async_trait::async_trait;
 use portcullis_core::{AuthorizationCodeRecord, ClientRecord, CodeRedemption, Scope, TokenRecord};
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
-use crate::error::{conflict_or_database, SqlError};
-use crate::records::{LoginThrottle, SessionRecord, UserRecord};
+use crate::error::{conflict_or_database, for_client, SqlError};
+use crate::records::{AttemptOutcome, LoginThrottle, SessionRecord, ThrottleReset, UserRecord};
 use crate::rows::{
-    list_to_json, scope_from_text, ClientRow, CodeRow, SessionRow, TextRow, ThrottleRow, TokenRow,
-    UserRow,
+    list_to_json, scope_from_text, ClientRow, CodeRow, NameRow, SessionRow, TextRow, ThrottleRow,
+    TokenRow, UserRow,
 };
 use crate::sqlite_fast::FastSqlite;
 use crate::token_reader::{TokenColumn, TokenReader};
@@ -57,12 +57,30 @@ pub(crate) trait Repository: Send + Sync + 'static {
     async fn delete_client(&self, client_id: &str) -> Result<bool, SqlError>;
     async fn set_client_secret_hash(&self, client_id: &str, hash: &str) -> Result<bool, SqlError>;
 
-    async fn insert_user(&self, user: &UserRecord, password_hash: &str) -> Result<(), SqlError>;
-    async fn get_user(&self, username: &str) -> Result<Option<UserRow>, SqlError>;
+    async fn insert_user(
+        &self,
+        user: &UserRecord,
+        username_key: &str,
+        password_hash: &str,
+    ) -> Result<(), SqlError>;
+    async fn get_user(&self, username_key: &str) -> Result<Option<UserRow>, SqlError>;
     async fn find_user_by_subject(&self, subject: &str) -> Result<Option<UserRecord>, SqlError>;
     async fn list_users(&self) -> Result<Vec<UserRecord>, SqlError>;
-    async fn delete_user(&self, username: &str) -> Result<bool, SqlError>;
-    async fn set_user_password_hash(&self, username: &str, hash: &str) -> Result<bool, SqlError>;
+    async fn delete_user(&self, username_key: &str) -> Result<bool, SqlError>;
+    async fn set_user_password_hash(
+        &self,
+        username_key: &str,
+        hash: &str,
+        now: i64,
+    ) -> Result<bool, SqlError>;
+    async fn set_user_disabled(
+        &self,
+        username_key: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<bool, SqlError>;
+    async fn users_without_key(&self) -> Result<Vec<(String, String)>, SqlError>;
+    async fn set_username_key(&self, subject: &str, username_key: &str) -> Result<(), SqlError>;
 
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), SqlError>;
     async fn get_session(&self, id_hash: &str) -> Result<Option<SessionRecord>, SqlError>;
@@ -77,10 +95,20 @@ pub(crate) trait Repository: Send + Sync + 'static {
         now: i64,
     ) -> Result<(), SqlError>;
 
-    async fn record_login_failure(&self, key: &str, now: i64) -> Result<LoginThrottle, SqlError>;
-    async fn get_login_throttle(&self, key: &str) -> Result<Option<LoginThrottle>, SqlError>;
-    async fn clear_login_failures(&self, key: &str) -> Result<(), SqlError>;
-    async fn forgive_login_failure(&self, key: &str) -> Result<(), SqlError>;
+    async fn begin_login_attempt(
+        &self,
+        key_hash: &str,
+        now: i64,
+        window: i64,
+        reset: ThrottleReset,
+    ) -> Result<LoginThrottle, SqlError>;
+    async fn end_login_attempt(
+        &self,
+        key_hash: &str,
+        now: i64,
+        window: i64,
+        outcome: AttemptOutcome,
+    ) -> Result<(), SqlError>;
 
     async fn purge_expired(&self, now: i64) -> Result<u64, SqlError>;
 
@@ -100,6 +128,7 @@ pub(crate) trait Repository: Send + Sync + 'static {
     async fn redeem_authorization_code(
         &self,
         code_hash: &str,
+        client_id: &str,
     ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError>;
 }
 
@@ -180,19 +209,114 @@ where
     }
 }
 
+/// Counts an attempt under a throttle key and returns the key's state. A row whose
+/// last failure is `window` seconds old (`AFTER_QUIET`), or whose window began
+/// `window` seconds ago (`FIXED_WINDOW`), starts over; attempts counted as pending on
+/// a row nothing touched for a whole window (a process that died mid-check) are
+/// forgotten.
+fn begin_attempt_sql(reset: &str) -> String {
+    format!(
+        "INSERT INTO login_throttle \
+         (throttle_key, failures, pending, window_start, last_failure_at, expires_at) \
+         VALUES ($1, 0, 1, $2, 0, $2 + $3) \
+         ON CONFLICT (throttle_key) DO UPDATE SET \
+         failures = CASE WHEN {reset} THEN 0 ELSE login_throttle.failures END, \
+         window_start = CASE WHEN {reset} THEN $2 ELSE login_throttle.window_start END, \
+         last_failure_at = CASE WHEN {reset} THEN 0 ELSE login_throttle.last_failure_at END, \
+         pending = CASE WHEN login_throttle.expires_at <= $2 THEN 1 \
+         ELSE login_throttle.pending + 1 END, \
+         expires_at = CASE WHEN login_throttle.expires_at > $2 + $3 \
+         THEN login_throttle.expires_at ELSE $2 + $3 END \
+         RETURNING failures, pending, window_start, last_failure_at"
+    )
+}
+
+static BEGIN_ATTEMPT_AFTER_QUIET: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| begin_attempt_sql("login_throttle.last_failure_at <= $2 - $3"));
+static BEGIN_ATTEMPT_FIXED_WINDOW: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| begin_attempt_sql("login_throttle.window_start <= $2 - $3"));
+
+impl<DB> Repo<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> TextRow: FromRow<'r, DB::Row>,
+{
+    /// The subject of the user whose username key is `username_key`.
+    async fn subject_of(&self, username_key: &str) -> Result<Option<String>, SqlError> {
+        Ok(sqlx::query_as::<DB, TextRow>(
+            "SELECT subject AS value FROM users WHERE username_key = $1",
+        )
+        .bind(username_key)
+        .fetch_optional(&self.writer)
+        .await?
+        .map(|row| row.value))
+    }
+
+    /// Records every grant of `subject` (its tokens' and its codes') as revoked, on its
+    /// own commit before the tokens themselves are revoked: a token that a redemption
+    /// or rotation racing this saves afterwards is then revoked at once (see
+    /// `revoke_grant`).
+    async fn remember_grants_of(&self, subject: &str, now: i64) -> Result<(), SqlError> {
+        for sql in [
+            "INSERT INTO revoked_grants (grant_id, revoked_at) \
+             SELECT DISTINCT grant_id, $2 FROM tokens WHERE subject = $1 AND revoked = FALSE \
+             ON CONFLICT (grant_id) DO NOTHING",
+            "INSERT INTO revoked_grants (grant_id, revoked_at) \
+             SELECT DISTINCT grant_id, $2 FROM authorization_codes WHERE subject = $1 \
+             ON CONFLICT (grant_id) DO NOTHING",
+        ] {
+            sqlx::query::<DB>(sql)
+                .bind(subject)
+                .bind(now)
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Ends the sessions of `subject` and revokes its tokens and codes, in `tx`.
+async fn end_sessions_and_grants<DB>(
+    tx: &mut sqlx::Transaction<'_, DB>,
+    subject: &str,
+) -> Result<(), SqlError>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+{
+    for sql in [
+        "DELETE FROM sessions WHERE subject = $1",
+        "UPDATE tokens SET revoked = TRUE WHERE subject = $1 AND revoked = FALSE",
+        "DELETE FROM authorization_codes WHERE subject = $1",
+    ] {
+        sqlx::query::<DB>(sql)
+            .bind(subject)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 pub(crate) const CLIENT_COLUMNS: &str =
     "client_id, client_secret_hash, client_name, redirect_uris, scope, \
      grant_types, response_types, token_endpoint_auth_method, audience, resource_server_audience";
 
 pub(crate) const TOKEN_COLUMNS: &str =
     "access_token_hash, refresh_token_hash, client_id, scope, subject, \
-     grant_type, grant_id, issued_at, expires_in, refresh_token_expires_at, revoked, audience";
+     grant_type, grant_id, issued_at, expires_in, refresh_token_expires_at, revoked, audience, \
+     grant_expires_at";
 
 pub(crate) const CODE_COLUMNS: &str =
     "code_hash, client_id, redirect_uri, scope, subject, nonce, auth_time, \
      code_challenge, code_challenge_method, issued_at, expires_at, grant_id";
 
-const USER_COLUMNS: &str = "subject, username, email, name, created_at, password_hash";
+const USER_COLUMNS: &str = "subject, username, email, name, created_at, password_hash, disabled";
 
 const SESSION_COLUMNS: &str = "id_hash, subject, csrf_token, auth_time, created_at, expires_at";
 
@@ -214,6 +338,7 @@ where
     for<'r> SessionRow: FromRow<'r, DB::Row>,
     for<'r> ThrottleRow: FromRow<'r, DB::Row>,
     for<'r> TextRow: FromRow<'r, DB::Row>,
+    for<'r> NameRow: FromRow<'r, DB::Row>,
 {
     async fn migrate(&self) -> Result<(), SqlError> {
         DB::migrate(&self.writer).await
@@ -312,31 +437,41 @@ where
 
     // ---- users ----
 
-    async fn insert_user(&self, user: &UserRecord, password_hash: &str) -> Result<(), SqlError> {
+    async fn insert_user(
+        &self,
+        user: &UserRecord,
+        username_key: &str,
+        password_hash: &str,
+    ) -> Result<(), SqlError> {
         sqlx::query::<DB>(
-            "INSERT INTO users (subject, username, email, name, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO users (subject, username, username_key, email, name, password_hash, \
+             created_at, disabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(user.subject.as_str())
         .bind(user.username.as_str())
+        .bind(username_key)
         .bind(user.email.as_deref())
         .bind(user.name.as_deref())
         .bind(password_hash)
         .bind(user.created_at)
+        .bind(user.disabled)
         .execute(&self.writer)
         .await
         .map_err(|e| {
             conflict_or_database(e, || {
-                format!("a user named '{}' already exists", user.username)
+                format!(
+                    "a user named '{}' already exists (usernames are compared ignoring case and width)",
+                    user.username
+                )
             })
         })?;
         Ok(())
     }
 
-    async fn get_user(&self, username: &str) -> Result<Option<UserRow>, SqlError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+    async fn get_user(&self, username_key: &str) -> Result<Option<UserRow>, SqlError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = $1");
         Ok(sqlx::query_as::<DB, UserRow>(&sql)
-            .bind(username)
+            .bind(username_key)
             .fetch_optional(&self.pool)
             .await?)
     }
@@ -360,12 +495,12 @@ where
             .collect())
     }
 
-    async fn delete_user(&self, username: &str) -> Result<bool, SqlError> {
+    async fn delete_user(&self, username_key: &str) -> Result<bool, SqlError> {
         let mut tx = self.writer.begin().await?;
         let deleted = sqlx::query_as::<DB, TextRow>(
-            "DELETE FROM users WHERE username = $1 RETURNING subject AS value",
+            "DELETE FROM users WHERE username_key = $1 RETURNING subject AS value",
         )
-        .bind(username)
+        .bind(username_key)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(TextRow { value: subject }) = deleted else {
@@ -388,23 +523,76 @@ where
         Ok(true)
     }
 
-    async fn set_user_password_hash(&self, username: &str, hash: &str) -> Result<bool, SqlError> {
+    async fn set_user_password_hash(
+        &self,
+        username_key: &str,
+        hash: &str,
+        now: i64,
+    ) -> Result<bool, SqlError> {
+        let Some(subject) = self.subject_of(username_key).await? else {
+            return Ok(false);
+        };
+        self.remember_grants_of(&subject, now).await?;
         let mut tx = self.writer.begin().await?;
-        let updated = sqlx::query::<DB>("UPDATE users SET password_hash = $2 WHERE username = $1")
-            .bind(username)
+        sqlx::query::<DB>("UPDATE users SET password_hash = $2 WHERE subject = $1")
+            .bind(subject.as_str())
             .bind(hash)
             .execute(&mut *tx)
-            .await?
-            .rows_affected_by::<DB>();
-        // A new password ends every sign-in made with the old one.
-        sqlx::query::<DB>(
-            "DELETE FROM sessions WHERE subject IN (SELECT subject FROM users WHERE username = $1)",
-        )
-        .bind(username)
-        .execute(&mut *tx)
-        .await?;
+            .await?;
+        // A new password ends every sign-in and every grant made with the old one.
+        end_sessions_and_grants::<DB>(&mut tx, &subject).await?;
         tx.commit().await?;
-        Ok(updated > 0)
+        self.note_token_write();
+        Ok(true)
+    }
+
+    async fn set_user_disabled(
+        &self,
+        username_key: &str,
+        disabled: bool,
+        now: i64,
+    ) -> Result<bool, SqlError> {
+        let Some(subject) = self.subject_of(username_key).await? else {
+            return Ok(false);
+        };
+        if disabled {
+            self.remember_grants_of(&subject, now).await?;
+        }
+        let mut tx = self.writer.begin().await?;
+        sqlx::query::<DB>("UPDATE users SET disabled = $2 WHERE subject = $1")
+            .bind(subject.as_str())
+            .bind(disabled)
+            .execute(&mut *tx)
+            .await?;
+        if disabled {
+            end_sessions_and_grants::<DB>(&mut tx, &subject).await?;
+        }
+        tx.commit().await?;
+        self.note_token_write();
+        Ok(true)
+    }
+
+    async fn users_without_key(&self) -> Result<Vec<(String, String)>, SqlError> {
+        Ok(sqlx::query_as::<DB, NameRow>(
+            "SELECT subject, username FROM users WHERE username_key IS NULL ORDER BY seq",
+        )
+        .fetch_all(&self.writer)
+        .await?
+        .into_iter()
+        .map(|row| (row.subject, row.username))
+        .collect())
+    }
+
+    async fn set_username_key(&self, subject: &str, username_key: &str) -> Result<(), SqlError> {
+        sqlx::query::<DB>("UPDATE users SET username_key = $2 WHERE subject = $1")
+            .bind(subject)
+            .bind(username_key)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| {
+                conflict_or_database(e, || "another user has the same normalized name".to_owned())
+            })?;
+        Ok(())
     }
 
     // ---- sessions ----
@@ -493,46 +681,59 @@ where
 
     // ---- login throttling ----
 
-    async fn record_login_failure(&self, key: &str, now: i64) -> Result<LoginThrottle, SqlError> {
-        let row = sqlx::query_as::<DB, ThrottleRow>(
-            "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES ($1, 1, $2) \
-             ON CONFLICT (throttle_key) DO UPDATE \
-             SET failures = login_throttle.failures + 1, last_failure_at = excluded.last_failure_at \
-             RETURNING failures, last_failure_at",
-        )
-        .bind(key)
-        .bind(now)
-        .fetch_one(&self.writer)
-        .await?;
+    async fn begin_login_attempt(
+        &self,
+        key_hash: &str,
+        now: i64,
+        window: i64,
+        reset: ThrottleReset,
+    ) -> Result<LoginThrottle, SqlError> {
+        let sql = match reset {
+            ThrottleReset::AfterQuiet => &*BEGIN_ATTEMPT_AFTER_QUIET,
+            ThrottleReset::FixedWindow => &*BEGIN_ATTEMPT_FIXED_WINDOW,
+        };
+        let row = sqlx::query_as::<DB, ThrottleRow>(sql)
+            .bind(key_hash)
+            .bind(now)
+            .bind(window)
+            .fetch_one(&self.writer)
+            .await?;
         Ok(row.into_record())
     }
 
-    async fn get_login_throttle(&self, key: &str) -> Result<Option<LoginThrottle>, SqlError> {
-        Ok(sqlx::query_as::<DB, ThrottleRow>(
-            "SELECT failures, last_failure_at FROM login_throttle WHERE throttle_key = $1",
-        )
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(ThrottleRow::into_record))
-    }
-
-    async fn clear_login_failures(&self, key: &str) -> Result<(), SqlError> {
-        sqlx::query::<DB>("DELETE FROM login_throttle WHERE throttle_key = $1")
-            .bind(key)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    async fn forgive_login_failure(&self, key: &str) -> Result<(), SqlError> {
-        sqlx::query::<DB>(
-            "UPDATE login_throttle SET failures = failures - 1 \
-             WHERE throttle_key = $1 AND failures > 0",
-        )
-        .bind(key)
-        .execute(&self.writer)
-        .await?;
+    async fn end_login_attempt(
+        &self,
+        key_hash: &str,
+        now: i64,
+        window: i64,
+        outcome: AttemptOutcome,
+    ) -> Result<(), SqlError> {
+        let query = match outcome {
+            AttemptOutcome::Failed => sqlx::query::<DB>(
+                "UPDATE login_throttle SET failures = failures + 1, last_failure_at = $2, \
+                 pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END, \
+                 expires_at = CASE WHEN expires_at > $2 + $3 THEN expires_at ELSE $2 + $3 END \
+                 WHERE throttle_key = $1",
+            )
+            .bind(key_hash)
+            .bind(now)
+            .bind(window),
+            AttemptOutcome::Succeeded { clear: true } => sqlx::query::<DB>(
+                "UPDATE login_throttle SET failures = 0, last_failure_at = 0, \
+                 pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END \
+                 WHERE throttle_key = $1",
+            )
+            .bind(key_hash),
+            AttemptOutcome::Succeeded { clear: false } | AttemptOutcome::Refused => {
+                sqlx::query::<DB>(
+                    "UPDATE login_throttle SET \
+                     pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END \
+                     WHERE throttle_key = $1",
+                )
+                .bind(key_hash)
+            }
+        };
+        query.execute(&self.writer).await?;
         Ok(())
     }
 
@@ -548,6 +749,8 @@ where
             // Only needed while a redemption that raced the replay may still save its
             // token: seconds. An hour is plenty.
             "DELETE FROM revoked_grants WHERE revoked_at <= $1 - 3600",
+            // Sign-in throttling rows once they count for nothing.
+            "DELETE FROM login_throttle WHERE expires_at <= $1",
             // A token goes once neither its access token nor its refresh token works.
             "DELETE FROM tokens WHERE expires_at <= $1 AND (refresh_token_hash IS NULL \
              OR (refresh_token_expires_at IS NOT NULL AND refresh_token_expires_at <= $1))",
@@ -661,17 +864,20 @@ where
         .bind(code.expires_at)
         .bind(code.grant_id.as_str())
         .execute(&self.writer)
-        .await?;
+        .await
+        .map_err(|e| for_client(e.into(), &code.client_id))?;
         Ok(())
     }
 
     async fn redeem_authorization_code(
         &self,
         code_hash: &str,
+        client_id: &str,
     ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
+        let (code_hash, client_id) = (code_hash.to_owned(), client_id.to_owned());
         match &self.hot {
-            HotPath::Sqlx(writer, _) => writer.redeem(code_hash.to_owned()).await,
-            HotPath::Sqlite(fast) => fast.redeem(code_hash.to_owned()).await,
+            HotPath::Sqlx(writer, _) => writer.redeem(code_hash, client_id).await,
+            HotPath::Sqlite(fast) => fast.redeem(code_hash, client_id).await,
         }
     }
 }

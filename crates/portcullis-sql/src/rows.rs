@@ -57,6 +57,7 @@ pub(crate) struct TokenRow {
     refresh_token_expires_at: Option<i64>,
     revoked: bool,
     audience: String,
+    grant_expires_at: Option<i64>,
 }
 
 impl TokenRow {
@@ -73,6 +74,7 @@ impl TokenRow {
             issued_at: self.issued_at,
             expires_in: self.expires_in,
             refresh_token_expires_at: self.refresh_token_expires_at,
+            grant_expires_at: self.grant_expires_at,
             revoked: self.revoked,
         })
     }
@@ -122,6 +124,7 @@ pub(crate) struct UserRow {
     name: Option<String>,
     created_at: i64,
     pub(crate) password_hash: String,
+    disabled: bool,
 }
 
 impl UserRow {
@@ -132,6 +135,7 @@ impl UserRow {
             email: self.email,
             name: self.name,
             created_at: self.created_at,
+            disabled: self.disabled,
         }
     }
 }
@@ -162,16 +166,28 @@ impl SessionRow {
 #[derive(sqlx::FromRow)]
 pub(crate) struct ThrottleRow {
     failures: i64,
+    pending: i64,
+    window_start: i64,
     last_failure_at: i64,
 }
 
 impl ThrottleRow {
     pub(crate) fn into_record(self) -> LoginThrottle {
+        let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
         LoginThrottle {
-            failures: u32::try_from(self.failures.max(0)).unwrap_or(u32::MAX),
+            failures: count(self.failures),
+            pending: count(self.pending),
+            window_start: self.window_start,
             last_failure_at: self.last_failure_at,
         }
     }
+}
+
+/// A user's subject and username.
+#[derive(sqlx::FromRow)]
+pub(crate) struct NameRow {
+    pub(crate) subject: String,
+    pub(crate) username: String,
 }
 
 /// One text column: a scope, a subject.
@@ -237,6 +253,7 @@ impl TokenRow {
             refresh_token_expires_at: row.get(9)?,
             revoked: row.get(10)?,
             audience: row.get(11)?,
+            grant_expires_at: row.get(12)?,
         })
     }
 }

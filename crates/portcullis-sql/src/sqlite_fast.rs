@@ -43,7 +43,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use thread_local::ThreadLocal;
 use tokio::sync::oneshot;
 
-use crate::error::SqlError;
+use crate::error::{for_client, SqlError};
 use crate::repository::{CLIENT_COLUMNS, CODE_COLUMNS, TOKEN_COLUMNS};
 use crate::rows::{list_to_json, ClientRow, CodeRow, TokenRow};
 use crate::token_writer::may_race_a_replay;
@@ -67,6 +67,7 @@ enum Job {
     },
     Redeem {
         code_hash: String,
+        client_id: String,
         done: Reply<CodeRedemption<AuthorizationCodeRecord>>,
     },
     RevokeToken(String, Reply<()>),
@@ -353,12 +354,19 @@ impl FastSqlite {
         self.submit(|done| Job::RevokeGrant(grant_id, done)).await
     }
 
-    /// Redeems a code atomically.
+    /// Redeems a code of `client_id` atomically (another client's code is not found
+    /// and stays unchanged).
     pub(crate) async fn redeem(
         &self,
         code_hash: String,
+        client_id: String,
     ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
-        self.submit(|done| Job::Redeem { code_hash, done }).await
+        self.submit(|done| Job::Redeem {
+            code_hash,
+            client_id,
+            done,
+        })
+        .await
     }
 }
 
@@ -417,7 +425,13 @@ fn run_writer(
             }
             // One job broke a constraint (a token of a client deleted meanwhile): the
             // batch was rolled back whole, so each job runs again alone.
-            Err(error) if batch.len() > 1 && caused_by_a_job(&error) => {
+            Err(error) if caused_by_a_job(&error) && batch.len() == 1 => {
+                tracing::debug!(%error, "write failed");
+                if let Some(job) = batch.pop() {
+                    reply(job, Err(error));
+                }
+            }
+            Err(error) if caused_by_a_job(&error) => {
                 tracing::debug!(%error, size = batch.len(), "write batch failed; running its jobs one by one");
                 for job in batch {
                     let outcome = process(&mut conn, std::slice::from_ref(&job), generation)
@@ -453,13 +467,17 @@ fn caused_by_a_job(error: &SqlError) -> bool {
 fn reply(job: Job, outcome: Result<Outcome, SqlError>) {
     let mismatch = || SqlError::Task("the SQLite writer mixed up its answers".to_owned());
     match job {
-        Job::Save(_, done) => {
+        // A token of a client deleted meanwhile breaks the foreign key: its caller
+        // learns that the client is gone (`invalid_client`), not a server error.
+        Job::Save(token, done) => {
+            let outcome = outcome.map_err(|e| for_client(e, &token.client_id));
             let _ = done.send(outcome.and_then(|o| match o {
                 Outcome::Saved => Ok(()),
                 _ => Err(mismatch()),
             }));
         }
-        Job::Rotate { done, .. } => {
+        Job::Rotate { new, done, .. } => {
+            let outcome = outcome.map_err(|e| for_client(e, &new.client_id));
             let _ = done.send(outcome.and_then(|o| match o {
                 Outcome::Rotated(rotated) => Ok(rotated),
                 _ => Err(mismatch()),
@@ -482,8 +500,8 @@ fn reply(job: Job, outcome: Result<Outcome, SqlError>) {
 
 const INSERT_TOKEN: &str = "INSERT INTO tokens (access_token_hash, refresh_token_hash, client_id, \
      scope, subject, grant_type, grant_id, issued_at, expires_in, expires_at, \
-     refresh_token_expires_at, revoked, audience) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+     refresh_token_expires_at, revoked, audience, grant_expires_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 /// Runs `jobs` in one transaction.
 /// Runs `jobs` in one transaction; once it is committed, bumps `generation` (before
@@ -517,6 +535,7 @@ fn process(
                     token.refresh_token_expires_at,
                     token.revoked,
                     audience,
+                    token.grant_expires_at,
                 ])
                 .map_err(database)?;
             Ok(())
@@ -549,8 +568,14 @@ fn process(
                     }
                     outcomes.push(Outcome::Rotated(rotated));
                 }
-                Job::Redeem { code_hash, .. } => {
-                    outcomes.push(Outcome::Redeemed(Box::new(redeem(&tx, code_hash)?)));
+                Job::Redeem {
+                    code_hash,
+                    client_id,
+                    ..
+                } => {
+                    outcomes.push(Outcome::Redeemed(Box::new(redeem(
+                        &tx, code_hash, client_id,
+                    )?)));
                 }
                 Job::RevokeToken(hash, _) => {
                     tx.prepare_cached(
@@ -596,23 +621,32 @@ fn process(
 fn redeem(
     tx: &rusqlite::Transaction<'_>,
     code_hash: &str,
+    client_id: &str,
 ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
     let redeem = format!(
-        "UPDATE authorization_codes SET used = TRUE WHERE code_hash = ?1 AND used = FALSE \
-         RETURNING {CODE_COLUMNS}"
+        "UPDATE authorization_codes SET used = TRUE \
+         WHERE code_hash = ?1 AND client_id = ?2 AND used = FALSE RETURNING {CODE_COLUMNS}"
     );
     let row = tx
         .prepare_cached(&redeem)
-        .and_then(|mut s| s.query_row([code_hash], CodeRow::from_rusqlite).optional())
+        .and_then(|mut s| {
+            s.query_row([code_hash, client_id], CodeRow::from_rusqlite)
+                .optional()
+        })
         .map_err(database)?;
     if let Some(row) = row {
         return Ok(CodeRedemption::Redeemed(row.into_record()?));
     }
-    // Nothing changed: used before, or never issued.
-    let find = format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = ?1");
+    // Nothing changed: used before by this client, or never issued to it.
+    let find = format!(
+        "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = ?1 AND client_id = ?2"
+    );
     let row = tx
         .prepare_cached(&find)
-        .and_then(|mut s| s.query_row([code_hash], CodeRow::from_rusqlite).optional())
+        .and_then(|mut s| {
+            s.query_row([code_hash, client_id], CodeRow::from_rusqlite)
+                .optional()
+        })
         .map_err(database)?;
     Ok(match row {
         Some(row) => CodeRedemption::AlreadyUsed(row.into_record()?),
@@ -646,6 +680,7 @@ mod tests {
                 "refresh_token_expires_at",
                 "revoked",
                 "audience",
+                "grant_expires_at",
             ]
         );
         assert_eq!(

@@ -33,13 +33,13 @@ use portcullis_core::{AuthorizationCodeRecord, CodeRedemption, TokenRecord};
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::SqlError;
+use crate::error::{for_client, SqlError};
 use crate::repository::{Dialect, CODE_COLUMNS};
 use crate::rows::{list_to_json, CodeRow};
 
 /// The most jobs committed in one transaction.
 pub(crate) const MAX_BATCH: usize = 256;
-/// Rows per `INSERT` statement: a whole batch (13 parameters a row stays well under
+/// Rows per `INSERT` statement: a whole batch (14 parameters a row stays well under
 /// SQLite's 32766 and PostgreSQL's 65535 parameters).
 const ROWS_PER_STATEMENT: usize = MAX_BATCH;
 /// Jobs waiting for a writer before callers wait to enqueue.
@@ -57,6 +57,7 @@ enum Job {
     },
     Redeem {
         code_hash: String,
+        client_id: String,
         done: Reply<CodeRedemption<AuthorizationCodeRecord>>,
     },
 }
@@ -136,12 +137,19 @@ impl TokenWriter {
         .await
     }
 
-    /// Marks the code used, atomically, and tells what it was.
+    /// Marks the code of `client_id` used, atomically, and tells what it was (another
+    /// client's code is not found and stays unchanged).
     pub(crate) async fn redeem(
         &self,
         code_hash: String,
+        client_id: String,
     ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
-        self.submit(|done| Job::Redeem { code_hash, done }).await
+        self.submit(|done| Job::Redeem {
+            code_hash,
+            client_id,
+            done,
+        })
+        .await
     }
 }
 
@@ -168,7 +176,13 @@ where
             // One job broke a constraint (a token of a client deleted meanwhile): the
             // batch was rolled back whole, so each job runs again alone and gets its
             // own answer.
-            Err(Failure::BeforeCommit(error)) if batch.len() > 1 && caused_by_a_job(&error) => {
+            Err(Failure::BeforeCommit(error)) if caused_by_a_job(&error) && batch.len() == 1 => {
+                tracing::debug!(%error, "write failed");
+                if let Some(job) = batch.pop() {
+                    reply(job, Err(error));
+                }
+            }
+            Err(Failure::BeforeCommit(error)) if caused_by_a_job(&error) => {
                 tracing::debug!(%error, size = batch.len(), "write batch failed; running its jobs one by one");
                 for job in batch.drain(..) {
                     let outcome = match process(&pool, std::slice::from_ref(&job)).await {
@@ -215,13 +229,17 @@ fn caused_by_a_job(error: &SqlError) -> bool {
 fn reply(job: Job, outcome: Result<Outcome, SqlError>) {
     let mismatch = || SqlError::Task("the token writer mixed up its answers".to_owned());
     match job {
-        Job::Save(_, done) => {
+        // A token of a client deleted meanwhile breaks the foreign key: its caller
+        // learns that the client is gone (`invalid_client`), not a server error.
+        Job::Save(token, done) => {
+            let outcome = outcome.map_err(|e| for_client(e, &token.client_id));
             let _ = done.send(outcome.and_then(|o| match o {
                 Outcome::Saved => Ok(()),
                 _ => Err(mismatch()),
             }));
         }
-        Job::Rotate { done, .. } => {
+        Job::Rotate { new, done, .. } => {
+            let outcome = outcome.map_err(|e| for_client(e, &new.client_id));
             let _ = done.send(outcome.and_then(|o| match o {
                 Outcome::Rotated(rotated) => Ok(rotated),
                 _ => Err(mismatch()),
@@ -319,24 +337,32 @@ where
                     }
                     outcomes.push(Outcome::Rotated(rotated));
                 }
-                Job::Redeem { code_hash, .. } => {
+                Job::Redeem {
+                    code_hash,
+                    client_id,
+                    ..
+                } => {
                     let redeem = format!(
-                        "UPDATE authorization_codes SET used = TRUE \
-                         WHERE code_hash = $1 AND used = FALSE RETURNING {CODE_COLUMNS}"
+                        "UPDATE authorization_codes SET used = TRUE WHERE code_hash = $1 \
+                         AND client_id = $2 AND used = FALSE RETURNING {CODE_COLUMNS}"
                     );
                     let found = match sqlx::query_as::<DB, CodeRow>(&redeem)
                         .bind(code_hash.as_str())
+                        .bind(client_id.as_str())
                         .fetch_optional(&mut *tx)
                         .await?
                     {
                         Some(row) => CodeRedemption::Redeemed(row.into_record()?),
                         None => {
-                            // Nothing changed: used before, or never issued.
+                            // Nothing changed: used before by this client, or never
+                            // issued to it.
                             let find = format!(
-                                "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1"
+                                "SELECT {CODE_COLUMNS} FROM authorization_codes \
+                                 WHERE code_hash = $1 AND client_id = $2"
                             );
                             match sqlx::query_as::<DB, CodeRow>(&find)
                                 .bind(code_hash.as_str())
+                                .bind(client_id.as_str())
                                 .fetch_optional(&mut *tx)
                                 .await?
                             {
@@ -415,8 +441,8 @@ where
     let sql = format!(
         "INSERT INTO tokens (access_token_hash, refresh_token_hash, client_id, scope, \
          subject, grant_type, grant_id, issued_at, expires_in, expires_at, \
-         refresh_token_expires_at, revoked, audience) VALUES {}",
-        placeholders(rows.len(), 13, numbered::<DB>())
+         refresh_token_expires_at, revoked, audience, grant_expires_at) VALUES {}",
+        placeholders(rows.len(), 14, numbered::<DB>())
     );
     let mut query = sqlx::query::<DB>(&sql);
     for (token, scope, audience) in &rows {
@@ -433,7 +459,8 @@ where
             .bind(token.issued_at.saturating_add(token.expires_in))
             .bind(token.refresh_token_expires_at)
             .bind(token.revoked)
-            .bind(audience.as_str());
+            .bind(audience.as_str())
+            .bind(token.grant_expires_at);
     }
     query.execute(executor).await?;
     Ok(())

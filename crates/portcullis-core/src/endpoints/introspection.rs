@@ -4,6 +4,13 @@
 //! see is the client's setting ([`Client::may_introspect`]): by default its own; a
 //! resource server's, those issued for its audience. A token that is expired, revoked,
 //! unknown or not visible to the caller is `{"active": false}` and nothing else (§2.2).
+//!
+//! Refresh tokens (§2.2 leaves open what to report for them): a refresh token is
+//! reported active only to the client it was issued to, with `token_type:
+//! "refresh_token"`. Everyone else — a resource server in particular, even for its own
+//! audience — learns `{"active": false}`: a refresh token is not a credential for an
+//! API, and a resource server has no business learning about one. Access tokens are
+//! reported with `token_type: "Bearer"`, which is what a resource server must check.
 
 use std::sync::Arc;
 
@@ -78,9 +85,12 @@ impl IntrospectionEndpoint {
             return Ok(Introspection::default());
         };
         let audience = found.audience();
-        if !is_active(&found, kind, server.now())
-            || !client.may_introspect(found.client_id(), &audience)
-        {
+        let visible = match kind {
+            TokenKind::Access => client.may_introspect(found.client_id(), &audience),
+            // Only the client a refresh token was issued to may learn about it.
+            TokenKind::Refresh => found.client_id() == client.client_id(),
+        };
+        if !visible || !is_active(&found, kind, server.now()) {
             return Ok(Introspection::default());
         }
         let scope = found.scope();

@@ -190,8 +190,10 @@ where
     ) -> Result<OAuthResponse, OAuthError> {
         let code_value = params.require("code")?;
         let store = server.store();
+        // The client is part of the redemption: another client's code is not found,
+        // and stays as it was (neither used up nor, as a replay, revoking anything).
         let code = match store
-            .redeem_authorization_code(&hash_secret(code_value))
+            .redeem_authorization_code(&hash_secret(code_value), client.client_id())
             .await?
         {
             CodeRedemption::Redeemed(code) => code,
@@ -239,6 +241,7 @@ where
                 grant_id: code.grant_id().to_owned(),
                 include_refresh_token: server.may_issue_refresh_token(client),
                 audience: client.audience(),
+                grant_expires_at: None,
             },
         );
         let response = issued.to_response();

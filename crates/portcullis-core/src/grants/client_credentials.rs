@@ -55,6 +55,7 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for ClientCredentialsGrant {
                 grant_id: random_string(server.random(), 16),
                 include_refresh_token: false,
                 audience: client.audience(),
+                grant_expires_at: None,
             },
         );
         let response = issued.to_response();

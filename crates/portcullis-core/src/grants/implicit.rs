@@ -74,6 +74,7 @@ impl<S: ClientStore + TokenStore> AuthorizationGrant<S> for ImplicitGrant {
                 grant_id: random_string(server.random(), 16),
                 include_refresh_token: false,
                 audience: client.audience(),
+                grant_expires_at: None,
             },
         );
         server.store().save_token(issued.record.clone()).await?;

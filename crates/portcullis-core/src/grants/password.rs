@@ -57,6 +57,7 @@ impl<S: ClientStore + TokenStore + UserStore> TokenGrant<S> for PasswordGrant {
                 grant_id: random_string(server.random(), 16),
                 include_refresh_token: server.may_issue_refresh_token(client),
                 audience: client.audience(),
+                grant_expires_at: None,
             },
         );
         let response = issued.to_response();

@@ -93,6 +93,8 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for RefreshTokenGrant {
                 grant_id: token.grant_id().to_owned(),
                 include_refresh_token: true,
                 audience: token.audience(),
+                // Rotation never extends the grant (RFC 9700 §4.14.2).
+                grant_expires_at: token.grant_expires_at(),
             },
         );
         if !store

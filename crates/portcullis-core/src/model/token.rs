@@ -36,6 +36,13 @@ pub trait Token: Send + Sync {
         None
     }
 
+    /// When the grant this token belongs to ends for good (UTC seconds): no refresh
+    /// token of the grant works after it, however often it was rotated. `None`: no
+    /// absolute limit (tokens from before the limit existed).
+    fn grant_expires_at(&self) -> Option<i64> {
+        None
+    }
+
     /// True once the token was revoked, or its refresh token rotated.
     fn is_revoked(&self) -> bool;
 
@@ -78,8 +85,13 @@ pub struct TokenRecord {
     pub issued_at: i64,
     /// The access token's lifetime in seconds.
     pub expires_in: i64,
-    /// When the refresh token expires (UTC seconds), if it does.
+    /// When the refresh token expires (UTC seconds), if it does: the idle lifetime
+    /// from this issuance, capped at `grant_expires_at`.
     pub refresh_token_expires_at: Option<i64>,
+    /// When the grant ends for good, whatever its rotations (UTC seconds); set when a
+    /// refresh token is issued and carried over by every rotation.
+    #[serde(default)]
+    pub grant_expires_at: Option<i64>,
     /// True once revoked or rotated.
     pub revoked: bool,
     /// The audiences the token is meant for (`aud`).
@@ -106,6 +118,10 @@ impl Token for TokenRecord {
 
     fn refresh_token_expires_at(&self) -> Option<i64> {
         self.refresh_token_expires_at
+    }
+
+    fn grant_expires_at(&self) -> Option<i64> {
+        self.grant_expires_at
     }
 
     fn is_revoked(&self) -> bool {

@@ -160,6 +160,45 @@ async fn code_redeemed_by_another_client_is_invalid_grant() {
     );
 }
 
+/// Issue 9, finding 5: a public client presenting another client's code (with its
+/// client_id only) gets `invalid_grant` and changes nothing: the code stays
+/// redeemable by its client, and once redeemed, the tokens it issued stay valid.
+#[tokio::test]
+async fn another_clients_code_is_neither_used_up_nor_revoked() {
+    let ts = TestServer::new();
+    let pkce = PkcePair::new();
+    let code = ts.conf_code("read", &pkce).await;
+    let burn = |code: String, verifier: String| {
+        let ts = &ts;
+        async move {
+            ts.post_token(
+                PUBLIC,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", CONF_REDIRECT),
+                    ("code_verifier", &verifier),
+                ],
+            )
+            .await
+        }
+    };
+    assert_invalid_grant(&burn(code.clone(), pkce.verifier.clone()).await);
+    let redeemed = ts.redeem_conf(&code, &pkce.verifier).await;
+    assert_eq!(redeemed.status(), StatusCode::OK, "the code is still good");
+    let tokens = json(&redeemed);
+    let access = field(&tokens, "access_token");
+    // After the redemption, the other client's "replay" revokes nothing.
+    assert_invalid_grant(&burn(code.clone(), pkce.verifier.clone()).await);
+    assert!(ts.is_active(access).await, "the victim's token survives");
+    assert_eq!(
+        ts.refresh(field(&tokens, "refresh_token"), None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
 #[tokio::test]
 async fn expired_code_is_invalid_grant() {
     let ts = TestServer::new();

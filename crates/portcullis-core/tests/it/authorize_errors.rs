@@ -326,3 +326,38 @@ async fn registered_redirect_uri_query_is_kept() {
     assert_eq!(params.get("tenant").map(String::as_str), Some("7"));
     assert!(params.contains_key("code"));
 }
+
+/// Issue 9, finding 12: a redirect URI registered without validation (by code that
+/// inserts records directly, or before validation existed) that is unsafe to send a
+/// browser to is refused at the authorization endpoint too: no redirect, no code.
+#[tokio::test]
+async fn an_unsafe_registered_redirect_uri_is_never_redirected_to() {
+    let pkce = PkcePair::new();
+    for uri in [
+        "https://app.example/cb\r\nSet-Cookie: a=b",
+        "https://evil.example\\@app.example/cb",
+        "https://app.example@evil.example/cb",
+        "https://app.example/cb?code=attacker",
+        "https://app.example/cb?iss=https://evil.example",
+    ] {
+        let ts = TestServer::new();
+        let mut client = confidential_client();
+        client.redirect_uris = vec![uri.to_owned()];
+        ts.add_client(client);
+        let request = authorize_request(&base(CONF_ID, uri, &pkce));
+        let error = ts.authorize(&request, Some(USER)).await.unwrap_err();
+        assert_not_redirected(&error);
+        assert!(
+            error.description().contains("not a safe redirect target"),
+            "{error}"
+        );
+        // With the URI left out (it is the only one registered), the same.
+        let mut params = base(CONF_ID, uri, &pkce);
+        params.retain(|(name, _)| *name != "redirect_uri");
+        let error = ts
+            .authorize(&authorize_request(&params), Some(USER))
+            .await
+            .unwrap_err();
+        assert_not_redirected(&error);
+    }
+}

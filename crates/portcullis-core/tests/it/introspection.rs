@@ -446,3 +446,35 @@ async fn every_response_is_no_store() {
         );
     }
 }
+
+/// Issue 9, finding 1: a resource server, even for the token's own audience, learns
+/// nothing of a refresh token; its owner does, as `refresh_token` (never `Bearer`).
+#[tokio::test]
+async fn a_resource_server_never_learns_about_a_refresh_token() {
+    let ts = TestServer::new();
+    ts.add_client(resource_server());
+    let mut client = confidential_client();
+    client.audience = strings(&["orders-api"]);
+    ts.add_client(client);
+    let tokens = ts.conf_tokens("read").await;
+    let refresh = field(&tokens, "refresh_token");
+    let access = field(&tokens, "access_token");
+    // The resource server sees the access token of its audience...
+    assert_eq!(ts.introspect_ok(RS, access).await["token_type"], "Bearer");
+    // ...but not the refresh token, with any hint.
+    for hint in [None, Some("access_token"), Some("refresh_token")] {
+        let mut params = vec![("token", refresh)];
+        if let Some(hint) = hint {
+            params.push(("token_type_hint", hint));
+        }
+        assert_eq!(
+            json(&ts.introspect(RS, &params).await),
+            inactive(),
+            "{hint:?}"
+        );
+    }
+    // Its owner does, and is told it is a refresh token.
+    let body = ts.introspect_ok(CONF, refresh).await;
+    assert_eq!(body["active"], true);
+    assert_eq!(body["token_type"], "refresh_token");
+}

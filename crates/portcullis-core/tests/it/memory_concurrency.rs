@@ -249,8 +249,9 @@ impl AuthorizationCodeStore for GatedStore {
     async fn redeem_authorization_code(
         &self,
         hash: &str,
+        client_id: &str,
     ) -> Result<CodeRedemption<AuthorizationCodeRecord>, StoreError> {
-        self.inner.redeem_authorization_code(hash).await
+        self.inner.redeem_authorization_code(hash, client_id).await
     }
 }
 

@@ -89,7 +89,9 @@ async fn repeated_failures_lock_the_account_out_for_a_while() {
         .unwrap()
         .contains("Too many failed sign-in attempts"));
 
-    // Another username from the same IP is throttled too (per-IP limit).
+    // Another username from the same address is not held back by alice's delay: the
+    // address's budget counts failures per window, and two failures are far from it
+    // (issue 9, finding 2: a crowd behind one address signs in while one guesses).
     let response = submit(
         &browser,
         &server.base,
@@ -97,7 +99,7 @@ async fn repeated_failures_lock_the_account_out_for_a_while() {
         &[("username", "bob"), ("password", "x")],
     )
     .await;
-    assert_eq!(response.status(), 429);
+    assert_eq!(response.status(), 401, "checked, not throttled");
     db.drop_db().await;
 }
 

@@ -1,7 +1,6 @@
 //! Test harness: databases, an in-process server, a cookie-keeping browser, forms.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -140,15 +139,14 @@ impl TestServer {
             ..Config::default()
         };
         tweak(&mut config);
+        let limits = portcullis_server::listener::Limits::from_config(&config);
         let app = portcullis_server::build_app(config, store.clone()).unwrap();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap()
-        });
+        tokio::spawn(portcullis_server::listener::serve(
+            listener,
+            app,
+            limits,
+            std::future::pending(),
+        ));
         TestServer { base }
     }
 

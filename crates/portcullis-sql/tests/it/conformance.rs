@@ -109,6 +109,7 @@ pub async fn token_save_and_find<S: ConformanceStore>(store: Arc<S>) {
     let mut without_refresh = token(&client.client_id, "grant-2", None);
     without_refresh.refresh_token_hash = None;
     without_refresh.refresh_token_expires_at = None;
+    without_refresh.grant_expires_at = None;
     store.save_token(without_refresh.clone()).await.unwrap();
 
     let by_access = store
@@ -276,20 +277,23 @@ pub async fn redeem_code<S: ConformanceStore>(store: Arc<S>) {
     store.save_authorization_code(saved.clone()).await.unwrap();
     assert_eq!(
         store
-            .redeem_authorization_code(&saved.code_hash)
+            .redeem_authorization_code(&saved.code_hash, &saved.client_id)
             .await
             .unwrap(),
         CodeRedemption::Redeemed(saved.clone())
     );
     assert_eq!(
         store
-            .redeem_authorization_code(&saved.code_hash)
+            .redeem_authorization_code(&saved.code_hash, &saved.client_id)
             .await
             .unwrap(),
         CodeRedemption::AlreadyUsed(saved.clone())
     );
     assert_eq!(
-        store.redeem_authorization_code("unknown").await.unwrap(),
+        store
+            .redeem_authorization_code("unknown", &client.client_id)
+            .await
+            .unwrap(),
         CodeRedemption::NotFound
     );
     // Minimal code: every optional field empty.
@@ -302,10 +306,49 @@ pub async fn redeem_code<S: ConformanceStore>(store: Arc<S>) {
     store.save_authorization_code(bare.clone()).await.unwrap();
     assert_eq!(
         store
-            .redeem_authorization_code(&bare.code_hash)
+            .redeem_authorization_code(&bare.code_hash, &bare.client_id)
             .await
             .unwrap(),
         CodeRedemption::Redeemed(bare)
+    );
+}
+
+/// Issue 9, finding 5: another client's code is not found, and stays as it was: still
+/// redeemable by its own client, and once redeemed, recognised as a replay only when
+/// that client presents it again.
+pub async fn another_clients_code_is_left_alone<S: ConformanceStore>(store: Arc<S>) {
+    let client = registered_client(&*store).await;
+    let saved = code(&client.client_id, "alice");
+    store.save_authorization_code(saved.clone()).await.unwrap();
+    assert_eq!(
+        store
+            .redeem_authorization_code(&saved.code_hash, "someone-else")
+            .await
+            .unwrap(),
+        CodeRedemption::NotFound
+    );
+    assert_eq!(
+        store
+            .redeem_authorization_code(&saved.code_hash, &saved.client_id)
+            .await
+            .unwrap(),
+        CodeRedemption::Redeemed(saved.clone()),
+        "the other client's attempt did not use the code up"
+    );
+    assert_eq!(
+        store
+            .redeem_authorization_code(&saved.code_hash, "someone-else")
+            .await
+            .unwrap(),
+        CodeRedemption::NotFound,
+        "nor is it a replay when another client presents it"
+    );
+    assert_eq!(
+        store
+            .redeem_authorization_code(&saved.code_hash, &saved.client_id)
+            .await
+            .unwrap(),
+        CodeRedemption::AlreadyUsed(saved)
     );
 }
 
@@ -319,9 +362,13 @@ pub async fn concurrent_redemptions<S: ConformanceStore>(store: Arc<S>) {
             let store = store.clone();
             let barrier = barrier.clone();
             let hash = saved.code_hash.clone();
+            let client_id = saved.client_id.clone();
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.redeem_authorization_code(&hash).await.unwrap()
+                store
+                    .redeem_authorization_code(&hash, &client_id)
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -454,6 +501,7 @@ macro_rules! conformance_tests {
             check!(revoke_grant);
             check!(revoke_token);
             check!(redeem_code);
+            check!(another_clients_code_is_left_alone);
             check!(concurrent_redemptions);
             check!(concurrent_rotations);
             check!(authenticate_user);

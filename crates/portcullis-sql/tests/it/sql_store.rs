@@ -100,7 +100,7 @@ async fn clients_crud(db: TestDb) {
     );
     assert_eq!(
         store
-            .redeem_authorization_code(&a_code.code_hash)
+            .redeem_authorization_code(&a_code.code_hash, &a_code.client_id)
             .await
             .unwrap(),
         CodeRedemption::NotFound
@@ -260,7 +260,7 @@ async fn users_crud(db: TestDb) {
     );
     assert_eq!(
         store
-            .redeem_authorization_code(&alice_code.code_hash)
+            .redeem_authorization_code(&alice_code.code_hash, &alice_code.client_id)
             .await
             .unwrap(),
         CodeRedemption::NotFound
@@ -377,55 +377,186 @@ async fn consent_union(db: TestDb) {
 }
 
 async fn login_throttle(db: TestDb) {
+    use portcullis_sql::{AttemptOutcome, ThrottleReset};
     let store = Arc::new(db.store().await);
-    assert_eq!(store.get_login_throttle("user:alice").await.unwrap(), None);
-    let first = store.record_login_failure("user:alice", 100).await.unwrap();
-    assert_eq!((first.failures, first.last_failure_at), (1, 100));
+    const WINDOW: i64 = 900;
+    let first = store
+        .begin_login_attempt("account:alice", 100, WINDOW, ThrottleReset::AfterQuiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.failures, first.pending, first.window_start),
+        (0, 1, 100)
+    );
+    store
+        .end_login_attempt("account:alice", 100, WINDOW, AttemptOutcome::Failed)
+        .await
+        .unwrap();
 
+    // Concurrent attempts are counted atomically, each seeing its own place.
     const N: u32 = 20;
     let tasks: Vec<_> = (0..N)
-        .map(|i| {
+        .map(|_| {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .record_login_failure("ip:127.0.0.1", 200 + i64::from(i))
+                    .begin_login_attempt(
+                        "address:127.0.0.1",
+                        200,
+                        WINDOW,
+                        ThrottleReset::FixedWindow,
+                    )
                     .await
                     .unwrap()
             })
         })
         .collect();
-    let mut counts = Vec::new();
+    let mut pending = Vec::new();
     for task in tasks {
-        counts.push(task.await.unwrap().failures);
+        pending.push(task.await.unwrap().pending);
     }
-    counts.sort_unstable();
+    pending.sort_unstable();
     assert_eq!(
-        counts,
+        pending,
         (1..=N).collect::<Vec<_>>(),
-        "each increment saw its own count"
+        "each attempt saw its own count"
     );
-    let state = store
-        .get_login_throttle("ip:127.0.0.1")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(state.failures, N);
-
-    store.clear_login_failures("ip:127.0.0.1").await.unwrap();
-    assert_eq!(
-        store.get_login_throttle("ip:127.0.0.1").await.unwrap(),
-        None
-    );
-    assert_eq!(
+    for i in 0..N {
+        let outcome = if i < 5 {
+            AttemptOutcome::Failed
+        } else {
+            AttemptOutcome::Succeeded { clear: false }
+        };
         store
-            .get_login_throttle("user:alice")
+            .end_login_attempt("address:127.0.0.1", 201, WINDOW, outcome)
             .await
-            .unwrap()
-            .unwrap()
-            .failures,
-        1
+            .unwrap();
+    }
+    let state = store
+        .begin_login_attempt("address:127.0.0.1", 300, WINDOW, ThrottleReset::FixedWindow)
+        .await
+        .unwrap();
+    assert_eq!(
+        (state.failures, state.pending, state.window_start),
+        (5, 1, 200),
+        "failures counted, successes only ended their attempt"
     );
-    store.clear_login_failures("never-seen").await.unwrap();
+    // A fixed window starts over `window` seconds after it began, failures or not.
+    let next = store
+        .begin_login_attempt(
+            "address:127.0.0.1",
+            200 + WINDOW,
+            WINDOW,
+            ThrottleReset::FixedWindow,
+        )
+        .await
+        .unwrap();
+    assert_eq!((next.failures, next.window_start), (0, 200 + WINDOW));
+
+    // An account's failures are forgotten after `window` seconds without one, and a
+    // success that clears forgets them at once.
+    let alice = store
+        .begin_login_attempt(
+            "account:alice",
+            100 + WINDOW - 1,
+            WINDOW,
+            ThrottleReset::AfterQuiet,
+        )
+        .await
+        .unwrap();
+    assert_eq!((alice.failures, alice.last_failure_at), (1, 100));
+    store
+        .end_login_attempt(
+            "account:alice",
+            100 + WINDOW - 1,
+            WINDOW,
+            AttemptOutcome::Refused,
+        )
+        .await
+        .unwrap();
+    let alice = store
+        .begin_login_attempt(
+            "account:alice",
+            100 + WINDOW,
+            WINDOW,
+            ThrottleReset::AfterQuiet,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (alice.failures, alice.pending),
+        (0, 1),
+        "quiet for a window: forgotten"
+    );
+    store
+        .end_login_attempt(
+            "account:alice",
+            100 + WINDOW,
+            WINDOW,
+            AttemptOutcome::Failed,
+        )
+        .await
+        .unwrap();
+    store
+        .begin_login_attempt("account:alice", 2000, WINDOW, ThrottleReset::AfterQuiet)
+        .await
+        .unwrap();
+    store
+        .end_login_attempt(
+            "account:alice",
+            2000,
+            WINDOW,
+            AttemptOutcome::Succeeded { clear: true },
+        )
+        .await
+        .unwrap();
+    let alice = store
+        .begin_login_attempt("account:alice", 2001, WINDOW, ThrottleReset::AfterQuiet)
+        .await
+        .unwrap();
+    assert_eq!((alice.failures, alice.pending), (0, 1));
+
+    // Ending an attempt that was never begun changes nothing and is not an error.
+    store
+        .end_login_attempt("never-seen", 1, WINDOW, AttemptOutcome::Failed)
+        .await
+        .unwrap();
+}
+
+/// Issue 9, finding 8: throttle keys are stored hashed (a password typed into the
+/// username field never reaches the database), and rows are purged once they count
+/// for nothing.
+async fn login_throttle_keys_are_hashed_and_purged(db: TestDb) {
+    use portcullis_sql::{AttemptOutcome, ThrottleReset};
+    let store = db.store().await;
+    let typed = "account:correct horse battery staple";
+    store
+        .begin_login_attempt(typed, 1000, 900, ThrottleReset::AfterQuiet)
+        .await
+        .unwrap();
+    store
+        .end_login_attempt(typed, 1000, 900, AttemptOutcome::Failed)
+        .await
+        .unwrap();
+    let keys = db
+        .column_values("SELECT throttle_key AS value FROM login_throttle")
+        .await;
+    assert_eq!(keys.len(), 1);
+    assert!(!keys[0].contains("horse"), "{keys:?}");
+    assert_eq!(keys[0], portcullis_core::hash_secret(typed));
+    store.purge_expired(1000 + 899).await.unwrap();
+    assert_eq!(
+        db.column_values("SELECT throttle_key AS value FROM login_throttle")
+            .await
+            .len(),
+        1,
+        "still counting"
+    );
+    store.purge_expired(1000 + 900).await.unwrap();
+    assert!(db
+        .column_values("SELECT throttle_key AS value FROM login_throttle")
+        .await
+        .is_empty());
 }
 
 async fn purge_expired(db: TestDb) {
@@ -443,7 +574,7 @@ async fn purge_expired(db: TestDb) {
         store.save_authorization_code(c.clone()).await.unwrap();
     }
     store
-        .redeem_authorization_code(&used_live_code.code_hash)
+        .redeem_authorization_code(&used_live_code.code_hash, &used_live_code.client_id)
         .await
         .unwrap();
 
@@ -505,21 +636,21 @@ async fn purge_expired(db: TestDb) {
     assert!(store.get_session("dead").await.unwrap().is_none());
     assert!(matches!(
         store
-            .redeem_authorization_code(&expired_code.code_hash)
+            .redeem_authorization_code(&expired_code.code_hash, &expired_code.client_id)
             .await
             .unwrap(),
         CodeRedemption::NotFound
     ));
     assert!(matches!(
         store
-            .redeem_authorization_code(&used_live_code.code_hash)
+            .redeem_authorization_code(&used_live_code.code_hash, &used_live_code.client_id)
             .await
             .unwrap(),
         CodeRedemption::AlreadyUsed(_)
     ));
     assert!(matches!(
         store
-            .redeem_authorization_code(&live_code.code_hash)
+            .redeem_authorization_code(&live_code.code_hash, &live_code.client_id)
             .await
             .unwrap(),
         CodeRedemption::Redeemed(_)
@@ -582,7 +713,7 @@ async fn two_stores_race_for_one_code(db: TestDb) {
                 let hash = saved.code_hash.clone();
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.redeem_authorization_code(&hash).await.unwrap()
+                    store.redeem_authorization_code(&hash, "app").await.unwrap()
                 })
             })
             .collect();
@@ -748,6 +879,158 @@ async fn describe_and_backend(db: TestDb) {
 }
 
 /// One test per function on SQLite and one on PostgreSQL.
+/// Issue 9, finding 9: `Alice`, ` alice` and `ALICE` are one user; a Cyrillic
+/// look-alike is refused; sign-in finds the user whatever the case typed.
+async fn usernames_compare_normalized(db: TestDb) {
+    let store = db.store().await;
+    let alice = store
+        .create_user(new_user("  Alice ", "pw-alice"))
+        .await
+        .unwrap();
+    assert_eq!(alice.username, "Alice", "stored trimmed");
+    for twin in ["alice", "ALICE", " alice", "\u{ff41}lice"] {
+        let error = store.create_user(new_user(twin, "x")).await.unwrap_err();
+        assert!(error.is_conflict(), "{twin:?}: {error}");
+    }
+    let error = store
+        .create_user(new_user("\u{0430}lice", "x"))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("mixes letters"), "{error}");
+    for typed in ["alice", "ALICE", " Alice"] {
+        assert_eq!(
+            store.verify_user_password(typed, "pw-alice").await.unwrap(),
+            Some(alice.clone()),
+            "{typed:?}"
+        );
+        assert_eq!(store.get_user(typed).await.unwrap(), Some(alice.clone()));
+    }
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+    assert!(store.delete_user("ALICE").await.unwrap());
+    assert!(store.list_users().await.unwrap().is_empty());
+}
+
+/// Issue 9, finding 6: a new password, and disabling a user, end every grant the user
+/// gave: access and refresh tokens are revoked and unredeemed codes are gone, and a
+/// token saved afterwards for one of those grants (a redemption that raced the change)
+/// is revoked too. A disabled user cannot sign in; enabled again, they can.
+async fn password_change_and_disabling_end_the_users_grants(db: TestDb) {
+    let store = db.store().await;
+    store.insert_client(&client("app")).await.unwrap();
+    let alice = store
+        .create_user(new_user("alice", "old password"))
+        .await
+        .unwrap();
+    let bob = store.create_user(new_user("bob", "bob's")).await.unwrap();
+    let alices = token("app", "grant-a", Some(&alice.subject));
+    let bobs = token("app", "grant-b", Some(&bob.subject));
+    store.save_token(alices.clone()).await.unwrap();
+    store.save_token(bobs.clone()).await.unwrap();
+    let pending = code("app", &alice.subject);
+    store
+        .save_authorization_code(pending.clone())
+        .await
+        .unwrap();
+
+    assert!(store
+        .set_user_password("Alice", "new password")
+        .await
+        .unwrap());
+    let found = store
+        .find_access_token(&alices.access_token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found.revoked, "the old grant's tokens are revoked");
+    assert_eq!(
+        store
+            .redeem_authorization_code(&pending.code_hash, "app")
+            .await
+            .unwrap(),
+        CodeRedemption::NotFound,
+        "the unredeemed code is gone"
+    );
+    let mut late = token("app", "grant-a", Some(&alice.subject));
+    late.grant_type = "refresh_token".into();
+    store.save_token(late.clone()).await.unwrap();
+    assert!(
+        store
+            .find_access_token(&late.access_token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked,
+        "a token saved later for the old grant is born revoked"
+    );
+    let bobs_now = store
+        .find_access_token(&bobs.access_token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!bobs_now.revoked, "other users are untouched");
+
+    let fresh = token("app", "grant-c", Some(&bob.subject));
+    store.save_token(fresh.clone()).await.unwrap();
+    assert!(store.set_user_disabled("bob", true).await.unwrap());
+    assert!(
+        store
+            .find_access_token(&fresh.access_token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert_eq!(
+        store.verify_user_password("bob", "bob's").await.unwrap(),
+        None
+    );
+    assert!(store.get_user("bob").await.unwrap().unwrap().disabled);
+    assert!(store.set_user_disabled("bob", false).await.unwrap());
+    assert!(store
+        .verify_user_password("bob", "bob's")
+        .await
+        .unwrap()
+        .is_some());
+    assert!(!store.set_user_disabled("nobody", true).await.unwrap());
+}
+
+/// Issue 9, finding 14: a token written for a client that another process deleted
+/// (this store still has it cached) fails as an unknown client, never as a storage
+/// failure, and the cache forgets the client at once.
+async fn a_write_for_a_deleted_client_is_an_unknown_client(db: TestDb) {
+    use portcullis_core::{StoreErrorKind, TokenStore};
+    let server = db.store().await;
+    let cli = db.store().await;
+    server.insert_client(&client("gone")).await.unwrap();
+    assert!(
+        server.find_client("gone").await.unwrap().is_some(),
+        "now cached"
+    );
+    assert!(cli.delete_client("gone").await.unwrap());
+    for grant_type in ["client_credentials", "authorization_code"] {
+        let mut orphan = token("gone", "g", None);
+        orphan.grant_type = grant_type.into();
+        let error = TokenStore::save_token(&server, orphan).await.unwrap_err();
+        assert_eq!(error.kind(), StoreErrorKind::UnknownClient, "{error}");
+    }
+    let error = portcullis_core::AuthorizationCodeStore::save_authorization_code(
+        &server,
+        code("gone", "alice"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::UnknownClient, "{error}");
+    assert!(
+        server.find_client("gone").await.unwrap().is_none(),
+        "the cache forgot the deleted client"
+    );
+    // Writes of other clients batched with it are unaffected.
+    server.insert_client(&client("kept")).await.unwrap();
+    TokenStore::save_token(&server, token("kept", "k", None))
+        .await
+        .unwrap();
+}
+
 macro_rules! on_both_databases {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -777,6 +1060,7 @@ on_both_databases!(
     sessions,
     consent_union,
     login_throttle,
+    login_throttle_keys_are_hashed_and_purged,
     purge_expired,
     migrate_twice,
     concurrent_first_start,
@@ -784,7 +1068,27 @@ on_both_databases!(
     concurrent_lookups_get_their_own_token,
     lookups_see_every_earlier_commit,
     describe_and_backend,
+    usernames_compare_normalized,
+    password_change_and_disabling_end_the_users_grants,
+    a_write_for_a_deleted_client_is_an_unknown_client,
 );
+
+/// Issue 9, finding 7: a new SQLite database, its WAL and its shared-memory file are
+/// readable by their owner only, whatever the umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn new_sqlite_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    store.insert_client(&client("app")).await.unwrap();
+    let path = db.url().trim_start_matches("sqlite://").to_owned();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file} has mode {mode:o}");
+    }
+}
 
 // ---- SQLite only: snapshot reuse ----
 

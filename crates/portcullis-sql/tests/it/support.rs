@@ -88,6 +88,21 @@ impl TestDb {
         SqlStore::connect_with(self.url(), options).await.unwrap()
     }
 
+    /// The values of the one text column `sql` selects (as `value`), read behind the
+    /// store's back.
+    pub async fn column_values(&self, sql: &str) -> Vec<String> {
+        match self {
+            TestDb::Sqlite { url, .. } => {
+                let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+            }
+            TestDb::Postgres { url, .. } => {
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+            }
+        }
+    }
+
     /// The stored password hash of `username`, read behind the store's back.
     pub async fn raw_password_hash(&self, username: &str) -> String {
         let sql = "SELECT password_hash FROM users WHERE username = $1";
@@ -210,6 +225,7 @@ pub fn token(client_id: &str, grant_id: &str, subject: Option<&str>) -> TokenRec
         issued_at: 1_700_000_000,
         expires_in: 3600,
         refresh_token_expires_at: Some(1_700_086_400),
+        grant_expires_at: Some(1_702_592_000),
         revoked: false,
         audience: vec!["https://api.example".into(), "orders".into()],
     }
