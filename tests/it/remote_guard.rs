@@ -12,11 +12,13 @@ use portcullis_axum::remote::RemoteIntrospection;
 use portcullis_axum::{endpoint_route, require_bearer, token_route, Bearer, ResourceGuard};
 use portcullis_core::{
     hash_secret, AuthorizationServer, ClientCredentialsGrant, ClientRecord, Clock,
-    IntrospectionEndpoint, ManualClock, MemoryStore, ResourceProtector, RevocationEndpoint, Scope,
+    IntrospectionEndpoint, ManualClock, MemoryStore, PasswordGrant, RefreshTokenGrant,
+    ResourceProtector, RevocationEndpoint, Scope,
 };
 
 const APP_SECRET: &str = "app-secret-0123456789abcdefghijklmnop";
 const API_SECRET: &str = "orders-api-secret-0123456789abcdefghij";
+const ALICE_PASSWORD: &str = "correct horse battery staple";
 
 fn client(id: &str, secret: &str, grants: &[&str], scope: &str) -> ClientRecord {
     ClientRecord {
@@ -55,11 +57,12 @@ async fn setup(capacity: usize) -> Setup {
     let mut app = client(
         "app",
         APP_SECRET,
-        &["client_credentials"],
+        &["client_credentials", "password", "refresh_token"],
         "orders:read orders:write",
     );
     app.audience = vec!["orders-api".into()];
     store.insert_client(app).unwrap();
+    store.insert_user("alice", ALICE_PASSWORD).unwrap();
     store
         .insert_client(client(
             "other-app",
@@ -76,6 +79,8 @@ async fn setup(capacity: usize) -> Setup {
     let mut server = AuthorizationServer::new(store).with_issuer(auth.clone());
     server
         .register_grant(ClientCredentialsGrant)
+        .register_grant(PasswordGrant)
+        .register_grant(RefreshTokenGrant)
         .register_endpoint(IntrospectionEndpoint::new())
         .register_endpoint(RevocationEndpoint::new());
     let server = Arc::new(server);
@@ -263,4 +268,51 @@ async fn wrong_resource_server_credentials_fail_closed() {
         .await
         .unwrap_err();
     assert_eq!(error, portcullis_core::BearerError::ServerError);
+}
+
+/// Issue 9, finding 1: a refresh token never opens an API behind `RemoteIntrospection`
+/// — not with the resource server's credentials (introspection tells it nothing about
+/// refresh tokens), and not even with the credentials of the client it was issued to
+/// (introspection reports a `refresh_token`, which the validator refuses).
+#[tokio::test]
+async fn a_refresh_token_never_opens_the_api() {
+    let s = setup(16).await;
+    let response = s
+        .http
+        .post(format!("{}/token", s.auth))
+        .basic_auth("app", Some(APP_SECRET))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", ALICE_PASSWORD),
+            ("scope", "orders:read"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    let refresh = body["refresh_token"].as_str().unwrap();
+    assert_eq!(s.call(access).await.status(), 200);
+    let refused = s.call(refresh).await;
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+
+    let as_owner = ResourceProtector::new(Arc::new(RemoteIntrospection::new(
+        format!("{}/introspect", s.auth),
+        "app",
+        APP_SECRET,
+    )));
+    assert!(as_owner
+        .validate_token(access, &Scope::empty())
+        .await
+        .is_ok());
+    assert_eq!(
+        as_owner.validate_token(refresh, &Scope::empty()).await,
+        Err(portcullis_core::BearerError::InvalidToken)
+    );
 }

@@ -8,8 +8,9 @@
 //! finding 4). Here instead:
 //!
 //! - a fixed set of worker threads (one per CPU core, at most [`MAX_WORKERS`]) does
-//!   every computation, each in one Argon2 memory buffer it allocated once and reuses,
-//!   so memory stays at workers × 19 MiB under any burst;
+//!   every computation, each in one Argon2 memory buffer it allocates for its first
+//!   computation and reuses for every later one, so memory stays at workers × 19 MiB
+//!   under any burst (and a server that never checks a password never takes it);
 //! - beyond them, work waits in a queue that is *fair*: one lane per client address,
 //!   served in turn, so a flood from one address delays a sign-in from another by at
 //!   most one computation per worker, not by the whole flood;
@@ -169,9 +170,9 @@ fn run_worker(pool: &'static Pool) {
     if let Ok(mut stats) = pool.stats.lock() {
         stats.workers += 1;
     }
-    // Allocated once, at the default cost, and reused for every computation.
+    // Allocated by the first computation, at the default cost, and reused by every
+    // later one: a worker that never gets work never takes the memory.
     let mut memory = Memory::default();
-    memory.blocks(Params::DEFAULT.block_count());
     let mut counted = 0;
     loop {
         let work = {

@@ -220,3 +220,35 @@ async fn public_client_refreshes_with_none_auth() {
     );
     assert_ne!(pair(&json(&response)).refresh, old.refresh);
 }
+
+/// Issue 9, finding 6: rotation restarts only the idle lifetime; the grant's absolute
+/// lifetime, counted from its first refresh token, is never extended, however often
+/// (and however promptly) the client rotates.
+#[tokio::test]
+async fn rotation_never_extends_the_grant_past_its_absolute_lifetime() {
+    let ts = TestServer::with_config(Config {
+        bearer: Some(
+            BearerTokenGenerator::default()
+                .with_refresh_token_lifetime(Some(1000))
+                .with_max_grant_lifetime(Some(2500)),
+        ),
+        ..Config::default()
+    });
+    let mut current = pair(&ts.conf_tokens("read").await);
+    // Rotate every 900 s: each refresh token would live 1000 s from its issue, but
+    // the grant ends 2500 s after it began.
+    for _ in 0..2 {
+        ts.clock.advance(900);
+        current = pair(&refreshed(&ts, &current.refresh, None).await);
+    }
+    let introspected = ts.introspect_ok(CONF, &current.refresh).await;
+    assert_eq!(
+        introspected["exp"],
+        START + 2500,
+        "capped at the grant's end"
+    );
+    ts.clock.advance(699);
+    current = pair(&refreshed(&ts, &current.refresh, None).await);
+    ts.clock.set(START + 2500);
+    assert_invalid_grant(&ts.refresh(&current.refresh, None).await);
+}

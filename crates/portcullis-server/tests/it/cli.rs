@@ -350,3 +350,121 @@ fn client_create_with_audiences() {
         .unwrap()
         .block_on(db.drop_db());
 }
+
+/// Issue 9, finding 12: `client create` refuses every redirect URI a browser could be
+/// misled by, with the reason, and creates nothing.
+#[test]
+fn client_create_refuses_dangerous_redirect_uris() {
+    let db = TestDb::sqlite();
+    for (uri, reason) in [
+        (
+            "https://app.example/cb\r\nX-Injected: 1",
+            "not allowed in a URI",
+        ),
+        (
+            "https://evil.example\\@good.example/cb",
+            "not allowed in a URI",
+        ),
+        ("https://good.example@evil.example/cb", "user information"),
+        (
+            "https://app.example/cb?code=planted",
+            "'code' query parameter",
+        ),
+        (
+            "https://app.example/cb?state=x&iss=y",
+            "'state' query parameter",
+        ),
+        ("http://app.example/cb", "plain http"),
+        (
+            "blob:https://app.example/1",
+            "never a valid redirect target",
+        ),
+        (
+            "view-source:https://app.example/cb",
+            "never a valid redirect target",
+        ),
+        ("feed:javascript:alert(1)", "never a valid redirect target"),
+        ("http://127.0.0.1:0/cb", "invalid port"),
+        ("http://127.0.0.1:09000/cb", "invalid port"),
+        ("http://127.0.0.1:99999999/cb", "invalid port"),
+        ("myapp://callback", "reverse domain name"),
+    ] {
+        let output = portcullis(
+            &db,
+            &["client", "create", "--name", "App", "--redirect-uri", uri],
+            None,
+        );
+        assert_one_line_error(&output, reason);
+    }
+    let list = json(&portcullis(&db, &["client", "list"], None));
+    assert_eq!(list.as_array().unwrap().len(), 0, "nothing was created");
+    json(&portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Native",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--redirect-uri",
+            "com.example.app:/oauth2redirect",
+            "--auth-method",
+            "none",
+        ],
+        None,
+    ));
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(db.drop_db());
+}
+
+/// Issue 9, finding 9: usernames that differ by case, width or spaces are one user at
+/// the CLI too; a mixed-script look-alike is refused; disable and enable work by any
+/// spelling.
+#[test]
+fn usernames_are_one_user_whatever_the_spelling() {
+    let db = TestDb::sqlite();
+    json(&portcullis(
+        &db,
+        &["user", "create", "--username", "alice", "--password-stdin"],
+        Some("pw one\n"),
+    ));
+    for twin in ["Alice", " alice", "ALICE"] {
+        assert_one_line_error(
+            &portcullis(
+                &db,
+                &["user", "create", "--username", twin, "--password-stdin"],
+                Some("pw two\n"),
+            ),
+            "already exists",
+        );
+    }
+    assert_one_line_error(
+        &portcullis(
+            &db,
+            &[
+                "user",
+                "create",
+                "--username",
+                "\u{0430}lice",
+                "--password-stdin",
+            ],
+            Some("pw three\n"),
+        ),
+        "mixes letters",
+    );
+    let disabled = json(&portcullis(&db, &["user", "disable", "ALICE"], None));
+    assert_eq!(disabled["disabled"], true);
+    let list = json(&portcullis(&db, &["user", "list"], None));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["disabled"], true);
+    json(&portcullis(&db, &["user", "enable", "alice"], None));
+    assert_one_line_error(
+        &portcullis(&db, &["user", "disable", "nobody"], None),
+        "no user named 'nobody'",
+    );
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(db.drop_db());
+}

@@ -11,5 +11,7 @@ mod consent;
 mod durability;
 mod flow;
 mod lifecycle;
+mod listener;
 mod login;
 mod race;
+mod security;

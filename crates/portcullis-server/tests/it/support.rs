@@ -131,6 +131,15 @@ pub(crate) struct TestServer {
 impl TestServer {
     pub(crate) async fn start(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let store = seed(db).await;
+        Self::start_on(db, store, tweak).await
+    }
+
+    /// A server on `store`, which is already seeded (a second instance on one database).
+    pub(crate) async fn start_on(
+        db: &TestDb,
+        store: SqlStore,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut config = Config {
@@ -172,6 +181,17 @@ pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A browser on another machine: its connections come from `ip` (a loopback address
+/// such as 127.0.0.2, which the server sees as a different client address).
+pub(crate) fn browser_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
         .build()
         .unwrap()
 }
@@ -328,6 +348,36 @@ impl Drop for Instance {
     }
 }
 
+/// The number of rows of `table`, read behind the server's back.
+pub(crate) async fn count_rows(db: &TestDb, table: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    match db {
+        TestDb::Sqlite(_) => {
+            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url())
+                .await
+                .unwrap();
+            sqlx::query_scalar(&sql).fetch_one(&mut conn).await.unwrap()
+        }
+        TestDb::Postgres { .. } => {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url())
+                .await
+                .unwrap();
+            sqlx::query_scalar(&sql).fetch_one(&mut conn).await.unwrap()
+        }
+    }
+}
+
+/// The sign-in form of a fresh visit to `/login` by `browser`.
+pub(crate) async fn login_form_of(browser: &reqwest::Client, base: &str) -> Form {
+    let page = browser
+        .get(format!("{base}/login?return_to=%2Fhealthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    parse_form(&page.text().await.unwrap())
+}
+
 /// A free loopback port.
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -339,6 +389,11 @@ pub(crate) fn free_port() -> u16 {
 
 /// Starts `portcullis serve` on `db` and waits until `/healthz` answers.
 pub(crate) async fn spawn_instance(db: &TestDb) -> Instance {
+    spawn_instance_with(db, &[]).await
+}
+
+/// Like [`spawn_instance`], with extra environment variables (settings).
+pub(crate) async fn spawn_instance_with(db: &TestDb, env: &[(&str, &str)]) -> Instance {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
@@ -352,6 +407,7 @@ pub(crate) async fn spawn_instance(db: &TestDb) -> Instance {
             &base,
         ])
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
