@@ -58,6 +58,8 @@ type Work = Box<dyn FnOnce(&mut Memory) + Send>;
 pub(crate) struct Memory {
     blocks: Vec<Block>,
     allocations: usize,
+    /// Allocations already counted in the pool's statistics.
+    reported: usize,
 }
 
 impl Memory {
@@ -173,7 +175,6 @@ fn run_worker(pool: &'static Pool) {
     // Allocated by the first computation, at the default cost, and reused by every
     // later one: a worker that never gets work never takes the memory.
     let mut memory = Memory::default();
-    let mut counted = 0;
     loop {
         let work = {
             let Ok(mut queue) = pool.queue.lock() else {
@@ -192,11 +193,15 @@ fn run_worker(pool: &'static Pool) {
         // A panic inside Argon2 drops that job's reply (its caller gets an error) but
         // keeps the worker.
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| work(&mut memory)));
-        if let Ok(mut stats) = pool.stats.lock() {
-            stats.computed += 1;
-            stats.buffers += memory.allocations - counted;
-            counted = memory.allocations;
-        }
+    }
+}
+
+/// Counts a finished computation (before its caller hears of it).
+fn count(pool: &Pool, memory: &mut Memory) {
+    if let Ok(mut stats) = pool.stats.lock() {
+        stats.computed += 1;
+        stats.buffers += memory.allocations - memory.reported;
+        memory.reported = memory.allocations;
     }
 }
 
@@ -208,7 +213,9 @@ async fn run<T: Send + 'static>(
     let pool = pool();
     let (reply, answer) = oneshot::channel();
     let work: Work = Box::new(move |memory| {
-        let _ = reply.send(compute(memory));
+        let result = compute(memory);
+        count(pool, memory);
+        let _ = reply.send(result);
     });
     pool.queue
         .lock()

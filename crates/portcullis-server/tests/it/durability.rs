@@ -71,8 +71,7 @@ async fn killed_server_loses_no_token_it_returned_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
 async fn killed_server_loses_no_token_it_returned_on_postgres() {
-    if let Some(db) = TestDb::postgres().await {
-        killed_server_loses_no_token_it_returned(db).await;
-    }
+    killed_server_loses_no_token_it_returned(TestDb::postgres().await).await;
 }

@@ -82,10 +82,9 @@ async fn browser_flow_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
 async fn browser_flow_on_postgres() {
-    if let Some(db) = TestDb::postgres().await {
-        full_flow(db).await;
-    }
+    full_flow(TestDb::postgres().await).await;
 }
 
 #[tokio::test]

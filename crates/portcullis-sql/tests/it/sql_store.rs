@@ -1044,10 +1044,9 @@ macro_rules! on_both_databases {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                #[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
                 async fn $test() {
-                    if let Some(db) = crate::support::TestDb::postgres().await {
-                        super::$test(db).await;
-                    }
+                    super::$test(crate::support::TestDb::postgres().await).await;
                 }
             )*
         }
