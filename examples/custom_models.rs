@@ -26,7 +26,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use portcullis_axum::{into_response, Bearer, OAuth};
-use portcullis_core::model::{AuthorizationCodeRecord, TokenRecord};
+use portcullis_core::model::{AuthorizationCodeRecord, Extras, TokenRecord};
 use portcullis_core::redirect_uri::redirect_uri_matches;
 use portcullis_core::secret::{constant_time_eq, hash_secret, verify_secret};
 use portcullis_core::{
@@ -66,6 +66,8 @@ pub struct OAuth2Client {
     pub grant_type: String,
     /// How the client authenticates: client_secret_basic, client_secret_post or none.
     pub token_endpoint_auth_method: String,
+    /// The APIs its tokens are for (their `aud`); empty for none in particular.
+    pub audience: Vec<String>,
 }
 
 impl Client for OAuth2Client {
@@ -113,6 +115,10 @@ impl Client for OAuth2Client {
     fn client_name(&self) -> &str {
         &self.client_name
     }
+
+    fn audience(&self) -> Vec<String> {
+        self.audience.clone()
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -145,25 +151,49 @@ pub struct OAuth2Token {
     pub revoked: bool,
     /// The grant family: every token from one code shares it.
     pub grant_id: String,
-    /// When the grant ends for good, however often it is refreshed (UTC seconds).
-    pub grant_expires_at: Option<i64>,
+    /// The APIs the token is for (`aud`).
+    pub audience: Vec<String>,
+    /// Everything else the core recorded (the grant's absolute end, what extensions
+    /// add): kept as it came. [`Token`] requires it back, so a model that dropped it
+    /// would have to say so in code.
+    pub extras: Extras,
 }
 
+/// The record's indexed fields map to ours; everything else the core records — today
+/// the grant's absolute end, tomorrow what an OpenID or DPoP extension adds — arrives
+/// in `extras`, which [`Token::extras`] must hand back: keeping it is the default, and
+/// dropping it would be code someone wrote on purpose.
 impl From<TokenRecord> for OAuth2Token {
     fn from(record: TokenRecord) -> Self {
+        let TokenRecord {
+            access_token_hash,
+            refresh_token_hash,
+            client_id,
+            scope,
+            subject,
+            grant_id,
+            issued_at,
+            expires_in,
+            refresh_token_expires_at,
+            revoked,
+            audience,
+            extras,
+            ..
+        } = record;
         Self {
-            user: record.subject,
-            client_id: record.client_id,
+            user: subject,
+            client_id,
             token_type: "Bearer".into(),
-            access_token: record.access_token_hash,
-            refresh_token: record.refresh_token_hash,
-            scope: record.scope.to_string(),
-            issued_at: record.issued_at,
-            expires_in: record.expires_in,
-            refresh_token_expires_at: record.refresh_token_expires_at,
-            revoked: false,
-            grant_id: record.grant_id,
-            grant_expires_at: record.grant_expires_at,
+            access_token: access_token_hash,
+            refresh_token: refresh_token_hash,
+            scope: scope.to_string(),
+            issued_at,
+            expires_in,
+            refresh_token_expires_at,
+            revoked,
+            grant_id,
+            audience,
+            extras,
         }
     }
 }
@@ -189,16 +219,20 @@ impl Token for OAuth2Token {
         self.refresh_token_expires_at
     }
 
-    fn grant_expires_at(&self) -> Option<i64> {
-        self.grant_expires_at
-    }
-
     fn is_revoked(&self) -> bool {
         self.revoked
     }
 
     fn subject(&self) -> Option<&str> {
         self.user.as_deref()
+    }
+
+    fn audience(&self) -> Vec<String> {
+        self.audience.clone()
+    }
+
+    fn extras(&self) -> &Extras {
+        &self.extras
     }
 
     fn grant_id(&self) -> &str {
@@ -255,6 +289,10 @@ impl AuthorizationCode for OAuth2Code {
 
     fn grant_id(&self) -> &str {
         &self.record.grant_id
+    }
+
+    fn extras(&self) -> &Extras {
+        &self.record.extras
     }
 }
 
@@ -464,10 +502,10 @@ pub fn authorization_server(
     let mut server = AuthorizationServer::from_arc(store).with_issuer(issuer);
     server
         .register_grant(AuthorizationCodeGrant::new())
-        .register_grant(ClientCredentialsGrant)
-        .register_grant(RefreshTokenGrant);
+        .register_grant(ClientCredentialsGrant::new())
+        .register_grant(RefreshTokenGrant::new());
     if enable_password {
-        server.register_grant(PasswordGrant);
+        server.register_grant(PasswordGrant::new());
     }
     server
 }
@@ -627,6 +665,7 @@ async fn api_me(token: Bearer) -> Response {
         "sub": token.0.subject,
         "client_id": token.0.client_id,
         "scope": token.0.scope.to_string(),
+        "aud": token.0.audience,
     }))
     .into_response()
 }
@@ -649,6 +688,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             response_type: "code".into(),
             grant_type: "authorization_code refresh_token".into(),
             token_endpoint_auth_method: "client_secret_basic".into(),
+            audience: Vec::new(),
         },
         Some("demo-secret-change-me"),
     );

@@ -276,21 +276,21 @@ async fn create_codes(
     let mut bodies = Vec::with_capacity(count);
     for index in 0..count {
         let (code, verifier) = code_material(&prefix, index);
-        records.push(AuthorizationCodeRecord {
-            code_hash: hash_secret(&code),
-            client_id: client_id.to_owned(),
-            redirect_uri: Some(REDIRECT_URI.to_owned()),
-            scope: scope.clone(),
-            subject: subject.to_owned(),
-            nonce: None,
-            auth_time: Some(now),
-            code_challenge: Some(s256_challenge(&verifier)),
-            code_challenge_method: Some("S256".to_owned()),
-            issued_at: now,
-            // Far in the future: the scenario must not race the code lifetime.
-            expires_at: now + 30 * 24 * 3600,
-            grant_id: format!("{prefix}-grant-{index:09}"),
-        });
+        // Expiring far in the future: the scenario must not race the code lifetime.
+        let mut record = AuthorizationCodeRecord::new(
+            client_id,
+            subject,
+            format!("{prefix}-grant-{index:09}"),
+            now,
+            now + 30 * 24 * 3600,
+        );
+        record.code_hash = hash_secret(&code);
+        record.redirect_uri = Some(REDIRECT_URI.to_owned());
+        record.scope = scope.clone();
+        record.auth_time = Some(now);
+        record.code_challenge = Some(s256_challenge(&verifier));
+        record.code_challenge_method = Some("S256".to_owned());
+        records.push(record);
         bodies.push(form(&[
             ("grant_type", "authorization_code"),
             ("code", &code),
@@ -395,19 +395,19 @@ async fn bulk_insert(
     database_url: &str,
     records: &[AuthorizationCodeRecord],
 ) -> Result<(), String> {
-    let err = |e: sqlx::Error| {
+    let err = |e: &dyn std::fmt::Display| {
         format!("bulk insert of codes: {e} (if the schema changed, try --code-insert store)")
     };
-    if database_url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(database_url).await.map_err(err)?;
+    if let Some(path) = database_url.strip_prefix("sqlite://") {
+        let conn = rusqlite::Connection::open(path).map_err(|e| err(&e))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(|e| err(&e))?;
         for chunk in records.chunks(BULK_ROWS) {
-            sqlx::raw_sql(&bulk_statement(chunk))
-                .execute(&pool)
-                .await
-                .map_err(err)?;
+            conn.execute_batch(&bulk_statement(chunk))
+                .map_err(|e| err(&e))?;
         }
-        pool.close().await;
     } else {
+        let err = |e: sqlx::Error| err(&e);
         let pool = sqlx::PgPool::connect(database_url).await.map_err(err)?;
         for chunk in records.chunks(BULK_ROWS) {
             sqlx::raw_sql(&bulk_statement(chunk))

@@ -10,6 +10,7 @@ mod support;
 
 mod authorization_code;
 mod client_credentials;
+mod models;
 mod negative;
 mod password;
 mod refresh;

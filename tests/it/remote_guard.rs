@@ -21,18 +21,12 @@ const API_SECRET: &str = "orders-api-secret-0123456789abcdefghij";
 const ALICE_PASSWORD: &str = "correct horse battery staple";
 
 fn client(id: &str, secret: &str, grants: &[&str], scope: &str) -> ClientRecord {
-    ClientRecord {
-        client_id: id.into(),
-        client_secret_hash: Some(hash_secret(secret)),
-        client_name: id.into(),
-        redirect_uris: vec![],
-        scope: Scope::parse(scope).unwrap(),
-        grant_types: grants.iter().map(|g| g.to_string()).collect(),
-        response_types: vec![],
-        token_endpoint_auth_method: "client_secret_basic".into(),
-        audience: vec![],
-        resource_server_audience: None,
-    }
+    ClientRecord::new(id)
+        .with_secret_hash(hash_secret(secret))
+        .with_name(id)
+        .with_scope(Scope::parse(scope).unwrap())
+        .with_grant_types(grants.iter().copied())
+        .with_auth_method("client_secret_basic")
 }
 
 struct Setup {
@@ -78,9 +72,9 @@ async fn setup(capacity: usize) -> Setup {
     let auth = format!("http://{}", listener.local_addr().unwrap());
     let mut server = AuthorizationServer::new(store).with_issuer(auth.clone());
     server
-        .register_grant(ClientCredentialsGrant)
-        .register_grant(PasswordGrant)
-        .register_grant(RefreshTokenGrant)
+        .register_grant(ClientCredentialsGrant::new())
+        .register_grant(PasswordGrant::new())
+        .register_grant(RefreshTokenGrant::new())
         .register_endpoint(IntrospectionEndpoint::new())
         .register_endpoint(RevocationEndpoint::new());
     let server = Arc::new(server);

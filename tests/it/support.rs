@@ -12,6 +12,9 @@ pub(crate) const REDIRECT_URI: &str = "https://client.example/callback";
 pub(crate) const WEB_SECRET: &str = "web-app-secret-0123456789abcdef";
 pub(crate) const OTHER_SECRET: &str = "other-app-secret-0123456789abcdef";
 pub(crate) const SERVICE_SECRET: &str = "service-secret-0123456789abcdef";
+pub(crate) const AUDIENCE_SECRET: &str = "audience-app-secret-0123456789abcdef";
+/// The API the `audience-app` client's tokens are for.
+pub(crate) const PROFILE_API: &str = "https://api.example/profile";
 
 pub(crate) type ConfiguredClient =
     BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
@@ -20,6 +23,8 @@ pub(crate) type ConfiguredClient =
 pub(crate) struct TestApp {
     pub(crate) base: String,
     pub(crate) http: reqwest::Client,
+    /// The example's own store, to look at what it kept.
+    pub(crate) store: Arc<AppStore>,
 }
 
 fn client(id: &str, grant_type: &str, scope: &str, method: &str) -> OAuth2Client {
@@ -33,6 +38,7 @@ fn client(id: &str, grant_type: &str, scope: &str, method: &str) -> OAuth2Client
         response_type: "code".into(),
         grant_type: grant_type.into(),
         token_endpoint_auth_method: method.into(),
+        audience: Vec::new(),
     }
 }
 
@@ -68,14 +74,22 @@ impl TestApp {
             ),
             Some(SERVICE_SECRET),
         );
+        let mut audience_app = client(
+            "audience-app",
+            "authorization_code refresh_token",
+            "profile",
+            "client_secret_basic",
+        );
+        audience_app.audience = vec![PROFILE_API.into()];
+        store.add_client(audience_app, Some(AUDIENCE_SECRET));
         store.add_user("alice", "wonderland");
-        let router = app(authorization_server(store, &base, enable_password));
+        let router = app(authorization_server(store.clone(), &base, enable_password));
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        TestApp { base, http }
+        TestApp { base, http, store }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

@@ -23,6 +23,7 @@ use crate::into_response;
 
 /// A validated bearer token.
 #[derive(Debug, Clone)]
+#[allow(clippy::exhaustive_structs)] // a newtype to destructure: `Bearer(token)`
 pub struct Bearer(pub TokenInfo);
 
 /// A refused protected request: renders the RFC 6750 challenge.
@@ -79,11 +80,7 @@ where
             error,
             realm: protector.realm().to_owned(),
         };
-        let head = RequestHead {
-            method: &parts.method,
-            uri: &parts.uri,
-            headers: &parts.headers,
-        };
+        let head = RequestHead::new(&parts.method, &parts.uri, &parts.headers);
         let token = protector.extract_token(head, None).map_err(reject)?;
         let info = protector
             .validate_token(&token, &Scope::empty())
@@ -95,7 +92,7 @@ where
 
 /// A protector plus the scope a group of routes requires; the state of
 /// [`require_bearer`].
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ResourceGuard {
     protector: ResourceProtector,
     required: Scope,
@@ -145,11 +142,7 @@ pub async fn require_bearer(
     } else {
         (body, None)
     };
-    let head = RequestHead {
-        method: &parts.method,
-        uri: &parts.uri,
-        headers: &parts.headers,
-    };
+    let head = RequestHead::new(&parts.method, &parts.uri, &parts.headers);
     let token = match guard.protector.extract_token(head, form.as_deref()) {
         Ok(token) => token,
         Err(error) => return reject(error),

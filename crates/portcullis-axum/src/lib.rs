@@ -20,7 +20,7 @@
 //!
 //! # async fn run() {
 //! let mut server = AuthorizationServer::new(MemoryStore::new());
-//! server.register_grant(ClientCredentialsGrant);
+//! server.register_grant(ClientCredentialsGrant::new());
 //! let server = Arc::new(server);
 //! let protector: ResourceProtector = server.resource_protector();
 //!
@@ -49,7 +49,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, MethodRouter};
 use http::StatusCode;
 use portcullis_core::http::MAX_BODY_BYTES;
-use portcullis_core::{AuthorizationServer, ClientStore, OAuthError, OAuthRequest, OAuthResponse};
+use portcullis_core::{
+    AuthorizationServer, ClientStore, OAuthError, OAuthRequest, OAuthResponse, TokenStore,
+};
 
 pub use guard::{require_bearer, Bearer, BearerRejection, ResourceGuard};
 
@@ -57,6 +59,7 @@ pub use guard::{require_bearer, Bearer, BearerRejection, ResourceGuard};
 ///
 /// A body over [`MAX_BODY_BYTES`] is refused with `413` and an `invalid_request` body.
 #[derive(Debug)]
+#[allow(clippy::exhaustive_structs)] // a newtype to destructure: `OAuth(request)`
 pub struct OAuth(pub OAuthRequest);
 
 impl<S: Send + Sync> FromRequest<S> for OAuth {
@@ -109,7 +112,7 @@ pub fn into_response(response: OAuthResponse) -> Response {
 
 /// A ready token endpoint handler (RFC 6749 §3.2) for a server shared in an `Arc`.
 /// Mount it for every method: the core answers anything but `POST` with `405`.
-pub async fn token_endpoint<S: ClientStore>(
+pub async fn token_endpoint<S: ClientStore + TokenStore>(
     State(server): State<Arc<AuthorizationServer<S>>>,
     OAuth(request): OAuth,
 ) -> Response {
@@ -117,7 +120,7 @@ pub async fn token_endpoint<S: ClientStore>(
 }
 
 /// A route for the token endpoint, bound to `server`: `.route("/token", token_route(server))`.
-pub fn token_route<S: ClientStore, St: Clone + Send + Sync + 'static>(
+pub fn token_route<S: ClientStore + TokenStore, St: Clone + Send + Sync + 'static>(
     server: Arc<AuthorizationServer<S>>,
 ) -> MethodRouter<St> {
     any(token_endpoint::<S>).with_state(server)
@@ -148,6 +151,7 @@ pub fn endpoint_route<S: ClientStore, St: Clone + Send + Sync + 'static>(
 
 /// Lets handlers return a core response directly.
 #[derive(Debug)]
+#[allow(clippy::exhaustive_structs)] // a newtype: `CoreResponse(response)`
 pub struct CoreResponse(pub OAuthResponse);
 
 impl IntoResponse for CoreResponse {

@@ -80,6 +80,17 @@ impl Cache {
     }
 }
 
+impl std::fmt::Debug for RemoteIntrospection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteIntrospection")
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
 impl RemoteIntrospection {
     /// A validator asking `endpoint` (e.g. `https://auth.example.com/introspect`),
     /// authenticating with HTTP Basic as `client_id` / `client_secret`. Cache: 30 s,
@@ -184,12 +195,21 @@ impl RemoteIntrospection {
         if expires_at <= self.clock.now() {
             return Ok(None);
         }
-        Ok(Some(TokenInfo {
-            client_id: text("client_id").unwrap_or_default(),
-            scope: Scope::parse(&text("scope").unwrap_or_default()).unwrap_or_default(),
-            subject: text("sub"),
+        let mut info = TokenInfo::new(
+            text("client_id").unwrap_or_default(),
+            Scope::parse(&text("scope").unwrap_or_default()).unwrap_or_default(),
             expires_at,
-        }))
+        );
+        info.subject = text("sub");
+        info.audience = match answer.get("aud") {
+            Some(serde_json::Value::String(one)) => vec![one.clone()],
+            Some(serde_json::Value::Array(many)) => many
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Some(info))
     }
 }
 
@@ -223,12 +243,7 @@ mod tests {
     use super::*;
 
     fn info(exp: i64) -> TokenInfo {
-        TokenInfo {
-            client_id: "c".into(),
-            scope: Scope::empty(),
-            subject: None,
-            expires_at: exp,
-        }
+        TokenInfo::new("c", Scope::empty(), exp)
     }
 
     #[test]

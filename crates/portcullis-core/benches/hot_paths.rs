@@ -11,7 +11,7 @@ use base64::Engine;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis_core::client_auth::authenticate_client;
-use portcullis_core::tokens::TokenRequest;
+use portcullis_core::tokens::Issuance;
 use portcullis_core::{
     hash_secret, token_key, verify_secret, AuthorizationServer, BearerTokenGenerator,
     ClientCredentialsGrant, ClientRecord, EndpointName, MemoryStore, OAuthRequest, OsRandom,
@@ -23,18 +23,14 @@ const SECRET: &str = "4m0C3pQ2v7lH1tqvGcCjZ5f0dE6bWwzr8JkYxN2sR1U";
 fn store() -> MemoryStore {
     let store = MemoryStore::new();
     store
-        .insert_client(ClientRecord {
-            client_id: "bench".into(),
-            client_secret_hash: Some(hash_secret(SECRET)),
-            client_name: "Bench".into(),
-            redirect_uris: vec![],
-            scope: Scope::parse("read write").unwrap(),
-            grant_types: vec!["client_credentials".into()],
-            response_types: vec![],
-            token_endpoint_auth_method: "client_secret_basic".into(),
-            audience: vec![],
-            resource_server_audience: None,
-        })
+        .insert_client(
+            ClientRecord::new("bench")
+                .with_secret_hash(hash_secret(SECRET))
+                .with_name("Bench")
+                .with_scope(Scope::parse("read write").unwrap())
+                .with_grant_types(vec!["client_credentials"])
+                .with_auth_method("client_secret_basic"),
+        )
         .unwrap();
     store
 }
@@ -76,22 +72,20 @@ fn secrets(c: &mut Criterion) {
 fn tokens(c: &mut Criterion) {
     let generator = BearerTokenGenerator::default();
     let clock = SystemClock;
+    let client = ClientRecord::new("bench");
+    let issuance = Issuance::new(
+        "authorization_code",
+        "bench",
+        Scope::from_tokens(["read"]),
+        "grant",
+    )
+    .with_subject(Some("alice"))
+    .with_refresh_token(true);
     c.bench_function("tokens/issue_opaque_with_refresh", |b| {
         b.iter(|| {
-            generator.issue(
-                &OsRandom,
-                &clock,
-                TokenRequest {
-                    client_id: "bench",
-                    grant_type: "authorization_code",
-                    scope: Scope::from_tokens(["read"]),
-                    subject: Some("alice"),
-                    grant_id: "grant".into(),
-                    include_refresh_token: true,
-                    audience: vec![],
-                    grant_expires_at: None,
-                },
-            )
+            generator
+                .issue(&OsRandom, &clock, None, &client, black_box(&issuance))
+                .unwrap()
         })
     });
 }
@@ -117,7 +111,7 @@ fn end_to_end(c: &mut Criterion) {
         .build()
         .unwrap();
     let mut server = AuthorizationServer::new(store());
-    server.register_grant(ClientCredentialsGrant);
+    server.register_grant(ClientCredentialsGrant::new());
     let request = token_request();
     c.bench_function("server/client_credentials_memory_store", |b| {
         b.to_async(&runtime).iter(|| async {

@@ -1,26 +1,61 @@
-//! Client authentication at the token endpoint (RFC 6749 §2.3).
+//! Client authentication (RFC 6749 §2.3) as a registered, pluggable set of
+//! [`ClientAuthenticator`]s.
 //!
-//! Three methods: `client_secret_basic` (HTTP Basic, with client_id and secret
+//! Three are built in: `client_secret_basic` (HTTP Basic, with client_id and secret
 //! form-urlencoded first, §2.3.1), `client_secret_post` (both in the body) and `none`
-//! (a public client sends only its client_id). A request that uses more than one
-//! method is refused (§2.3). The client decides which method it may use where, and
-//! compares its secret in constant time.
+//! (a public client sends only its client_id). JWT assertions (RFC 7523) and mutual
+//! TLS (RFC 8705) plug in as further authenticators. Each says whether a request
+//! presents its kind of credentials; exactly one may (a request that uses more than one
+//! method is refused, §2.3). The client decides which method it may use where, and
+//! compares its secret in constant time. The metadata's `*_auth_methods_supported`
+//! lists exactly the registered authenticators.
 
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::header;
 
 use crate::error::OAuthError;
 use crate::http::{OAuthRequest, Params};
-use crate::model::{AuthMethod, Client};
+use crate::model::{AuthMethod, Client, EndpointName};
 use crate::store::ClientStore;
 
-/// The client authentication methods this module implements, for metadata.
+/// The client authentication methods built in, for metadata.
 pub const SUPPORTED_AUTH_METHODS: &[&str] = &[
     AuthMethod::CLIENT_SECRET_BASIC,
     AuthMethod::CLIENT_SECRET_POST,
     AuthMethod::NONE,
 ];
+
+/// A way for a client to authenticate (RFC 6749 §2.3): one registered method.
+#[async_trait]
+pub trait ClientAuthenticator<S: ClientStore>: Send + Sync + 'static {
+    /// The method's name (`token_endpoint_auth_method`).
+    fn method(&self) -> &'static str;
+
+    /// True when `request` presents this method's credentials.
+    fn presented(&self, request: &OAuthRequest, params: &Params) -> bool;
+
+    /// Checks the credentials for `endpoint` (an [`EndpointName`]): the client, or
+    /// `invalid_client` (`invalid_request` for a malformed request).
+    async fn authenticate(
+        &self,
+        store: &S,
+        request: &OAuthRequest,
+        params: &Params,
+        endpoint: &str,
+    ) -> Result<S::Client, OAuthError>;
+
+    /// True when the method may be used at `endpoint` at all (for metadata): `none`
+    /// is never accepted at the introspection endpoint, for one.
+    fn usable_at(&self, endpoint: &str) -> bool {
+        let _ = endpoint;
+        true
+    }
+}
 
 /// Credentials a request presents, before they are checked.
 #[derive(Debug, PartialEq, Eq)]
@@ -101,18 +136,13 @@ fn decode_basic(encoded: &str) -> Result<(String, String), OAuthError> {
     Ok((id, unescape(secret)))
 }
 
-/// Authenticates the client of `request` for `endpoint` and returns it.
-///
-/// Fails with `invalid_client` (401, `WWW-Authenticate`) for an unknown client, a
-/// wrong secret, or a method the client may not use there; with `invalid_request`
-/// when the request mixes methods.
-pub async fn authenticate_client<S: ClientStore>(
+/// Finds the client, checks that it may use `method` at `endpoint`, and checks the
+/// secret when one was presented: the part every secret-based method shares.
+async fn check<S: ClientStore>(
     store: &S,
-    request: &OAuthRequest,
-    params: &Params,
+    credentials: Credentials,
     endpoint: &str,
 ) -> Result<S::Client, OAuthError> {
-    let credentials = credentials(request, params)?;
     let Some(client) = store.find_client(&credentials.client_id).await? else {
         tracing::debug!(
             method = credentials.method,
@@ -131,6 +161,210 @@ pub async fn authenticate_client<S: ClientStore>(
         }
     }
     Ok(client)
+}
+
+/// `client_secret_basic` (RFC 6749 §2.3.1): HTTP Basic with the form-urlencoded
+/// client_id and secret.
+#[derive(Debug, Default, Clone, Copy)]
+#[non_exhaustive]
+pub struct ClientSecretBasic;
+
+/// `client_secret_post` (RFC 6749 §2.3.1): client_id and client_secret in the body.
+#[derive(Debug, Default, Clone, Copy)]
+#[non_exhaustive]
+pub struct ClientSecretPost;
+
+/// `none` (RFC 6749 §2.1): a public client, client_id only.
+#[derive(Debug, Default, Clone, Copy)]
+#[non_exhaustive]
+pub struct PublicClient;
+
+fn authorization(request: &OAuthRequest) -> Option<&http::HeaderValue> {
+    request.headers().get(header::AUTHORIZATION)
+}
+
+fn is_basic(request: &OAuthRequest) -> bool {
+    authorization(request)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+}
+
+#[async_trait]
+impl<S: ClientStore> ClientAuthenticator<S> for ClientSecretBasic {
+    fn method(&self) -> &'static str {
+        AuthMethod::CLIENT_SECRET_BASIC
+    }
+
+    fn presented(&self, request: &OAuthRequest, _params: &Params) -> bool {
+        is_basic(request)
+    }
+
+    async fn authenticate(
+        &self,
+        store: &S,
+        request: &OAuthRequest,
+        params: &Params,
+        endpoint: &str,
+    ) -> Result<S::Client, OAuthError> {
+        check(store, credentials(request, params)?, endpoint).await
+    }
+}
+
+#[async_trait]
+impl<S: ClientStore> ClientAuthenticator<S> for ClientSecretPost {
+    fn method(&self) -> &'static str {
+        AuthMethod::CLIENT_SECRET_POST
+    }
+
+    fn presented(&self, _request: &OAuthRequest, params: &Params) -> bool {
+        params.contains("client_secret")
+    }
+
+    async fn authenticate(
+        &self,
+        store: &S,
+        request: &OAuthRequest,
+        params: &Params,
+        endpoint: &str,
+    ) -> Result<S::Client, OAuthError> {
+        check(store, credentials(request, params)?, endpoint).await
+    }
+}
+
+#[async_trait]
+impl<S: ClientStore> ClientAuthenticator<S> for PublicClient {
+    fn method(&self) -> &'static str {
+        AuthMethod::NONE
+    }
+
+    fn presented(&self, request: &OAuthRequest, params: &Params) -> bool {
+        authorization(request).is_none()
+            && params.contains("client_id")
+            && !params.contains("client_secret")
+    }
+
+    async fn authenticate(
+        &self,
+        store: &S,
+        request: &OAuthRequest,
+        params: &Params,
+        endpoint: &str,
+    ) -> Result<S::Client, OAuthError> {
+        check(store, credentials(request, params)?, endpoint).await
+    }
+
+    fn usable_at(&self, endpoint: &str) -> bool {
+        endpoint != EndpointName::INTROSPECTION
+    }
+}
+
+/// The registered client authenticators.
+pub struct ClientAuthentication<S: ClientStore> {
+    authenticators: Vec<Arc<dyn ClientAuthenticator<S>>>,
+}
+
+impl<S: ClientStore> fmt::Debug for ClientAuthentication<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.authenticators.iter().map(|a| a.method()))
+            .finish()
+    }
+}
+
+impl<S: ClientStore> Default for ClientAuthentication<S> {
+    /// `client_secret_basic`, `client_secret_post` and `none`.
+    fn default() -> Self {
+        Self {
+            authenticators: vec![
+                Arc::new(ClientSecretBasic),
+                Arc::new(ClientSecretPost),
+                Arc::new(PublicClient),
+            ],
+        }
+    }
+}
+
+impl<S: ClientStore> ClientAuthentication<S> {
+    /// No authenticator: register the ones wanted with [`add`](Self::add).
+    pub fn empty() -> Self {
+        Self {
+            authenticators: Vec::new(),
+        }
+    }
+
+    /// Adds an authenticator, replacing one of the same method.
+    pub fn add(&mut self, authenticator: impl ClientAuthenticator<S>) -> &mut Self {
+        let method = authenticator.method();
+        self.authenticators.retain(|a| a.method() != method);
+        self.authenticators.push(Arc::new(authenticator));
+        self
+    }
+
+    /// Removes the authenticator of `method`.
+    pub fn remove(&mut self, method: &str) -> &mut Self {
+        self.authenticators.retain(|a| a.method() != method);
+        self
+    }
+
+    /// The methods usable at `endpoint`, in registration order (its
+    /// `*_auth_methods_supported`).
+    pub fn methods(&self, endpoint: &str) -> Vec<&'static str> {
+        self.authenticators
+            .iter()
+            .filter(|a| a.usable_at(endpoint))
+            .map(|a| a.method())
+            .collect()
+    }
+
+    /// Authenticates the client of `request` for `endpoint` and returns it.
+    ///
+    /// Fails with `invalid_client` (401, `WWW-Authenticate`) for an unknown client, a
+    /// wrong secret, no credentials, or a method the client may not use there; with
+    /// `invalid_request` when the request presents more than one method.
+    pub async fn authenticate(
+        &self,
+        store: &S,
+        request: &OAuthRequest,
+        params: &Params,
+        endpoint: &str,
+    ) -> Result<S::Client, OAuthError> {
+        let mut presented = self
+            .authenticators
+            .iter()
+            .filter(|a| a.presented(request, params));
+        let Some(authenticator) = presented.next() else {
+            if authorization(request).is_some() {
+                return Err(OAuthError::invalid_client(
+                    "the Authorization header must use the Basic scheme",
+                ));
+            }
+            return Err(OAuthError::invalid_client(
+                "client authentication is required: send HTTP Basic credentials or client_id",
+            ));
+        };
+        if presented.next().is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method only: either HTTP Basic or client_secret in the body",
+            ));
+        }
+        authenticator
+            .authenticate(store, request, params, endpoint)
+            .await
+    }
+}
+
+/// Authenticates the client of `request` for `endpoint` with the built-in methods
+/// (`client_secret_basic`, `client_secret_post`, `none`) and returns it.
+pub async fn authenticate_client<S: ClientStore>(
+    store: &S,
+    request: &OAuthRequest,
+    params: &Params,
+    endpoint: &str,
+) -> Result<S::Client, OAuthError> {
+    ClientAuthentication::<S>::default()
+        .authenticate(store, request, params, endpoint)
+        .await
 }
 
 #[cfg(test)]

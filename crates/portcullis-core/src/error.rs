@@ -10,11 +10,12 @@ use std::fmt;
 
 use http::{header, HeaderValue, StatusCode};
 
-use crate::http::{json_response, redirect_response, OAuthResponse};
+use crate::response::{json_response, redirect_response, OAuthResponse};
 use crate::response_mode::ResponseMode;
 
 /// The error codes of RFC 6749, RFC 6750 and RFC 7009.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// The request is missing a parameter, repeats one, or is otherwise malformed.
     InvalidRequest,
@@ -85,6 +86,7 @@ impl fmt::Display for ErrorCode {
 
 /// Where an authorization-endpoint error is delivered: the verified redirect URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ErrorRedirect {
     /// The redirect URI, already checked against the client's registration.
     pub redirect_uri: String,
@@ -94,6 +96,31 @@ pub struct ErrorRedirect {
     pub response_mode: ResponseMode,
     /// The issuer identifier added as `iss` (RFC 9207), when the server has one.
     pub issuer: Option<String>,
+}
+
+impl ErrorRedirect {
+    /// A target at `redirect_uri` (already verified), delivered in `response_mode`,
+    /// without `state` or `iss`.
+    pub fn new(redirect_uri: impl Into<String>, response_mode: ResponseMode) -> Self {
+        Self {
+            redirect_uri: redirect_uri.into(),
+            state: None,
+            response_mode,
+            issuer: None,
+        }
+    }
+
+    /// Echoes `state`.
+    pub fn with_state(mut self, state: Option<String>) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// Adds `iss`.
+    pub fn with_issuer(mut self, issuer: Option<String>) -> Self {
+        self.issuer = issuer;
+        self
+    }
 }
 
 /// A protocol error: RFC code, human description, and how it is delivered.

@@ -3,20 +3,22 @@
 //! The core reads an [`OAuthRequest`] (`http::Request<Bytes>`) and answers an
 //! [`OAuthResponse`] (`http::Response<Bytes>`); any web framework converts to and from
 //! these in a few lines. [`Params`] parses query strings and form bodies under fixed
-//! limits and rejects a parameter that appears twice (RFC 6749 §3.1).
+//! limits and rejects a parameter that appears twice (RFC 6749 §3.1) — unless a spec
+//! lets it repeat and the server declared it repeatable ([`Params::parse_allowing`]):
+//! RFC 8707's `resource`, RFC 8693's `audience`.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, StatusCode};
+use http::{header, Method};
 
 use crate::error::OAuthError;
-use crate::response_mode::ResponseMode;
+pub use crate::response::{
+    build_redirect_uri, html_escape, json_response, redirect_response, OAuthResponse,
+};
 
 /// The request type the core reads: an `http::Request` with its whole body.
 pub type OAuthRequest = http::Request<Bytes>;
-/// The response type the core answers with.
-pub type OAuthResponse = http::Response<Bytes>;
 
 /// The largest form body the core accepts (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -28,19 +30,28 @@ pub const MAX_PARAM_LEN: usize = 8 * 1024;
 /// Request parameters with duplicates rejected and empty values treated as absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params {
-    values: BTreeMap<String, String>,
+    values: BTreeMap<String, Vec<String>>,
+    count: usize,
 }
 
 impl Params {
     /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
+    /// A parameter that appears twice is `invalid_request`.
     pub fn parse(input: &[u8]) -> Result<Self, OAuthError> {
+        Self::parse_allowing(input, &[])
+    }
+
+    /// Like [`parse`](Self::parse), but the parameters named in `repeatable` may
+    /// appear several times (their values in [`all`](Self::all)).
+    pub fn parse_allowing(input: &[u8], repeatable: &[&str]) -> Result<Self, OAuthError> {
         let mut params = Self::default();
-        params.extend_from(input)?;
+        params.extend_from(input, repeatable)?;
         Ok(params)
     }
 
-    /// Adds the parameters of `input`, rejecting any name already present.
-    pub fn extend_from(&mut self, input: &[u8]) -> Result<(), OAuthError> {
+    /// Adds the parameters of `input`, rejecting any name already present unless it is
+    /// in `repeatable`.
+    pub fn extend_from(&mut self, input: &[u8], repeatable: &[&str]) -> Result<(), OAuthError> {
         if input.len() > MAX_BODY_BYTES {
             return Err(OAuthError::invalid_request(
                 "the request parameters are too large",
@@ -53,18 +64,27 @@ impl Params {
                     truncate(&name)
                 )));
             }
-            if self.values.len() >= MAX_PARAMS {
+            if self.count >= MAX_PARAMS {
                 return Err(OAuthError::invalid_request(
                     "the request has too many parameters",
                 ));
             }
-            if self.values.contains_key(name.as_ref()) {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter '{}' is included more than once",
-                    truncate(&name)
-                )));
+            match self.values.get_mut(name.as_ref()) {
+                Some(values) if repeatable.contains(&name.as_ref()) => {
+                    values.push(value.into_owned());
+                }
+                Some(_) => {
+                    return Err(OAuthError::invalid_request(format!(
+                        "parameter '{}' is included more than once",
+                        truncate(&name)
+                    )));
+                }
+                None => {
+                    self.values
+                        .insert(name.into_owned(), vec![value.into_owned()]);
+                }
             }
-            self.values.insert(name.into_owned(), value.into_owned());
+            self.count += 1;
         }
         Ok(())
     }
@@ -77,28 +97,58 @@ impl Params {
     /// The parameters of a request's form body; the body must be
     /// `application/x-www-form-urlencoded`.
     pub fn from_form(request: &OAuthRequest) -> Result<Self, OAuthError> {
+        Self::from_form_allowing(request, &[])
+    }
+
+    /// Like [`from_form`](Self::from_form), with `repeatable` parameters.
+    pub fn from_form_allowing(
+        request: &OAuthRequest,
+        repeatable: &[&str],
+    ) -> Result<Self, OAuthError> {
         if !is_form(request) {
             return Err(OAuthError::invalid_request(
                 "the request body must be application/x-www-form-urlencoded",
             ));
         }
-        Self::parse(request.body())
+        Self::parse_allowing(request.body(), repeatable)
     }
 
     /// Query parameters, plus form-body parameters on a form POST; a name present in
     /// both is a duplicate. Used by the authorization endpoint, which takes both.
     pub fn from_query_and_form(request: &OAuthRequest) -> Result<Self, OAuthError> {
-        let mut params = Self::from_query(request)?;
+        Self::from_query_and_form_allowing(request, &[])
+    }
+
+    /// Like [`from_query_and_form`](Self::from_query_and_form), with `repeatable`
+    /// parameters.
+    pub fn from_query_and_form_allowing(
+        request: &OAuthRequest,
+        repeatable: &[&str],
+    ) -> Result<Self, OAuthError> {
+        let mut params =
+            Self::parse_allowing(request.uri().query().unwrap_or("").as_bytes(), repeatable)?;
         if request.method() == Method::POST && is_form(request) {
-            params.extend_from(request.body())?;
+            params.extend_from(request.body(), repeatable)?;
         }
         Ok(params)
     }
 
-    /// The value of `name`; an empty value counts as absent (RFC 6749 §3.1).
+    /// The value of `name` (the first, for a repeatable parameter sent several times);
+    /// an empty value counts as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values
             .get(name)
+            .and_then(|values| values.first())
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Every non-empty value of `name`, in the order sent.
+    pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.values
+            .get(name)
+            .into_iter()
+            .flatten()
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
@@ -115,9 +165,11 @@ impl Params {
         self.get(name).is_some()
     }
 
-    /// Every parameter, in name order.
+    /// Every parameter, in name order; a repeated one once per value.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.values
+            .iter()
+            .flat_map(|(k, values)| values.iter().map(move |v| (k.as_str(), v.as_str())))
     }
 }
 
@@ -136,142 +188,6 @@ pub fn is_form(request: &OAuthRequest) -> bool {
             mime.trim()
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         })
-}
-
-/// A JSON response with `Cache-Control: no-store` and `Pragma: no-cache`
-/// (RFC 6749 §5.1): every token-endpoint answer, success or error, carries them.
-pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> OAuthResponse {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = http::Response::new(Bytes::from(bytes));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
-}
-
-/// Delivers `params` to `uri` in the given response mode: a `302 Found` redirect with
-/// them in the query or fragment (query parameters already in the URI are kept, RFC
-/// 6749 §3.1.2), or a `200` HTML page that POSTs them there (form_post).
-pub fn redirect_response(
-    uri: &str,
-    mode: ResponseMode,
-    params: &[(&str, String)],
-) -> OAuthResponse {
-    if mode == ResponseMode::FormPost {
-        return form_post_response(uri, params);
-    }
-    let location = build_redirect_uri(uri, mode, params);
-    let mut response = http::Response::new(Bytes::new());
-    *response.status_mut() = StatusCode::FOUND;
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// The redirect URI with `params` added to its query or fragment (form_post is
-/// delivered in a body, not a URI: its parameters go in the query here).
-pub fn build_redirect_uri(uri: &str, mode: ResponseMode, params: &[(&str, String)]) -> String {
-    let mut encoded = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in params {
-        encoded.append_pair(name, value);
-    }
-    let encoded = encoded.finish();
-    match mode {
-        ResponseMode::Fragment => format!("{uri}#{encoded}"),
-        ResponseMode::Query | ResponseMode::FormPost => {
-            let separator = if uri.contains('?') { '&' } else { '?' };
-            format!("{uri}{separator}{encoded}")
-        }
-    }
-}
-
-/// The one script of the form_post page; the page's CSP allows exactly this script.
-const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
-
-/// Escapes text for an HTML attribute value or text node.
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// OAuth 2.0 Form Post Response Mode: an HTML page whose form POSTs `params` to `uri`.
-/// A script submits it at once; without JavaScript the user presses Continue. The page
-/// carries its own CSP: only that script runs, and the form may post only to `uri`.
-fn form_post_response(uri: &str, params: &[(&str, String)]) -> OAuthResponse {
-    use base64::Engine;
-    use sha2::Digest;
-    let inputs: String = params
-        .iter()
-        .map(|(name, value)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                html_escape(name),
-                html_escape(value)
-            )
-        })
-        .collect();
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Returning to the application</title></head><body>\
-         <form method=\"post\" action=\"{action}\">{inputs}\
-         <noscript><p>JavaScript is turned off. Press Continue to return to the application.</p></noscript>\
-         <button type=\"submit\">Continue</button></form>\
-         <script>{FORM_POST_SCRIPT}</script></body></html>",
-        action = html_escape(uri),
-    );
-    let script_hash = base64::engine::general_purpose::STANDARD
-        .encode(sha2::Sha256::digest(FORM_POST_SCRIPT.as_bytes()));
-    let form_action = form_action_source(uri);
-    let csp = format!(
-        "default-src 'none'; script-src 'sha256-{script_hash}'; form-action {form_action}; \
-         base-uri 'none'; frame-ancestors 'none'"
-    );
-    let mut response = http::Response::new(Bytes::from(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(value) = HeaderValue::from_str(&csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-    response
-}
-
-/// A CSP source expression for the form's target: scheme, host, port and path for
-/// http(s) URIs, the bare scheme for others (native apps' private-use schemes).
-fn form_action_source(uri: &str) -> String {
-    match url::Url::parse(uri) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") => {
-            let mut source = url.origin().ascii_serialization();
-            // `;` and `,` delimit CSP directives and sources: percent-encode them, which
-            // CSP path matching decodes again (removing them would name another path).
-            source.push_str(&url.path().replace(';', "%3B").replace(',', "%2C"));
-            source
-        }
-        Ok(url) => format!("{}:", url.scheme()),
-        Err(_) => "'none'".to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -310,38 +226,21 @@ mod tests {
     }
 
     #[test]
-    fn form_post_page_posts_escaped_params_and_allows_only_its_script() {
-        let response = redirect_response(
-            "https://app.example/cb",
-            ResponseMode::FormPost,
-            &[("code", "a\"b<c".into()), ("state", "s".into())],
+    fn declared_parameters_may_repeat_and_no_others() {
+        let input = b"resource=https%3A%2F%2Fa.example&resource=https%3A%2F%2Fb.example&scope=x";
+        let params = Params::parse_allowing(input, &["resource", "audience"]).unwrap();
+        assert_eq!(
+            params.all("resource").collect::<Vec<_>>(),
+            ["https://a.example", "https://b.example"]
         );
-        assert_eq!(response.status(), StatusCode::OK);
-        let body = std::str::from_utf8(response.body()).unwrap();
-        assert!(body.contains("action=\"https://app.example/cb\""));
-        assert!(body.contains("name=\"code\" value=\"a&quot;b&lt;c\""));
-        assert!(body.contains("<noscript>") && body.contains("Continue"));
-        let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
-            .to_str()
-            .unwrap();
-        assert!(csp.contains("script-src 'sha256-"), "{csp}");
-        assert!(csp.contains("form-action https://app.example/cb"), "{csp}");
-        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-    }
-
-    #[test]
-    fn redirect_keeps_existing_query() {
-        let uri = build_redirect_uri(
-            "https://a.example/cb?x=1",
-            ResponseMode::Query,
-            &[("code", "c d".into())],
-        );
-        assert_eq!(uri, "https://a.example/cb?x=1&code=c+d");
-        let uri = build_redirect_uri(
-            "https://a.example/cb",
-            ResponseMode::Fragment,
-            &[("access_token", "t".into())],
-        );
-        assert_eq!(uri, "https://a.example/cb#access_token=t");
+        assert_eq!(params.get("resource"), Some("https://a.example"));
+        assert_eq!(params.all("audience").count(), 0);
+        let error =
+            Params::parse_allowing(b"resource=a&scope=x&scope=y", &["resource"]).unwrap_err();
+        assert!(error.description().contains("'scope'"), "{error}");
+        assert!(Params::parse(input).is_err(), "not declared: a duplicate");
+        // Repeats count against the parameter limit too.
+        let many: Vec<String> = (0..=MAX_PARAMS).map(|_| "resource=r".to_owned()).collect();
+        assert!(Params::parse_allowing(many.join("&").as_bytes(), &["resource"]).is_err());
     }
 }

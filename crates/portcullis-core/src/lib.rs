@@ -28,21 +28,17 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let store = MemoryStore::new();
-//! store.insert_client(ClientRecord {
-//!     client_id: "reporting".into(),
-//!     client_secret_hash: Some(hash_secret("s3cret-from-the-vault")),
-//!     client_name: "Reporting job".into(),
-//!     redirect_uris: vec![],
-//!     scope: Scope::parse("reports:read").unwrap(),
-//!     grant_types: vec!["client_credentials".into()],
-//!     response_types: vec![],
-//!     token_endpoint_auth_method: "client_secret_post".into(),
-//!     audience: vec![],
-//!     resource_server_audience: None,
-//! }).unwrap();
+//! store.insert_client(
+//!     ClientRecord::new("reporting")
+//!         .with_secret_hash(hash_secret("s3cret-from-the-vault"))
+//!         .with_name("Reporting job")
+//!         .with_scope(Scope::parse("reports:read").unwrap())
+//!         .with_grant_types(["client_credentials"])
+//!         .with_auth_method("client_secret_post"),
+//! ).unwrap();
 //!
 //! let mut server = AuthorizationServer::new(store);
-//! server.register_grant(ClientCredentialsGrant);
+//! server.register_grant(ClientCredentialsGrant::new());
 //!
 //! let request = http::Request::post("/token")
 //!     .header("content-type", "application/x-www-form-urlencoded")
@@ -66,8 +62,10 @@
 //! # });
 //! ```
 
+pub mod authorization;
 pub mod client_auth;
 pub mod clock;
+pub mod context;
 pub mod endpoints;
 pub mod error;
 pub mod extensions;
@@ -78,6 +76,7 @@ pub mod model;
 pub mod random;
 pub mod redirect_uri;
 pub mod resource;
+pub mod response;
 pub mod response_mode;
 pub mod scope;
 pub mod secret;
@@ -85,12 +84,15 @@ pub mod server;
 pub mod store;
 pub mod tokens;
 
+pub use authorization::{AuthorizationRequest, ConsentGrant};
+pub use client_auth::{ClientAuthentication, ClientAuthenticator};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use context::{AuthorizationContext, EndpointContext, Environment, TokenContext};
 pub use endpoints::{
     Endpoint, IntrospectionEndpoint, MetadataEndpoint, RevocationEndpoint, UsernameResolver,
 };
 pub use error::{ErrorCode, OAuthError, StoreError, StoreErrorKind};
-pub use extensions::{AuthorizationCodeExtension, Pkce};
+pub use extensions::{AuthorizationCodeExtension, Pkce, TokenExtension};
 pub use grants::{
     AuthorizationCodeGrant, ClientCredentialsGrant, Grant, ImplicitGrant, PasswordGrant,
     RefreshTokenGrant,
@@ -98,14 +100,14 @@ pub use grants::{
 pub use http::{OAuthRequest, OAuthResponse, Params};
 pub use memory::MemoryStore;
 pub use model::{
-    AuthMethod, AuthorizationCode, AuthorizationCodeRecord, Client, ClientRecord, EndpointName,
-    Token, TokenRecord, User,
+    AuthMethod, AuthorizationCode, AuthorizationCodeRecord, Client, ClientMetadata, ClientRecord,
+    EndpointName, Extra, Extras, Token, TokenRecord, User,
 };
 pub use random::{OsRandom, RandomSource};
 pub use resource::{BearerError, ResourceProtector, TokenInfo, TokenValidator};
 pub use response_mode::ResponseMode;
 pub use scope::Scope;
 pub use secret::{hash_secret, token_key, verify_secret};
-pub use server::{AuthorizationRequest, AuthorizationServer, ConsentGrant};
+pub use server::AuthorizationServer;
 pub use store::{AuthorizationCodeStore, ClientStore, CodeRedemption, TokenStore, UserStore};
-pub use tokens::BearerTokenGenerator;
+pub use tokens::{AccessTokenStrategy, BearerTokenGenerator, Issuance, TokenResponse};

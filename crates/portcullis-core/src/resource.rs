@@ -12,16 +12,19 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
+use std::fmt;
+
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::http::{json_response, OAuthResponse, Params};
 use crate::model::Token;
 use crate::scope::Scope;
-use crate::secret::token_key;
 use crate::store::TokenStore;
+use crate::tokens::{AccessTokenStrategy, OpaqueTokens};
 
 /// What a valid access token grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TokenInfo {
     /// The client the token was issued to.
     pub client_id: String,
@@ -31,53 +34,94 @@ pub struct TokenInfo {
     pub subject: Option<String>,
     /// When the token expires (UTC seconds).
     pub expires_at: i64,
+    /// The audiences the token is meant for (`aud`).
+    pub audience: Vec<String>,
+}
+
+impl TokenInfo {
+    /// A token of `client_id` with `scope`, expiring at `expires_at`: no user, no
+    /// audience (set the fields).
+    pub fn new(client_id: impl Into<String>, scope: Scope, expires_at: i64) -> Self {
+        Self {
+            client_id: client_id.into(),
+            scope,
+            subject: None,
+            expires_at,
+            audience: Vec::new(),
+        }
+    }
 }
 
 /// Decides whether an access token is active and what it grants.
+///
+/// Only *access* tokens may pass: a refresh token, an ID token or any other token
+/// presented as a bearer token must be `None`, whatever it grants elsewhere (issue 9:
+/// a refresh token is no credential for an API).
 #[async_trait]
 pub trait TokenValidator: Send + Sync + 'static {
-    /// The token's grant when it is active; `None` when it is unknown, expired or
-    /// revoked.
+    /// The token's grant when it is an active access token; `None` when it is
+    /// unknown, expired, revoked, or not an access token.
     async fn validate(&self, access_token: &str) -> Result<Option<TokenInfo>, StoreError>;
 }
 
-/// Validates tokens against the authorization server's own store.
+/// Validates tokens against the authorization server's own store: the strategy that
+/// minted them tells their key ([`AccessTokenStrategy::key`]), and the store is asked
+/// for an access token under it (never a refresh token).
 pub struct StoreTokenValidator<S> {
     store: Arc<S>,
     clock: Arc<dyn Clock>,
+    strategy: Arc<dyn AccessTokenStrategy>,
+}
+
+impl<S> fmt::Debug for StoreTokenValidator<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreTokenValidator")
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S> StoreTokenValidator<S> {
-    /// A validator over `store`, judging expiry by `clock`.
+    /// A validator over `store`, judging expiry by `clock`, for opaque tokens.
     pub fn new(store: Arc<S>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self::with_strategy(store, clock, Arc::new(OpaqueTokens))
+    }
+
+    /// A validator for the tokens of `strategy`.
+    pub fn with_strategy(
+        store: Arc<S>,
+        clock: Arc<dyn Clock>,
+        strategy: Arc<dyn AccessTokenStrategy>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            strategy,
+        }
     }
 }
 
 #[async_trait]
 impl<S: TokenStore> TokenValidator for StoreTokenValidator<S> {
     async fn validate(&self, access_token: &str) -> Result<Option<TokenInfo>, StoreError> {
-        let Some(token) = self
-            .store
-            .find_access_token(&token_key(access_token))
-            .await?
-        else {
+        let Some(key) = self.strategy.key(access_token) else {
+            return Ok(None);
+        };
+        let Some(token) = self.store.find_access_token(&key).await? else {
             return Ok(None);
         };
         if token.is_revoked() || token.is_expired(self.clock.now()) {
             return Ok(None);
         }
-        Ok(Some(TokenInfo {
-            client_id: token.client_id().to_owned(),
-            scope: token.scope(),
-            subject: token.subject().map(str::to_owned),
-            expires_at: token.expires_at(),
-        }))
+        let mut info = TokenInfo::new(token.client_id(), token.scope(), token.expires_at());
+        info.subject = token.subject().map(str::to_owned);
+        info.audience = token.audience();
+        Ok(Some(info))
     }
 }
 
 /// The parts of a request a bearer token can travel in, besides the body.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct RequestHead<'a> {
     /// The request method.
     pub method: &'a Method,
@@ -87,8 +131,20 @@ pub struct RequestHead<'a> {
     pub headers: &'a HeaderMap,
 }
 
+impl<'a> RequestHead<'a> {
+    /// The head of a request with this method, URI and headers.
+    pub fn new(method: &'a Method, uri: &'a Uri, headers: &'a HeaderMap) -> Self {
+        Self {
+            method,
+            uri,
+            headers,
+        }
+    }
+}
+
 /// Why a protected request was refused (RFC 6750 §3.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BearerError {
     /// No token: `401` with a bare challenge and no error code (§3.1).
     Missing,
@@ -170,6 +226,15 @@ pub struct ResourceProtector {
     validator: Arc<dyn TokenValidator>,
     realm: String,
     allow_query: bool,
+}
+
+impl fmt::Debug for ResourceProtector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResourceProtector")
+            .field("realm", &self.realm)
+            .field("allow_query", &self.allow_query)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ResourceProtector {
@@ -278,11 +343,7 @@ impl ResourceProtector {
         request: &http::Request<Bytes>,
         required: &Scope,
     ) -> Result<TokenInfo, BearerError> {
-        let head = RequestHead {
-            method: request.method(),
-            uri: request.uri(),
-            headers: request.headers(),
-        };
+        let head = RequestHead::new(request.method(), request.uri(), request.headers());
         let token = self.extract_token(head, Some(request.body()))?;
         self.validate_token(&token, required).await
     }

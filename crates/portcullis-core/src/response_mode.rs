@@ -5,10 +5,9 @@
 //! `token`), or as an auto-submitted HTML form POSTed to it (OAuth 2.0 Form Post
 //! Response Mode).
 
-use crate::error::OAuthError;
-
 /// How authorization response parameters are delivered to the redirect URI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResponseMode {
     /// Parameters in the query component (`?code=...`).
     Query,
@@ -31,16 +30,13 @@ impl ResponseMode {
         }
     }
 
-    /// Parses a `response_mode` parameter value.
-    pub fn parse(value: &str) -> Result<Self, OAuthError> {
+    /// The mode a `response_mode` parameter value names, if any.
+    pub fn from_name(value: &str) -> Option<Self> {
         match value {
-            "query" => Ok(Self::Query),
-            "fragment" => Ok(Self::Fragment),
-            "form_post" => Ok(Self::FormPost),
-            other => Err(OAuthError::invalid_request(format!(
-                "response_mode '{}' is not supported; use 'query', 'fragment' or 'form_post'",
-                other.chars().take(40).collect::<String>()
-            ))),
+            "query" => Some(Self::Query),
+            "fragment" => Some(Self::Fragment),
+            "form_post" => Some(Self::FormPost),
+            _ => None,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The [`AuthorizationServer`]: a registry of grants, and the three calls an
-//! application makes from its handlers (RFC 6749 §3.1, §3.2, §4).
+//! The [`AuthorizationServer`]: a registry of grants, endpoints, extensions and client
+//! authenticators, and the three calls an application makes from its handlers
+//! (RFC 6749 §3.1, §3.2, §4).
 //!
 //! * [`get_consent_grant`](AuthorizationServer::get_consent_grant) validates an
 //!   authorization request and tells the consent page what to show;
@@ -8,30 +9,44 @@
 //! * [`create_token_response`](AuthorizationServer::create_token_response) answers the
 //!   token endpoint.
 //!
-//! Grants are values registered with [`register_grant`](AuthorizationServer::register_grant);
-//! the dispatcher asks each registered grant whether a request is its own, so adding a
-//! grant never edits this file.
+//! The token endpoint is a pipeline in fosite's shape: parse the parameters (the
+//! declared repeatable ones may repeat), ask each registered token handler whether the
+//! request is its own, authenticate the client with the registered authenticators
+//! (unless the handler skips it), let the handler say what to issue, then run the one
+//! issuance sequence for every grant — server-level extensions, minting, saving or
+//! rotating, extensions again, and the response, serialized once. Adding a grant, an
+//! extension or an authentication method never edits this file.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use http::Method;
 use serde_json::{Map, Value};
 
-use crate::client_auth::{authenticate_client, SUPPORTED_AUTH_METHODS};
+use crate::authorization::{AuthorizationRequest, ConsentGrant};
+use crate::client_auth::{ClientAuthentication, ClientAuthenticator};
 use crate::clock::{Clock, SystemClock};
+use crate::context::{
+    AuthorizationContext, EndpointContext, Environment, MetadataContext, MetadataSource,
+    TokenContext,
+};
 use crate::endpoints::Endpoint;
-use crate::error::{ErrorCode, ErrorRedirect, OAuthError};
-use crate::grants::{AuthorizationGrant, Grant, GrantRegistry};
-use crate::http::{redirect_response, OAuthRequest, OAuthResponse, Params};
+use crate::error::{ErrorCode, OAuthError};
+use crate::extensions::TokenExtension;
+use crate::grants::{AuthorizationGrant, Grant, GrantRegistry, REUSED};
+use crate::http::{OAuthRequest, OAuthResponse, Params};
 use crate::model::{Client, EndpointName, User};
 use crate::random::{OsRandom, RandomSource};
 use crate::redirect_uri::is_safe_redirect_target;
 use crate::resource::{ResourceProtector, StoreTokenValidator};
+use crate::response::redirect_with;
 use crate::response_mode::ResponseMode;
 use crate::scope::Scope;
 use crate::store::{ClientStore, TokenStore};
-use crate::tokens::BearerTokenGenerator;
+use crate::tokens::{BearerTokenGenerator, Issuance, Persist, TokenResponse};
+
+pub use crate::model::check_scope;
 
 /// The name of the authorization endpoint, for [`AuthorizationServer::with_endpoint_path`].
 pub const AUTHORIZATION_ENDPOINT: &str = "authorization";
@@ -39,18 +54,36 @@ pub const AUTHORIZATION_ENDPOINT: &str = "authorization";
 /// An OAuth 2.0 authorization server over the application's storage `S`.
 pub struct AuthorizationServer<S: ClientStore> {
     store: Arc<S>,
-    clock: Arc<dyn Clock>,
-    random: Arc<dyn RandomSource>,
-    issuer: Option<String>,
-    bearer: BearerTokenGenerator,
+    env: Environment,
     grants: GrantRegistry<S>,
     endpoints: Vec<Arc<dyn Endpoint<S>>>,
-    endpoint_paths: BTreeMap<String, String>,
+    extensions: Vec<Arc<dyn TokenExtension<S>>>,
+    authentication: ClientAuthentication<S>,
+    repeatable: Vec<&'static str>,
+}
+
+impl<S: ClientStore> fmt::Debug for AuthorizationServer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationServer")
+            .field("env", &self.env)
+            .field("grants", &self.grants)
+            .field(
+                "endpoints",
+                &self.endpoints.iter().map(|e| e.name()).collect::<Vec<_>>(),
+            )
+            .field(
+                "extensions",
+                &self.extensions.iter().map(|e| e.name()).collect::<Vec<_>>(),
+            )
+            .field("client_authentication", &self.authentication)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: ClientStore> AuthorizationServer<S> {
     /// A server over `store`, with the system clock, the OS random generator, default
-    /// token lifetimes and no grant registered yet.
+    /// token lifetimes, the built-in client authentication methods and no grant
+    /// registered yet.
     pub fn new(store: S) -> Self {
         Self::from_arc(Arc::new(store))
     }
@@ -59,21 +92,27 @@ impl<S: ClientStore> AuthorizationServer<S> {
     pub fn from_arc(store: Arc<S>) -> Self {
         Self {
             store,
-            clock: Arc::new(SystemClock),
-            random: Arc::new(OsRandom),
-            issuer: None,
-            bearer: BearerTokenGenerator::default(),
+            env: Environment {
+                clock: Arc::new(SystemClock),
+                random: Arc::new(OsRandom),
+                issuer: None,
+                bearer: BearerTokenGenerator::default(),
+                endpoint_paths: [
+                    (AUTHORIZATION_ENDPOINT, "/authorize"),
+                    (EndpointName::TOKEN, "/token"),
+                    (EndpointName::REVOCATION, "/revoke"),
+                    (EndpointName::INTROSPECTION, "/introspect"),
+                ]
+                .into_iter()
+                .map(|(name, path)| (name.to_owned(), path.to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+                refresh_registered: false,
+            },
             grants: GrantRegistry::default(),
             endpoints: Vec::new(),
-            endpoint_paths: [
-                (AUTHORIZATION_ENDPOINT, "/authorize"),
-                (EndpointName::TOKEN, "/token"),
-                (EndpointName::REVOCATION, "/revoke"),
-                (EndpointName::INTROSPECTION, "/introspect"),
-            ]
-            .into_iter()
-            .map(|(name, path)| (name.to_owned(), path.to_owned()))
-            .collect(),
+            extensions: Vec::new(),
+            authentication: ClientAuthentication::default(),
+            repeatable: Vec::new(),
         }
     }
 
@@ -81,15 +120,13 @@ impl<S: ClientStore> AuthorizationServer<S> {
     /// `introspection`) is mounted, relative to the issuer; for metadata. Defaults:
     /// `/authorize`, `/token`, `/revoke`, `/introspect`.
     pub fn with_endpoint_path(mut self, name: &str, path: impl Into<String>) -> Self {
-        self.endpoint_paths.insert(name.to_owned(), path.into());
+        self.env.endpoint_paths.insert(name.to_owned(), path.into());
         self
     }
 
     /// The absolute URL of endpoint `name`: the issuer plus its path.
     pub fn endpoint_url(&self, name: &str) -> Option<String> {
-        let issuer = self.issuer.as_deref()?;
-        let path = self.endpoint_paths.get(name)?;
-        Some(format!("{}{path}", issuer.trim_end_matches('/')))
+        self.env.endpoint_url(name)
     }
 
     /// Registers an endpoint: `RevocationEndpoint`, `IntrospectionEndpoint`,
@@ -97,6 +134,44 @@ impl<S: ClientStore> AuthorizationServer<S> {
     pub fn register_endpoint<E: Endpoint<S>>(&mut self, endpoint: E) -> &mut Self {
         self.endpoints.retain(|e| e.name() != endpoint.name());
         self.endpoints.push(Arc::new(endpoint));
+        self
+    }
+
+    /// Registers a server-level token extension, run for every grant. One with the
+    /// same name is replaced.
+    pub fn register_extension<E: TokenExtension<S>>(&mut self, extension: E) -> &mut Self {
+        self.extensions.retain(|e| e.name() != extension.name());
+        for name in extension.repeatable_parameters() {
+            self.allow_repeated_parameter(name);
+        }
+        self.extensions.push(Arc::new(extension));
+        self
+    }
+
+    /// Registers a client authentication method, replacing one of the same name
+    /// (`client_secret_basic`, `client_secret_post` and `none` are registered from the
+    /// start). The metadata lists exactly the registered methods.
+    pub fn register_client_authenticator(
+        &mut self,
+        authenticator: impl ClientAuthenticator<S>,
+    ) -> &mut Self {
+        self.authentication.add(authenticator);
+        self
+    }
+
+    /// Removes the client authentication method `method`.
+    pub fn remove_client_authenticator(&mut self, method: &str) -> &mut Self {
+        self.authentication.remove(method);
+        self
+    }
+
+    /// Lets the parameter `name` repeat in authorization and token requests (as a spec
+    /// allows for RFC 8707's `resource` and RFC 8693's `audience`); every other
+    /// parameter sent twice stays `invalid_request`.
+    pub fn allow_repeated_parameter(&mut self, name: &'static str) -> &mut Self {
+        if !self.repeatable.contains(&name) {
+            self.repeatable.push(name);
+        }
         self
     }
 
@@ -108,7 +183,16 @@ impl<S: ClientStore> AuthorizationServer<S> {
         request: &OAuthRequest,
     ) -> OAuthResponse {
         match self.endpoints.iter().find(|e| e.name() == name) {
-            Some(endpoint) => endpoint.create_endpoint_response(self, request).await,
+            Some(endpoint) => {
+                let context = EndpointContext {
+                    request,
+                    store: &*self.store,
+                    env: &self.env,
+                    authentication: &self.authentication,
+                    metadata: self,
+                };
+                endpoint.create_endpoint_response(&context).await
+            }
             None => {
                 tracing::error!(endpoint = name, "no endpoint with this name is registered");
                 OAuthError::invalid_request("this endpoint is not enabled on the server")
@@ -126,7 +210,7 @@ impl<S: ClientStore> AuthorizationServer<S> {
     /// The authorization server metadata document (RFC 8414 §2), built from what is
     /// registered. Needs an issuer.
     pub fn metadata(&self) -> Result<Map<String, Value>, OAuthError> {
-        let Some(issuer) = self.issuer.clone() else {
+        let Some(issuer) = self.env.issuer.clone() else {
             tracing::error!("metadata requested but no issuer is configured");
             return Err(OAuthError::server_error());
         };
@@ -143,7 +227,7 @@ impl<S: ClientStore> AuthorizationServer<S> {
             }
             document.insert(
                 "token_endpoint_auth_methods_supported".into(),
-                SUPPORTED_AUTH_METHODS.to_vec().into(),
+                self.authentication.methods(EndpointName::TOKEN).into(),
             );
         }
         document.insert("grant_types_supported".into(), self.grant_types().into());
@@ -172,34 +256,42 @@ impl<S: ClientStore> AuthorizationServer<S> {
         for grant in &self.grants.authorization {
             grant.metadata(&mut document);
         }
+        let auth_methods = |endpoint: &str| self.authentication.methods(endpoint);
+        let context = MetadataContext {
+            env: &self.env,
+            auth_methods: &auth_methods,
+        };
         for endpoint in &self.endpoints {
-            endpoint.metadata(self, &mut document);
+            endpoint.metadata(&context, &mut document);
+        }
+        for extension in &self.extensions {
+            extension.metadata(&mut document);
         }
         Ok(document)
     }
 
     /// Replaces the clock (tests move time with [`ManualClock`](crate::ManualClock)).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.env.clock = clock;
         self
     }
 
     /// Replaces the source of random bytes.
     pub fn with_random(mut self, random: Arc<dyn RandomSource>) -> Self {
-        self.random = random;
+        self.env.random = random;
         self
     }
 
     /// Sets the issuer identifier, sent as `iss` in every authorization response
     /// (RFC 9207).
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
+        self.env.issuer = Some(issuer.into());
         self
     }
 
-    /// Replaces the bearer token generator (lifetimes, token format).
+    /// Replaces the bearer token generator (lifetimes, token strategy).
     pub fn with_bearer_tokens(mut self, bearer: BearerTokenGenerator) -> Self {
-        self.bearer = bearer;
+        self.env.bearer = bearer;
         self
     }
 
@@ -207,6 +299,14 @@ impl<S: ClientStore> AuthorizationServer<S> {
     /// `RefreshTokenGrant`, `PasswordGrant`, `ImplicitGrant` or your own.
     pub fn register_grant<G: Grant<S>>(&mut self, grant: G) -> &mut Self {
         grant.register(&mut self.grants);
+        self.env.refresh_registered = self.grants.token_grant("refresh_token").is_some();
+        for grant in &self.grants.token {
+            for name in grant.repeatable_parameters() {
+                if !self.repeatable.contains(name) {
+                    self.repeatable.push(name);
+                }
+            }
+        }
         self
     }
 
@@ -215,35 +315,40 @@ impl<S: ClientStore> AuthorizationServer<S> {
         &self.store
     }
 
+    /// What the server is configured with (clock, randomness, issuer, tokens).
+    pub fn env(&self) -> &Environment {
+        &self.env
+    }
+
     /// The current time from the injected clock (UTC seconds).
     pub fn now(&self) -> i64 {
-        self.clock.now()
+        self.env.now()
     }
 
     /// The injected clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+        &self.env.clock
     }
 
     /// The injected source of random bytes.
     pub fn random(&self) -> &dyn RandomSource {
-        &*self.random
+        self.env.random()
     }
 
     /// The issuer identifier, if configured.
     pub fn issuer(&self) -> Option<&str> {
-        self.issuer.as_deref()
+        self.env.issuer()
     }
 
     /// The bearer token generator.
     pub fn bearer(&self) -> &BearerTokenGenerator {
-        &self.bearer
+        &self.env.bearer
     }
 
     /// True when a refresh token may be issued to `client`: the `refresh_token` grant
     /// is registered and the client may use it.
     pub fn may_issue_refresh_token(&self, client: &S::Client) -> bool {
-        self.supports_grant_type("refresh_token") && client.check_grant_type("refresh_token")
+        self.env.may_issue_refresh_token(client)
     }
 
     /// True when a token grant of this type is registered.
@@ -265,15 +370,29 @@ impl<S: ClientStore> AuthorizationServer<S> {
             .collect()
     }
 
-    /// A resource protector that validates bearer tokens against this server's store.
+    /// The client authentication methods usable at `endpoint` (an [`EndpointName`]).
+    pub fn client_auth_methods(&self, endpoint: &str) -> Vec<&'static str> {
+        self.authentication.methods(endpoint)
+    }
+
+    /// A resource protector that validates bearer tokens against this server's store,
+    /// with its token strategy.
     pub fn resource_protector(&self) -> ResourceProtector
     where
         S: TokenStore,
     {
-        ResourceProtector::new(Arc::new(StoreTokenValidator::new(
+        ResourceProtector::new(Arc::new(StoreTokenValidator::with_strategy(
             self.store.clone(),
-            self.clock.clone(),
+            self.env.clock.clone(),
+            self.env.bearer.strategy().clone(),
         )))
+    }
+
+    fn authorization_context(&self) -> AuthorizationContext<'_, S> {
+        AuthorizationContext {
+            store: &*self.store,
+            env: &self.env,
+        }
     }
 
     /// Validates an authorization request (RFC 6749 §4.1.1, §4.2.1) and returns what the
@@ -302,11 +421,14 @@ impl<S: ClientStore> AuthorizationServer<S> {
     /// [`is_redirect`](OAuthError::is_redirect); otherwise the application shows it.
     pub async fn create_authorization_response(
         &self,
-        request: &OAuthRequest,
+        http_request: &OAuthRequest,
         grant_user: Option<&dyn User>,
-    ) -> Result<OAuthResponse, OAuthError> {
+    ) -> Result<OAuthResponse, OAuthError>
+    where
+        S: TokenStore,
+    {
         let (request, client, grant) = self
-            .validate_authorization_request(request, grant_user)
+            .validate_authorization_request(http_request, grant_user)
             .await?;
         let Some(user) = grant_user else {
             return Err(request.redirect_error(OAuthError::new(
@@ -314,22 +436,37 @@ impl<S: ClientStore> AuthorizationServer<S> {
                 "the resource owner denied the request",
             )));
         };
-        let mut params = grant
-            .create_authorization_response(self, &request, &client, user)
+        let outcome = grant
+            .create_authorization_response(&self.authorization_context(), &request, &client, user)
             .await
             .map_err(|e| request.redirect_error(e))?;
-        if let Some(state) = &request.state {
-            params.push(("state", state.clone()));
+        let mut params = outcome.params;
+        if let Some(issuance) = outcome.tokens {
+            let context = TokenContext {
+                request: http_request,
+                params: request.params(),
+                client: Some(&client),
+                store: &*self.store,
+                env: &self.env,
+            };
+            let tokens = self
+                .issue(&context, &client, issuance)
+                .await
+                .map_err(|e| request.redirect_error(e))?;
+            params.extend(tokens.into_params());
         }
-        if let Some(issuer) = &self.issuer {
-            params.push(("iss", issuer.clone()));
+        if let Some(state) = &request.state {
+            params.push(("state".to_owned(), state.clone()));
+        }
+        if let Some(issuer) = &self.env.issuer {
+            params.push(("iss".to_owned(), issuer.clone()));
         }
         tracing::debug!(
             client_id = %client.client_id(),
             response_type = %request.response_type,
             "authorization granted"
         );
-        Ok(redirect_response(
+        Ok(redirect_with(
             &request.redirect_uri,
             request.response_mode,
             &params,
@@ -351,7 +488,7 @@ impl<S: ClientStore> AuthorizationServer<S> {
         if http_request.method() != Method::GET && http_request.method() != Method::POST {
             return Err(OAuthError::method_not_allowed("GET, POST"));
         }
-        let params = Params::from_query_and_form(http_request)?;
+        let params = Params::from_query_and_form_allowing(http_request, &self.repeatable)?;
         let client_id = params.require("client_id")?;
         let client = self
             .store
@@ -359,10 +496,10 @@ impl<S: ClientStore> AuthorizationServer<S> {
             .await?
             .ok_or_else(|| OAuthError::invalid_request("the client_id is not registered"))?;
 
-        // Until the redirect URI is verified, no error may redirect.
-        // A registered URI must also be safe to send a browser to (no CR/LF, no
-        // `\@` or userinfo, no response parameter): one registered before validation
-        // existed, or by code that skipped it, is refused here too.
+        // Until the redirect URI is verified, no error may redirect. A registered URI
+        // must also be safe to send a browser to (no CR/LF, no `\@` or userinfo, no
+        // response parameter): one registered before validation existed, or by code
+        // that skipped it, is refused here too.
         let (redirect_uri, redirect_uri_given) = match params.get("redirect_uri") {
             Some(uri) if !uri.contains('#') && client.check_redirect_uri(uri) => {
                 if !is_safe_redirect_target(uri) {
@@ -394,7 +531,7 @@ impl<S: ClientStore> AuthorizationServer<S> {
             response_mode: ResponseMode::Query,
             scope: Scope::empty(),
             state: params.get("state").map(str::to_owned),
-            issuer: self.issuer.clone(),
+            issuer: self.env.issuer.clone(),
             params: params.clone(),
         };
 
@@ -412,8 +549,13 @@ impl<S: ClientStore> AuthorizationServer<S> {
             })?;
         request.response_type = response_type.to_owned();
         request.response_mode = grant.default_response_mode();
-        if let Some(mode) = params.get("response_mode") {
-            let mode = ResponseMode::parse(mode).map_err(|e| request.redirect_error(e))?;
+        if let Some(name) = params.get("response_mode") {
+            let Some(mode) = ResponseMode::from_name(name) else {
+                return Err(request.redirect_error(OAuthError::invalid_request(format!(
+                    "response_mode '{}' is not supported; use 'query', 'fragment' or 'form_post'",
+                    name.chars().take(40).collect::<String>()
+                ))));
+            };
             if !grant.allows_response_mode(mode) {
                 return Err(request.redirect_error(OAuthError::invalid_request(format!(
                     "response_mode '{}' is not allowed with response_type '{}'",
@@ -432,14 +574,22 @@ impl<S: ClientStore> AuthorizationServer<S> {
             .map_err(|e| request.redirect_error(e))?;
         request.scope = check_scope(&client, &requested).map_err(|e| request.redirect_error(e))?;
         grant
-            .validate_authorization_request(self, &request, &client, end_user)
+            .validate_authorization_request(
+                &self.authorization_context(),
+                &request,
+                &client,
+                end_user,
+            )
             .map_err(|e| request.redirect_error(e))?;
         Ok((request, client, grant))
     }
 
     /// Answers a token request (RFC 6749 §3.2): every outcome, success or error, is a
     /// JSON response with `Cache-Control: no-store`.
-    pub async fn create_token_response(&self, request: &OAuthRequest) -> OAuthResponse {
+    pub async fn create_token_response(&self, request: &OAuthRequest) -> OAuthResponse
+    where
+        S: TokenStore,
+    {
         match self.token_response(request).await {
             Ok(response) => response,
             Err(error) => {
@@ -449,28 +599,106 @@ impl<S: ClientStore> AuthorizationServer<S> {
         }
     }
 
-    async fn token_response(&self, request: &OAuthRequest) -> Result<OAuthResponse, OAuthError> {
+    async fn token_response(&self, request: &OAuthRequest) -> Result<OAuthResponse, OAuthError>
+    where
+        S: TokenStore,
+    {
         if request.method() != Method::POST {
             return Err(OAuthError::method_not_allowed("POST"));
         }
-        let params = Params::from_form(request)?;
-        let grant_type = params.require("grant_type")?;
-        let grant = self.grants.token_grant(grant_type).ok_or_else(|| {
+        let params = Params::from_form_allowing(request, &self.repeatable)?;
+        params.require("grant_type")?;
+        let handler = self.grants.token_handler(&params).ok_or_else(|| {
             OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 "this grant_type is not supported by the authorization server",
             )
         })?;
-        let client =
-            authenticate_client(&*self.store, request, &params, EndpointName::TOKEN).await?;
-        if !client.check_grant_type(grant_type) {
-            return Err(OAuthError::unauthorized_client(
-                "this client is not allowed to use this grant_type",
-            ));
+        let client = if handler.skips_client_authentication(&params) {
+            None
+        } else {
+            let client = self
+                .authentication
+                .authenticate(&*self.store, request, &params, EndpointName::TOKEN)
+                .await?;
+            if !client.check_grant_type(handler.grant_type()) {
+                return Err(OAuthError::unauthorized_client(
+                    "this client is not allowed to use this grant_type",
+                ));
+            }
+            Some(client)
+        };
+        let context = TokenContext {
+            request,
+            params: &params,
+            client: client.as_ref(),
+            store: &*self.store,
+            env: &self.env,
+        };
+        let issuance = handler.handle(&context).await?;
+        let issued_for = match &client {
+            Some(client) => client.clone(),
+            None => self
+                .store
+                .find_client(&issuance.client_id)
+                .await?
+                .ok_or_else(|| OAuthError::invalid_client("the client is not registered"))?,
+        };
+        let response = self.issue(&context, &issued_for, issuance).await?;
+        tracing::debug!(client_id = %issued_for.client_id(), grant_type = %handler.grant_type(), "token issued");
+        Ok(response.into_response())
+    }
+
+    /// The one issuance sequence of every grant: extensions before, minting,
+    /// extensions after, saving (or rotating: a lost race is a reuse, and revokes the
+    /// grant), and the response to serialize.
+    async fn issue(
+        &self,
+        context: &TokenContext<'_, S>,
+        client: &S::Client,
+        mut issuance: Issuance,
+    ) -> Result<TokenResponse, OAuthError>
+    where
+        S: TokenStore,
+    {
+        for extension in &self.extensions {
+            extension.before_issue(context, &mut issuance).await?;
         }
-        let response = grant.create_token_response(self, &client, &params).await?;
-        tracing::debug!(client_id = %client.client_id(), grant_type, "token issued");
+        let mut issued = self.env.bearer.issue(
+            self.env.random(),
+            self.env.clock(),
+            self.env.issuer(),
+            client,
+            &issuance,
+        )?;
+        let mut response = TokenResponse::for_token(&issued);
+        for extension in &self.extensions {
+            extension
+                .after_issue(context, &issuance, &mut issued, &mut response)
+                .await?;
+        }
+        match &issuance.persist {
+            Persist::Save => self.store.save_token(issued.record).await?,
+            Persist::Rotate { presented } => {
+                if !self
+                    .store
+                    .rotate_refresh_token(presented, issued.record)
+                    .await?
+                {
+                    // Another request rotated it between the handler's read and this
+                    // write: a reuse.
+                    self.store.revoke_grant(&issuance.grant_id).await?;
+                    return Err(OAuthError::invalid_grant(REUSED));
+                }
+            }
+        }
         Ok(response)
+    }
+}
+
+impl<S: ClientStore> MetadataSource for AuthorizationServer<S> {
+    fn metadata(&self) -> Result<Map<String, Value>, OAuthError> {
+        AuthorizationServer::metadata(self)
     }
 }
 
@@ -478,118 +706,4 @@ fn unsafe_redirect_uri() -> OAuthError {
     OAuthError::invalid_request(
         "the registered redirect_uri is not a safe redirect target (it holds control characters, a backslash, user information or a response parameter); register a corrected URI",
     )
-}
-
-/// Checks a requested scope against what the client may have: every requested token
-/// must be allowed, or the request fails with `invalid_scope` naming the others.
-pub fn check_scope<C: Client>(client: &C, requested: &Scope) -> Result<Scope, OAuthError> {
-    let allowed = client.allowed_scope(requested);
-    if requested.is_subset_of(&allowed) {
-        // Never more than was asked, whatever `allowed_scope` returns.
-        return Ok(requested.clone());
-    }
-    let refused: Vec<&str> = requested.iter().filter(|t| !allowed.contains(t)).collect();
-    Err(OAuthError::invalid_scope(format!(
-        "this client may not request the scope '{}'",
-        refused.join(" ")
-    )))
-}
-
-/// A validated authorization request (RFC 6749 §4.1.1, §4.2.1).
-#[derive(Debug, Clone)]
-pub struct AuthorizationRequest {
-    client_id: String,
-    redirect_uri: String,
-    redirect_uri_given: bool,
-    response_type: String,
-    response_mode: ResponseMode,
-    scope: Scope,
-    state: Option<String>,
-    issuer: Option<String>,
-    params: Params,
-}
-
-impl AuthorizationRequest {
-    /// The client's identifier.
-    pub fn client_id(&self) -> &str {
-        &self.client_id
-    }
-
-    /// The verified redirect URI the response goes to.
-    pub fn redirect_uri(&self) -> &str {
-        &self.redirect_uri
-    }
-
-    /// True when the request named the redirect URI (rather than using the client's
-    /// only registered one); the token request must then repeat it.
-    pub fn redirect_uri_given(&self) -> bool {
-        self.redirect_uri_given
-    }
-
-    /// The response type (`code`, `token`).
-    pub fn response_type(&self) -> &str {
-        &self.response_type
-    }
-
-    /// How the response parameters are delivered.
-    pub fn response_mode(&self) -> ResponseMode {
-        self.response_mode
-    }
-
-    /// The scope requested, every token of which the client may have.
-    pub fn scope(&self) -> &Scope {
-        &self.scope
-    }
-
-    /// The `state` to echo.
-    pub fn state(&self) -> Option<&str> {
-        self.state.as_deref()
-    }
-
-    /// All request parameters (for extensions: `code_challenge`, `nonce`, `prompt`...).
-    pub fn params(&self) -> &Params {
-        &self.params
-    }
-
-    /// Attaches this request's verified redirect target (with `state` and `iss`) to an
-    /// error, so that it is sent back to the client.
-    pub fn redirect_error(&self, error: OAuthError) -> OAuthError {
-        // A client that turned out not to exist (deleted meanwhile) no longer vouches
-        // for its redirect URI: show the error, never redirect it.
-        if error.is_redirect() || error.code() == ErrorCode::InvalidClient {
-            return error;
-        }
-        error.with_redirect(ErrorRedirect {
-            redirect_uri: self.redirect_uri.clone(),
-            state: self.state.clone(),
-            response_mode: self.response_mode,
-            issuer: self.issuer.clone(),
-        })
-    }
-}
-
-/// What a consent page needs: the client, the scope asked for, and the request itself.
-#[derive(Debug, Clone)]
-pub struct ConsentGrant<C> {
-    /// The client asking for access.
-    pub client: C,
-    /// The validated request.
-    pub request: AuthorizationRequest,
-}
-
-impl<C> ConsentGrant<C> {
-    /// The scope the user is asked to grant.
-    pub fn scope(&self) -> &Scope {
-        self.request.scope()
-    }
-
-    /// The verified redirect URI.
-    pub fn redirect_uri(&self) -> &str {
-        self.request.redirect_uri()
-    }
-
-    /// The `state` the client sent.
-    pub fn state(&self) -> Option<&str> {
-        self.request.state()
-    }
 }

@@ -120,13 +120,13 @@ pub fn authorization_server(
         .register_grant(
             AuthorizationCodeGrant::new().with_code_lifetime(config.authorization_code_lifetime),
         )
-        .register_grant(ClientCredentialsGrant)
-        .register_grant(RefreshTokenGrant);
+        .register_grant(ClientCredentialsGrant::new())
+        .register_grant(RefreshTokenGrant::new());
     if config.enable_password_grant {
-        server.register_grant(PasswordGrant);
+        server.register_grant(PasswordGrant::new());
     }
     if config.enable_implicit_grant {
-        server.register_grant(ImplicitGrant);
+        server.register_grant(ImplicitGrant::new());
     }
     let mut metadata = MetadataEndpoint::new();
     if let Some(scopes) = &config.scopes_supported {

@@ -245,16 +245,14 @@ pub async fn run(cli: Cli) -> CliResult {
 }
 
 async fn open(config: &Config) -> CliResult<SqlStore> {
-    let options = SqlOptions {
-        max_connections: config.max_connections,
-        sqlite_synchronous: if config.sqlite_synchronous == "full" {
+    let options = SqlOptions::default()
+        .with_max_connections(config.max_connections)
+        .with_sqlite_synchronous(if config.sqlite_synchronous == "full" {
             SqliteSynchronous::Full
         } else {
             SqliteSynchronous::Normal
-        },
-        client_cache_ttl: config.client_cache_ttl,
-        ..SqlOptions::default()
-    };
+        })
+        .with_client_cache_ttl(config.client_cache_ttl);
     Ok(SqlStore::connect_with(&config.database_url, options).await?)
 }
 
@@ -289,12 +287,11 @@ async fn user(store: &SqlStore, command: UserCommand) -> CliResult {
             }
             let password = read_password()?;
             let user = store
-                .create_user(NewUser {
-                    username,
-                    email,
-                    name,
-                    password,
-                })
+                .create_user(
+                    NewUser::new(username, password)
+                        .with_email(email)
+                        .with_name(name),
+                )
                 .await?;
             print(&serde_json::to_value(user)?)
         }
@@ -424,18 +421,16 @@ pub fn validate_client(options: &ClientCreate) -> Result<ClientRecord, String> {
     }
     let scope = Scope::parse(&options.scope)
         .map_err(|e| format!("invalid --scope: {}", e.description()))?;
-    Ok(ClientRecord {
-        client_id: String::new(),
-        client_secret_hash: None,
-        client_name: options.name.trim().to_owned(),
-        redirect_uris: options.redirect_uris.clone(),
-        scope,
-        grant_types,
-        response_types,
-        token_endpoint_auth_method: method.to_owned(),
-        audience: options.audience.clone(),
-        resource_server_audience: options.resource_server_audience.clone(),
-    })
+    let mut client = ClientRecord::new(String::new())
+        .with_name(options.name.trim())
+        .with_redirect_uris(options.redirect_uris.iter().cloned())
+        .with_scope(scope)
+        .with_grant_types(grant_types)
+        .with_response_types(response_types)
+        .with_auth_method(method)
+        .with_audience(options.audience.iter().cloned());
+    client.resource_server_audience = options.resource_server_audience.clone();
+    Ok(client)
 }
 
 /// A new client_id: 128 random bits in lower-case hex. Hex, not base64url, so that an

@@ -125,14 +125,14 @@ impl Sessions {
         now: i64,
     ) -> Result<(Session, HeaderValue), SqlError> {
         let value = random_token(&OsRandom);
-        let record = SessionRecord {
-            id_hash: hash_secret(&value),
-            auth_time: Some(now),
-            subject: Some(subject),
-            csrf_token: random_token(&OsRandom),
-            created_at: now,
-            expires_at: now.saturating_add(self.lifetime),
-        };
+        let mut record = SessionRecord::new(
+            hash_secret(&value),
+            random_token(&OsRandom),
+            now,
+            now.saturating_add(self.lifetime),
+        );
+        record.auth_time = Some(now);
+        record.subject = Some(subject);
         self.store.insert_session(&record).await?;
         let cookie = self.cookie(self.cookie_name(), &value, self.lifetime);
         Ok((Session { record }, cookie))

@@ -75,18 +75,10 @@ mod tests {
     use portcullis_core::Scope;
 
     fn client(id: &str) -> ClientRecord {
-        ClientRecord {
-            client_id: id.into(),
-            client_secret_hash: None,
-            client_name: id.into(),
-            redirect_uris: vec![],
-            scope: Scope::empty(),
-            grant_types: vec![],
-            response_types: vec![],
-            token_endpoint_auth_method: "none".into(),
-            audience: vec![],
-            resource_server_audience: None,
-        }
+        ClientRecord::new(id)
+            .with_name(id)
+            .with_scope(Scope::empty())
+            .with_auth_method("none")
     }
 
     #[test]

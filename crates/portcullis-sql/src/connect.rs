@@ -1,9 +1,9 @@
-//! Opening a database from a URL, and what differs between SQLite and PostgreSQL:
-//! connection settings and the embedded migrations. This is the one place that looks
-//! at which database it is talking to.
+//! Opening a database from a URL: the one place that looks at which database it is.
+//! It picks the backend (`crate::sqlite` or `crate::postgres`) once; the store never
+//! asks again.
 //!
 //! SQLite runs in WAL mode with foreign keys on and a 5 s `busy_timeout`, so that
-//! concurrent writers wait for each other instead of failing; `synchronous` is `NORMAL`
+//! other processes' writers wait instead of failing; `synchronous` is `NORMAL`
 //! (survives a process crash) or `FULL` (survives power loss) per [`SqlOptions`].
 
 use std::path::{Path, PathBuf};
@@ -11,24 +11,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgQueryResult};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
-    SqliteSynchronous as Synchronous,
-};
-use sqlx::{Connection, Pool, Postgres, Sqlite};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::Connection;
 
+use crate::backend::Backend;
 use crate::error::SqlError;
-use crate::repository::{Dialect, Repo, Repository};
-use crate::sqlite_fast::FastSqlite;
-use crate::{Backend, SqlOptions, SqliteSynchronous};
-
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// How long a SQLite writer waits for another one before giving up.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::postgres::PgBackend;
+use crate::sqlite::{location_of, Location, SqliteBackend};
+use crate::{Backend as Kind, SqlOptions};
 
 /// How long to wait for a pooled connection (and for PostgreSQL to answer at start).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,23 +26,19 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A pooled PostgreSQL connection idle for longer than this is pinged before use.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
-/// An open database: the repository, which database it is, and a description.
-pub(crate) struct Connected {
-    pub(crate) repository: Arc<dyn Repository>,
-    pub(crate) backend: Backend,
-    pub(crate) description: String,
-}
-
-/// Opens the database `url` names.
-pub(crate) async fn connect(url: &str, options: &SqlOptions) -> Result<Connected, SqlError> {
+/// Opens the database `url` names: the backend, and which database it is.
+pub(crate) async fn connect(
+    url: &str,
+    options: &SqlOptions,
+) -> Result<(Arc<dyn Backend>, Kind), SqlError> {
     let Some((scheme, _)) = url.split_once(':') else {
         return Err(SqlError::InvalidUrl {
             reason: "it has no scheme".to_owned(),
         });
     };
     match scheme.to_ascii_lowercase().as_str() {
-        "sqlite" => connect_sqlite(url, options).await,
-        "postgres" | "postgresql" => connect_postgres(url, options).await,
+        "sqlite" => Ok((connect_sqlite(url, options).await?, Kind::Sqlite)),
+        "postgres" | "postgresql" => Ok((connect_postgres(url, options).await?, Kind::Postgres)),
         _ => Err(SqlError::UnsupportedScheme {
             // Only the scheme: the rest of the URL may hold a password.
             scheme: scheme.chars().take(32).collect(),
@@ -60,103 +46,42 @@ pub(crate) async fn connect(url: &str, options: &SqlOptions) -> Result<Connected
     }
 }
 
-async fn connect_sqlite(url: &str, options: &SqlOptions) -> Result<Connected, SqlError> {
-    let connect_options =
-        SqliteConnectOptions::from_str(url).map_err(|e| SqlError::InvalidUrl {
-            reason: e.to_string(),
-        })?;
-    let in_memory = is_sqlite_memory_url(url);
-    let connect_options = connect_options
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(match options.sqlite_synchronous {
-            SqliteSynchronous::Normal => Synchronous::Normal,
-            SqliteSynchronous::Full => Synchronous::Full,
-        })
-        .foreign_keys(true)
-        .busy_timeout(SQLITE_BUSY_TIMEOUT)
-        // A commit writes each page it dirtied to the WAL, with two `pwrite` calls per
-        // page. New token keys are time-ordered, so a batch of inserts dirties a few
-        // pages at the end of the table and of each index: 4 KiB pages (SQLite's
-        // default, set here so that it stays so) need a quarter of the frames 1 KiB
-        // pages did. With 1 KiB pages client_credentials cost 33.5 µs of server CPU a
-        // request, with 4 KiB 30.4 µs (docs/performance.md). It only takes effect
-        // when the file is created.
-        .page_size(4096);
-
-    if in_memory {
-        // Every connection to a private in-memory database sees its own database:
-        // keep exactly one, forever.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(connect_options)
-            .await
-            .map_err(|e| SqlError::OpenSqlite {
-                path: ":memory:".to_owned(),
-                reason: e.to_string(),
-            })?;
-        // rusqlite cannot share a private in-memory database: sqlx does everything.
-        return Ok(Connected {
-            repository: Arc::new(Repo::new(pool.clone(), pool, 1, 1)),
-            backend: Backend::Sqlite,
-            description: "SQLite in memory".to_owned(),
-        });
-    }
-    let path = absolute(connect_options.get_filename());
-    check_parent_directory(&path)?;
-    secure_database_file(&path)?;
-    let pool_options = SqlitePoolOptions::new()
-        .max_connections(options.max_connections.max(1))
-        .acquire_timeout(ACQUIRE_TIMEOUT);
-    // Switching a new file to WAL needs it to itself, and SQLite reports "database
-    // is locked" at once (no busy wait) when another process opens it at the same
-    // moment. The switch is persistent, so one of them wins and a retry succeeds.
-    const ATTEMPTS: u32 = 5;
-    let mut attempt = 1;
-    let pool = loop {
-        match pool_options
-            .clone()
-            .connect_with(connect_options.clone())
-            .await
-        {
-            Ok(pool) => break pool,
-            Err(error) if attempt < ATTEMPTS && is_sqlite_busy(&error) => {
-                tracing::debug!(attempt, %error, "SQLite database busy while opening; retrying");
-                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-                attempt += 1;
-            }
-            Err(error) => {
-                return Err(SqlError::OpenSqlite {
-                    path: path.display().to_string(),
-                    reason: sqlite_open_reason(&path, &error),
-                })
-            }
+async fn connect_sqlite(url: &str, options: &SqlOptions) -> Result<Arc<dyn Backend>, SqlError> {
+    let location = location_of(url)?;
+    if let Location::File(path) = &location {
+        check_parent_directory(path)?;
+        if path.is_dir() {
+            return Err(SqlError::OpenSqlite {
+                path: path.display().to_string(),
+                reason: "it is a directory, not a database file".to_owned(),
+            });
         }
+        secure_database_file(path)?;
+    }
+    let synchronous = options.sqlite_synchronous;
+    let opened = {
+        let location = location.clone();
+        // Opening may wait out another process's lock: off the async threads.
+        tokio::task::spawn_blocking(move || SqliteBackend::open(location, synchronous))
+            .await
+            .map_err(|e| SqlError::Task(e.to_string()))?
     };
-    // One writer connection: writers queue for it in the pool instead of meeting
-    // on SQLite's lock, where the loser sleeps in the busy handler.
-    let writer = SqlitePoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(connect_options.clone())
-        .await
-        .map_err(|error| SqlError::OpenSqlite {
-            path: path.display().to_string(),
-            reason: sqlite_open_reason(&path, &error),
-        })?;
-    let fast = FastSqlite::open(&path, options.sqlite_synchronous)?;
-    Ok(Connected {
-        repository: Arc::new(Repo::with_fast_sqlite(pool, writer, fast)),
-        backend: Backend::Sqlite,
-        description: format!("SQLite at {}", path.display()),
-    })
+    match opened {
+        Ok(backend) => Ok(Arc::new(backend)),
+        Err(error) => Err(SqlError::OpenSqlite {
+            path: match &location {
+                Location::File(path) => path.display().to_string(),
+                Location::Memory => ":memory:".to_owned(),
+            },
+            reason: match &location {
+                Location::File(path) => sqlite_open_reason(path, &error),
+                Location::Memory => error.to_string(),
+            },
+        }),
+    }
 }
 
-async fn connect_postgres(url: &str, options: &SqlOptions) -> Result<Connected, SqlError> {
+async fn connect_postgres(url: &str, options: &SqlOptions) -> Result<Arc<dyn Backend>, SqlError> {
     let connect_options = PgConnectOptions::from_str(url).map_err(|e| SqlError::InvalidUrl {
         reason: e.to_string(),
     })?;
@@ -197,84 +122,7 @@ async fn connect_postgres(url: &str, options: &SqlOptions) -> Result<Connected, 
         .connect_with(connect_options)
         .await
         .map_err(unreachable)?;
-    Ok(Connected {
-        // Two writer tasks, so that one batch fills while the other waits for its
-        // commit's WAL flush, and one lookup task. Batches grow with the load, so more
-        // tasks mostly make smaller batches: on the 2-core bench machine four writers
-        // and four readers gave 17k tokens/s and 13k lookups/s, two and one 20k and
-        // 31k (docs/performance.md).
-        repository: Arc::new(Repo::new(pool.clone(), pool, 2, 1)),
-        backend: Backend::Postgres,
-        description: format!("PostgreSQL at {target}"),
-    })
-}
-
-impl Dialect for Sqlite {
-    async fn migrate(pool: &Pool<Self>) -> Result<(), SqlError> {
-        // sqlx takes no lock on SQLite: when two processes migrate a new file at once,
-        // the loser's transaction fails (its tables exist by then) and rolls back
-        // whole. Running again then finds every migration applied.
-        const ATTEMPTS: u32 = 5;
-        let mut attempt = 1;
-        loop {
-            match SQLITE_MIGRATIONS.run(pool).await {
-                Ok(()) => return Ok(()),
-                Err(error) if attempt < ATTEMPTS && is_concurrent_migration(&error) => {
-                    tracing::debug!(attempt, %error, "SQLite migration raced another process; retrying");
-                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-                    attempt += 1;
-                }
-                Err(error) => return Err(SqlError::Migrate(error)),
-            }
-        }
-    }
-
-    fn rows_affected(result: &SqliteQueryResult) -> u64 {
-        result.rows_affected()
-    }
-}
-
-impl Dialect for Postgres {
-    async fn migrate(pool: &Pool<Self>) -> Result<(), SqlError> {
-        // sqlx holds a PostgreSQL advisory lock while it migrates, so concurrent
-        // starts take turns.
-        POSTGRES_MIGRATIONS
-            .run(pool)
-            .await
-            .map_err(SqlError::Migrate)
-    }
-
-    fn rows_affected(result: &PgQueryResult) -> u64 {
-        result.rows_affected()
-    }
-}
-
-/// A failure that another process migrating at the same moment explains.
-fn is_concurrent_migration(error: &MigrateError) -> bool {
-    matches!(
-        error,
-        MigrateError::Execute(sqlx::Error::Database(_))
-            | MigrateError::ExecuteMigration(sqlx::Error::Database(_), _)
-    )
-}
-
-/// `SQLITE_BUSY` and its extended codes (the primary code is the low byte).
-fn is_sqlite_busy(error: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(db) = error else {
-        return false;
-    };
-    db.code()
-        .and_then(|code| code.parse::<i32>().ok())
-        .is_some_and(|code| code & 0xff == 5)
-}
-
-fn is_sqlite_memory_url(url: &str) -> bool {
-    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    rest.starts_with(":memory:") || rest.contains("mode=memory")
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+    Ok(Arc::new(PgBackend::new(pool, target)))
 }
 
 /// Creates a new database file readable by its owner only (0600), before SQLite
@@ -354,7 +202,7 @@ fn check_parent_directory(path: &Path) -> Result<(), SqlError> {
 }
 
 /// Why SQLite could not open `path`, in plain words where the OS can tell.
-fn sqlite_open_reason(path: &Path, error: &sqlx::Error) -> String {
+fn sqlite_open_reason(path: &Path, error: &SqlError) -> String {
     if path.is_dir() {
         return "it is a directory, not a database file".to_owned();
     }
@@ -372,10 +220,7 @@ fn sqlite_open_reason(path: &Path, error: &sqlx::Error) -> String {
             "permission denied".to_owned()
         }
         _ => match error {
-            sqlx::Error::Database(db) => db.message().to_owned(),
-            sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
-                "permission denied".to_owned()
-            }
+            SqlError::Sqlite(rusqlite::Error::SqliteFailure(_, Some(message))) => message.clone(),
             other => other.to_string(),
         },
     }

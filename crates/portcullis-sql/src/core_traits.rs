@@ -7,6 +7,7 @@ use portcullis_core::{
     StoreError, TokenRecord, TokenStore, UserStore,
 };
 
+use crate::backend::TokenColumn;
 use crate::records::UserRecord;
 use crate::SqlStore;
 
@@ -35,7 +36,10 @@ impl TokenStore for SqlStore {
         &self,
         access_token_hash: &str,
     ) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(self.repository.find_access_token(access_token_hash).await?)
+        Ok(self
+            .repository
+            .find_token(TokenColumn::Access, access_token_hash)
+            .await?)
     }
 
     async fn find_refresh_token(
@@ -44,7 +48,7 @@ impl TokenStore for SqlStore {
     ) -> Result<Option<TokenRecord>, StoreError> {
         Ok(self
             .repository
-            .find_refresh_token(refresh_token_hash)
+            .find_token(TokenColumn::Refresh, refresh_token_hash)
             .await?)
     }
 
@@ -55,7 +59,7 @@ impl TokenStore for SqlStore {
     ) -> Result<bool, StoreError> {
         Ok(self
             .repository
-            .rotate_refresh_token(old_refresh_token_hash, &new)
+            .rotate_refresh_token(old_refresh_token_hash, new)
             .await
             .inspect_err(|e| self.forget_deleted_client(e))?)
     }
@@ -65,7 +69,10 @@ impl TokenStore for SqlStore {
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
-        Ok(self.repository.revoke_grant(grant_id).await?)
+        Ok(self
+            .repository
+            .revoke_grant(grant_id, crate::now_seconds())
+            .await?)
     }
 }
 

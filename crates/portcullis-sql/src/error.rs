@@ -4,6 +4,8 @@
 //! Messages never contain the database URL itself (it may hold a password): they name
 //! the SQLite path or the PostgreSQL `host:port/database` instead.
 
+use std::sync::Arc;
+
 use portcullis_core::{StoreError, StoreErrorKind};
 
 /// A failure of [`SqlStore`](crate::SqlStore).
@@ -47,17 +49,17 @@ pub enum SqlError {
 
     /// Applying the embedded migrations failed.
     #[error("cannot migrate the database schema: {0}")]
-    Migrate(sqlx::migrate::MigrateError),
+    Migrate(String),
 
     /// The record already exists (duplicate client_id, username, session id).
     #[error("{0}")]
     Conflict(String),
 
-    /// The database rejected or failed a query.
+    /// PostgreSQL rejected or failed a query.
     #[error("database error: {0}")]
-    Database(sqlx::Error),
+    Postgres(sqlx::Error),
 
-    /// SQLite failed a statement on the hot path (see `sqlite_fast`).
+    /// SQLite rejected or failed a statement.
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
 
@@ -69,9 +71,14 @@ pub enum SqlError {
     #[error("password hashing failed: {0}")]
     Password(String),
 
-    /// A background task (password hashing) did not finish.
+    /// A background task (password hashing, a writer) did not finish.
     #[error("a background task failed: {0}")]
     Task(String),
+
+    /// A batch of writes this one was part of failed as a whole (the database was
+    /// unreachable, the disk full): the cause, shared by every write of the batch.
+    #[error("a batch of writes failed: {0}")]
+    Batch(#[source] Arc<SqlError>),
 
     /// The username cannot be registered.
     #[error("invalid username: {0}")]
@@ -90,7 +97,13 @@ pub enum SqlError {
 
 impl From<sqlx::Error> for SqlError {
     fn from(error: sqlx::Error) -> Self {
-        SqlError::Database(error)
+        SqlError::Postgres(error)
+    }
+}
+
+impl From<rusqlite::Error> for SqlError {
+    fn from(error: rusqlite::Error) -> Self {
+        SqlError::Sqlite(error)
     }
 }
 
@@ -98,6 +111,14 @@ impl SqlError {
     /// True when this is [`SqlError::Conflict`].
     pub fn is_conflict(&self) -> bool {
         matches!(self, SqlError::Conflict(_))
+    }
+
+    /// The error itself, or the cause a batch failed with.
+    pub(crate) fn cause(&self) -> &SqlError {
+        match self {
+            SqlError::Batch(cause) => cause.cause(),
+            other => other,
+        }
     }
 }
 
@@ -114,11 +135,39 @@ impl From<SqlError> for StoreError {
 /// True when `error` is a foreign-key violation: on the hot writes, a token or code
 /// of a client deleted meanwhile.
 pub(crate) fn is_foreign_key_violation(error: &SqlError) -> bool {
-    match error {
-        SqlError::Database(sqlx::Error::Database(db)) => db.is_foreign_key_violation(),
+    match error.cause() {
+        SqlError::Postgres(sqlx::Error::Database(db)) => db.is_foreign_key_violation(),
         SqlError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => {
             failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
         }
+        _ => false,
+    }
+}
+
+/// True when `error` is a unique-constraint violation (a taken id or name).
+pub(crate) fn is_unique_violation(error: &SqlError) -> bool {
+    match error.cause() {
+        SqlError::Postgres(sqlx::Error::Database(db)) => db.is_unique_violation(),
+        SqlError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => matches!(
+            failure.extended_code,
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        ),
+        _ => false,
+    }
+}
+
+/// True for an error one write can cause by itself (a constraint it breaks, a row it
+/// cannot read), as opposed to the database failing: the other writes of its batch
+/// deserve another try without it.
+pub(crate) fn caused_by_a_job(error: &SqlError) -> bool {
+    match error {
+        SqlError::Postgres(sqlx::Error::Database(db)) => {
+            !matches!(db.kind(), sqlx::error::ErrorKind::Other)
+        }
+        SqlError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => {
+            failure.code == rusqlite::ErrorCode::ConstraintViolation
+        }
+        SqlError::Corrupt(_) => true,
         _ => false,
     }
 }
@@ -134,12 +183,10 @@ pub(crate) fn for_client(error: SqlError, client_id: &str) -> SqlError {
 }
 
 /// Turns a unique-constraint violation into [`SqlError::Conflict`] with `message`.
-pub(crate) fn conflict_or_database(
-    error: sqlx::Error,
-    message: impl FnOnce() -> String,
-) -> SqlError {
-    match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => SqlError::Conflict(message()),
-        _ => SqlError::Database(error),
+pub(crate) fn conflict_or(error: SqlError, message: impl FnOnce() -> String) -> SqlError {
+    if is_unique_violation(&error) {
+        SqlError::Conflict(message())
+    } else {
+        error
     }
 }

@@ -1,8 +1,8 @@
 //! # portcullis-sql
 //!
-//! Storage for Portcullis on [sqlx]: SQLite (the embedded default, one file) and
-//! PostgreSQL (for several `portcullis serve` instances sharing one database). One
-//! type, [`SqlStore`], chosen by URL:
+//! Storage for Portcullis: SQLite (the embedded default, one file, on rusqlite) and
+//! PostgreSQL (for several `portcullis serve` instances sharing one database, on
+//! [sqlx]). One type, [`SqlStore`], chosen by URL:
 //!
 //! - `sqlite://PATH` — the file is created if missing (its directory is not);
 //!   `sqlite::memory:` gives a private in-memory database;
@@ -26,18 +26,20 @@
 //! - The schema comes from migrations embedded in the binary (`migrations/sqlite`,
 //!   `migrations/postgres`, kept equivalent), applied by [`SqlStore::migrate`].
 //!
+//! How it is built: `schema` holds the columns, binds and row decoders, written once;
+//! `repository` every operation, written once over the `backend::Backend` trait;
+//! `group_commit` the batching of writes, written once; `sqlite` and `postgres` the
+//! two small backends, of which `connect` picks one by URL.
+//!
 //! ```no_run
 //! # async fn example() -> Result<(), portcullis_sql::SqlError> {
 //! use portcullis_sql::{NewUser, SqlStore};
 //!
 //! let store = SqlStore::connect("sqlite://portcullis.db").await?;
 //! let alice = store
-//!     .create_user(NewUser {
-//!         username: "alice".into(),
-//!         email: None,
-//!         name: Some("Alice".into()),
-//!         password: "correct horse battery staple".into(),
-//!     })
+//!     .create_user(
+//!         NewUser::new("alice", "correct horse battery staple").with_name(Some("Alice".into())),
+//!     )
 //!     .await?;
 //! assert!(store.verify_user_password("alice", "correct horse battery staple").await?.is_some());
 //! # let _ = alice;
@@ -49,17 +51,20 @@
 //! [`AuthorizationCodeStore`]: portcullis_core::AuthorizationCodeStore
 //! [`UserStore`]: portcullis_core::UserStore
 
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
+mod backend;
 mod client_cache;
 mod connect;
 mod core_traits;
 mod error;
+mod group_commit;
 mod password;
+mod postgres;
 mod records;
 mod repository;
-mod rows;
-mod sqlite_fast;
-mod token_reader;
-mod token_writer;
+mod schema;
+mod sqlite;
 mod username;
 
 use std::fmt;
@@ -78,6 +83,7 @@ use repository::Repository;
 
 /// How SQLite makes commits durable (`PRAGMA synchronous`, in WAL mode).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SqliteSynchronous {
     /// A commit survives a crash of the process, not necessarily a power loss. The
     /// default, and SQLite's recommendation for WAL mode.
@@ -87,10 +93,22 @@ pub enum SqliteSynchronous {
     Full,
 }
 
-/// Options of [`SqlStore::connect_with`].
+/// Options of [`SqlStore::connect_with`]: `SqlOptions::default()` and the `with_*`
+/// methods.
+///
+/// ```
+/// use portcullis_sql::{SqlOptions, SqliteSynchronous};
+///
+/// let options = SqlOptions::default()
+///     .with_sqlite_synchronous(SqliteSynchronous::Full)
+///     .with_client_cache_ttl(0);
+/// assert!(options.run_migrations);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SqlOptions {
-    /// The most connections the pool opens (at least 1). Default 10.
+    /// The most PostgreSQL connections the pool opens (at least 1). Default 10.
+    /// (SQLite keeps one writer connection and one reader per thread that reads.)
     pub max_connections: u32,
     /// SQLite durability; ignored for PostgreSQL. Default [`SqliteSynchronous::Normal`].
     pub sqlite_synchronous: SqliteSynchronous,
@@ -112,8 +130,35 @@ impl Default for SqlOptions {
     }
 }
 
+impl SqlOptions {
+    /// With at most `max` PostgreSQL connections.
+    pub fn with_max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// With SQLite durability `synchronous`.
+    pub fn with_sqlite_synchronous(mut self, synchronous: SqliteSynchronous) -> Self {
+        self.sqlite_synchronous = synchronous;
+        self
+    }
+
+    /// Applying the migrations when connecting, or not.
+    pub fn with_run_migrations(mut self, run: bool) -> Self {
+        self.run_migrations = run;
+        self
+    }
+
+    /// Reusing a client read for `seconds` (0 disables the cache).
+    pub fn with_client_cache_ttl(mut self, seconds: u64) -> Self {
+        self.client_cache_ttl = seconds;
+        self
+    }
+}
+
 /// Which database a [`SqlStore`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Backend {
     /// SQLite, one file (or memory).
     Sqlite,
@@ -125,7 +170,7 @@ pub enum Backend {
 /// shares the pool.
 #[derive(Clone)]
 pub struct SqlStore {
-    repository: Arc<dyn Repository>,
+    repository: Repository,
     clients: Arc<client_cache::ClientCache>,
     backend: Backend,
     description: Arc<str>,
@@ -145,15 +190,15 @@ impl SqlStore {
 
     /// Opens the database at `url`; applies the migrations if `options` say so.
     pub async fn connect_with(url: &str, options: SqlOptions) -> Result<SqlStore, SqlError> {
-        let connected = connect::connect(url, &options).await?;
+        let (backend, kind) = connect::connect(url, &options).await?;
         let store = SqlStore {
-            repository: connected.repository,
+            description: backend.describe().into(),
+            repository: Repository::new(backend),
             clients: Arc::new(client_cache::ClientCache::new(
                 options.client_cache_ttl,
                 10_000,
             )),
-            backend: connected.backend,
-            description: connected.description.into(),
+            backend: kind,
         };
         if options.run_migrations {
             store.migrate().await?;
@@ -165,7 +210,7 @@ impl SqlStore {
     /// Applies the embedded migrations that are not applied yet. Idempotent, and safe
     /// when several processes start at once.
     pub async fn migrate(&self) -> Result<(), SqlError> {
-        self.repository.migrate().await?;
+        self.repository.backend().migrate().await?;
         self.fill_username_keys().await
     }
 
@@ -263,14 +308,9 @@ impl SqlStore {
         let username = normalize_username(&username).map_err(SqlError::InvalidUsername)?;
         let key = username_key(&username);
         let password_hash = password::hash_password(password).await?;
-        let user = UserRecord {
-            subject: random_string(&OsRandom, 16),
-            username,
-            email,
-            name,
-            created_at: now_seconds(),
-            disabled: false,
-        };
+        let mut user = UserRecord::new(random_string(&OsRandom, 16), username, now_seconds());
+        user.email = email;
+        user.name = name;
         self.repository
             .insert_user(&user, &key, &password_hash)
             .await?;
@@ -283,7 +323,7 @@ impl SqlStore {
             .repository
             .get_user(&username_key(username))
             .await?
-            .map(|row| row.into_record()))
+            .map(|(user, _)| user))
     }
 
     /// The user with this subject (the `sub` of their tokens).
@@ -356,12 +396,13 @@ impl SqlStore {
         client_address: &str,
     ) -> Result<Option<UserRecord>, SqlError> {
         let row = self.repository.get_user(&username_key(username)).await?;
-        let stored = row.as_ref().map(|row| row.password_hash.clone());
+        let (user, stored) = match row {
+            Some((user, hash)) => (Some(user), Some(hash)),
+            None => (None, None),
+        };
         let matches =
             password::verify_password(password.to_owned(), stored, client_address).await?;
-        Ok(row
-            .map(|row| row.into_record())
-            .filter(|user| matches && !user.disabled))
+        Ok(user.filter(|user| matches && !user.disabled))
     }
 
     /// Gives every user stored before usernames were normalized its comparison key.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// A resource owner. The password hash stays inside the store and is never part of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct UserRecord {
     /// Stable, unique, random identifier (128 bits, base64url): the `sub` of tokens.
     pub subject: String,
@@ -29,6 +30,21 @@ pub struct UserRecord {
     pub disabled: bool,
 }
 
+impl UserRecord {
+    /// A user `username` with subject `subject`, created at `created_at`: no email or
+    /// name, not disabled.
+    pub fn new(subject: impl Into<String>, username: impl Into<String>, created_at: i64) -> Self {
+        Self {
+            subject: subject.into(),
+            username: username.into(),
+            email: None,
+            name: None,
+            created_at,
+            disabled: false,
+        }
+    }
+}
+
 impl portcullis_core::User for UserRecord {
     fn subject(&self) -> &str {
         &self.subject
@@ -38,6 +54,7 @@ impl portcullis_core::User for UserRecord {
 /// What [`SqlStore::create_user`](crate::SqlStore::create_user) needs. `Debug` hides
 /// the password.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewUser {
     /// The login name; must not be taken.
     pub username: String,
@@ -47,6 +64,30 @@ pub struct NewUser {
     pub name: Option<String>,
     /// The password in clear; stored as an Argon2id hash.
     pub password: String,
+}
+
+impl NewUser {
+    /// A user `username` with `password`, no email or name.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            email: None,
+            name: None,
+            password: password.into(),
+        }
+    }
+
+    /// With an email address.
+    pub fn with_email(mut self, email: Option<String>) -> Self {
+        self.email = email;
+        self
+    }
+
+    /// With a display name.
+    pub fn with_name(mut self, name: Option<String>) -> Self {
+        self.name = name;
+        self
+    }
 }
 
 impl fmt::Debug for NewUser {
@@ -62,6 +103,7 @@ impl fmt::Debug for NewUser {
 
 /// A browser session of the server's HTML pages. `Debug` hides the CSRF token.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionRecord {
     /// SHA-256 of the session cookie value: the cookie itself is never stored.
     pub id_hash: String,
@@ -76,6 +118,27 @@ pub struct SessionRecord {
     /// When the session expires (UTC seconds). The store returns expired sessions
     /// until they are purged; the caller compares with its clock.
     pub expires_at: i64,
+}
+
+impl SessionRecord {
+    /// A session stored under `id_hash` with `csrf_token`, created at `created_at`
+    /// and expiring at `expires_at`: nobody signed in yet (set `subject` and
+    /// `auth_time`).
+    pub fn new(
+        id_hash: impl Into<String>,
+        csrf_token: impl Into<String>,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Self {
+        Self {
+            id_hash: id_hash.into(),
+            subject: None,
+            csrf_token: csrf_token.into(),
+            auth_time: None,
+            created_at,
+            expires_at,
+        }
+    }
 }
 
 impl fmt::Debug for SessionRecord {
@@ -94,6 +157,7 @@ impl fmt::Debug for SessionRecord {
 /// The sign-in attempts counted under one throttle key, shared by every instance on
 /// one database (see [`SqlStore::begin_login_attempt`](crate::SqlStore::begin_login_attempt)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LoginThrottle {
     /// Failed attempts counted in the current window.
     pub failures: u32,
@@ -105,8 +169,21 @@ pub struct LoginThrottle {
     pub last_failure_at: i64,
 }
 
+impl LoginThrottle {
+    /// A key's state.
+    pub fn new(failures: u32, pending: u32, window_start: i64, last_failure_at: i64) -> Self {
+        Self {
+            failures,
+            pending,
+            window_start,
+            last_failure_at,
+        }
+    }
+}
+
 /// When the failures under a throttle key are forgotten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ThrottleReset {
     /// After `window` seconds without a failure (escalating delays per account).
     AfterQuiet,
@@ -117,6 +194,7 @@ pub enum ThrottleReset {
 
 /// How a counted sign-in attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AttemptOutcome {
     /// The password was checked and wrong: one more failure.
     Failed,

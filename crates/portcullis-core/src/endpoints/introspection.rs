@@ -20,13 +20,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{find_token, is_active, Endpoint, TokenKind};
-use crate::client_auth::{authenticate_client, SUPPORTED_AUTH_METHODS};
+use crate::context::{EndpointContext, MetadataContext};
 use crate::error::OAuthError;
 use crate::error::StoreError;
-use crate::http::{json_response, OAuthRequest, OAuthResponse, Params};
-use crate::model::{AuthMethod, Client, EndpointName, Token};
+use crate::http::{json_response, OAuthResponse, Params};
+use crate::model::{Client, EndpointName, Token};
 use crate::secret::token_key;
-use crate::server::AuthorizationServer;
 use crate::store::{ClientStore, TokenStore};
 
 /// Turns a token's subject into the `username` of introspection responses.
@@ -38,8 +37,17 @@ pub trait UsernameResolver: Send + Sync + 'static {
 
 /// The introspection endpoint.
 #[derive(Default, Clone)]
+#[non_exhaustive]
 pub struct IntrospectionEndpoint {
     usernames: Option<Arc<dyn UsernameResolver>>,
+}
+
+impl std::fmt::Debug for IntrospectionEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionEndpoint")
+            .field("usernames", &self.usernames.is_some())
+            .finish()
+    }
 }
 
 impl IntrospectionEndpoint {
@@ -56,20 +64,16 @@ impl IntrospectionEndpoint {
 
     async fn introspect<S: ClientStore + TokenStore>(
         &self,
-        server: &AuthorizationServer<S>,
-        request: &OAuthRequest,
+        context: &EndpointContext<'_, S>,
     ) -> Result<Introspection, OAuthError> {
+        let request = context.request();
         if request.method() != Method::POST {
             return Err(OAuthError::method_not_allowed("POST"));
         }
         let params = Params::from_form(request)?;
-        let client = authenticate_client(
-            &**server.store(),
-            request,
-            &params,
-            EndpointName::INTROSPECTION,
-        )
-        .await?;
+        let client = context
+            .authenticate_client(&params, EndpointName::INTROSPECTION)
+            .await?;
         if client.is_public() {
             return Err(OAuthError::invalid_client(
                 "public clients may not introspect tokens; authenticate with a client secret",
@@ -81,7 +85,7 @@ impl IntrospectionEndpoint {
             _ => Some(TokenKind::Access),
         };
         let hash = token_key(token);
-        let Some((kind, found)) = find_token(&**server.store(), &hash, hint).await? else {
+        let Some((kind, found)) = find_token(context.store(), &hash, hint).await? else {
             return Ok(Introspection::default());
         };
         let audience = found.audience();
@@ -90,7 +94,7 @@ impl IntrospectionEndpoint {
             // Only the client a refresh token was issued to may learn about it.
             TokenKind::Refresh => found.client_id() == client.client_id(),
         };
-        if !visible || !is_active(&found, kind, server.now()) {
+        if !visible || !is_active(&found, kind, context.now()) {
             return Ok(Introspection::default());
         }
         let scope = found.scope();
@@ -119,7 +123,7 @@ impl IntrospectionEndpoint {
             sub: subject,
             username,
             aud,
-            iss: server.issuer().map(str::to_owned),
+            iss: context.env().issuer().map(str::to_owned),
             // A stable identifier that is not the token: the key it is stored under.
             jti: Some(hash),
         })
@@ -162,27 +166,18 @@ impl<S: ClientStore + TokenStore> Endpoint<S> for IntrospectionEndpoint {
         EndpointName::INTROSPECTION
     }
 
-    fn metadata(&self, server: &AuthorizationServer<S>, document: &mut Map<String, Value>) {
-        if let Some(url) = server.endpoint_url(EndpointName::INTROSPECTION) {
+    fn metadata(&self, context: &MetadataContext<'_>, document: &mut Map<String, Value>) {
+        if let Some(url) = context.endpoint_url(EndpointName::INTROSPECTION) {
             document.insert("introspection_endpoint".into(), url.into());
-            let methods: Vec<&str> = SUPPORTED_AUTH_METHODS
-                .iter()
-                .copied()
-                .filter(|m| *m != AuthMethod::NONE)
-                .collect();
             document.insert(
                 "introspection_endpoint_auth_methods_supported".into(),
-                methods.into(),
+                context.auth_methods(EndpointName::INTROSPECTION).into(),
             );
         }
     }
 
-    async fn create_endpoint_response(
-        &self,
-        server: &AuthorizationServer<S>,
-        request: &OAuthRequest,
-    ) -> OAuthResponse {
-        match self.introspect(server, request).await {
+    async fn create_endpoint_response(&self, context: &EndpointContext<'_, S>) -> OAuthResponse {
+        match self.introspect(context).await {
             Ok(body) => json_response(StatusCode::OK, &body),
             Err(error) => error.into_response(),
         }

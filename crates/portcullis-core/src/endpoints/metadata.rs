@@ -10,13 +10,14 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value};
 
 use super::Endpoint;
+use crate::context::{EndpointContext, MetadataContext};
 use crate::error::OAuthError;
-use crate::http::{json_response, OAuthRequest, OAuthResponse};
-use crate::server::AuthorizationServer;
+use crate::http::{json_response, OAuthResponse};
 use crate::store::ClientStore;
 
 /// The metadata endpoint.
 #[derive(Debug, Default, Clone)]
+#[non_exhaustive]
 pub struct MetadataEndpoint {
     scopes_supported: Option<Vec<String>>,
     service_documentation: Option<String>,
@@ -47,7 +48,7 @@ impl<S: ClientStore> Endpoint<S> for MetadataEndpoint {
         "metadata"
     }
 
-    fn metadata(&self, _server: &AuthorizationServer<S>, document: &mut Map<String, Value>) {
+    fn metadata(&self, _context: &MetadataContext<'_>, document: &mut Map<String, Value>) {
         if let Some(scopes) = &self.scopes_supported {
             document.insert("scopes_supported".into(), scopes.clone().into());
         }
@@ -56,15 +57,12 @@ impl<S: ClientStore> Endpoint<S> for MetadataEndpoint {
         }
     }
 
-    async fn create_endpoint_response(
-        &self,
-        server: &AuthorizationServer<S>,
-        request: &OAuthRequest,
-    ) -> OAuthResponse {
-        if request.method() != Method::GET && request.method() != Method::HEAD {
+    async fn create_endpoint_response(&self, context: &EndpointContext<'_, S>) -> OAuthResponse {
+        let method = context.request().method();
+        if method != Method::GET && method != Method::HEAD {
             return OAuthError::method_not_allowed("GET").into_response();
         }
-        match server.metadata() {
+        match context.metadata() {
             Ok(document) => json_response(StatusCode::OK, &Value::Object(document)),
             Err(error) => error.into_response(),
         }

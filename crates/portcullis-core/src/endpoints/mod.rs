@@ -10,10 +10,10 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use crate::context::{EndpointContext, MetadataContext};
 use crate::error::StoreError;
-use crate::http::{OAuthRequest, OAuthResponse};
+use crate::http::OAuthResponse;
 use crate::model::Token;
-use crate::server::AuthorizationServer;
 use crate::store::{ClientStore, TokenStore};
 
 mod introspection;
@@ -31,16 +31,12 @@ pub trait Endpoint<S: ClientStore>: Send + Sync + 'static {
     fn name(&self) -> &str;
 
     /// Adds this endpoint's entries to the metadata document (RFC 8414 §2).
-    fn metadata(&self, server: &AuthorizationServer<S>, document: &mut Map<String, Value>) {
-        let _ = (server, document);
+    fn metadata(&self, context: &MetadataContext<'_>, document: &mut Map<String, Value>) {
+        let _ = (context, document);
     }
 
-    /// Answers a request.
-    async fn create_endpoint_response(
-        &self,
-        server: &AuthorizationServer<S>,
-        request: &OAuthRequest,
-    ) -> OAuthResponse;
+    /// Answers the request of `context`.
+    async fn create_endpoint_response(&self, context: &EndpointContext<'_, S>) -> OAuthResponse;
 }
 
 /// Which kind of token a lookup found.

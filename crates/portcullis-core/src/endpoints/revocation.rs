@@ -12,16 +12,16 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value};
 
 use super::{find_token, Endpoint, TokenKind};
-use crate::client_auth::{authenticate_client, SUPPORTED_AUTH_METHODS};
+use crate::context::{EndpointContext, MetadataContext};
 use crate::error::{ErrorCode, OAuthError};
-use crate::http::{json_response, OAuthRequest, OAuthResponse, Params};
+use crate::http::{json_response, OAuthResponse, Params};
 use crate::model::{Client, EndpointName, Token};
 use crate::secret::token_key;
-use crate::server::AuthorizationServer;
 use crate::store::{ClientStore, TokenStore};
 
 /// The revocation endpoint.
 #[derive(Debug, Default, Clone, Copy)]
+#[non_exhaustive]
 pub struct RevocationEndpoint;
 
 impl RevocationEndpoint {
@@ -32,20 +32,16 @@ impl RevocationEndpoint {
 
     async fn revoke<S: ClientStore + TokenStore>(
         &self,
-        server: &AuthorizationServer<S>,
-        request: &OAuthRequest,
+        context: &EndpointContext<'_, S>,
     ) -> Result<(), OAuthError> {
+        let request = context.request();
         if request.method() != Method::POST {
             return Err(OAuthError::method_not_allowed("POST"));
         }
         let params = Params::from_form(request)?;
-        let client = authenticate_client(
-            &**server.store(),
-            request,
-            &params,
-            EndpointName::REVOCATION,
-        )
-        .await?;
+        let client = context
+            .authenticate_client(&params, EndpointName::REVOCATION)
+            .await?;
         let token = params.require("token")?;
         let hint = match params.get("token_type_hint") {
             None => None,
@@ -58,9 +54,9 @@ impl RevocationEndpoint {
                 ))
             }
         };
-        let store = server.store();
+        let store = context.store();
         let hash = token_key(token);
-        let Some((kind, found)) = find_token(&**store, &hash, hint).await? else {
+        let Some((kind, found)) = find_token(store, &hash, hint).await? else {
             tracing::debug!(client_id = %client.client_id(), "revocation of an unknown token");
             return Ok(());
         };
@@ -83,22 +79,18 @@ impl<S: ClientStore + TokenStore> Endpoint<S> for RevocationEndpoint {
         EndpointName::REVOCATION
     }
 
-    fn metadata(&self, server: &AuthorizationServer<S>, document: &mut Map<String, Value>) {
-        if let Some(url) = server.endpoint_url(EndpointName::REVOCATION) {
+    fn metadata(&self, context: &MetadataContext<'_>, document: &mut Map<String, Value>) {
+        if let Some(url) = context.endpoint_url(EndpointName::REVOCATION) {
             document.insert("revocation_endpoint".into(), url.into());
             document.insert(
                 "revocation_endpoint_auth_methods_supported".into(),
-                SUPPORTED_AUTH_METHODS.to_vec().into(),
+                context.auth_methods(EndpointName::REVOCATION).into(),
             );
         }
     }
 
-    async fn create_endpoint_response(
-        &self,
-        server: &AuthorizationServer<S>,
-        request: &OAuthRequest,
-    ) -> OAuthResponse {
-        match self.revoke(server, request).await {
+    async fn create_endpoint_response(&self, context: &EndpointContext<'_, S>) -> OAuthResponse {
+        match self.revoke(context).await {
             Ok(()) => json_response(StatusCode::OK, &serde_json::json!({})),
             Err(error) => error.into_response(),
         }

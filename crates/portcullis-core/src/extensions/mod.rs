@@ -1,17 +1,74 @@
-//! Cross-cutting extensions of grants: PKCE now, OpenID Connect later.
+//! Extensions: server-level ones that take part in every token issuance, and the
+//! authorization-code grant's own (PKCE).
 //!
-//! An [`AuthorizationCodeExtension`] takes part in both halves of the
-//! authorization-code flow: it validates the authorization request and records in the
-//! code what it must check later, then validates the token request against the code.
+//! A [`TokenExtension`] is registered on the server
+//! ([`register_extension`](crate::AuthorizationServer::register_extension)) and runs for
+//! every grant — authorization code, refresh, client credentials, the legacy ones,
+//! yours — in two places of the one issuance sequence: before the tokens are minted,
+//! where it may refuse the request or change what is issued; and after, before the
+//! record is saved, where it may add to the response (`id_token`), change its
+//! `token_type` (DPoP), add headers, and record extras in the token. It is async, so it
+//! may look things up (keys, users, replay caches).
+//!
+//! An [`AuthorizationCodeExtension`] belongs to the authorization code grant: it
+//! validates the authorization request and records into the code what it must check
+//! later, then validates the token request against the code. [`Pkce`] is one.
 
+use async_trait::async_trait;
+
+use crate::authorization::AuthorizationRequest;
+use crate::context::TokenContext;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::model::{AuthorizationCode, AuthorizationCodeRecord, Client};
-use crate::server::AuthorizationRequest;
+use crate::store::ClientStore;
+use crate::tokens::{Issuance, IssuedToken, TokenResponse};
 
 mod pkce;
 
 pub use pkce::{s256_challenge, Pkce};
+
+/// A server-level extension of the token pipeline (see the module documentation).
+#[async_trait]
+pub trait TokenExtension<S: ClientStore>: Send + Sync + 'static {
+    /// The extension's name (for logs).
+    fn name(&self) -> &str;
+
+    /// Parameters this extension lets repeat in token requests (`resource`, say);
+    /// every other parameter sent twice stays `invalid_request`.
+    fn repeatable_parameters(&self) -> &[&'static str] {
+        &[]
+    }
+
+    /// Adds entries to the metadata document (RFC 8414 §2).
+    fn metadata(&self, document: &mut serde_json::Map<String, serde_json::Value>) {
+        let _ = document;
+    }
+
+    /// Before minting: refuse the request (`Err`), or change what is issued (narrow
+    /// the audience, add extras).
+    async fn before_issue(
+        &self,
+        context: &TokenContext<'_, S>,
+        issuance: &mut Issuance,
+    ) -> Result<(), OAuthError> {
+        let _ = (context, issuance);
+        Ok(())
+    }
+
+    /// After minting, before saving: add to the response (`id_token`, headers, another
+    /// `token_type`), record extras in `issued.record`, or refuse after all.
+    async fn after_issue(
+        &self,
+        context: &TokenContext<'_, S>,
+        issuance: &Issuance,
+        issued: &mut IssuedToken,
+        response: &mut TokenResponse,
+    ) -> Result<(), OAuthError> {
+        let _ = (context, issuance, issued, response);
+        Ok(())
+    }
+}
 
 /// An extension of [`AuthorizationCodeGrant`](crate::grants::AuthorizationCodeGrant).
 pub trait AuthorizationCodeExtension: Send + Sync + 'static {

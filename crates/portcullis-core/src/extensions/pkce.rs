@@ -11,11 +11,11 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use super::AuthorizationCodeExtension;
+use crate::authorization::AuthorizationRequest;
 use crate::error::OAuthError;
 use crate::http::Params;
 use crate::model::{AuthorizationCode, AuthorizationCodeRecord, Client};
 use crate::secret::constant_time_eq;
-use crate::server::AuthorizationRequest;
 
 /// PKCE policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

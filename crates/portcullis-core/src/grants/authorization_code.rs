@@ -9,24 +9,33 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{AuthorizationGrant, Grant, GrantRegistry, TokenGrant};
+use super::{AuthorizationGrant, AuthorizationOutcome, Grant, GrantRegistry, TokenGrant};
+use crate::authorization::AuthorizationRequest;
+use crate::context::{AuthorizationContext, TokenContext};
 use crate::error::OAuthError;
 use crate::extensions::{AuthorizationCodeExtension, Pkce};
-use crate::http::{OAuthResponse, Params};
 use crate::model::{AuthorizationCode, AuthorizationCodeRecord, Client, User};
 use crate::random::{random_string, random_token};
 use crate::response_mode::ResponseMode;
-use crate::scope::Scope;
 use crate::secret::hash_secret;
-use crate::server::{AuthorizationRequest, AuthorizationServer};
 use crate::store::{AuthorizationCodeStore, ClientStore, CodeRedemption, TokenStore};
-use crate::tokens::TokenRequest;
+use crate::tokens::Issuance;
 
 /// The `authorization_code` grant and `code` response type.
 pub struct AuthorizationCodeGrant {
     code_lifetime: i64,
     pkce: Pkce,
     extensions: Vec<Arc<dyn AuthorizationCodeExtension>>,
+}
+
+impl std::fmt::Debug for AuthorizationCodeGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizationCodeGrant")
+            .field("code_lifetime", &self.code_lifetime)
+            .field("pkce", &self.pkce)
+            .field("extensions", &self.extensions.len())
+            .finish()
+    }
 }
 
 impl Default for AuthorizationCodeGrant {
@@ -79,22 +88,19 @@ impl AuthorizationCodeGrant {
         request: &AuthorizationRequest,
         subject: &str,
     ) -> AuthorizationCodeRecord {
-        AuthorizationCodeRecord {
-            code_hash: String::new(),
-            client_id: request.client_id().to_owned(),
-            redirect_uri: request
-                .redirect_uri_given()
-                .then(|| request.redirect_uri().to_owned()),
-            scope: request.scope().clone(),
-            subject: subject.to_owned(),
-            nonce: request.params().get("nonce").map(str::to_owned),
-            auth_time: None,
-            code_challenge: None,
-            code_challenge_method: None,
-            issued_at: now,
-            expires_at: now.saturating_add(self.code_lifetime),
-            grant_id: String::new(),
-        }
+        let mut code = AuthorizationCodeRecord::new(
+            request.client_id(),
+            subject,
+            String::new(),
+            now,
+            now.saturating_add(self.code_lifetime),
+        );
+        code.redirect_uri = request
+            .redirect_uri_given()
+            .then(|| request.redirect_uri().to_owned());
+        code.scope = request.scope().clone();
+        code.nonce = request.params().get("nonce").map(str::to_owned);
+        code
     }
 }
 
@@ -135,12 +141,12 @@ where
 
     fn validate_authorization_request(
         &self,
-        server: &AuthorizationServer<S>,
+        context: &AuthorizationContext<'_, S>,
         request: &AuthorizationRequest,
         client: &S::Client,
         _end_user: Option<&dyn User>,
     ) -> Result<(), OAuthError> {
-        let mut scratch = self.draft(server.now(), request, "");
+        let mut scratch = self.draft(context.now(), request, "");
         for extension in self.extensions() {
             extension.on_authorization_request(request, client, &mut scratch)?;
         }
@@ -149,21 +155,24 @@ where
 
     async fn create_authorization_response(
         &self,
-        server: &AuthorizationServer<S>,
+        context: &AuthorizationContext<'_, S>,
         request: &AuthorizationRequest,
         client: &S::Client,
         user: &dyn User,
-    ) -> Result<Vec<(&'static str, String)>, OAuthError> {
-        let mut record = self.draft(server.now(), request, user.subject());
+    ) -> Result<AuthorizationOutcome, OAuthError> {
+        let mut record = self.draft(context.now(), request, user.subject());
         record.auth_time = user.auth_time();
         for extension in self.extensions() {
             extension.on_authorization_request(request, client, &mut record)?;
         }
-        let code = random_token(server.random());
+        let code = random_token(context.env().random());
         record.code_hash = hash_secret(&code);
-        record.grant_id = random_string(server.random(), 16);
-        server.store().save_authorization_code(record).await?;
-        Ok(vec![("code", code)])
+        record.grant_id = random_string(context.env().random(), 16);
+        context.store().save_authorization_code(record).await?;
+        Ok(AuthorizationOutcome::params(vec![(
+            "code".to_owned(),
+            code,
+        )]))
     }
 }
 
@@ -182,14 +191,11 @@ where
         "authorization_code"
     }
 
-    async fn create_token_response(
-        &self,
-        server: &AuthorizationServer<S>,
-        client: &S::Client,
-        params: &Params,
-    ) -> Result<OAuthResponse, OAuthError> {
+    async fn handle(&self, context: &TokenContext<'_, S>) -> Result<Issuance, OAuthError> {
+        let client = context.client()?;
+        let params = context.params();
         let code_value = params.require("code")?;
-        let store = server.store();
+        let store = context.store();
         // The client is part of the redemption: another client's code is not found,
         // and stays as it was (neither used up nor, as a replay, revoking anything).
         let code = match store
@@ -209,7 +215,7 @@ where
             }
             CodeRedemption::NotFound => return Err(invalid_code()),
         };
-        if code.client_id() != client.client_id() || server.now() >= code.expires_at() {
+        if code.client_id() != client.client_id() || context.now() >= code.expires_at() {
             return Err(invalid_code());
         }
         match (code.redirect_uri(), params.get("redirect_uri")) {
@@ -229,23 +235,18 @@ where
         for extension in self.extensions() {
             extension.on_token_request(params, client, &code)?;
         }
-        let scope: Scope = code.scope();
-        let issued = server.bearer().issue(
-            server.random(),
-            server.clock().as_ref(),
-            TokenRequest {
-                client_id: client.client_id(),
-                grant_type: "authorization_code",
-                scope,
-                subject: Some(code.subject()),
-                grant_id: code.grant_id().to_owned(),
-                include_refresh_token: server.may_issue_refresh_token(client),
-                audience: client.audience(),
-                grant_expires_at: None,
-            },
-        );
-        let response = issued.to_response();
-        store.save_token(issued.record).await?;
-        Ok(response)
+        let mut issuance = Issuance::new(
+            "authorization_code",
+            client.client_id(),
+            code.scope(),
+            code.grant_id(),
+        )
+        .with_subject(Some(code.subject()))
+        .with_refresh_token(context.env().may_issue_refresh_token(client))
+        .with_audience(client.audience());
+        // What the authorization request recorded in the code (an OpenID nonce, the
+        // granted resources...) travels on into the tokens.
+        issuance.extras = code.extras().clone();
+        Ok(issuance)
     }
 }

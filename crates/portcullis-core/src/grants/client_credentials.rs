@@ -6,18 +6,25 @@
 use async_trait::async_trait;
 
 use super::{Grant, GrantRegistry, TokenGrant};
+use crate::context::TokenContext;
 use crate::error::OAuthError;
-use crate::http::{OAuthResponse, Params};
-use crate::model::Client;
+use crate::model::{check_scope, Client};
 use crate::random::random_string;
 use crate::scope::Scope;
-use crate::server::{check_scope, AuthorizationServer};
 use crate::store::{ClientStore, TokenStore};
-use crate::tokens::TokenRequest;
+use crate::tokens::Issuance;
 
 /// The `client_credentials` grant.
 #[derive(Debug, Default, Clone, Copy)]
+#[non_exhaustive]
 pub struct ClientCredentialsGrant;
+
+impl ClientCredentialsGrant {
+    /// The grant.
+    pub fn new() -> Self {
+        Self
+    }
+}
 
 impl<S: ClientStore + TokenStore> Grant<S> for ClientCredentialsGrant {
     fn register(self, registry: &mut GrantRegistry<S>) {
@@ -31,35 +38,19 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for ClientCredentialsGrant {
         "client_credentials"
     }
 
-    async fn create_token_response(
-        &self,
-        server: &AuthorizationServer<S>,
-        client: &S::Client,
-        params: &Params,
-    ) -> Result<OAuthResponse, OAuthError> {
+    async fn handle(&self, context: &TokenContext<'_, S>) -> Result<Issuance, OAuthError> {
+        let client = context.client()?;
         if client.is_public() {
             return Err(OAuthError::unauthorized_client(
                 "public clients cannot use the client_credentials grant",
             ));
         }
-        let requested = Scope::parse(params.get("scope").unwrap_or(""))?;
+        let requested = Scope::parse(context.params().get("scope").unwrap_or(""))?;
         let scope = check_scope(client, &requested)?;
-        let issued = server.bearer().issue(
-            server.random(),
-            server.clock().as_ref(),
-            TokenRequest {
-                client_id: client.client_id(),
-                grant_type: "client_credentials",
-                scope,
-                subject: None,
-                grant_id: random_string(server.random(), 16),
-                include_refresh_token: false,
-                audience: client.audience(),
-                grant_expires_at: None,
-            },
-        );
-        let response = issued.to_response();
-        server.store().save_token(issued.record).await?;
-        Ok(response)
+        let grant_id = random_string(context.env().random(), 16);
+        Ok(
+            Issuance::new("client_credentials", client.client_id(), scope, grant_id)
+                .with_audience(client.audience()),
+        )
     }
 }

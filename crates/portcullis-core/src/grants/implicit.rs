@@ -2,22 +2,32 @@
 //!
 //! Insecure legacy (RFC 9700 §2.1.2: SHOULD NOT be used): the access token travels in
 //! the redirect URI's fragment. Never registered unless the application asks. No
-//! refresh token; the `query` response mode is refused.
+//! refresh token; the `query` response mode is refused. The token is issued by the
+//! server's one issuance sequence, like every other.
 
 use async_trait::async_trait;
 
-use super::{AuthorizationGrant, Grant, GrantRegistry};
+use super::{AuthorizationGrant, AuthorizationOutcome, Grant, GrantRegistry};
+use crate::authorization::AuthorizationRequest;
+use crate::context::AuthorizationContext;
 use crate::error::OAuthError;
 use crate::model::{Client, User};
 use crate::random::random_string;
 use crate::response_mode::ResponseMode;
-use crate::server::{AuthorizationRequest, AuthorizationServer};
 use crate::store::{ClientStore, TokenStore};
-use crate::tokens::TokenRequest;
+use crate::tokens::Issuance;
 
 /// The `token` response type.
 #[derive(Debug, Default, Clone, Copy)]
+#[non_exhaustive]
 pub struct ImplicitGrant;
+
+impl ImplicitGrant {
+    /// The grant.
+    pub fn new() -> Self {
+        Self
+    }
+}
 
 impl<S: ClientStore + TokenStore> Grant<S> for ImplicitGrant {
     fn register(self, registry: &mut GrantRegistry<S>) {
@@ -48,7 +58,7 @@ impl<S: ClientStore + TokenStore> AuthorizationGrant<S> for ImplicitGrant {
 
     fn validate_authorization_request(
         &self,
-        _server: &AuthorizationServer<S>,
+        _context: &AuthorizationContext<'_, S>,
         _request: &AuthorizationRequest,
         _client: &S::Client,
         _end_user: Option<&dyn User>,
@@ -58,34 +68,21 @@ impl<S: ClientStore + TokenStore> AuthorizationGrant<S> for ImplicitGrant {
 
     async fn create_authorization_response(
         &self,
-        server: &AuthorizationServer<S>,
+        context: &AuthorizationContext<'_, S>,
         request: &AuthorizationRequest,
         client: &S::Client,
         user: &dyn User,
-    ) -> Result<Vec<(&'static str, String)>, OAuthError> {
-        let issued = server.bearer().issue(
-            server.random(),
-            server.clock().as_ref(),
-            TokenRequest {
-                client_id: client.client_id(),
-                grant_type: "implicit",
-                scope: request.scope().clone(),
-                subject: Some(user.subject()),
-                grant_id: random_string(server.random(), 16),
-                include_refresh_token: false,
-                audience: client.audience(),
-                grant_expires_at: None,
-            },
-        );
-        server.store().save_token(issued.record.clone()).await?;
-        let mut params = vec![
-            ("access_token", issued.access_token),
-            ("token_type", "Bearer".to_owned()),
-            ("expires_in", issued.record.expires_in.to_string()),
-        ];
-        if !issued.record.scope.is_empty() {
-            params.push(("scope", issued.record.scope.to_string()));
-        }
-        Ok(params)
+    ) -> Result<AuthorizationOutcome, OAuthError> {
+        let grant_id = random_string(context.env().random(), 16);
+        Ok(AuthorizationOutcome::tokens(
+            Issuance::new(
+                "implicit",
+                client.client_id(),
+                request.scope().clone(),
+                grant_id,
+            )
+            .with_subject(Some(user.subject()))
+            .with_audience(client.audience()),
+        ))
     }
 }

@@ -4,7 +4,8 @@
 //! [`AuthorizationGrant`] handles a `response_type` at the authorization endpoint, a
 //! [`TokenGrant`] a `grant_type` at the token endpoint, and a grant such as
 //! `authorization_code` is both. [`Grant::register`] puts a grant in the server's
-//! registry, so a new grant never touches the dispatcher.
+//! registry, so a new grant never touches the dispatcher. Grants see a context value
+//! ([`TokenContext`], [`AuthorizationContext`]), never the server itself.
 //!
 //! | grant | registered by | default |
 //! |---|---|---|
@@ -18,12 +19,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::authorization::AuthorizationRequest;
+use crate::context::{AuthorizationContext, TokenContext};
 use crate::error::OAuthError;
-use crate::http::{OAuthResponse, Params};
+use crate::http::Params;
 use crate::model::User;
 use crate::response_mode::ResponseMode;
-use crate::server::{AuthorizationRequest, AuthorizationServer};
 use crate::store::ClientStore;
+use crate::tokens::Issuance;
 
 mod authorization_code;
 mod client_credentials;
@@ -36,26 +39,74 @@ pub use client_credentials::ClientCredentialsGrant;
 pub use implicit::ImplicitGrant;
 pub use password::PasswordGrant;
 pub use refresh_token::RefreshTokenGrant;
+pub(crate) use refresh_token::REUSED;
 
-/// A grant handling a `grant_type` at the token endpoint (RFC 6749 §4.x.3).
+/// A token-endpoint handler (RFC 6749 §4.x.3), in fosite's shape: asked whether it
+/// handles a request, it validates it and says what to issue — an [`Issuance`]. The
+/// server then runs the one issuance sequence for every grant: server-level
+/// [`TokenExtension`](crate::extensions::TokenExtension)s, minting, saving (or
+/// rotating), and the response.
 #[async_trait]
 pub trait TokenGrant<S: ClientStore>: Send + Sync + 'static {
-    /// The `grant_type` value this grant answers.
+    /// The `grant_type` value this grant answers (for metadata and the client's
+    /// `check_grant_type`).
     fn grant_type(&self) -> &str;
+
+    /// True when this handler takes the request: by default, when its `grant_type`
+    /// is the request's.
+    fn can_handle(&self, params: &Params) -> bool {
+        params.get("grant_type") == Some(self.grant_type())
+    }
+
+    /// True when the request needs no client authentication (where a spec says so;
+    /// the handler then gets no client from [`TokenContext::client`]).
+    fn skips_client_authentication(&self, params: &Params) -> bool {
+        let _ = params;
+        false
+    }
+
+    /// Parameters this grant lets repeat (RFC 8693 `audience`, say).
+    fn repeatable_parameters(&self) -> &[&'static str] {
+        &[]
+    }
 
     /// Adds this grant's entries to the metadata document (RFC 8414 §2).
     fn metadata(&self, document: &mut serde_json::Map<String, serde_json::Value>) {
         let _ = document;
     }
 
-    /// Handles a token request from an already authenticated client that may use this
-    /// grant type. Answers the token response or an error.
-    async fn create_token_response(
-        &self,
-        server: &AuthorizationServer<S>,
-        client: &S::Client,
-        params: &Params,
-    ) -> Result<OAuthResponse, OAuthError>;
+    /// Validates a request of a client that may use this grant type and says what to
+    /// issue.
+    async fn handle(&self, context: &TokenContext<'_, S>) -> Result<Issuance, OAuthError>;
+}
+
+/// What an authorization grant answers: the response parameters it made (`code`),
+/// and tokens for the server to issue into the response (the implicit grant's).
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct AuthorizationOutcome {
+    /// Parameters for the redirect (`code`, ...). The server adds `state` and `iss`.
+    pub params: Vec<(String, String)>,
+    /// Tokens to issue and deliver in the redirect (`access_token`, ...).
+    pub tokens: Option<Issuance>,
+}
+
+impl AuthorizationOutcome {
+    /// An outcome of these parameters.
+    pub fn params(params: Vec<(String, String)>) -> Self {
+        Self {
+            params,
+            tokens: None,
+        }
+    }
+
+    /// An outcome of tokens, issued into the response.
+    pub fn tokens(issuance: Issuance) -> Self {
+        Self {
+            params: Vec::new(),
+            tokens: Some(issuance),
+        }
+    }
 }
 
 /// A grant handling a `response_type` at the authorization endpoint (RFC 6749 §4.x.1).
@@ -79,24 +130,23 @@ pub trait AuthorizationGrant<S: ClientStore>: Send + Sync + 'static {
     /// response type, scope) passed. Errors are redirected to the client.
     fn validate_authorization_request(
         &self,
-        server: &AuthorizationServer<S>,
+        context: &AuthorizationContext<'_, S>,
         request: &AuthorizationRequest,
         client: &S::Client,
         end_user: Option<&dyn User>,
     ) -> Result<(), OAuthError>;
 
-    /// Issues what the user granted; returns the response parameters (`code`, or
-    /// `access_token`...). The server adds `state` and `iss`.
+    /// Issues what the user granted. The server adds `state` and `iss`.
     async fn create_authorization_response(
         &self,
-        server: &AuthorizationServer<S>,
+        context: &AuthorizationContext<'_, S>,
         request: &AuthorizationRequest,
         client: &S::Client,
         user: &dyn User,
-    ) -> Result<Vec<(&'static str, String)>, OAuthError>;
+    ) -> Result<AuthorizationOutcome, OAuthError>;
 }
 
-/// Something that can be registered on an [`AuthorizationServer`].
+/// Something that can be registered on an [`AuthorizationServer`](crate::AuthorizationServer).
 pub trait Grant<S: ClientStore> {
     /// Adds the grant's handlers to the registry.
     fn register(self, registry: &mut GrantRegistry<S>);
@@ -146,5 +196,33 @@ impl<S: ClientStore> GrantRegistry<S> {
             .iter()
             .find(|g| g.grant_type() == grant_type)
             .cloned()
+    }
+
+    /// The first token handler that takes a request with these parameters.
+    pub(crate) fn token_handler(&self, params: &Params) -> Option<&Arc<dyn TokenGrant<S>>> {
+        self.token.iter().find(|g| g.can_handle(params))
+    }
+}
+
+impl<S: ClientStore> std::fmt::Debug for GrantRegistry<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrantRegistry")
+            .field(
+                "response_types",
+                &self
+                    .authorization
+                    .iter()
+                    .map(|g| g.response_type())
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "grant_types",
+                &self
+                    .token
+                    .iter()
+                    .map(|g| g.grant_type())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
     }
 }

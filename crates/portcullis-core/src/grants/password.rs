@@ -6,18 +6,25 @@
 use async_trait::async_trait;
 
 use super::{Grant, GrantRegistry, TokenGrant};
+use crate::context::TokenContext;
 use crate::error::OAuthError;
-use crate::http::{OAuthResponse, Params};
-use crate::model::{Client, User};
+use crate::model::{check_scope, Client, User};
 use crate::random::random_string;
 use crate::scope::Scope;
-use crate::server::{check_scope, AuthorizationServer};
 use crate::store::{ClientStore, TokenStore, UserStore};
-use crate::tokens::TokenRequest;
+use crate::tokens::Issuance;
 
 /// The `password` grant.
 #[derive(Debug, Default, Clone, Copy)]
+#[non_exhaustive]
 pub struct PasswordGrant;
+
+impl PasswordGrant {
+    /// The grant.
+    pub fn new() -> Self {
+        Self
+    }
+}
 
 impl<S: ClientStore + TokenStore + UserStore> Grant<S> for PasswordGrant {
     fn register(self, registry: &mut GrantRegistry<S>) {
@@ -31,37 +38,28 @@ impl<S: ClientStore + TokenStore + UserStore> TokenGrant<S> for PasswordGrant {
         "password"
     }
 
-    async fn create_token_response(
-        &self,
-        server: &AuthorizationServer<S>,
-        client: &S::Client,
-        params: &Params,
-    ) -> Result<OAuthResponse, OAuthError> {
+    async fn handle(&self, context: &TokenContext<'_, S>) -> Result<Issuance, OAuthError> {
+        let client = context.client()?;
+        let params = context.params();
         let username = params.require("username")?;
         let password = params.require("password")?;
         let requested = Scope::parse(params.get("scope").unwrap_or(""))?;
         let scope = check_scope(client, &requested)?;
-        let Some(user) = server.store().authenticate_user(username, password).await? else {
+        let Some(user) = context
+            .store()
+            .authenticate_user(username, password)
+            .await?
+        else {
             return Err(OAuthError::invalid_grant(
                 "the username or password is wrong",
             ));
         };
-        let issued = server.bearer().issue(
-            server.random(),
-            server.clock().as_ref(),
-            TokenRequest {
-                client_id: client.client_id(),
-                grant_type: "password",
-                scope,
-                subject: Some(user.subject()),
-                grant_id: random_string(server.random(), 16),
-                include_refresh_token: server.may_issue_refresh_token(client),
-                audience: client.audience(),
-                grant_expires_at: None,
-            },
-        );
-        let response = issued.to_response();
-        server.store().save_token(issued.record).await?;
-        Ok(response)
+        let grant_id = random_string(context.env().random(), 16);
+        Ok(
+            Issuance::new("password", client.client_id(), scope, grant_id)
+                .with_subject(Some(user.subject()))
+                .with_refresh_token(context.env().may_issue_refresh_token(client))
+                .with_audience(client.audience()),
+        )
     }
 }

@@ -2,26 +2,34 @@
 //! (RFC 9700 §4.14.2).
 //!
 //! Every refresh rotates: the presented refresh token (and the access token issued
-//! with it) is revoked and a new pair is issued, in one atomic store operation.
-//! Presenting a rotated refresh token again is taken as theft: every token of that
-//! grant is revoked. The scope may be narrowed, never widened beyond the presented
-//! token's scope.
+//! with it) is revoked and a new pair is issued, in one atomic store operation (the
+//! server's issuance sequence does it, from [`Issuance::rotating`]). Presenting a
+//! rotated refresh token again is taken as theft: every token of that grant is revoked.
+//! The scope may be narrowed, never widened beyond the presented token's scope. A
+//! rotation never extends the grant's absolute lifetime.
 
 use async_trait::async_trait;
 
 use super::{Grant, GrantRegistry, TokenGrant};
+use crate::context::TokenContext;
 use crate::error::OAuthError;
-use crate::http::{OAuthResponse, Params};
 use crate::model::{Client, Token};
 use crate::scope::Scope;
 use crate::secret::token_key;
-use crate::server::AuthorizationServer;
 use crate::store::{ClientStore, TokenStore};
-use crate::tokens::TokenRequest;
+use crate::tokens::Issuance;
 
 /// The `refresh_token` grant.
 #[derive(Debug, Default, Clone, Copy)]
+#[non_exhaustive]
 pub struct RefreshTokenGrant;
+
+impl RefreshTokenGrant {
+    /// The grant.
+    pub fn new() -> Self {
+        Self
+    }
+}
 
 impl<S: ClientStore + TokenStore> Grant<S> for RefreshTokenGrant {
     fn register(self, registry: &mut GrantRegistry<S>) {
@@ -29,7 +37,9 @@ impl<S: ClientStore + TokenStore> Grant<S> for RefreshTokenGrant {
     }
 }
 
-const REUSED: &str =
+/// The answer to a reused refresh token, also used by the server when a rotation
+/// loses a race.
+pub(crate) const REUSED: &str =
     "the refresh token was already used; every token of this grant has been revoked";
 
 #[async_trait]
@@ -38,21 +48,17 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for RefreshTokenGrant {
         "refresh_token"
     }
 
-    async fn create_token_response(
-        &self,
-        server: &AuthorizationServer<S>,
-        client: &S::Client,
-        params: &Params,
-    ) -> Result<OAuthResponse, OAuthError> {
-        let presented = params.require("refresh_token")?;
-        let hash = token_key(presented);
-        let store = server.store();
+    async fn handle(&self, context: &TokenContext<'_, S>) -> Result<Issuance, OAuthError> {
+        let client = context.client()?;
+        let presented = context.params().require("refresh_token")?;
+        let key = token_key(presented);
+        let store = context.store();
         let invalid = || {
             OAuthError::invalid_grant(
                 "the refresh token is invalid, expired, or was issued to another client",
             )
         };
-        let Some(token) = store.find_refresh_token(&hash).await? else {
+        let Some(token) = store.find_refresh_token(&key).await? else {
             return Err(invalid());
         };
         if token.client_id() != client.client_id() {
@@ -65,12 +71,12 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for RefreshTokenGrant {
         }
         if token
             .refresh_token_expires_at()
-            .is_some_and(|at| server.now() >= at)
+            .is_some_and(|at| context.now() >= at)
         {
             return Err(invalid());
         }
         let granted = token.scope();
-        let scope = match params.get("scope") {
+        let scope = match context.params().get("scope") {
             None => granted,
             Some(requested) => {
                 let requested = Scope::parse(requested)?;
@@ -82,29 +88,16 @@ impl<S: ClientStore + TokenStore> TokenGrant<S> for RefreshTokenGrant {
                 requested
             }
         };
-        let issued = server.bearer().issue(
-            server.random(),
-            server.clock().as_ref(),
-            TokenRequest {
-                client_id: client.client_id(),
-                grant_type: "refresh_token",
-                scope,
-                subject: token.subject(),
-                grant_id: token.grant_id().to_owned(),
-                include_refresh_token: true,
-                audience: token.audience(),
-                // Rotation never extends the grant (RFC 9700 §4.14.2).
-                grant_expires_at: token.grant_expires_at(),
-            },
-        );
-        if !store
-            .rotate_refresh_token(&hash, issued.record.clone())
-            .await?
-        {
-            // Another request rotated it between our read and our write: a reuse.
-            store.revoke_grant(token.grant_id()).await?;
-            return Err(OAuthError::invalid_grant(REUSED));
-        }
-        Ok(issued.to_response())
+        let mut issuance =
+            Issuance::new("refresh_token", client.client_id(), scope, token.grant_id())
+                .with_subject(token.subject())
+                .with_refresh_token(true)
+                .with_audience(token.audience())
+                .rotating(key);
+        // What the grant recorded carries over; rotation never extends the grant
+        // (RFC 9700 §4.14.2).
+        issuance.extras = token.extras().clone();
+        issuance.grant_expires_at = token.grant_expires_at();
+        Ok(issuance)
     }
 }

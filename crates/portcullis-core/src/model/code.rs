@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::extras::Extras;
 use crate::scope::Scope;
 
 /// An authorization code, as stored between the authorization and token requests.
@@ -37,12 +38,17 @@ pub trait AuthorizationCode: Send + Sync {
 
     /// The grant id the tokens issued from this code will share.
     fn grant_id(&self) -> &str;
+
+    /// Everything else the core recorded in the code (see [`Extras`]). Required, so
+    /// that a model that drops what it was given to keep does so in writing.
+    fn extras(&self) -> &Extras;
 }
 
 /// A ready [`AuthorizationCode`] implementation, and what the core gives
 /// [`AuthorizationCodeStore::save_authorization_code`](crate::store::AuthorizationCodeStore::save_authorization_code)
 /// to persist. It holds the code's hash, never the code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AuthorizationCodeRecord {
     /// `hash_secret(code)`.
     pub code_hash: String,
@@ -68,6 +74,38 @@ pub struct AuthorizationCodeRecord {
     pub expires_at: i64,
     /// The grant id of the tokens it will issue.
     pub grant_id: String,
+    /// Everything else extensions recorded (see [`Extras`]).
+    #[serde(default)]
+    pub extras: Extras,
+}
+
+impl AuthorizationCodeRecord {
+    /// A code of `client_id` for `subject`, issued at `issued_at` and valid until
+    /// `expires_at`, in grant `grant_id`, with no redirect URI, scope, nonce or PKCE
+    /// challenge yet (set the fields), and no hash yet.
+    pub fn new(
+        client_id: impl Into<String>,
+        subject: impl Into<String>,
+        grant_id: impl Into<String>,
+        issued_at: i64,
+        expires_at: i64,
+    ) -> Self {
+        Self {
+            code_hash: String::new(),
+            client_id: client_id.into(),
+            redirect_uri: None,
+            scope: Scope::empty(),
+            subject: subject.into(),
+            nonce: None,
+            auth_time: None,
+            code_challenge: None,
+            code_challenge_method: None,
+            issued_at,
+            expires_at,
+            grant_id: grant_id.into(),
+            extras: Extras::new(),
+        }
+    }
 }
 
 impl AuthorizationCode for AuthorizationCodeRecord {
@@ -109,5 +147,9 @@ impl AuthorizationCode for AuthorizationCodeRecord {
 
     fn grant_id(&self) -> &str {
         &self.grant_id
+    }
+
+    fn extras(&self) -> &Extras {
+        &self.extras
     }
 }

@@ -3,6 +3,9 @@
 //!
 //! Applications keep their own structs and implement [`Client`], [`Token`],
 //! [`AuthorizationCode`] and [`User`] on them; the core only ever talks to the traits.
+//! Records keep the fields a store indexes as fields, and everything else in a typed
+//! extension map ([`Extras`]) that a store keeps whole, so that a new field needs no
+//! schema change.
 //! [`ClientRecord`], [`TokenRecord`] and [`AuthorizationCodeRecord`] are ready
 //! implementations, used by the in-memory store and by `portcullis-sql`. The two
 //! records are also what the core hands to the storage traits when it issues a token
@@ -10,10 +13,12 @@
 
 mod client;
 mod code;
+mod extras;
 mod token;
 
-pub use client::{AuthMethod, Client, ClientRecord, EndpointName};
+pub use client::{check_scope, AuthMethod, Client, ClientMetadata, ClientRecord, EndpointName};
 pub use code::{AuthorizationCode, AuthorizationCodeRecord};
+pub use extras::{Extra, Extras, GrantExpiresAt};
 pub use token::{Token, TokenRecord};
 
 /// The end user (resource owner) a grant is issued for.

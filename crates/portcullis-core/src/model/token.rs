@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::extras::{Extras, GrantExpiresAt};
 use crate::scope::Scope;
 
 /// An issued token: an access token and, where the client may refresh, a refresh token.
@@ -31,16 +32,15 @@ pub trait Token: Send + Sync {
         now >= self.expires_at()
     }
 
-    /// When the refresh token expires (UTC seconds); `None` if it never does.
-    fn refresh_token_expires_at(&self) -> Option<i64> {
-        None
-    }
+    /// When the refresh token expires (UTC seconds); `None` if it never does (or
+    /// there is none).
+    fn refresh_token_expires_at(&self) -> Option<i64>;
 
     /// When the grant this token belongs to ends for good (UTC seconds): no refresh
     /// token of the grant works after it, however often it was rotated. `None`: no
-    /// absolute limit (tokens from before the limit existed).
+    /// absolute limit. Read from [`extras`](Self::extras).
     fn grant_expires_at(&self) -> Option<i64> {
-        None
+        self.extras().get::<GrantExpiresAt>()
     }
 
     /// True once the token was revoked, or its refresh token rotated.
@@ -49,10 +49,17 @@ pub trait Token: Send + Sync {
     /// The user the token was issued for; `None` for client_credentials tokens.
     fn subject(&self) -> Option<&str>;
 
-    /// The audiences the token is meant for (`aud`); none by default.
-    fn audience(&self) -> Vec<String> {
-        Vec::new()
-    }
+    /// The audiences the token is meant for (`aud`), as the core issued them.
+    fn audience(&self) -> Vec<String>;
+
+    /// Everything else the core recorded in the token (see [`Extras`]). Required, like
+    /// [`audience`](Self::audience) and
+    /// [`refresh_token_expires_at`](Self::refresh_token_expires_at): a custom model
+    /// that does not keep what [`TokenStore::save_token`] handed it must say so in
+    /// code, instead of losing it by default.
+    ///
+    /// [`TokenStore::save_token`]: crate::store::TokenStore::save_token
+    fn extras(&self) -> &Extras;
 
     /// The grant this token descends from. Every token issued from one authorization
     /// code (and every refresh of it) shares one grant id, so that a replayed code or
@@ -65,6 +72,7 @@ pub trait Token: Send + Sync {
 ///
 /// It holds hashes only: the plain tokens go to the client and nowhere else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TokenRecord {
     /// [`token_key(access_token)`](crate::token_key): a public time-ordered prefix and
     /// the token's SHA-256, never the token.
@@ -86,17 +94,53 @@ pub struct TokenRecord {
     /// The access token's lifetime in seconds.
     pub expires_in: i64,
     /// When the refresh token expires (UTC seconds), if it does: the idle lifetime
-    /// from this issuance, capped at `grant_expires_at`.
+    /// from this issuance, capped at the grant's end ([`GrantExpiresAt`]).
     pub refresh_token_expires_at: Option<i64>,
-    /// When the grant ends for good, whatever its rotations (UTC seconds); set when a
-    /// refresh token is issued and carried over by every rotation.
-    #[serde(default)]
-    pub grant_expires_at: Option<i64>,
     /// True once revoked or rotated.
     pub revoked: bool,
     /// The audiences the token is meant for (`aud`).
     #[serde(default)]
     pub audience: Vec<String>,
+    /// Everything else: the grant's absolute end ([`GrantExpiresAt`]), and what
+    /// extensions record (see [`Extras`]).
+    #[serde(default)]
+    pub extras: Extras,
+}
+
+impl TokenRecord {
+    /// A token of `client_id`, issued by `grant_type` in grant `grant_id` at
+    /// `issued_at` for `expires_in` seconds, stored under `access_token_hash`
+    /// ([`token_key`](crate::token_key)): no refresh token, scope, subject or audience
+    /// yet (set the fields), not revoked.
+    pub fn new(
+        access_token_hash: impl Into<String>,
+        client_id: impl Into<String>,
+        grant_type: impl Into<String>,
+        grant_id: impl Into<String>,
+        issued_at: i64,
+        expires_in: i64,
+    ) -> Self {
+        Self {
+            access_token_hash: access_token_hash.into(),
+            refresh_token_hash: None,
+            client_id: client_id.into(),
+            scope: Scope::empty(),
+            subject: None,
+            grant_type: grant_type.into(),
+            grant_id: grant_id.into(),
+            issued_at,
+            expires_in,
+            refresh_token_expires_at: None,
+            revoked: false,
+            audience: Vec::new(),
+            extras: Extras::new(),
+        }
+    }
+
+    /// When the grant ends for good ([`GrantExpiresAt`]).
+    pub fn grant_expires_at(&self) -> Option<i64> {
+        self.extras.get::<GrantExpiresAt>()
+    }
 }
 
 impl Token for TokenRecord {
@@ -120,10 +164,6 @@ impl Token for TokenRecord {
         self.refresh_token_expires_at
     }
 
-    fn grant_expires_at(&self) -> Option<i64> {
-        self.grant_expires_at
-    }
-
     fn is_revoked(&self) -> bool {
         self.revoked
     }
@@ -138,5 +178,9 @@ impl Token for TokenRecord {
 
     fn audience(&self) -> Vec<String> {
         self.audience.clone()
+    }
+
+    fn extras(&self) -> &Extras {
+        &self.extras
     }
 }

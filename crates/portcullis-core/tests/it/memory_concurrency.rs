@@ -145,7 +145,7 @@ fn gated_server() -> Arc<AuthorizationServer<GatedStore>> {
     let mut server =
         AuthorizationServer::new(GatedStore::new()).with_clock(Arc::new(ManualClock::new(START)));
     server.register_grant(AuthorizationCodeGrant::new());
-    server.register_grant(RefreshTokenGrant);
+    server.register_grant(RefreshTokenGrant::new());
     Arc::new(server)
 }
 

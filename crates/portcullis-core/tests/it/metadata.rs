@@ -24,10 +24,10 @@ fn full(server: AuthorizationServer<MemoryStore>, pkce: Pkce) -> AuthorizationSe
     let mut server = server;
     server
         .register_grant(AuthorizationCodeGrant::new().with_pkce(pkce))
-        .register_grant(ClientCredentialsGrant)
-        .register_grant(RefreshTokenGrant)
-        .register_grant(PasswordGrant)
-        .register_grant(ImplicitGrant)
+        .register_grant(ClientCredentialsGrant::new())
+        .register_grant(RefreshTokenGrant::new())
+        .register_grant(PasswordGrant::new())
+        .register_grant(ImplicitGrant::new())
         .register_endpoint(RevocationEndpoint::new())
         .register_endpoint(IntrospectionEndpoint::new())
         .register_endpoint(MetadataEndpoint::new());
@@ -141,7 +141,7 @@ async fn grant_types_are_the_registered_ones_plus_implicit_only_when_registered(
     let mut server = server();
     server
         .register_grant(AuthorizationCodeGrant::new())
-        .register_grant(RefreshTokenGrant)
+        .register_grant(RefreshTokenGrant::new())
         .register_endpoint(MetadataEndpoint::new());
     let doc = document(&server).await;
     assert_eq!(
@@ -219,7 +219,7 @@ async fn scopes_and_service_documentation_come_from_the_metadata_endpoint() {
 async fn client_credentials_only_server_has_no_authorization_endpoint() {
     let mut server = server();
     server
-        .register_grant(ClientCredentialsGrant)
+        .register_grant(ClientCredentialsGrant::new())
         .register_endpoint(MetadataEndpoint::new());
     let doc = document(&server).await;
     assert!(doc.get("authorization_endpoint").is_none(), "{doc}");
@@ -239,7 +239,7 @@ async fn document_follows_endpoint_registrations() {
     let mut server = server();
     server
         .register_grant(AuthorizationCodeGrant::new())
-        .register_grant(ClientCredentialsGrant)
+        .register_grant(ClientCredentialsGrant::new())
         .register_endpoint(MetadataEndpoint::new());
     let doc = document(&server).await;
     for key in [
@@ -292,7 +292,7 @@ async fn post_is_405() {
 #[tokio::test]
 async fn unregistered_endpoint_is_404() {
     let mut server = server();
-    server.register_grant(ClientCredentialsGrant);
+    server.register_grant(ClientCredentialsGrant::new());
     let response = server
         .create_endpoint_response("metadata", &get_metadata())
         .await;

@@ -116,15 +116,15 @@ impl TestServer {
             server = server.with_bearer_tokens(bearer);
         }
         server.register_grant(AuthorizationCodeGrant::new().with_pkce(config.pkce));
-        server.register_grant(ClientCredentialsGrant);
+        server.register_grant(ClientCredentialsGrant::new());
         if config.refresh {
-            server.register_grant(RefreshTokenGrant);
+            server.register_grant(RefreshTokenGrant::new());
         }
         if config.password {
-            server.register_grant(PasswordGrant);
+            server.register_grant(PasswordGrant::new());
         }
         if config.implicit {
-            server.register_grant(ImplicitGrant);
+            server.register_grant(ImplicitGrant::new());
         }
         let mut introspection = IntrospectionEndpoint::new();
         if config.usernames {
@@ -409,38 +409,29 @@ impl TestServer {
 }
 
 pub(crate) fn confidential_client() -> ClientRecord {
-    ClientRecord {
-        client_id: CONF_ID.into(),
-        client_secret_hash: Some(hash_secret(CONF_SECRET)),
-        client_name: "Confidential web app".into(),
-        redirect_uris: vec![CONF_REDIRECT.into(), CONF_REDIRECT_2.into()],
-        scope: Scope::parse("read write profile").unwrap(),
-        grant_types: strings(&[
+    ClientRecord::new(CONF_ID)
+        .with_secret_hash(hash_secret(CONF_SECRET))
+        .with_name("Confidential web app")
+        .with_redirect_uris(vec![CONF_REDIRECT, CONF_REDIRECT_2])
+        .with_scope(Scope::parse("read write profile").unwrap())
+        .with_grant_types(strings(&[
             "authorization_code",
             "refresh_token",
             "client_credentials",
             "password",
-        ]),
-        response_types: strings(&["code", "token"]),
-        token_endpoint_auth_method: "client_secret_basic".into(),
-        audience: vec![],
-        resource_server_audience: None,
-    }
+        ]))
+        .with_response_types(strings(&["code", "token"]))
+        .with_auth_method("client_secret_basic")
 }
 
 pub(crate) fn public_client() -> ClientRecord {
-    ClientRecord {
-        client_id: PUBLIC_ID.into(),
-        client_secret_hash: None,
-        client_name: "Native app".into(),
-        redirect_uris: vec![PUBLIC_REDIRECT.into()],
-        scope: Scope::parse("read profile").unwrap(),
-        grant_types: strings(&["authorization_code", "refresh_token"]),
-        response_types: strings(&["code", "token"]),
-        token_endpoint_auth_method: "none".into(),
-        audience: vec![],
-        resource_server_audience: None,
-    }
+    ClientRecord::new(PUBLIC_ID)
+        .with_name("Native app")
+        .with_redirect_uris(vec![PUBLIC_REDIRECT])
+        .with_scope(Scope::parse("read profile").unwrap())
+        .with_grant_types(strings(&["authorization_code", "refresh_token"]))
+        .with_response_types(strings(&["code", "token"]))
+        .with_auth_method("none")
 }
 
 /// A confidential client like `conf-app`, with another id, secret and method.
@@ -450,18 +441,14 @@ pub(crate) fn other_client(
     method: &str,
     grant_types: &[&str],
 ) -> ClientRecord {
-    ClientRecord {
-        client_id: client_id.into(),
-        client_secret_hash: Some(hash_secret(secret)),
-        client_name: client_id.into(),
-        redirect_uris: vec![CONF_REDIRECT.into()],
-        scope: Scope::parse("read write profile").unwrap(),
-        grant_types: strings(grant_types),
-        response_types: strings(&["code"]),
-        token_endpoint_auth_method: method.into(),
-        audience: vec![],
-        resource_server_audience: None,
-    }
+    ClientRecord::new(client_id)
+        .with_secret_hash(hash_secret(secret))
+        .with_name(client_id)
+        .with_redirect_uris(vec![CONF_REDIRECT])
+        .with_scope(Scope::parse("read write profile").unwrap())
+        .with_grant_types(strings(grant_types))
+        .with_response_types(strings(&["code"]))
+        .with_auth_method(method)
 }
 
 pub(crate) fn strings(values: &[&str]) -> Vec<String> {

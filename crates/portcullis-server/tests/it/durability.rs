@@ -14,18 +14,14 @@ const TOKENS: usize = 200;
 async fn killed_server_loses_no_token_it_returned(db: TestDb) {
     let store = seed(&db).await;
     store
-        .insert_client(&ClientRecord {
-            client_id: SERVICE_ID.into(),
-            client_secret_hash: Some(hash_secret(SERVICE_SECRET)),
-            client_name: "Service".into(),
-            redirect_uris: vec![],
-            scope: Scope::empty(),
-            grant_types: vec!["client_credentials".into()],
-            response_types: vec![],
-            token_endpoint_auth_method: "client_secret_basic".into(),
-            audience: vec![],
-            resource_server_audience: None,
-        })
+        .insert_client(
+            &ClientRecord::new(SERVICE_ID)
+                .with_secret_hash(hash_secret(SERVICE_SECRET))
+                .with_name("Service")
+                .with_scope(Scope::empty())
+                .with_grant_types(vec!["client_credentials"])
+                .with_auth_method("client_secret_basic"),
+        )
         .await
         .unwrap();
     drop(store);

@@ -12,18 +12,13 @@ const API_SECRET: &str = "api-secret-0123456789abcdefghijklmnop";
 
 async fn add_clients(db: &TestDb) {
     let store = portcullis_sql::SqlStore::connect(&db.url()).await.unwrap();
-    let mut service = ClientRecord {
-        client_id: "service".into(),
-        client_secret_hash: Some(hash_secret(SERVICE_SECRET)),
-        client_name: "Service".into(),
-        redirect_uris: vec![],
-        scope: portcullis_core::Scope::parse("reports:read").unwrap(),
-        grant_types: vec!["client_credentials".into()],
-        response_types: vec![],
-        token_endpoint_auth_method: "client_secret_basic".into(),
-        audience: vec!["reports-api".into()],
-        resource_server_audience: None,
-    };
+    let mut service = ClientRecord::new("service")
+        .with_secret_hash(hash_secret(SERVICE_SECRET))
+        .with_name("Service")
+        .with_scope(portcullis_core::Scope::parse("reports:read").unwrap())
+        .with_grant_types(vec!["client_credentials"])
+        .with_auth_method("client_secret_basic")
+        .with_audience(vec!["reports-api"]);
     store.insert_client(&service).await.unwrap();
     service.client_id = "reports-api".into();
     service.client_secret_hash = Some(hash_secret(API_SECRET));

@@ -98,27 +98,24 @@ impl TestDb {
 pub(crate) async fn seed(db: &TestDb) -> SqlStore {
     let store = SqlStore::connect(&db.url()).await.unwrap();
     store
-        .insert_client(&ClientRecord {
-            client_id: CLIENT_ID.into(),
-            client_secret_hash: Some(hash_secret(CLIENT_SECRET)),
-            client_name: "Web App".into(),
-            redirect_uris: vec![REDIRECT_URI.into()],
-            scope: Scope::parse("profile email").unwrap(),
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            response_types: vec!["code".into()],
-            token_endpoint_auth_method: "client_secret_basic".into(),
-            audience: vec![],
-            resource_server_audience: None,
-        })
+        .insert_client(
+            &ClientRecord::new(CLIENT_ID)
+                .with_secret_hash(hash_secret(CLIENT_SECRET))
+                .with_name("Web App")
+                .with_redirect_uris(vec![REDIRECT_URI])
+                .with_scope(Scope::parse("profile email").unwrap())
+                .with_grant_types(vec!["authorization_code", "refresh_token"])
+                .with_response_types(vec!["code"])
+                .with_auth_method("client_secret_basic"),
+        )
         .await
         .unwrap();
     store
-        .create_user(NewUser {
-            username: USERNAME.into(),
-            email: Some("alice@example.com".into()),
-            name: Some("Alice Liddell".into()),
-            password: PASSWORD.into(),
-        })
+        .create_user(
+            NewUser::new(USERNAME, PASSWORD)
+                .with_email(Some("alice@example.com".into()))
+                .with_name(Some("Alice Liddell".into())),
+        )
         .await
         .unwrap();
     store
@@ -354,10 +351,12 @@ pub(crate) async fn count_rows(db: &TestDb, table: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {table}");
     match db {
         TestDb::Sqlite(_) => {
-            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url())
-                .await
+            let url = db.url();
+            let path = url.strip_prefix("sqlite://").unwrap();
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.busy_timeout(std::time::Duration::from_secs(5))
                 .unwrap();
-            sqlx::query_scalar(&sql).fetch_one(&mut conn).await.unwrap()
+            conn.query_row(&sql, [], |row| row.get(0)).unwrap()
         }
         TestDb::Postgres { .. } => {
             let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url())

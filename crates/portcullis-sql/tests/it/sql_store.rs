@@ -14,23 +14,16 @@ use portcullis_sql::{
 use crate::support::{client, code, token, TempDir, TestDb};
 
 fn new_user(username: &str, password: &str) -> NewUser {
-    NewUser {
-        username: username.to_owned(),
-        email: Some(format!("{username}@example.com")),
-        name: Some(username.to_uppercase()),
-        password: password.to_owned(),
-    }
+    NewUser::new(username, password)
+        .with_email(Some(format!("{username}@example.com")))
+        .with_name(Some(username.to_uppercase()))
 }
 
 fn session(id_hash: &str, subject: Option<&str>, expires_at: i64) -> SessionRecord {
-    SessionRecord {
-        id_hash: id_hash.to_owned(),
-        subject: subject.map(str::to_owned),
-        csrf_token: "csrf-secret".to_owned(),
-        auth_time: subject.map(|_| 1_700_000_000),
-        created_at: 1_700_000_000,
-        expires_at,
-    }
+    let mut session = SessionRecord::new(id_hash, "csrf-secret", 1_700_000_000, expires_at);
+    session.subject = subject.map(str::to_owned);
+    session.auth_time = subject.map(|_| 1_700_000_000);
+    session
 }
 
 async fn clients_crud(db: TestDb) {
@@ -128,12 +121,7 @@ async fn users_crud(db: TestDb) {
         .await
         .unwrap();
     let bob = store
-        .create_user(NewUser {
-            username: "bob".into(),
-            email: None,
-            name: None,
-            password: "hunter2".into(),
-        })
+        .create_user(NewUser::new("bob", "hunter2"))
         .await
         .unwrap();
     assert_eq!(alice.username, "alice");
@@ -666,10 +654,7 @@ async fn migrate_twice(db: TestDb) {
     let again = db.store().await;
     assert!(again.get_client("app").await.unwrap().is_some());
     let unmigrated = db
-        .store_with(SqlOptions {
-            run_migrations: false,
-            ..SqlOptions::default()
-        })
+        .store_with(SqlOptions::default().with_run_migrations(false))
         .await;
     assert!(unmigrated.get_client("app").await.unwrap().is_some());
 }
@@ -1165,12 +1150,11 @@ async fn sqlite_file_is_created_with_wal_and_options() {
     let path = dir.path().join("new.db");
     let store = SqlStore::connect_with(
         &format!("sqlite://{}", path.display()),
-        SqlOptions {
-            max_connections: 2,
-            sqlite_synchronous: SqliteSynchronous::Full,
-            run_migrations: true,
-            client_cache_ttl: 5,
-        },
+        SqlOptions::default()
+            .with_max_connections(2)
+            .with_sqlite_synchronous(SqliteSynchronous::Full)
+            .with_run_migrations(true)
+            .with_client_cache_ttl(5),
     )
     .await
     .unwrap();
@@ -1197,7 +1181,7 @@ async fn sqlite_in_memory_works() {
         Some(user)
     );
     assert!(store.find_client("app").await.unwrap().is_some());
-    // Tokens go through sqlx here (group commit and batched lookups), not rusqlite.
+    // In memory, the writer thread and the readers share the one connection.
     let saved = token("app", "g", None);
     store.save_token(saved.clone()).await.unwrap();
     let found = store.find_access_token(&saved.access_token_hash).await;
@@ -1263,15 +1247,9 @@ async fn client_cache_sees_local_changes_at_once_and_can_be_disabled() {
     let dir = TempDir::new();
     let url = format!("sqlite://{}", dir.path().join("cache.db").display());
     let cached = SqlStore::connect(&url).await.unwrap();
-    let uncached = SqlStore::connect_with(
-        &url,
-        SqlOptions {
-            client_cache_ttl: 0,
-            ..SqlOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let uncached = SqlStore::connect_with(&url, SqlOptions::default().with_client_cache_ttl(0))
+        .await
+        .unwrap();
     cached.insert_client(&client("c1")).await.unwrap();
     let first = cached.find_client("c1").await.unwrap().unwrap();
     // A change through the same store evicts the entry at once.

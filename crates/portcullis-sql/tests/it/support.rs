@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use portcullis_core::model::GrantExpiresAt;
 use portcullis_core::random::random_string;
 use portcullis_core::{AuthorizationCodeRecord, ClientRecord, OsRandom, Scope, TokenRecord};
 use portcullis_sql::{SqlOptions, SqlStore};
@@ -92,8 +93,14 @@ impl TestDb {
     pub async fn column_values(&self, sql: &str) -> Vec<String> {
         match self {
             TestDb::Sqlite { url, .. } => {
-                let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-                sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+                let conn = sqlite_connection(url);
+                let mut statement = conn.prepare(sql).unwrap();
+                let values = statement
+                    .query_map([], |row| row.get::<_, String>(0))
+                    .unwrap()
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap();
+                values
             }
             TestDb::Postgres { url, .. } => {
                 let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
@@ -106,14 +113,9 @@ impl TestDb {
     pub async fn raw_password_hash(&self, username: &str) -> String {
         let sql = "SELECT password_hash FROM users WHERE username = $1";
         match self {
-            TestDb::Sqlite { url, .. } => {
-                let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-                sqlx::query_scalar(sql)
-                    .bind(username)
-                    .fetch_one(&mut conn)
-                    .await
-                    .unwrap()
-            }
+            TestDb::Sqlite { url, .. } => sqlite_connection(url)
+                .query_row(&sql.replace("$1", "?1"), [username], |row| row.get(0))
+                .unwrap(),
             TestDb::Postgres { url, .. } => {
                 let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
                 sqlx::query_scalar(sql)
@@ -124,6 +126,16 @@ impl TestDb {
             }
         }
     }
+}
+
+/// A plain rusqlite connection to the SQLite file of `url` (`sqlite://PATH`), behind
+/// the store's back.
+fn sqlite_connection(url: &str) -> rusqlite::Connection {
+    let path = url.strip_prefix("sqlite://").unwrap();
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn
 }
 
 /// The PostgreSQL URL of the test server. The PostgreSQL tests are `#[ignore]`d unless
@@ -191,55 +203,49 @@ impl Drop for PostgresSchema {
 }
 
 pub fn client(client_id: &str) -> ClientRecord {
-    ClientRecord {
-        client_id: client_id.to_owned(),
-        client_secret_hash: Some(portcullis_core::hash_secret("s3cret")),
-        client_name: format!("Client {client_id}"),
-        redirect_uris: vec![
-            "https://app.example/cb".into(),
-            "http://127.0.0.1/cb".into(),
-        ],
-        scope: Scope::parse("openid profile read write").unwrap(),
-        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-        response_types: vec!["code".into()],
-        token_endpoint_auth_method: "client_secret_basic".into(),
-        audience: vec![],
-        resource_server_audience: None,
-    }
+    ClientRecord::new(client_id.to_owned())
+        .with_secret_hash(portcullis_core::hash_secret("s3cret"))
+        .with_name(format!("Client {client_id}"))
+        .with_redirect_uris(["https://app.example/cb", "http://127.0.0.1/cb"])
+        .with_scope(Scope::parse("openid profile read write").unwrap())
+        .with_grant_types(vec!["authorization_code", "refresh_token"])
+        .with_response_types(vec!["code"])
+        .with_auth_method("client_secret_basic")
 }
 
 /// A token of `client_id` in grant `grant_id`, with a refresh token.
 pub fn token(client_id: &str, grant_id: &str, subject: Option<&str>) -> TokenRecord {
-    TokenRecord {
-        access_token_hash: portcullis_core::hash_secret(&unique_name("at-")),
-        refresh_token_hash: Some(portcullis_core::hash_secret(&unique_name("rt-"))),
-        client_id: client_id.to_owned(),
-        scope: Scope::parse("read write").unwrap(),
-        subject: subject.map(str::to_owned),
-        grant_type: "authorization_code".into(),
-        grant_id: grant_id.to_owned(),
-        issued_at: 1_700_000_000,
-        expires_in: 3600,
-        refresh_token_expires_at: Some(1_700_086_400),
-        grant_expires_at: Some(1_702_592_000),
-        revoked: false,
-        audience: vec!["https://api.example".into(), "orders".into()],
-    }
+    let mut token = TokenRecord::new(
+        portcullis_core::hash_secret(&unique_name("at-")),
+        client_id,
+        "authorization_code",
+        grant_id,
+        1_700_000_000,
+        3600,
+    );
+    token.refresh_token_hash = Some(portcullis_core::hash_secret(&unique_name("rt-")));
+    token.scope = Scope::parse("read write").unwrap();
+    token.subject = subject.map(str::to_owned);
+    token.refresh_token_expires_at = Some(1_700_086_400);
+    token.extras.insert::<GrantExpiresAt>(1_702_592_000);
+    token.audience = vec!["https://api.example".into(), "orders".into()];
+    token
 }
 
 pub fn code(client_id: &str, subject: &str) -> AuthorizationCodeRecord {
-    AuthorizationCodeRecord {
-        code_hash: portcullis_core::hash_secret(&unique_name("code-")),
-        client_id: client_id.to_owned(),
-        redirect_uri: Some("https://app.example/cb".into()),
-        scope: Scope::parse("openid read").unwrap(),
-        subject: subject.to_owned(),
-        nonce: Some("n-0S6_WzA2Mj".into()),
-        auth_time: Some(1_700_000_000),
-        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
-        code_challenge_method: Some("S256".into()),
-        issued_at: 1_700_000_000,
-        expires_at: 1_700_000_060,
-        grant_id: unique_name("grant-"),
-    }
+    let mut code = AuthorizationCodeRecord::new(
+        client_id,
+        subject,
+        unique_name("grant-"),
+        1_700_000_000,
+        1_700_000_060,
+    );
+    code.code_hash = portcullis_core::hash_secret(&unique_name("code-"));
+    code.redirect_uri = Some("https://app.example/cb".into());
+    code.scope = Scope::parse("openid read").unwrap();
+    code.nonce = Some("n-0S6_WzA2Mj".into());
+    code.auth_time = Some(1_700_000_000);
+    code.code_challenge = Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into());
+    code.code_challenge_method = Some("S256".into());
+    code
 }
