@@ -332,6 +332,19 @@ pub struct AppStore {
     tables: Mutex<Tables>,
 }
 
+impl std::fmt::Debug for AppStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Counts only: the tables hold secret hashes.
+        let mut debug = f.debug_struct("AppStore");
+        if let Ok(tables) = self.tables.lock() {
+            debug
+                .field("clients", &tables.clients.len())
+                .field("tokens", &tables.tokens.len());
+        }
+        debug.finish_non_exhaustive()
+    }
+}
+
 impl AppStore {
     fn lock(&self) -> Result<MutexGuard<'_, Tables>, StoreError> {
         self.tables

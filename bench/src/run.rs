@@ -42,6 +42,9 @@ const SAVE_CONCURRENCY: usize = 32;
 const BULK_ROWS: usize = 1000;
 
 /// `n` random bytes as lowercase hex.
+// The bench is a composition root: its temp-dir and schema names come from the OS
+// directly, and a failure is an error to report, not a panic.
+#[allow(clippy::disallowed_methods)]
 pub(crate) fn random_hex(n: usize) -> Result<String, String> {
     let mut bytes = vec![0u8; n];
     getrandom::fill(&mut bytes).map_err(|e| format!("no OS randomness: {e}"))?;

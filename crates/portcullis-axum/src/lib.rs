@@ -37,6 +37,8 @@
 //! # }
 //! ```
 
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
 mod guard;
 #[cfg(feature = "remote-introspection")]
 pub mod remote;

@@ -20,6 +20,7 @@ pub trait Clock: Send + Sync + 'static {
 }
 
 /// The system clock.
+#[allow(clippy::exhaustive_structs)] // a unit value: callers name it as `SystemClock`
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 

@@ -62,6 +62,8 @@
 //! # });
 //! ```
 
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
 pub mod authorization;
 pub mod client_auth;
 pub mod clock;
@@ -84,7 +86,7 @@ pub mod server;
 pub mod store;
 pub mod tokens;
 
-pub use authorization::{AuthorizationRequest, ConsentGrant};
+pub use authorization::{AuthorizationRequest, ConsentGrant, NextStep, PendingAuthorization};
 pub use client_auth::{ClientAuthentication, ClientAuthenticator};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{AuthorizationContext, EndpointContext, Environment, TokenContext};
@@ -103,11 +105,18 @@ pub use model::{
     AuthMethod, AuthorizationCode, AuthorizationCodeRecord, Client, ClientMetadata, ClientRecord,
     EndpointName, Extra, Extras, Token, TokenRecord, User,
 };
-pub use random::{OsRandom, RandomSource};
+// Re-exported for composition roots (a `main`, tests, benches); libraries take a
+// `RandomSource` instead.
+#[allow(clippy::disallowed_types)]
+pub use random::OsRandom;
+pub use random::RandomSource;
 pub use resource::{BearerError, ResourceProtector, TokenInfo, TokenValidator};
 pub use response_mode::ResponseMode;
 pub use scope::Scope;
 pub use secret::{hash_secret, token_key, verify_secret};
 pub use server::AuthorizationServer;
-pub use store::{AuthorizationCodeStore, ClientStore, CodeRedemption, TokenStore, UserStore};
+pub use store::{
+    AuthorizationCodeStore, AuthorizationRequestStore, ClientStore, CodeRedemption, TokenStore,
+    UserStore,
+};
 pub use tokens::{AccessTokenStrategy, BearerTokenGenerator, Issuance, TokenResponse};

@@ -6,18 +6,24 @@
 //! safe to share between tasks and threads. Nothing survives a restart.
 //!
 //! User passwords are kept as salted SHA-256 here, which is adequate only because
-//! nothing is ever written to disk; `portcullis-sql` stores them as Argon2id.
+//! nothing is ever written to disk; `portcullis-sql` stores them as Argon2id. The salts
+//! come from the store's [`RandomSource`] (see [`MemoryStore::with_random`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use crate::authorization::PendingAuthorization;
 use crate::error::StoreError;
 use crate::model::{AuthorizationCodeRecord, ClientRecord, TokenRecord};
-use crate::random::{random_string, OsRandom};
+use crate::random::{random_string, RandomSource};
 use crate::secret::{constant_time_eq, hash_secret};
-use crate::store::{AuthorizationCodeStore, ClientStore, CodeRedemption, TokenStore, UserStore};
+use crate::store::{
+    AuthorizationCodeStore, AuthorizationRequestStore, ClientStore, CodeRedemption, TokenStore,
+    UserStore,
+};
 
 #[derive(Default)]
 struct Inner {
@@ -30,6 +36,8 @@ struct Inner {
     /// Grants revoked so far: a token saved for one of them later (a code redeemed
     /// just before its replay was detected) is born revoked.
     revoked_grants: HashSet<String>,
+    /// Authorization requests waiting for sign-in or consent, by id hash.
+    pending: HashMap<String, PendingAuthorization>,
 }
 
 impl Inner {
@@ -49,9 +57,19 @@ impl Inner {
 
 /// A user of the in-memory store: the subject is the username.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MemoryUser {
     /// The username, also the token subject.
     pub username: String,
+}
+
+impl MemoryUser {
+    /// The user `username`.
+    pub fn new(username: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+        }
+    }
 }
 
 impl crate::model::User for MemoryUser {
@@ -61,15 +79,48 @@ impl crate::model::User for MemoryUser {
 }
 
 /// The in-memory store.
-#[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// Draws the password salts.
+    random: Arc<dyn RandomSource>,
+}
+
+impl Default for MemoryStore {
+    #[allow(clippy::disallowed_types)] // the composition-root default; `with_random` injects another
+    fn default() -> Self {
+        Self::with_random(Arc::<crate::random::OsRandom>::default())
+    }
+}
+
+/// Shows no stored secrets or hashes, only how much is stored.
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("MemoryStore");
+        match self.inner.lock() {
+            Ok(inner) => out
+                .field("clients", &inner.clients.len())
+                .field("tokens", &inner.tokens.len())
+                .field("codes", &inner.codes.len())
+                .field("users", &inner.users.len())
+                .field("pending", &inner.pending.len()),
+            Err(_) => out.field("inner", &"<poisoned>"),
+        };
+        out.finish_non_exhaustive()
+    }
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store, drawing password salts from the OS CSPRNG.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store drawing password salts from `random`.
+    pub fn with_random(random: Arc<dyn RandomSource>) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            random,
+        }
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
@@ -88,7 +139,7 @@ impl MemoryStore {
 
     /// Adds (or replaces) a user with a password.
     pub fn insert_user(&self, username: &str, password: &str) -> Result<(), StoreError> {
-        let salt = random_string(&OsRandom, 16);
+        let salt = random_string(self.random.as_ref(), 16);
         let hash = hash_secret(&format!("{salt}:{password}"));
         self.lock()?.users.insert(username.to_owned(), (salt, hash));
         Ok(())
@@ -209,9 +260,7 @@ impl UserStore for MemoryStore {
             .unwrap_or(("", ""));
         let computed = hash_secret(&format!("{salt}:{password}"));
         let ok = constant_time_eq(computed.as_bytes(), hash.as_bytes()) && !hash.is_empty();
-        Ok(ok.then(|| MemoryUser {
-            username: username.to_owned(),
-        }))
+        Ok(ok.then(|| MemoryUser::new(username)))
     }
 }
 
@@ -224,5 +273,93 @@ impl crate::endpoints::UsernameResolver for MemoryStore {
             .users
             .contains_key(subject)
             .then(|| subject.to_owned()))
+    }
+}
+
+#[async_trait]
+impl AuthorizationRequestStore for MemoryStore {
+    async fn save_authorization_request(
+        &self,
+        request: PendingAuthorization,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        // Expired requests go when new ones come: the map stays as small as the
+        // requests in progress.
+        let now = request.created_at;
+        inner.pending.retain(|_, p| p.expires_at > now);
+        inner.pending.insert(request.id_hash.clone(), request);
+        Ok(())
+    }
+
+    async fn find_authorization_request(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        Ok(self.lock()?.pending.get(id_hash).cloned())
+    }
+
+    async fn take_authorization_request(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        Ok(self.lock()?.pending.remove(id_hash))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    use super::*;
+
+    /// Bytes 0, 1, 2, … : predictable on purpose.
+    #[derive(Debug, Default)]
+    struct Counter(AtomicU8);
+
+    impl RandomSource for Counter {
+        fn fill(&self, buf: &mut [u8]) {
+            for b in buf {
+                *b = self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn password_salts_come_from_the_injected_source() {
+        let store = MemoryStore::with_random(Arc::new(Counter::default()));
+        store.insert_user("alice", "pw").unwrap();
+        store.insert_user("bob", "pw").unwrap();
+        let expected_alice = URL_SAFE_NO_PAD.encode((0u8..16).collect::<Vec<_>>());
+        let expected_bob = URL_SAFE_NO_PAD.encode((16u8..32).collect::<Vec<_>>());
+        {
+            let inner = store.lock().unwrap();
+            assert_eq!(inner.users["alice"].0, expected_alice);
+            assert_eq!(inner.users["bob"].0, expected_bob);
+            assert_eq!(
+                inner.users["alice"].1,
+                hash_secret(&format!("{expected_alice}:pw"))
+            );
+        }
+        assert_eq!(
+            store.authenticate_user("alice", "pw").await.unwrap(),
+            Some(MemoryUser::new("alice"))
+        );
+        assert_eq!(store.authenticate_user("alice", "no").await.unwrap(), None);
+    }
+
+    #[test]
+    fn debug_shows_counts_not_secrets() {
+        let store = MemoryStore::new();
+        store.insert_user("alice", "hunter2").unwrap();
+        let shown = format!("{store:?}");
+        assert!(shown.contains("users: 1"), "{shown}");
+        assert!(
+            !shown.contains("alice") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }

@@ -14,14 +14,24 @@ pub trait RandomSource: Send + Sync + 'static {
 }
 
 /// The operating system's CSPRNG (`getrandom`).
+///
+/// Library code never names it (clippy's `disallowed-types` refuses it): it takes an
+/// injected [`RandomSource`] instead, so that tests can substitute a deterministic one.
+/// Composition roots (a `main`, a test, a bench) create it as `OsRandom::default()`
+/// and hand it down; the few library defaults that do so carry an `#[allow]`.
+#[allow(clippy::disallowed_types)] // the definition of the one sanctioned CSPRNG
 #[derive(Debug, Clone, Copy, Default)]
+// Not constructible as a bare `OsRandom` outside this crate: `OsRandom::default()`
+// names the type, so the disallowed-types lint sees every use.
+#[non_exhaustive]
 pub struct OsRandom;
 
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // the one sanctioned getrandom call
 impl RandomSource for OsRandom {
     fn fill(&self, buf: &mut [u8]) {
         // getrandom only fails when the OS has no entropy source at all; carrying on
-        // with predictable bytes would be worse than stopping.
-        #[allow(clippy::expect_used)]
+        // with predictable bytes would be worse than stopping, so this panics.
+        #[allow(clippy::expect_used)] // no entropy at all: stopping beats predictable tokens
         getrandom::fill(buf).expect("the operating system's random number generator failed");
     }
 }
@@ -59,6 +69,7 @@ pub fn ordered_token(random: &dyn RandomSource, now_millis: i64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_types)] // tests are composition roots: they may use the OS CSPRNG
 mod tests {
     use super::*;
 

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use http::Method;
 use serde_json::{Map, Value};
 
-use crate::authorization::{AuthorizationRequest, ConsentGrant};
+use crate::authorization::{AuthorizationRequest, ConsentGrant, PendingAuthorization};
 use crate::client_auth::{ClientAuthentication, ClientAuthenticator};
 use crate::clock::{Clock, SystemClock};
 use crate::context::{
@@ -37,13 +37,18 @@ use crate::extensions::TokenExtension;
 use crate::grants::{AuthorizationGrant, Grant, GrantRegistry, REUSED};
 use crate::http::{OAuthRequest, OAuthResponse, Params};
 use crate::model::{Client, EndpointName, User};
-use crate::random::{OsRandom, RandomSource};
+use crate::random::random_token;
+// OsRandom is the composition-root default of `from_arc`, replaced with `with_random`.
+#[allow(clippy::disallowed_types)]
+use crate::random::OsRandom;
+use crate::random::RandomSource;
 use crate::redirect_uri::is_safe_redirect_target;
 use crate::resource::{ResourceProtector, StoreTokenValidator};
 use crate::response::redirect_with;
 use crate::response_mode::ResponseMode;
 use crate::scope::Scope;
-use crate::store::{ClientStore, TokenStore};
+use crate::secret::token_key;
+use crate::store::{AuthorizationRequestStore, ClientStore, TokenStore};
 use crate::tokens::{BearerTokenGenerator, Issuance, Persist, TokenResponse};
 
 pub use crate::model::check_scope;
@@ -60,7 +65,13 @@ pub struct AuthorizationServer<S: ClientStore> {
     extensions: Vec<Arc<dyn TokenExtension<S>>>,
     authentication: ClientAuthentication<S>,
     repeatable: Vec<&'static str>,
+    /// How long a pending authorization request works (seconds).
+    pending_lifetime: i64,
 }
+
+/// How long a pending authorization request works unless set otherwise: time to sign
+/// in and read a consent page.
+pub const PENDING_REQUEST_LIFETIME: i64 = 600;
 
 impl<S: ClientStore> fmt::Debug for AuthorizationServer<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -113,7 +124,15 @@ impl<S: ClientStore> AuthorizationServer<S> {
             extensions: Vec::new(),
             authentication: ClientAuthentication::default(),
             repeatable: Vec::new(),
+            pending_lifetime: PENDING_REQUEST_LIFETIME,
         }
+    }
+
+    /// Sets how long a pending authorization request works, in seconds (at least 1;
+    /// [`PENDING_REQUEST_LIFETIME`] unless set).
+    pub fn with_pending_request_lifetime(mut self, seconds: i64) -> Self {
+        self.pending_lifetime = seconds.max(1);
+        self
     }
 
     /// Sets where endpoint `name` (`authorization`, `token`, `revocation`,
@@ -706,4 +725,76 @@ fn unsafe_redirect_uri() -> OAuthError {
     OAuthError::invalid_request(
         "the registered redirect_uri is not a safe redirect target (it holds control characters, a backslash, user information or a response parameter); register a corrected URI",
     )
+}
+
+/// Pending authorization requests (see [`crate::authorization`]).
+impl<S: ClientStore + AuthorizationRequestStore> AuthorizationServer<S> {
+    /// Stores `grant`'s validated request for the sign-in and consent pages to
+    /// continue, bound to the browser that holds `binding` (a random value in a
+    /// cookie, say), for the pending-request lifetime. Returns its id: unguessable,
+    /// for the pages' URLs; the store keeps only its hash.
+    pub async fn save_pending_request(
+        &self,
+        grant: &ConsentGrant<S::Client>,
+        binding: &str,
+    ) -> Result<String, OAuthError> {
+        let id = random_token(self.random());
+        let now = self.now();
+        let params = grant
+            .request
+            .params()
+            .iter()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        let mut pending = PendingAuthorization::new(
+            token_key(&id),
+            grant.request.client_id(),
+            params,
+            token_key(binding),
+            now,
+            now.saturating_add(self.pending_lifetime),
+        );
+        pending.scope = grant.scope().clone();
+        self.store
+            .save_authorization_request(pending)
+            .await
+            .map_err(OAuthError::from)?;
+        Ok(id)
+    }
+
+    /// The pending request `id`, when it exists, has not expired and is bound to the
+    /// browser holding `binding`; `None` otherwise (to the caller, all three look
+    /// alike: start again from the client).
+    pub async fn find_pending_request(
+        &self,
+        id: &str,
+        binding: &str,
+    ) -> Result<Option<PendingAuthorization>, OAuthError> {
+        let found = self
+            .store
+            .find_authorization_request(&token_key(id))
+            .await
+            .map_err(OAuthError::from)?;
+        Ok(found.filter(|p| p.is_usable(binding, self.now())))
+    }
+
+    /// Like [`find_pending_request`](Self::find_pending_request), and removes it: the
+    /// decision that completes a request takes it, so it completes once.
+    pub async fn take_pending_request(
+        &self,
+        id: &str,
+        binding: &str,
+    ) -> Result<Option<PendingAuthorization>, OAuthError> {
+        // Checked before it is taken: a request is not used up by someone who only
+        // knows its id.
+        if self.find_pending_request(id, binding).await?.is_none() {
+            return Ok(None);
+        }
+        let taken = self
+            .store
+            .take_authorization_request(&token_key(id))
+            .await
+            .map_err(OAuthError::from)?;
+        Ok(taken.filter(|p| p.is_usable(binding, self.now())))
+    }
 }

@@ -12,6 +12,7 @@
 
 use async_trait::async_trait;
 
+use crate::authorization::PendingAuthorization;
 use crate::error::StoreError;
 use crate::model::{AuthorizationCode, AuthorizationCodeRecord, Client, Token, TokenRecord, User};
 
@@ -67,6 +68,9 @@ pub trait TokenStore: Send + Sync + 'static {
 }
 
 /// What [`AuthorizationCodeStore::redeem_authorization_code`] found.
+// Exhaustive on purpose: it is the storage contract, built and matched by every store;
+// a new outcome would change what stores must do, a breaking change either way.
+#[allow(clippy::exhaustive_enums)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeRedemption<C> {
     /// The code was unused; it is now marked used and this request owns it.
@@ -118,4 +122,28 @@ pub trait UserStore: Send + Sync + 'static {
         username: &str,
         password: &str,
     ) -> Result<Option<Self::User>, StoreError>;
+}
+
+/// Keeps authorization requests while the user signs in and consents (see
+/// [`crate::authorization`]).
+#[async_trait]
+pub trait AuthorizationRequestStore: Send + Sync + 'static {
+    /// Stores a pending request under its `id_hash`.
+    async fn save_authorization_request(
+        &self,
+        request: PendingAuthorization,
+    ) -> Result<(), StoreError>;
+
+    /// The pending request stored under `id_hash`, expired or not.
+    async fn find_authorization_request(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
+
+    /// Removes the pending request stored under `id_hash` and returns it, atomically:
+    /// of two callers, one gets it.
+    async fn take_authorization_request(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
 }

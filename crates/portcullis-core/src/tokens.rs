@@ -472,6 +472,7 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::model::ClientRecord;
+    #[allow(clippy::disallowed_types)] // a test is a composition root
     use crate::random::OsRandom;
 
     fn request(grant_type: &str, refresh: bool) -> Issuance {

@@ -1,4 +1,6 @@
-//! The HTTP application: routes, shared state, security headers, and `serve`.
+//! The HTTP application: the router with its server-wide layers (security headers,
+//! the body deadline), and `serve`. The state is in `crate::state`, the routes by area
+//! in `crate::routes` and `crate::pages`.
 //!
 //! | route | what |
 //! |---|---|
@@ -17,170 +19,41 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::middleware;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::response::Response;
 use axum::Router;
 use http::header::{self, HeaderValue};
-use http::StatusCode;
-use portcullis_axum::{into_response, OAuth};
-use portcullis_core::{
-    AuthorizationCodeGrant, AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant,
-    Clock, ImplicitGrant, IntrospectionEndpoint, MetadataEndpoint, PasswordGrant,
-    RefreshTokenGrant, RevocationEndpoint, SystemClock,
-};
+use portcullis_core::{Clock, RandomSource};
 use portcullis_sql::SqlStore;
 
 use crate::config::Config;
 use crate::listener::Limits;
-use crate::pages;
-use crate::session::Sessions;
-use crate::templates::Templates;
-use crate::throttle::Throttle;
+pub use crate::state::{AppError, AppState};
 
-/// Everything the handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    server: AuthorizationServer<SqlStore>,
-    store: SqlStore,
-    config: Config,
-    templates: Templates,
-    sessions: Sessions,
-    throttle: Throttle,
-    clock: Arc<dyn Clock>,
-}
-
-impl AppState {
-    /// The OAuth engine.
-    pub fn server(&self) -> &AuthorizationServer<SqlStore> {
-        &self.inner.server
-    }
-
-    /// The database.
-    pub fn store(&self) -> &SqlStore {
-        &self.inner.store
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.inner.config
-    }
-
-    /// The page templates.
-    pub fn templates(&self) -> &Templates {
-        &self.inner.templates
-    }
-
-    /// The session manager.
-    pub fn sessions(&self) -> &Sessions {
-        &self.inner.sessions
-    }
-
-    /// The sign-in throttle.
-    pub fn throttle(&self) -> &Throttle {
-        &self.inner.throttle
-    }
-
-    /// The current time (UTC seconds).
-    pub fn now(&self) -> i64 {
-        self.inner.clock.now()
-    }
-}
-
-/// Why the application could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    /// The configuration is not valid.
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    /// The templates directory cannot be used.
-    #[error("cannot load templates: {0}")]
-    Templates(#[from] std::io::Error),
-}
-
-/// Builds the OAuth engine from the configuration.
-pub fn authorization_server(
-    config: &Config,
-    store: SqlStore,
-    clock: Arc<dyn Clock>,
-) -> AuthorizationServer<SqlStore> {
-    let store_for_usernames = store.clone();
-    let bearer = BearerTokenGenerator::default()
-        .with_access_token_lifetime(config.access_token_lifetime)
-        .with_refresh_token_lifetime(Some(config.refresh_token_lifetime))
-        .with_max_grant_lifetime(Some(config.grant_lifetime));
-    let mut server = AuthorizationServer::new(store)
-        .with_issuer(config.issuer.clone())
-        .with_clock(clock)
-        .with_bearer_tokens(bearer);
-    server
-        .register_grant(
-            AuthorizationCodeGrant::new().with_code_lifetime(config.authorization_code_lifetime),
-        )
-        .register_grant(ClientCredentialsGrant::new())
-        .register_grant(RefreshTokenGrant::new());
-    if config.enable_password_grant {
-        server.register_grant(PasswordGrant::new());
-    }
-    if config.enable_implicit_grant {
-        server.register_grant(ImplicitGrant::new());
-    }
-    let mut metadata = MetadataEndpoint::new();
-    if let Some(scopes) = &config.scopes_supported {
-        metadata = metadata.with_scopes_supported(scopes.clone());
-    }
-    if let Some(url) = &config.service_documentation {
-        metadata = metadata.with_service_documentation(url.clone());
-    }
-    let usernames = Arc::new(store_for_usernames);
-    server
-        .register_endpoint(RevocationEndpoint::new())
-        .register_endpoint(IntrospectionEndpoint::new().with_usernames(usernames))
-        .register_endpoint(metadata);
-    server
-}
-
-/// Builds the router for `config` over `store`.
+/// Builds the router for `config` over `store`, with the system clock and the
+/// operating system's random generator: the composition root of an embedded server.
 pub fn build_app(config: Config, store: SqlStore) -> Result<Router, AppError> {
-    config.validate()?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let state = AppState {
-        inner: Arc::new(Inner {
-            server: authorization_server(&config, store.clone(), clock.clone()),
-            templates: Templates::new(config.templates_dir.clone())?,
-            sessions: Sessions::new(
-                store.clone(),
-                config.secure_cookies(),
-                config.session_lifetime,
-            ),
-            throttle: Throttle::new(
-                store.clone(),
-                config.login_free_attempts,
-                config.login_max_delay,
-                config.login_address_failures,
-            ),
-            store,
-            config,
-            clock,
-        }),
-    };
-    let hsts = config_hsts(&state.inner.config);
-    let body_timeout = std::time::Duration::from_secs(state.inner.config.http_body_timeout);
-    Ok(Router::new()
-        .route("/authorize", get(pages::authorize).post(pages::authorize))
-        .route("/consent", get(pages::consent).post(pages::consent_submit))
-        .route("/login", get(pages::login).post(pages::login_submit))
-        .route("/logout", get(pages::logout).post(pages::logout_submit))
-        .route("/token", axum::routing::any(token))
-        .route("/revoke", axum::routing::any(revoke))
-        .route("/introspect", axum::routing::any(introspect))
-        .route("/.well-known/oauth-authorization-server", get(metadata))
-        .route("/healthz", get(healthz))
-        .route("/static/portcullis.css", get(stylesheet))
-        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+    #[allow(clippy::disallowed_types)] // the composition root
+    let random: Arc<dyn RandomSource> = Arc::new(portcullis_core::OsRandom::default());
+    build_app_with(
+        config,
+        store,
+        Arc::new(portcullis_core::SystemClock),
+        random,
+    )
+}
+
+/// Builds the router for `config` over `store`, reading time from `clock` and random
+/// bytes from `random` (tests move the clock).
+pub fn build_app_with(
+    config: Config,
+    store: SqlStore,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+) -> Result<Router, AppError> {
+    let state = AppState::new(config, store, clock, random)?;
+    let hsts = config_hsts(state.config());
+    let body_timeout = std::time::Duration::from_secs(state.config().http.http_body_timeout);
+    Ok(crate::routes::router(&state)
         .layer(middleware::from_fn_with_state(
             body_timeout,
             crate::listener::read_body,
@@ -194,77 +67,6 @@ fn config_hsts(config: &Config) -> Option<HeaderValue> {
     config
         .hsts()
         .and_then(|value| HeaderValue::from_str(&value).ok())
-}
-
-async fn token(State(state): State<AppState>, OAuth(request): OAuth) -> Response {
-    into_response(state.server().create_token_response(&request).await)
-}
-
-async fn revoke(State(state): State<AppState>, OAuth(request): OAuth) -> Response {
-    into_response(
-        state
-            .server()
-            .create_endpoint_response("revocation", &request)
-            .await,
-    )
-}
-
-async fn introspect(State(state): State<AppState>, OAuth(request): OAuth) -> Response {
-    into_response(
-        state
-            .server()
-            .create_endpoint_response("introspection", &request)
-            .await,
-    )
-}
-
-/// RFC 8414 metadata: the engine's document, built from its registrations, with
-/// `scopes_supported` when the configuration names them. The scopes registered clients
-/// may request are theirs to know, not the public's (issue 9, finding 15): they are
-/// never published by default.
-async fn metadata(State(state): State<AppState>, OAuth(request): OAuth) -> Response {
-    let mut response = into_response(
-        state
-            .server()
-            .create_endpoint_response("metadata", &request)
-            .await,
-    );
-    if response.status() == StatusCode::OK {
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=300"),
-        );
-    }
-    response
-}
-
-async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store().get_client("healthz").await {
-        Ok(_) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ok"})),
-        )
-            .into_response(),
-        Err(error) => {
-            tracing::error!(%error, "health check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({"status": "database unavailable"})),
-            )
-                .into_response()
-        }
-    }
-}
-
-async fn stylesheet(State(state): State<AppState>) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        state.templates().css().to_owned(),
-    )
-        .into_response()
 }
 
 /// The content security policy of every HTML page: nothing but our own stylesheet, and
@@ -310,11 +112,16 @@ async fn security_headers(
 
 /// Runs the server until SIGTERM or SIGINT, then finishes in-flight requests within
 /// `shutdown_grace_period` and returns.
-pub async fn serve(config: Config, store: SqlStore) -> Result<(), Box<dyn std::error::Error>> {
+pub async fn serve(
+    config: Config,
+    store: SqlStore,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let addr = config.bind_addr()?;
-    let issuer = config.issuer.clone();
+    let issuer = config.http.issuer.clone();
     let limits = Limits::from_config(&config);
-    let app = build_app(config, store.clone())?;
+    let app = build_app_with(config, store.clone(), clock.clone(), random)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e} (is another server using the port? change it with --bind)"))?;
@@ -338,7 +145,7 @@ pub async fn serve(config: Config, store: SqlStore) -> Result<(), Box<dyn std::e
             "no users yet: add one with `portcullis user create --username alice --password-stdin`"
         );
     }
-    tokio::spawn(purge_periodically(store.clone()));
+    tokio::spawn(purge_periodically(store.clone(), clock));
     crate::listener::serve(listener, app, limits, shutdown_signal()).await;
     tracing::info!("Portcullis stopped");
     Ok(())
@@ -346,11 +153,11 @@ pub async fn serve(config: Config, store: SqlStore) -> Result<(), Box<dyn std::e
 
 /// Deletes expired codes, sessions and tokens every ten minutes. Every instance does
 /// it; the deletes are idempotent.
-async fn purge_periodically(store: SqlStore) {
+async fn purge_periodically(store: SqlStore, clock: Arc<dyn Clock>) {
     let mut interval = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         interval.tick().await;
-        match store.purge_expired(SystemClock.now()).await {
+        match store.purge_expired(clock.now()).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired rows purged"),
             Err(error) => tracing::warn!(%error, "purging expired rows failed"),

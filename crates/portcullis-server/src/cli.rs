@@ -19,12 +19,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use portcullis_core::random::random_token;
-use portcullis_core::redirect_uri::validate_redirect_uri;
-use portcullis_core::{hash_secret, AuthMethod, ClientRecord, OsRandom, RandomSource, Scope};
+use std::sync::Arc;
+
+use portcullis_core::{hash_secret, AuthMethod, ClientRecord, Clock, RandomSource, SystemClock};
 use portcullis_sql::{NewUser, SqlOptions, SqlStore, SqliteSynchronous};
 use serde_json::json;
 
+use crate::clients::{self, ClientRegistration};
 use crate::config::Config;
 
 /// Portcullis: an OAuth 2.0 authorization server.
@@ -166,14 +167,6 @@ pub struct ClientCreate {
     pub resource_server_audience: Option<String>,
 }
 
-const GRANT_TYPES: &[&str] = &[
-    "authorization_code",
-    "client_credentials",
-    "refresh_token",
-    "password",
-    "implicit",
-];
-
 /// Runs the command line; the `portcullis` binary's `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -216,23 +209,27 @@ fn init_tracing(serving: bool) {
 
 type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
-/// Runs a parsed command.
+/// Runs a parsed command: the composition root of the binary, where the system clock
+/// and the operating system's random generator are chosen, once, for everything.
 pub async fn run(cli: Cli) -> CliResult {
+    #[allow(clippy::disallowed_types)] // the composition root
+    let random: Arc<dyn RandomSource> = Arc::new(portcullis_core::OsRandom::default());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
     if let Some(url) = cli.database_url {
-        config.database_url = url;
+        config.database.database_url = url;
     }
     match cli.command {
         Command::Serve { bind, issuer } => {
             if let Some(bind) = bind {
-                config.bind = bind;
+                config.http.bind = bind;
             }
             if let Some(issuer) = issuer {
-                config.issuer = issuer;
+                config.http.issuer = issuer;
             }
             config.validate()?;
             let store = open(&config).await?;
-            crate::app::serve(config, store).await
+            crate::app::serve(config, store, clock, random).await
         }
         Command::Migrate => {
             let store = open(&config).await?;
@@ -240,20 +237,21 @@ pub async fn run(cli: Cli) -> CliResult {
             print(&json!({"migrated": true, "database": store.describe()}))
         }
         Command::User(command) => user(&open(&config).await?, command).await,
-        Command::Client(command) => client(&open(&config).await?, command).await,
+        Command::Client(command) => client(&open(&config).await?, command, &*random).await,
     }
 }
 
 async fn open(config: &Config) -> CliResult<SqlStore> {
+    let database = &config.database;
     let options = SqlOptions::default()
-        .with_max_connections(config.max_connections)
-        .with_sqlite_synchronous(if config.sqlite_synchronous == "full" {
+        .with_max_connections(database.max_connections)
+        .with_sqlite_synchronous(if database.sqlite_synchronous == "full" {
             SqliteSynchronous::Full
         } else {
             SqliteSynchronous::Normal
         })
-        .with_client_cache_ttl(config.client_cache_ttl);
-    Ok(SqlStore::connect_with(&config.database_url, options).await?)
+        .with_client_cache_ttl(database.client_cache_ttl);
+    Ok(SqlStore::connect_with(&database.database_url, options).await?)
 }
 
 fn print(value: &serde_json::Value) -> CliResult {
@@ -339,115 +337,29 @@ fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value
     value
 }
 
-/// Validates `client create` options into a client record (without id or secret).
-pub fn validate_client(options: &ClientCreate) -> Result<ClientRecord, String> {
-    if options.name.trim().is_empty() {
-        return Err("the client name must not be empty".into());
-    }
-    let mut grant_types = options.grant_types.clone();
-    if grant_types.is_empty() {
-        grant_types = vec!["authorization_code".into(), "refresh_token".into()];
-    }
-    for gt in &grant_types {
-        if !GRANT_TYPES.contains(&gt.as_str()) {
-            return Err(format!(
-                "unknown grant type '{gt}'; use one of: {}",
-                GRANT_TYPES.join(", ")
-            ));
+impl ClientCreate {
+    /// The options as a registration for [`crate::clients::validate`].
+    pub fn registration(&self) -> ClientRegistration {
+        ClientRegistration {
+            name: self.name.clone(),
+            redirect_uris: self.redirect_uris.clone(),
+            grant_types: self.grant_types.clone(),
+            response_types: self.response_types.clone(),
+            scope: self.scope.clone(),
+            auth_method: self.auth_method.clone(),
+            audience: self.audience.clone(),
+            resource_server_audience: self.resource_server_audience.clone(),
         }
     }
-    grant_types.dedup();
-    let mut response_types = options.response_types.clone();
-    if response_types.is_empty() {
-        if grant_types.iter().any(|g| g == "authorization_code") {
-            response_types.push("code".into());
-        }
-        if grant_types.iter().any(|g| g == "implicit") {
-            response_types.push("token".into());
-        }
-    }
-    for rt in &response_types {
-        let needs = match rt.as_str() {
-            "code" => "authorization_code",
-            "token" => "implicit",
-            _ => return Err(format!("unknown response type '{rt}'; use code or token")),
-        };
-        if !grant_types.iter().any(|g| g == needs) {
-            return Err(format!(
-                "response type '{rt}' needs the '{needs}' grant type"
-            ));
-        }
-    }
-    let method = options.auth_method.as_str();
-    if ![
-        AuthMethod::CLIENT_SECRET_BASIC,
-        AuthMethod::CLIENT_SECRET_POST,
-        AuthMethod::NONE,
-    ]
-    .contains(&method)
-    {
-        return Err(format!(
-            "unknown auth method '{method}'; use client_secret_basic, client_secret_post or none"
-        ));
-    }
-    if method == AuthMethod::NONE && grant_types.iter().any(|g| g == "client_credentials") {
-        return Err("a public client (--auth-method none) cannot use client_credentials".into());
-    }
-    for uri in &options.redirect_uris {
-        validate_redirect_uri(uri).map_err(|e| e.to_string())?;
-    }
-    if !response_types.is_empty() && options.redirect_uris.is_empty() {
-        return Err(
-            "a client using the authorization endpoint needs at least one --redirect-uri".into(),
-        );
-    }
-    for audience in options
-        .audience
-        .iter()
-        .chain(&options.resource_server_audience)
-    {
-        if audience.trim().is_empty()
-            || audience
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(format!(
-                "invalid audience '{audience}': use a name or URI without spaces"
-            ));
-        }
-    }
-    if options.resource_server_audience.is_some() && method == AuthMethod::NONE {
-        return Err("a resource server must authenticate: it cannot be a public client".into());
-    }
-    let scope = Scope::parse(&options.scope)
-        .map_err(|e| format!("invalid --scope: {}", e.description()))?;
-    let mut client = ClientRecord::new(String::new())
-        .with_name(options.name.trim())
-        .with_redirect_uris(options.redirect_uris.iter().cloned())
-        .with_scope(scope)
-        .with_grant_types(grant_types)
-        .with_response_types(response_types)
-        .with_auth_method(method)
-        .with_audience(options.audience.iter().cloned());
-    client.resource_server_audience = options.resource_server_audience.clone();
-    Ok(client)
 }
 
-/// A new client_id: 128 random bits in lower-case hex. Hex, not base64url, so that an
-/// id never starts with `-` and can always be passed back to the CLI as an argument.
-fn new_client_id() -> String {
-    let mut bytes = [0u8; 16];
-    OsRandom.fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-async fn client(store: &SqlStore, command: ClientCommand) -> CliResult {
+async fn client(store: &SqlStore, command: ClientCommand, random: &dyn RandomSource) -> CliResult {
     match command {
         ClientCommand::Create(options) => {
-            let mut client = validate_client(&options)?;
-            client.client_id = new_client_id();
+            let mut client = clients::validate(&options.registration())?;
+            client.client_id = clients::new_client_id(random);
             let secret = (client.token_endpoint_auth_method != AuthMethod::NONE)
-                .then(|| random_token(&OsRandom));
+                .then(|| clients::new_client_secret(random));
             client.client_secret_hash = secret.as_deref().map(hash_secret);
             store.insert_client(&client).await?;
             let mut value = client_json(&client, None);
@@ -477,66 +389,11 @@ async fn client(store: &SqlStore, command: ClientCommand) -> CliResult {
             if client.token_endpoint_auth_method == AuthMethod::NONE {
                 return Err(format!("client '{client_id}' is public and has no secret").into());
             }
-            let secret = random_token(&OsRandom);
+            let secret = clients::new_client_secret(random);
             store
                 .set_client_secret_hash(&client_id, &hash_secret(&secret))
                 .await?;
             print(&client_json(&client, Some(&secret)))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn options(grants: &[&str], uris: &[&str], method: &str) -> ClientCreate {
-        ClientCreate {
-            name: "App".into(),
-            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
-            grant_types: grants.iter().map(|s| s.to_string()).collect(),
-            response_types: vec![],
-            scope: "read".into(),
-            auth_method: method.into(),
-            audience: vec![],
-            resource_server_audience: None,
-        }
-    }
-
-    #[test]
-    fn client_ids_are_hex_and_never_look_like_options() {
-        for _ in 0..1000 {
-            let id = new_client_id();
-            assert_eq!(id.len(), 32);
-            assert!(
-                id.bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
-                "{id}"
-            );
-        }
-    }
-
-    #[test]
-    fn client_validation() {
-        let ok = validate_client(&options(
-            &[],
-            &["https://app.example/cb"],
-            "client_secret_basic",
-        ))
-        .unwrap();
-        assert_eq!(ok.grant_types, ["authorization_code", "refresh_token"]);
-        assert_eq!(ok.response_types, ["code"]);
-        let err = validate_client(&options(&["magic"], &[], "client_secret_basic")).unwrap_err();
-        assert!(err.contains("unknown grant type 'magic'"), "{err}");
-        let err =
-            validate_client(&options(&[], &["https://app.example/cb#x"], "none")).unwrap_err();
-        assert!(err.contains("fragment"), "{err}");
-        let err = validate_client(&options(&[], &[], "none")).unwrap_err();
-        assert!(err.contains("redirect-uri"), "{err}");
-        let err = validate_client(&options(&["client_credentials"], &[], "none")).unwrap_err();
-        assert!(err.contains("public"), "{err}");
-        let cc =
-            validate_client(&options(&["client_credentials"], &[], "client_secret_post")).unwrap();
-        assert!(cc.response_types.is_empty());
     }
 }

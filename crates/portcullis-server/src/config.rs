@@ -29,44 +29,39 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// The server's settings. Field names are the TOML keys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// The server's settings, in sections. Every field name is also a top-level TOML key
+/// and an environment variable (the sections are not nested in the file), so
+/// `login_free_attempts = 5` in the file or `PORTCULLIS_LOGIN_FREE_ATTEMPTS=5` sets
+/// `config.sign_in.login_free_attempts`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Config {
+    /// Where the data lives.
+    #[serde(flatten)]
+    pub database: DatabaseConfig,
+    /// The HTTP side: address, issuer, limits.
+    #[serde(flatten)]
+    pub http: HttpConfig,
+    /// Tokens, codes and grants.
+    #[serde(flatten)]
+    pub tokens: TokenConfig,
+    /// Sign-in, sessions and throttling.
+    #[serde(flatten)]
+    pub sign_in: SignInConfig,
+    /// The HTML pages.
+    #[serde(flatten)]
+    pub pages: PagesConfig,
+    /// The metadata document (RFC 8414).
+    #[serde(flatten)]
+    pub metadata: MetadataConfig,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST/DB`.
     pub database_url: String,
-    /// The address `serve` listens on.
-    pub bind: String,
-    /// The issuer identifier: the server's public base URL. `https` is required unless
-    /// the host is a loopback address.
-    pub issuer: String,
-    /// A directory whose templates (`login.html`, `consent.html`, ...) and
-    /// `portcullis.css` replace the built-in ones.
-    pub templates_dir: Option<PathBuf>,
-    /// Access token lifetime, seconds.
-    pub access_token_lifetime: i64,
-    /// Refresh token idle lifetime, seconds: how long a refresh token stays usable
-    /// after it was issued; each rotation starts it again.
-    pub refresh_token_lifetime: i64,
-    /// A grant's absolute lifetime, seconds: no refresh token of a grant works longer
-    /// than this after the grant was first given, however often it was rotated.
-    pub grant_lifetime: i64,
-    /// Authorization code lifetime, seconds.
-    pub authorization_code_lifetime: i64,
-    /// How long a sign-in lasts, seconds.
-    pub session_lifetime: i64,
-    /// Enables the insecure legacy password grant (RFC 6749 §4.3).
-    pub enable_password_grant: bool,
-    /// Enables the insecure legacy implicit grant (RFC 6749 §4.2).
-    pub enable_implicit_grant: bool,
-    /// Failed sign-ins allowed per account before delays start.
-    pub login_free_attempts: u32,
-    /// The longest delay between sign-in attempts, seconds; failures older than this
-    /// are forgotten, and the window of `login_address_failures`.
-    pub login_max_delay: i64,
-    /// Failed sign-ins allowed from one client address (an IPv6 client: its /64) per
-    /// `login_max_delay` window, whatever the accounts; successes never count.
-    pub login_address_failures: u32,
     /// SQLite durability: `normal` (survives a process crash) or `full` (survives power
     /// loss).
     pub sqlite_synchronous: String,
@@ -75,13 +70,28 @@ pub struct Config {
     /// Seconds the token endpoint may reuse a client it read; a client changed by the
     /// CLI or another instance is seen within this time. 0 disables the cache.
     pub client_cache_ttl: u64,
-    /// Words shown on the consent page for each scope, e.g. `profile = "Your name"`.
-    pub scope_descriptions: BTreeMap<String, String>,
-    /// `scopes_supported` in the metadata; when unset, the member is left out (the
-    /// scopes of registered clients are theirs, not the public's).
-    pub scopes_supported: Option<Vec<String>>,
-    /// `service_documentation` in the metadata: where people read about this server.
-    pub service_documentation: Option<String>,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://portcullis.db".into(),
+            sqlite_synchronous: "normal".into(),
+            max_connections: 16,
+            client_cache_ttl: 5,
+        }
+    }
+}
+
+/// The HTTP side: address, issuer, timeouts and limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// The address `serve` listens on.
+    pub bind: String,
+    /// The issuer identifier: the server's public base URL. `https` is required unless
+    /// the host is a loopback address.
+    pub issuer: String,
     /// Seconds a client has to send a request's head (line and headers), counted
     /// from the first byte it sends.
     pub http_header_timeout: u64,
@@ -99,29 +109,11 @@ pub struct Config {
     pub hsts_max_age: u64,
 }
 
-impl Default for Config {
+impl Default for HttpConfig {
     fn default() -> Self {
         Self {
-            database_url: "sqlite://portcullis.db".into(),
             bind: "127.0.0.1:8080".into(),
             issuer: "http://127.0.0.1:8080".into(),
-            templates_dir: None,
-            access_token_lifetime: 3600,
-            refresh_token_lifetime: 30 * 24 * 3600,
-            grant_lifetime: 30 * 24 * 3600,
-            authorization_code_lifetime: 60,
-            session_lifetime: 12 * 3600,
-            enable_password_grant: false,
-            enable_implicit_grant: false,
-            login_free_attempts: 3,
-            login_max_delay: 900,
-            login_address_failures: 50,
-            sqlite_synchronous: "normal".into(),
-            max_connections: 16,
-            client_cache_ttl: 5,
-            scope_descriptions: BTreeMap::new(),
-            scopes_supported: None,
-            service_documentation: None,
             http_header_timeout: 10,
             http_body_timeout: 10,
             http_idle_timeout: 30,
@@ -130,6 +122,92 @@ impl Default for Config {
             hsts_max_age: 365 * 24 * 3600,
         }
     }
+}
+
+/// Tokens, codes and grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenConfig {
+    /// Access token lifetime, seconds.
+    pub access_token_lifetime: i64,
+    /// Refresh token idle lifetime, seconds: how long a refresh token stays usable
+    /// after it was issued; each rotation starts it again.
+    pub refresh_token_lifetime: i64,
+    /// A grant's absolute lifetime, seconds: no refresh token of a grant works longer
+    /// than this after the grant was first given, however often it was rotated.
+    pub grant_lifetime: i64,
+    /// Authorization code lifetime, seconds.
+    pub authorization_code_lifetime: i64,
+    /// Enables the insecure legacy password grant (RFC 6749 §4.3).
+    pub enable_password_grant: bool,
+    /// Enables the insecure legacy implicit grant (RFC 6749 §4.2).
+    pub enable_implicit_grant: bool,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            access_token_lifetime: 3600,
+            refresh_token_lifetime: 30 * 24 * 3600,
+            grant_lifetime: 30 * 24 * 3600,
+            authorization_code_lifetime: 60,
+            enable_password_grant: false,
+            enable_implicit_grant: false,
+        }
+    }
+}
+
+/// Sign-in, sessions and throttling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SignInConfig {
+    /// How long a sign-in lasts, seconds.
+    pub session_lifetime: i64,
+    /// How long an authorization request waits for the user to sign in and consent,
+    /// seconds.
+    pub authorization_request_lifetime: i64,
+    /// Failed sign-ins allowed per account before delays start.
+    pub login_free_attempts: u32,
+    /// The longest delay between sign-in attempts, seconds; failures older than this
+    /// are forgotten, and the window of `login_address_failures`.
+    pub login_max_delay: i64,
+    /// Failed sign-ins allowed from one client address (an IPv6 client: its /64) per
+    /// `login_max_delay` window, whatever the accounts; successes never count.
+    pub login_address_failures: u32,
+}
+
+impl Default for SignInConfig {
+    fn default() -> Self {
+        Self {
+            session_lifetime: 12 * 3600,
+            authorization_request_lifetime: 600,
+            login_free_attempts: 3,
+            login_max_delay: 900,
+            login_address_failures: 50,
+        }
+    }
+}
+
+/// The HTML pages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PagesConfig {
+    /// A directory whose templates (`login.html`, `consent.html`, ...) and
+    /// `portcullis.css` replace the built-in ones.
+    pub templates_dir: Option<PathBuf>,
+    /// Words shown on the consent page for each scope, e.g. `profile = "Your name"`.
+    pub scope_descriptions: BTreeMap<String, String>,
+}
+
+/// The metadata document (RFC 8414).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetadataConfig {
+    /// `scopes_supported` in the metadata; when unset, the member is left out (the
+    /// scopes of registered clients are theirs, not the public's).
+    pub scopes_supported: Option<Vec<String>>,
+    /// `service_documentation` in the metadata: where people read about this server.
+    pub service_documentation: Option<String>,
 }
 
 impl Config {
@@ -191,6 +269,18 @@ impl Config {
             };
             table.insert(key.to_owned(), value);
         }
+        // The sections are flattened, which serde cannot combine with refusing
+        // unknown fields: unknown keys are refused here, so a typo never goes
+        // unnoticed.
+        if let Some(unknown) = table
+            .keys()
+            .find(|key| !Self::keys().contains(&key.as_str()))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "unknown key '{unknown}' (the keys are: {})",
+                Self::keys().join(", ")
+            )));
+        }
         let config: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
@@ -209,6 +299,7 @@ impl Config {
             "grant_lifetime",
             "authorization_code_lifetime",
             "session_lifetime",
+            "authorization_request_lifetime",
             "enable_password_grant",
             "enable_implicit_grant",
             "login_free_attempts",
@@ -232,17 +323,22 @@ impl Config {
     /// Checks the settings `serve` depends on: the bind address, the issuer, lifetimes.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.bind_addr()?;
-        validate_issuer(&self.issuer)?;
+        validate_issuer(&self.http.issuer)?;
+        let (tokens, sign_in, http) = (&self.tokens, &self.sign_in, &self.http);
         for (name, value) in [
-            ("access_token_lifetime", self.access_token_lifetime),
-            ("refresh_token_lifetime", self.refresh_token_lifetime),
-            ("grant_lifetime", self.grant_lifetime),
+            ("access_token_lifetime", tokens.access_token_lifetime),
+            ("refresh_token_lifetime", tokens.refresh_token_lifetime),
+            ("grant_lifetime", tokens.grant_lifetime),
             (
                 "authorization_code_lifetime",
-                self.authorization_code_lifetime,
+                tokens.authorization_code_lifetime,
             ),
-            ("session_lifetime", self.session_lifetime),
-            ("login_max_delay", self.login_max_delay),
+            ("session_lifetime", sign_in.session_lifetime),
+            (
+                "authorization_request_lifetime",
+                sign_in.authorization_request_lifetime,
+            ),
+            ("login_max_delay", sign_in.login_max_delay),
         ] {
             if value <= 0 {
                 return Err(ConfigError::Invalid(format!(
@@ -251,14 +347,14 @@ impl Config {
             }
         }
         for (name, value) in [
-            ("http_header_timeout", self.http_header_timeout),
-            ("http_body_timeout", self.http_body_timeout),
-            ("http_idle_timeout", self.http_idle_timeout),
-            ("http_max_connections", u64::from(self.http_max_connections)),
-            ("shutdown_grace_period", self.shutdown_grace_period),
+            ("http_header_timeout", http.http_header_timeout),
+            ("http_body_timeout", http.http_body_timeout),
+            ("http_idle_timeout", http.http_idle_timeout),
+            ("http_max_connections", u64::from(http.http_max_connections)),
+            ("shutdown_grace_period", http.shutdown_grace_period),
             (
                 "login_address_failures",
-                u64::from(self.login_address_failures),
+                u64::from(sign_in.login_address_failures),
             ),
         ] {
             if value == 0 {
@@ -267,10 +363,10 @@ impl Config {
                 )));
             }
         }
-        if !matches!(self.sqlite_synchronous.as_str(), "normal" | "full") {
+        if !matches!(self.database.sqlite_synchronous.as_str(), "normal" | "full") {
             return Err(ConfigError::Invalid(format!(
                 "sqlite_synchronous must be 'normal' or 'full', not '{}'",
-                self.sqlite_synchronous
+                self.database.sqlite_synchronous
             )));
         }
         Ok(())
@@ -278,10 +374,10 @@ impl Config {
 
     /// The parsed bind address.
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.bind.parse().map_err(|_| {
+        self.http.bind.parse().map_err(|_| {
             ConfigError::Invalid(format!(
                 "bind address '{}' is not IP:PORT (for example 127.0.0.1:8080 or 0.0.0.0:8080)",
-                self.bind
+                self.http.bind
             ))
         })
     }
@@ -289,13 +385,13 @@ impl Config {
     /// The `Strict-Transport-Security` value to send: for an https issuer with a
     /// non-zero `hsts_max_age`.
     pub fn hsts(&self) -> Option<String> {
-        (self.secure_cookies() && self.hsts_max_age > 0)
-            .then(|| format!("max-age={}", self.hsts_max_age))
+        (self.secure_cookies() && self.http.hsts_max_age > 0)
+            .then(|| format!("max-age={}", self.http.hsts_max_age))
     }
 
     /// True when cookies must be `Secure`: the issuer is https.
     pub fn secure_cookies(&self) -> bool {
-        url::Url::parse(&self.issuer).is_ok_and(|url| url.scheme() == "https")
+        url::Url::parse(&self.http.issuer).is_ok_and(|url| url.scheme() == "https")
     }
 }
 
@@ -355,10 +451,10 @@ mod tests {
             ("OTHER".to_owned(), "x".to_owned()),
         ];
         let config = Config::load(Some(&file), env).unwrap();
-        assert_eq!(config.issuer, "https://file.example");
-        assert_eq!(config.access_token_lifetime, 20);
-        assert!(config.enable_password_grant);
-        assert_eq!(config.bind, "127.0.0.1:8080");
+        assert_eq!(config.http.issuer, "https://file.example");
+        assert_eq!(config.tokens.access_token_lifetime, 20);
+        assert!(config.tokens.enable_password_grant);
+        assert_eq!(config.http.bind, "127.0.0.1:8080");
     }
 
     #[test]
@@ -378,6 +474,26 @@ mod tests {
         )];
         let error = Config::load(None, env).unwrap_err().to_string();
         assert!(error.contains("PORTCULLIS_SESSION_LIFETIME"), "{error}");
+    }
+
+    /// Every key is a field of one section, and every field a key: the flattened
+    /// sections keep the file and environment names flat.
+    #[test]
+    fn the_keys_are_the_sections_fields() {
+        let table = toml::Table::try_from(Config::default()).unwrap();
+        let mut fields: Vec<&str> = table.keys().map(String::as_str).collect();
+        // Unset optional values are not serialized.
+        fields.extend(["templates_dir", "scopes_supported", "service_documentation"]);
+        fields.sort_unstable();
+        let mut keys = Config::keys().to_vec();
+        keys.sort_unstable();
+        assert_eq!(fields, keys);
+        let config = Config::load(
+            None,
+            vec![("PORTCULLIS_LOGIN_FREE_ATTEMPTS".to_owned(), "7".to_owned())],
+        )
+        .unwrap();
+        assert_eq!(config.sign_in.login_free_attempts, 7);
     }
 
     #[test]

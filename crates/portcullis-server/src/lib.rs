@@ -1,22 +1,28 @@
 //! # portcullis-server
 //!
 //! The ready-to-run Portcullis authorization server (`portcullis serve`) and its command
-//! line: configuration ([`config`]), the CLI ([`cli`]), the HTTP application ([`app`])
-//! with its login, consent and logout pages ([`pages`]), the HTTP listener with its
-//! connection limits and timeouts ([`listener`]), server-side sessions ([`session`]),
-//! login throttling ([`throttle`]) and templates ([`templates`]).
+//! line: configuration in sections ([`config`]), the CLI ([`cli`]), client
+//! registration rules ([`clients`]), the shared state and composition root
+//! ([`state`]), the HTTP application ([`app`]) with its routes by area ([`routes`])
+//! and its authorize, login, consent and logout pages ([`pages`]), the HTTP listener
+//! with its connection limits and timeouts ([`listener`]), server-side sessions
+//! ([`session`]), login throttling ([`throttle`]) and typed templates ([`templates`]).
 //!
 //! Storage is `portcullis-sql`: SQLite by default, PostgreSQL for production, where any
 //! number of instances share one database.
 
 pub mod app;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod listener;
 pub mod pages;
+pub mod routes;
 pub mod session;
+pub mod state;
 pub mod templates;
 pub mod throttle;
 
-pub use app::{build_app, AppState};
+pub use app::{build_app, build_app_with};
 pub use config::Config;
+pub use state::AppState;

@@ -67,13 +67,13 @@ impl Limits {
     /// The limits `config` sets, with the connection bound lowered to what the
     /// process's file descriptor limit allows (logged when lowered).
     pub fn from_config(config: &Config) -> Self {
-        let wanted = usize::try_from(config.http_max_connections).unwrap_or(usize::MAX);
+        let wanted = usize::try_from(config.http.http_max_connections).unwrap_or(usize::MAX);
         Self {
-            header_timeout: Duration::from_secs(config.http_header_timeout),
-            body_timeout: Duration::from_secs(config.http_body_timeout),
-            idle_timeout: Duration::from_secs(config.http_idle_timeout),
+            header_timeout: Duration::from_secs(config.http.http_header_timeout),
+            body_timeout: Duration::from_secs(config.http.http_body_timeout),
+            idle_timeout: Duration::from_secs(config.http.http_idle_timeout),
             max_connections: fit_to_file_limit(wanted),
-            grace_period: Duration::from_secs(config.shutdown_grace_period),
+            grace_period: Duration::from_secs(config.http.shutdown_grace_period),
         }
     }
 

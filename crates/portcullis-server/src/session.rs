@@ -11,12 +11,20 @@
 //! a double-submit token — a random value in a cookie of its own and in the form, which
 //! must match — so that a visitor who only looks at the sign-in page leaves nothing in
 //! the database (issue 9, finding 10: one row per cookieless `GET /login` before).
+//!
+//! An authorization request waiting for sign-in and consent is bound to the browser
+//! that sent it by a third cookie, [`Sessions::browser_binding`]: a random value the
+//! store knows only as a hash (see `portcullis_core::authorization`).
+//!
+//! Every id, token and binding value comes from the injected `RandomSource`.
 
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 use portcullis_core::random::random_token;
 use portcullis_core::secret::{constant_time_eq, hash_secret};
-use portcullis_core::{OsRandom, User};
+use std::sync::Arc;
+
+use portcullis_core::{RandomSource, User};
 use portcullis_sql::{SessionRecord, SqlError, SqlStore};
 
 /// The session cookie's name over plain HTTP (development).
@@ -32,6 +40,11 @@ pub const SECURE_LOGIN_CSRF_COOKIE_NAME: &str = "__Host-portcullis_login_csrf";
 
 /// How long the sign-in form's CSRF cookie lasts (15 minutes).
 pub const ANONYMOUS_LIFETIME: i64 = 15 * 60;
+
+/// The cookie binding pending authorization requests to a browser, over plain HTTP.
+pub const BINDING_COOKIE_NAME: &str = "portcullis_request";
+/// The binding cookie over HTTPS.
+pub const SECURE_BINDING_COOKIE_NAME: &str = "__Host-portcullis_request";
 
 /// A loaded session and the cookie value that found it.
 #[derive(Debug, Clone)]
@@ -77,20 +90,40 @@ impl User for SessionUser {
 }
 
 /// Creates, finds and ends sessions.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Sessions {
     store: SqlStore,
     secure: bool,
     lifetime: i64,
+    binding_lifetime: i64,
+    random: Arc<dyn RandomSource>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("secure", &self.secure)
+            .field("lifetime", &self.lifetime)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Sessions {
-    /// Sessions in `store`, lasting `lifetime` seconds; `secure` for https issuers.
-    pub fn new(store: SqlStore, secure: bool, lifetime: i64) -> Self {
+    /// Sessions in `store`, lasting `lifetime` seconds; `secure` for https issuers;
+    /// browser bindings lasting `binding_lifetime` seconds; ids from `random`.
+    pub fn new(
+        store: SqlStore,
+        secure: bool,
+        lifetime: i64,
+        binding_lifetime: i64,
+        random: Arc<dyn RandomSource>,
+    ) -> Self {
         Self {
             store,
             secure,
             lifetime,
+            binding_lifetime,
+            random,
         }
     }
 
@@ -124,10 +157,10 @@ impl Sessions {
         subject: String,
         now: i64,
     ) -> Result<(Session, HeaderValue), SqlError> {
-        let value = random_token(&OsRandom);
+        let value = random_token(&*self.random);
         let mut record = SessionRecord::new(
             hash_secret(&value),
-            random_token(&OsRandom),
+            random_token(&*self.random),
             now,
             now.saturating_add(self.lifetime),
         );
@@ -154,9 +187,34 @@ impl Sessions {
                 return (token.to_owned(), None);
             }
         }
-        let token = random_token(&OsRandom);
+        let token = random_token(&*self.random);
         let cookie = self.cookie(self.login_csrf_cookie_name(), &token, ANONYMOUS_LIFETIME);
         (token, Some(cookie))
+    }
+
+    fn binding_cookie_name(&self) -> &'static str {
+        if self.secure {
+            SECURE_BINDING_COOKIE_NAME
+        } else {
+            BINDING_COOKIE_NAME
+        }
+    }
+
+    /// The value binding pending authorization requests to this browser — the one its
+    /// cookie carries, or a new one — and the `Set-Cookie` value that stores it for
+    /// another binding lifetime (so that it outlives the request about to be saved).
+    pub fn browser_binding(&self, headers: &HeaderMap) -> (String, HeaderValue) {
+        let value = match self.presented_binding(headers) {
+            Some(value) => value.to_owned(),
+            None => random_token(&*self.random),
+        };
+        let cookie = self.cookie(self.binding_cookie_name(), &value, self.binding_lifetime);
+        (value, cookie)
+    }
+
+    /// The binding value the request's cookie carries, if it looks like one.
+    pub fn presented_binding<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        cookie_value(headers, self.binding_cookie_name()).filter(|value| is_token(value))
     }
 
     /// True when the sign-in form's `submitted` token matches the request's CSRF

@@ -4,11 +4,18 @@
 //! `templates_dir`, a file there with the same name (`login.html`, `consent.html`,
 //! `error.html`, `logout.html`, `signed_out.html`, `base.html`, `portcullis.css`)
 //! replaces the built-in one. Output is HTML-escaped automatically.
+//!
+//! Each page has a typed context ([`LoginPage`], [`ConsentPage`], [`ErrorPage`],
+//! [`LogoutPage`], [`SignedOutPage`]) that names exactly what its template may use,
+//! and a [`Page::sample`] that the tests render every template against — so an
+//! operator overriding a template knows its variables, and a renamed variable fails a
+//! test instead of rendering empty.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use minijinja::Environment;
+use serde::Serialize;
 
 /// The built-in templates, by name.
 pub const BUILT_IN: &[(&str, &str)] = &[
@@ -32,6 +39,151 @@ pub struct TemplateError {
     name: String,
     #[source]
     source: minijinja::Error,
+}
+
+/// A page's typed context: the template it renders and a sample to test it with.
+pub trait Page: Serialize {
+    /// The template's name.
+    const TEMPLATE: &'static str;
+
+    /// A context with every field set, for tests and for operators' previews.
+    fn sample() -> Self
+    where
+        Self: Sized;
+}
+
+/// `login.html`: the sign-in form.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoginPage {
+    /// Where the form posts (with the request id or the local return path).
+    pub action: String,
+    /// The form's CSRF token.
+    pub csrf_token: String,
+    /// An error to show above the form.
+    pub error: Option<String>,
+    /// The username typed before, to fill in again.
+    pub username: String,
+}
+
+impl Page for LoginPage {
+    const TEMPLATE: &'static str = "login.html";
+    fn sample() -> Self {
+        Self {
+            action: "/login?request_id=sample".into(),
+            csrf_token: "sample-csrf-token".into(),
+            error: Some("The username or password is incorrect.".into()),
+            username: "alice".into(),
+        }
+    }
+}
+
+/// One permission on the consent page.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScopeLine {
+    /// The scope token.
+    pub name: String,
+    /// What it means, in words.
+    pub description: String,
+}
+
+/// `consent.html`: what the client asks for, Allow or Deny.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentPage {
+    /// Where the form posts.
+    pub action: String,
+    /// The session's CSRF token.
+    pub csrf_token: String,
+    /// The client's name.
+    pub client_name: String,
+    /// Who is signed in.
+    pub username: String,
+    /// What is asked for.
+    pub scopes: Vec<ScopeLine>,
+}
+
+impl Page for ConsentPage {
+    const TEMPLATE: &'static str = "consent.html";
+    fn sample() -> Self {
+        Self {
+            action: "/consent?request_id=sample".into(),
+            csrf_token: "sample-csrf-token".into(),
+            client_name: "Sample App".into(),
+            username: "alice".into(),
+            scopes: vec![ScopeLine {
+                name: "profile".into(),
+                description: "See your name and profile".into(),
+            }],
+        }
+    }
+}
+
+/// `error.html`: a request that cannot go on.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorPage {
+    /// The headline.
+    pub title: String,
+    /// What happened and what to do.
+    pub message: String,
+    /// The OAuth error code, if any.
+    pub code: Option<String>,
+}
+
+impl Page for ErrorPage {
+    const TEMPLATE: &'static str = "error.html";
+    fn sample() -> Self {
+        Self {
+            title: "This sign-in request cannot be completed".into(),
+            message: "The client is not registered.".into(),
+            code: Some("invalid_client".into()),
+        }
+    }
+}
+
+/// `logout.html`: confirm signing out.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogoutPage {
+    /// Where the form posts.
+    pub action: String,
+    /// The session's CSRF token.
+    pub csrf_token: String,
+    /// Who is signed in.
+    pub username: String,
+}
+
+impl Page for LogoutPage {
+    const TEMPLATE: &'static str = "logout.html";
+    fn sample() -> Self {
+        Self {
+            action: "/logout".into(),
+            csrf_token: "sample-csrf-token".into(),
+            username: "alice".into(),
+        }
+    }
+}
+
+/// `signed_out.html`: nobody is signed in (any more).
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedOutPage {}
+
+impl Page for SignedOutPage {
+    const TEMPLATE: &'static str = "signed_out.html";
+    fn sample() -> Self {
+        Self {}
+    }
+}
+
+/// Every page's template and its sample context, for tests and previews.
+pub fn samples() -> Vec<(&'static str, minijinja::Value)> {
+    fn sample<P: Page>() -> (&'static str, minijinja::Value) {
+        (P::TEMPLATE, minijinja::Value::from_serialize(P::sample()))
+    }
+    vec![
+        sample::<LoginPage>(),
+        sample::<ConsentPage>(),
+        sample::<ErrorPage>(),
+        sample::<LogoutPage>(),
+        sample::<SignedOutPage>(),
+    ]
 }
 
 /// The page templates and the stylesheet.
@@ -98,9 +250,20 @@ impl Templates {
             .map_err(wrap)
     }
 
+    /// Renders `page` with its template.
+    pub fn render_page<P: Page>(&self, page: &P) -> Result<String, TemplateError> {
+        self.render(P::TEMPLATE, minijinja::Value::from_serialize(page))
+    }
+
     /// The stylesheet.
     pub fn css(&self) -> &str {
         &self.css
+    }
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates").finish_non_exhaustive()
     }
 }
 
@@ -131,6 +294,49 @@ mod tests {
         let consent = templates.render("consent.html", context).unwrap();
         assert!(consent.contains("name=\"decision\" value=\"allow\""));
         assert!(consent.contains("name=\"decision\" value=\"deny\""));
+    }
+
+    /// Every template renders against its page's sample, and shows what the sample
+    /// holds: a variable renamed on one side only fails here.
+    #[test]
+    fn every_template_renders_its_sample() {
+        let templates = Templates::new(None).unwrap();
+        let samples = samples();
+        for (name, _) in BUILT_IN.iter().filter(|(name, _)| *name != "base.html") {
+            assert!(
+                samples.iter().any(|(template, _)| template == name),
+                "{name} has a typed context with a sample"
+            );
+        }
+        for (name, context) in samples {
+            let html = templates.render(name, context).unwrap();
+            assert!(html.contains("<!doctype html>"), "{name} extends base.html");
+        }
+        let login = templates.render_page(&LoginPage::sample()).unwrap();
+        // minijinja escapes `/` too.
+        assert!(
+            login.contains("action=\"&#x2f;login?request_id=sample\""),
+            "{login}"
+        );
+        assert!(login.contains("value=\"sample-csrf-token\""));
+        assert!(login.contains("The username or password is incorrect."));
+        assert!(login.contains("value=\"alice\""));
+        let consent = templates.render_page(&ConsentPage::sample()).unwrap();
+        for expected in [
+            "Sample App",
+            "alice",
+            "See your name and profile",
+            "<code>profile</code>",
+            "&#x2f;consent?request_id=sample",
+        ] {
+            assert!(consent.contains(expected), "consent page shows {expected}");
+        }
+        let error = templates.render_page(&ErrorPage::sample()).unwrap();
+        assert!(
+            error.contains("The client is not registered.") && error.contains("invalid_client")
+        );
+        let logout = templates.render_page(&LogoutPage::sample()).unwrap();
+        assert!(logout.contains("alice") && logout.contains("sample-csrf-token"));
     }
 
     #[test]

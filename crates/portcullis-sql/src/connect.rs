@@ -103,8 +103,7 @@ async fn connect_postgres(url: &str, options: &SqlOptions) -> Result<Arc<dyn Bac
     })?
     .map_err(unreachable)?;
     probe.close().await.map_err(unreachable)?;
-    let pool = PgPoolOptions::new()
-        .max_connections(options.max_connections.max(1))
+    let pool_options = PgPoolOptions::new()
         .acquire_timeout(ACQUIRE_TIMEOUT)
         // sqlx pings every connection it hands out by default: a second round trip
         // for every query, which doubled the PostgreSQL work of an introspection. A
@@ -118,11 +117,33 @@ async fn connect_postgres(url: &str, options: &SqlOptions) -> Result<Arc<dyn Bac
                 }
                 Ok(true)
             })
-        })
-        .connect_with(connect_options)
+        });
+    let pool = pool_options
+        .clone()
+        .max_connections(options.max_connections.max(1))
+        .connect_with(connect_options.clone())
         .await
         .map_err(unreachable)?;
-    Ok(Arc::new(PgBackend::new(pool, target)))
+    // The hot statements (token lookups and writes, redemptions) look rows up by
+    // their keys' indexes. On a new database, before autovacuum has analyzed the
+    // tables, the planner takes them for empty and prefers sequential scans — and the
+    // plans prepared meanwhile stay, long after the tables have grown (a rotation then
+    // scanned every token). Their own connections never take a sequential scan where an
+    // index serves; every other statement is planned as usual.
+    let hot_options = connect_options.options([("enable_seqscan", "off")]);
+    let hot = pool_options
+        .clone()
+        .max_connections(PgBackend::HOT_CONNECTIONS)
+        .connect_with(hot_options.clone())
+        .await
+        .map_err(unreachable)?;
+    // Redemptions commit without waiting for their WAL flush (see `crate::postgres`).
+    let redeem = pool_options
+        .max_connections(1)
+        .connect_with(hot_options.options([("synchronous_commit", "off")]))
+        .await
+        .map_err(unreachable)?;
+    Ok(Arc::new(PgBackend::new(pool, hot, redeem, target)))
 }
 
 /// Creates a new database file readable by its owner only (0600), before SQLite

@@ -3,8 +3,9 @@
 
 use async_trait::async_trait;
 use portcullis_core::{
-    AuthorizationCodeRecord, AuthorizationCodeStore, ClientRecord, ClientStore, CodeRedemption,
-    StoreError, TokenRecord, TokenStore, UserStore,
+    AuthorizationCodeRecord, AuthorizationCodeStore, AuthorizationRequestStore, ClientRecord,
+    ClientStore, CodeRedemption, PendingAuthorization, StoreError, TokenRecord, TokenStore,
+    UserStore,
 };
 
 use crate::backend::TokenColumn;
@@ -100,6 +101,34 @@ impl AuthorizationCodeStore for SqlStore {
             .repository
             .redeem_authorization_code(code_hash, client_id)
             .await?)
+    }
+}
+
+#[async_trait]
+impl AuthorizationRequestStore for SqlStore {
+    async fn save_authorization_request(
+        &self,
+        request: PendingAuthorization,
+    ) -> Result<(), StoreError> {
+        Ok(self
+            .repository
+            .save_authorization_request(&request)
+            .await
+            .inspect_err(|e| self.forget_deleted_client(e))?)
+    }
+
+    async fn find_authorization_request(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        Ok(self.repository.find_authorization_request(id_hash).await?)
+    }
+
+    async fn take_authorization_request(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        Ok(self.repository.take_authorization_request(id_hash).await?)
     }
 }
 

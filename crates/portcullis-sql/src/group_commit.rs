@@ -23,6 +23,7 @@
 //! every caller gets the error, its cause kept ([`SqlError::Batch`]).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -91,13 +92,32 @@ impl From<SqlError> for Failure {
     }
 }
 
+/// Work that must finish after a batch's commit before any of its callers hears of
+/// it (PostgreSQL's check of new tokens against revoked grants). It runs beside the
+/// writer, which goes on with the next batch meanwhile.
+pub(crate) type FollowUp = Pin<Box<dyn Future<Output = Result<(), SqlError>> + Send>>;
+
+/// What a committed batch did.
+pub(crate) struct Processed {
+    /// One outcome per job, in order.
+    pub(crate) outcomes: Vec<Outcome>,
+    /// What must still finish before the callers are answered.
+    pub(crate) follow_up: Option<FollowUp>,
+}
+
+impl From<Vec<Outcome>> for Processed {
+    fn from(outcomes: Vec<Outcome>) -> Self {
+        Self {
+            outcomes,
+            follow_up: None,
+        }
+    }
+}
+
 /// How one database runs a batch.
 pub(crate) trait Batch: Send + 'static {
-    /// Runs `jobs` in one transaction and commits it; one outcome per job, in order.
-    fn process(
-        &mut self,
-        jobs: &[Job],
-    ) -> impl Future<Output = Result<Vec<Outcome>, Failure>> + Send;
+    /// Runs `jobs` in one transaction and commits it.
+    fn process(&mut self, jobs: &[Job]) -> impl Future<Output = Result<Processed, Failure>> + Send;
 }
 
 struct Envelope {
@@ -112,10 +132,32 @@ async fn run<B: Batch>(mut batch: B, mut queue: mpsc::Receiver<Envelope>) {
         let (jobs, replies): (Vec<Job>, Vec<_>) =
             waiting.drain(..).map(|e| (e.job, e.reply)).unzip();
         match batch.process(&jobs).await {
-            Ok(outcomes) => {
+            Ok(Processed {
+                outcomes,
+                follow_up: None,
+            }) => {
                 for ((job, reply), outcome) in jobs.into_iter().zip(replies).zip(outcomes) {
                     answer(&job, reply, Ok(outcome));
                 }
+            }
+            Ok(Processed {
+                outcomes,
+                follow_up: Some(follow_up),
+            }) => {
+                tokio::spawn(async move {
+                    let checked = follow_up.await;
+                    if let Err(error) = &checked {
+                        tracing::error!(%error, size = jobs.len(), "the check after a write batch failed");
+                    }
+                    let cause = checked.err().map(Arc::new);
+                    for ((job, reply), outcome) in jobs.into_iter().zip(replies).zip(outcomes) {
+                        let outcome = match &cause {
+                            None => Ok(outcome),
+                            Some(cause) => Err(SqlError::Batch(cause.clone())),
+                        };
+                        answer(&job, reply, outcome);
+                    }
+                });
             }
             Err(Failure::BeforeCommit(error)) if caused_by_a_job(&error) && jobs.len() == 1 => {
                 tracing::debug!(%error, "write failed");
@@ -127,7 +169,13 @@ async fn run<B: Batch>(mut batch: B, mut queue: mpsc::Receiver<Envelope>) {
                 tracing::debug!(%error, size = jobs.len(), "write batch failed; running its jobs one by one");
                 for (job, reply) in jobs.into_iter().zip(replies) {
                     let outcome = match batch.process(std::slice::from_ref(&job)).await {
-                        Ok(mut one) if !one.is_empty() => Ok(one.remove(0)),
+                        Ok(Processed {
+                            mut outcomes,
+                            follow_up,
+                        }) if !outcomes.is_empty() => match follow_up {
+                            Some(follow_up) => follow_up.await.map(|()| outcomes.remove(0)),
+                            None => Ok(outcomes.remove(0)),
+                        },
                         Ok(_) => Err(SqlError::Task("a write had no outcome".to_owned())),
                         Err(Failure::BeforeCommit(e) | Failure::AfterCommit(e)) => Err(e),
                     };

@@ -71,7 +71,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use portcullis_core::random::random_string;
-use portcullis_core::{hash_secret, ClientRecord, OsRandom, Scope};
+use portcullis_core::{hash_secret, ClientRecord, RandomSource, Scope};
 
 pub use error::SqlError;
 pub use records::{
@@ -168,12 +168,16 @@ pub enum Backend {
 
 /// The SQL store: a pool of connections to SQLite or PostgreSQL. Cloning is cheap and
 /// shares the pool.
+///
+/// New users' subjects and password salts come from the store's [`RandomSource`]: the
+/// OS CSPRNG unless [`with_random`](Self::with_random) injects another.
 #[derive(Clone)]
 pub struct SqlStore {
     repository: Repository,
     clients: Arc<client_cache::ClientCache>,
     backend: Backend,
     description: Arc<str>,
+    random: Arc<dyn RandomSource>,
 }
 
 impl fmt::Debug for SqlStore {
@@ -188,7 +192,10 @@ impl SqlStore {
         Self::connect_with(url, SqlOptions::default()).await
     }
 
-    /// Opens the database at `url`; applies the migrations if `options` say so.
+    /// Opens the database at `url`; applies the migrations if `options` say so. Random
+    /// bytes come from the OS CSPRNG; [`with_random`](Self::with_random) replaces it.
+    // The store's one composition-root default of randomness.
+    #[allow(clippy::disallowed_types)]
     pub async fn connect_with(url: &str, options: SqlOptions) -> Result<SqlStore, SqlError> {
         let (backend, kind) = connect::connect(url, &options).await?;
         let store = SqlStore {
@@ -199,6 +206,7 @@ impl SqlStore {
                 10_000,
             )),
             backend: kind,
+            random: Arc::<portcullis_core::OsRandom>::default(),
         };
         if options.run_migrations {
             store.migrate().await?;
@@ -207,11 +215,30 @@ impl SqlStore {
         Ok(store)
     }
 
+    /// The same store (the same pool, shared with its clones) drawing new users'
+    /// subjects and password salts from `random` instead.
+    pub fn with_random(mut self, random: Arc<dyn RandomSource>) -> SqlStore {
+        self.random = random;
+        self
+    }
+
+    /// A fresh password salt, drawn here so that the hashing workers draw nothing.
+    fn salt(&self) -> password::Salt {
+        let mut salt = [0u8; password::SALT_BYTES];
+        self.random.fill(&mut salt);
+        salt
+    }
+
     /// Applies the embedded migrations that are not applied yet. Idempotent, and safe
     /// when several processes start at once.
     pub async fn migrate(&self) -> Result<(), SqlError> {
         self.repository.backend().migrate().await?;
         self.fill_username_keys().await
+    }
+
+    /// Runs a trivial query: `Ok` when the database answers (for health checks).
+    pub async fn ping(&self) -> Result<(), SqlError> {
+        self.repository.ping().await
     }
 
     /// Which database this is.
@@ -307,8 +334,9 @@ impl SqlStore {
         } = new;
         let username = normalize_username(&username).map_err(SqlError::InvalidUsername)?;
         let key = username_key(&username);
-        let password_hash = password::hash_password(password).await?;
-        let mut user = UserRecord::new(random_string(&OsRandom, 16), username, now_seconds());
+        let subject = random_string(self.random.as_ref(), 16);
+        let password_hash = password::hash_password(password, self.salt()).await?;
+        let mut user = UserRecord::new(subject, username, now_seconds());
         user.email = email;
         user.name = name;
         self.repository
@@ -353,7 +381,7 @@ impl SqlStore {
         username: &str,
         password: &str,
     ) -> Result<bool, SqlError> {
-        let hash = password::hash_password(password.to_owned()).await?;
+        let hash = password::hash_password(password.to_owned(), self.salt()).await?;
         self.repository
             .set_user_password_hash(&username_key(username), &hash, now_seconds())
             .await

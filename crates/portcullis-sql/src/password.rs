@@ -19,6 +19,10 @@
 //!
 //! An unknown user is verified against [`DUMMY_HASH`], so that answering "no such
 //! user" takes as long as "wrong password".
+//!
+//! Salts are drawn by the caller, from the store's injected
+//! [`RandomSource`](portcullis_core::RandomSource), before the work is queued: the
+//! workers compute, they draw nothing.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -27,7 +31,6 @@ use std::sync::{Condvar, Mutex, OnceLock};
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use portcullis_core::secret::constant_time_eq;
-use portcullis_core::{OsRandom, RandomSource};
 use tokio::sync::oneshot;
 
 use crate::error::SqlError;
@@ -49,6 +52,12 @@ const MAX_M_COST_KIB: u32 = 256 * 1024;
 
 /// The lane of administrative work (user creation, password changes).
 pub(crate) const ADMIN_LANE: &str = "admin";
+
+/// Bytes of salt in a new hash: 128 bits.
+pub(crate) const SALT_BYTES: usize = 16;
+
+/// The salt of a new hash, drawn by the caller from the store's random source.
+pub(crate) type Salt = [u8; SALT_BYTES];
 
 type Work = Box<dyn FnOnce(&mut Memory) + Send>;
 
@@ -227,9 +236,12 @@ async fn run<T: Send + 'static>(
         .map_err(|_| SqlError::Task("a password hashing thread failed".to_owned()))?
 }
 
-/// Hashes `password` with Argon2id and a fresh 128-bit salt, as a PHC string.
-pub(crate) async fn hash_password(password: String) -> Result<String, SqlError> {
-    run(ADMIN_LANE, move |memory| hash_with(&password, memory)).await
+/// Hashes `password` with Argon2id and `salt` (fresh random bytes), as a PHC string.
+pub(crate) async fn hash_password(password: String, salt: Salt) -> Result<String, SqlError> {
+    run(ADMIN_LANE, move |memory| {
+        hash_with(&password, &salt, memory)
+    })
+    .await
 }
 
 /// True when `password` matches `stored` (a PHC string). With `stored == None` (no
@@ -249,17 +261,15 @@ pub(crate) async fn verify_password(
     .await
 }
 
-fn hash_with(password: &str, memory: &mut Memory) -> Result<String, SqlError> {
+fn hash_with(password: &str, salt: &Salt, memory: &mut Memory) -> Result<String, SqlError> {
     let failed = |e: &dyn std::fmt::Display| SqlError::Password(e.to_string());
-    let mut salt = [0u8; 16];
-    OsRandom.fill(&mut salt);
     let params = Params::DEFAULT;
     let blocks = memory.blocks(params.block_count());
     let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password_into_with_memory(password.as_bytes(), &salt, &mut output, blocks)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut output, blocks)
         .map_err(|e| failed(&e))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| failed(&e))?;
+    let salt = SaltString::encode_b64(salt).map_err(|e| failed(&e))?;
     let hash = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
@@ -307,8 +317,10 @@ mod tests {
 
     use super::*;
 
+    const SALT: Salt = *b"sixteen-byte-slt";
+
     fn hash_here(password: &str) -> String {
-        hash_with(password, &mut Memory::default()).unwrap()
+        hash_with(password, &SALT, &mut Memory::default()).unwrap()
     }
 
     fn verify_here(password: &str, hash: &str) -> bool {
@@ -349,6 +361,23 @@ mod tests {
         assert!(Argon2::default()
             .verify_password(b"tr0ub4dor", &parsed)
             .is_ok());
+    }
+
+    /// The hash carries exactly the salt it was given (base64 without padding), and
+    /// another salt gives another hash of the same password.
+    #[test]
+    fn the_given_salt_is_the_stored_salt() {
+        let hash = hash_here("pw");
+        let parsed = PasswordHash::new(&hash).unwrap();
+        assert_eq!(
+            parsed.salt.unwrap().as_str(),
+            SaltString::encode_b64(&SALT).unwrap().as_str()
+        );
+        assert_eq!(parsed.salt.unwrap().as_str(), "c2l4dGVlbi1ieXRlLXNsdA");
+        assert_eq!(hash, hash_here("pw"), "same password and salt, same hash");
+        let other = hash_with("pw", b"another-16-bytes", &mut Memory::default()).unwrap();
+        assert_ne!(hash, other);
+        assert!(verify_here("pw", &other));
     }
 
     #[test]
@@ -404,7 +433,7 @@ mod tests {
     /// allocated its Argon2 memory once, so memory cannot grow with the burst.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_burst_reuses_a_fixed_set_of_buffers() {
-        let hash = hash_password("s3cret".into()).await.unwrap();
+        let hash = hash_password("s3cret".into(), SALT).await.unwrap();
         let mut burst = tokio::task::JoinSet::new();
         for i in 0..40 {
             let hash = hash.clone();

@@ -2,12 +2,22 @@
 //!
 //! - **Hot writes** (new tokens, rotations, redemptions) go through the group commit
 //!   (`crate::group_commit`) with two writer tasks, so that one batch fills while the
-//!   other waits for its commit's WAL flush. A batch is one set-based statement, which
-//!   PostgreSQL commits by itself: the rotations as one `UPDATE … = ANY($1)`, the
-//!   redemptions as one `UPDATE … FROM UNNEST(…)`, and every new token as one
-//!   `INSERT … SELECT FROM UNNEST(…)`, joined by `WITH` so that a rotation's new token
-//!   is inserted only when its old one was revoked. One prepared text serves every
-//!   batch size; a batch costs one round trip however many requests it answers.
+//!   other waits for its commit's WAL flush. A batch is set-based statements: every
+//!   new token in one `INSERT … SELECT FROM UNNEST(…)` (with the rotations' `UPDATE …
+//!   = ANY($1)` joined by `WITH`, so that a rotation's new token is inserted only when
+//!   its old one was revoked), every redemption in one `UPDATE … FROM UNNEST(…)`. One
+//!   prepared text serves every batch size, and a batch costs one statement per kind
+//!   however many requests it answers; one statement commits by itself, two share a
+//!   transaction.
+//! - **Redemptions** have a writer of their own, whose commits do not wait for their
+//!   WAL flush (`synchronous_commit = off`): a redemption is visible to every other
+//!   transaction the moment it commits, so single use holds across servers, and the
+//!   token it leads to is saved afterwards with a commit that does wait — and
+//!   flushing the WAL up to that commit flushes the redemption before it. A
+//!   redemption that led to no token (a failed PKCE check, say) may be lost if
+//!   PostgreSQL itself crashes within the WAL writer's delay (200 ms by default);
+//!   its code then works once more, for its own client and verifier only. This saves
+//!   one flush per code exchange.
 //! - **Token lookups** go through one lookup task that answers every lookup waiting
 //!   at that moment with one `SELECT … WHERE key = ANY($1)`.
 //! - **Everything else** (clients, users, sessions, consent, throttling, purging) runs
@@ -31,7 +41,7 @@ use crate::backend::{
     may_race_a_replay, revoke_grant_statements, revoke_token_statement, Backend, TokenColumn,
 };
 use crate::error::SqlError;
-use crate::group_commit::{Batch, Failure, Job, Outcome, Writer};
+use crate::group_commit::{Batch, Failure, FollowUp, Job, Outcome, Processed, Writer};
 use crate::schema::{
     code_from_row, token_args, token_from_row, OwnedRow, Query, Row, StatementResult, Value,
     CODE_COLUMNS, TOKEN_COLUMNS, TOKEN_INSERT_COLUMNS, TOKEN_WIDTH,
@@ -77,31 +87,6 @@ impl Row for PgRow {
 
     fn boolean(&self, index: usize) -> Result<bool, SqlError> {
         Ok(self.try_get(index)?)
-    }
-}
-
-/// A row read from position `offset` on (the hot statement's rows lead with a kind).
-struct Shifted<'r, R>(&'r R, usize);
-
-impl<R: Row> Row for Shifted<'_, R> {
-    fn text(&self, index: usize) -> Result<String, SqlError> {
-        self.0.text(index + self.1)
-    }
-
-    fn opt_text(&self, index: usize) -> Result<Option<String>, SqlError> {
-        self.0.opt_text(index + self.1)
-    }
-
-    fn int(&self, index: usize) -> Result<i64, SqlError> {
-        self.0.int(index + self.1)
-    }
-
-    fn opt_int(&self, index: usize) -> Result<Option<i64>, SqlError> {
-        self.0.opt_int(index + self.1)
-    }
-
-    fn boolean(&self, index: usize) -> Result<bool, SqlError> {
-        self.0.boolean(index + self.1)
     }
 }
 
@@ -166,25 +151,42 @@ where
 /// The PostgreSQL backend of one database.
 pub(crate) struct PgBackend {
     pool: PgPool,
+    /// The hot statements' connections (see `crate::connect`).
+    hot: PgPool,
     target: String,
     writer: Writer,
+    /// Redemptions: their own writer, whose commits do not wait for the WAL flush.
+    redeemer: Writer,
     lookups: mpsc::Sender<Lookup>,
 }
 
 impl PgBackend {
-    /// A backend on `pool` (for `host:port/database` `target`); starts its writer and
-    /// lookup tasks, so it must be called inside a tokio runtime.
-    pub(crate) fn new(pool: PgPool, target: String) -> Self {
+    /// Connections of the `hot` pool: one per writer task, one for the lookup task,
+    /// and three for the checks after commits, which run beside the writers.
+    pub(crate) const HOT_CONNECTIONS: u32 = WRITER_TASKS as u32 + 4;
+
+    /// A backend on `pool`, with `hot` for the token lookups and hot writes (for
+    /// `host:port/database` `target`); starts its writer and lookup tasks, so it must
+    /// be called inside a tokio runtime.
+    pub(crate) fn new(pool: PgPool, hot: PgPool, redeem: PgPool, target: String) -> Self {
         let (writer, queues) = Writer::new(WRITER_TASKS);
         for queue in queues {
-            tokio::spawn(queue.run(PgBatch { pool: pool.clone() }));
+            tokio::spawn(queue.run(PgBatch { pool: hot.clone() }));
+        }
+        let (redeemer, queues) = Writer::new(1);
+        for queue in queues {
+            tokio::spawn(queue.run(PgBatch {
+                pool: redeem.clone(),
+            }));
         }
         let (lookups, queue) = mpsc::channel(LOOKUP_QUEUE);
-        tokio::spawn(run_lookups(pool.clone(), queue));
+        tokio::spawn(run_lookups(hot.clone(), queue));
         Self {
             pool,
+            hot,
             target,
             writer,
+            redeemer,
             lookups,
         }
     }
@@ -259,17 +261,19 @@ impl Backend for PgBackend {
         code_hash: String,
         client_id: String,
     ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
-        self.writer.redeem(code_hash, client_id).await
+        self.redeemer.redeem(code_hash, client_id).await
     }
 
     async fn revoke_token(&self, key: String) -> Result<(), SqlError> {
-        self.execute(revoke_token_statement(&key)).await.map(drop)
+        let statement = revoke_token_statement(&key);
+        prepared(&statement).execute(&self.hot).await?;
+        Ok(())
     }
 
     async fn revoke_grant(&self, grant_id: String, now: i64) -> Result<(), SqlError> {
         // Two commits, in this order (see the module header).
         for statement in revoke_grant_statements(&grant_id, now) {
-            self.execute(statement).await?;
+            prepared(&statement).execute(&self.hot).await?;
         }
         Ok(())
     }
@@ -398,18 +402,9 @@ impl Array {
     }
 }
 
-/// The statement every batch of hot writes is: rotations, redemptions and new tokens
-/// in one statement, which commits by itself. `$1` the presented refresh keys; `$2`,
-/// `$3` the codes and their clients; `$4` the refresh key each new token rotates
-/// (NULL for a new grant) and `$5`… the new tokens' columns. Rows: `('rotated', key,
-/// NULL…)` per rotation and `('redeemed', code columns…)` per redemption.
-static HOT_WRITE: LazyLock<String> = LazyLock::new(|| {
-    let code_columns: Vec<String> = CODE_COLUMNS
-        .split(',')
-        .map(|c| format!("c.{}", c.trim()))
-        .collect();
-    let token_columns: Vec<&str> = TOKEN_INSERT_COLUMNS.split(',').map(str::trim).collect();
-    let arrays: Vec<String> = TOKEN_TYPES
+/// The token columns as bound arrays, from `$first` on: `$5::text[], $6::text[], …`.
+fn token_arrays(first: usize) -> String {
+    TOKEN_TYPES
         .iter()
         .enumerate()
         .map(|(i, kind)| {
@@ -418,47 +413,72 @@ static HOT_WRITE: LazyLock<String> = LazyLock::new(|| {
                 ArrayType::Int => "bigint",
                 ArrayType::Bool => "boolean",
             };
-            format!("${}::{name}[]", i + 5)
+            format!("${}::{name}[]", i + first)
         })
-        .collect();
-    let selected: Vec<String> = token_columns.iter().map(|c| format!("n.{c}")).collect();
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// New tokens, one array per column: one statement, committed by itself.
+static INSERT_TOKENS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO tokens ({TOKEN_INSERT_COLUMNS}) SELECT * FROM UNNEST({})",
+        token_arrays(1)
+    )
+});
+
+/// Rotations and new tokens in one statement: `$1` the presented refresh keys, `$2`
+/// the key each new token rotates (NULL for a new grant), `$3`… the new tokens'
+/// columns. A rotation's new token is inserted only when its old one was revoked here;
+/// the rows are the keys revoked.
+static ROTATE_AND_INSERT: LazyLock<String> = LazyLock::new(|| {
+    let columns: Vec<&str> = TOKEN_INSERT_COLUMNS.split(',').map(str::trim).collect();
+    let selected: Vec<String> = columns.iter().map(|c| format!("n.{c}")).collect();
     format!(
         "WITH rotated AS ( \
             UPDATE tokens SET revoked = TRUE \
             WHERE refresh_token_hash = ANY($1::text[]) AND revoked = FALSE \
             RETURNING refresh_token_hash \
-         ), redeemed AS ( \
-            UPDATE authorization_codes AS c SET used = TRUE \
-            FROM UNNEST($2::text[], $3::text[]) AS r(code_hash, client_id) \
-            WHERE c.code_hash = r.code_hash AND c.client_id = r.client_id AND c.used = FALSE \
-            RETURNING {code_columns} \
          ), inserted AS ( \
             INSERT INTO tokens ({TOKEN_INSERT_COLUMNS}) \
-            SELECT {selected} FROM UNNEST($4::text[], {arrays}) AS n(presented, {token_columns}) \
+            SELECT {selected} FROM UNNEST($2::text[], {arrays}) AS n(presented, {columns}) \
             WHERE n.presented IS NULL OR n.presented IN (SELECT refresh_token_hash FROM rotated) \
          ) \
-         SELECT 'rotated'::text, refresh_token_hash, NULL::text, NULL::text, NULL::text, NULL::text, \
-                NULL::text, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::bigint, \
-                NULL::text, NULL::text FROM rotated \
-         UNION ALL SELECT 'redeemed'::text, * FROM redeemed",
-        code_columns = code_columns.join(", "),
+         SELECT refresh_token_hash FROM rotated",
         selected = selected.join(", "),
-        arrays = arrays.join(", "),
-        token_columns = token_columns.join(", "),
+        arrays = token_arrays(3),
+        columns = columns.join(", "),
     )
 });
 
-/// The codes of `(code_hash, client_id)` pairs, used or not.
-static FIND_CODES: LazyLock<String> = LazyLock::new(|| {
-    let code_columns: Vec<String> = CODE_COLUMNS
+/// Redemptions in one statement: `$1` the codes, `$2` their clients; the rows are the
+/// codes redeemed here.
+static REDEEM: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE authorization_codes AS c SET used = TRUE \
+         FROM UNNEST($1::text[], $2::text[]) AS r(code_hash, client_id) \
+         WHERE c.code_hash = r.code_hash AND c.client_id = r.client_id AND c.used = FALSE \
+         RETURNING {}",
+        qualified_code_columns()
+    )
+});
+
+/// `c.code_hash, c.client_id, …`
+fn qualified_code_columns() -> String {
+    CODE_COLUMNS
         .split(',')
         .map(|c| format!("c.{}", c.trim()))
-        .collect();
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The codes of `(code_hash, client_id)` pairs, used or not.
+static FIND_CODES: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {} FROM authorization_codes AS c \
          JOIN UNNEST($1::text[], $2::text[]) AS r(code_hash, client_id) \
          ON c.code_hash = r.code_hash AND c.client_id = r.client_id",
-        code_columns.join(", ")
+        qualified_code_columns()
     )
 });
 
@@ -487,7 +507,7 @@ struct PgBatch {
 }
 
 impl Batch for PgBatch {
-    async fn process(&mut self, jobs: &[Job]) -> Result<Vec<Outcome>, Failure> {
+    async fn process(&mut self, jobs: &[Job]) -> Result<Processed, Failure> {
         let mut slots = Vec::with_capacity(jobs.len());
         let mut presented: Vec<&str> = Vec::new();
         let mut codes: Vec<(&str, &str)> = Vec::new();
@@ -530,56 +550,70 @@ impl Batch for PgBatch {
                 }
             });
         }
-        let statement = hot_write(&presented, &codes, &inserts)?;
-        let (rows, missing, results) = if others {
-            let mut tx = self.pool.begin().await.map_err(SqlError::from)?;
-            let rows = statement
-                .fetch_all(&mut *tx)
+        let tokens = token_statement(&presented, &inserts)?;
+        let redeem = (!codes.is_empty()).then(|| {
+            sqlx::query(REDEEM.as_str())
+                .bind(codes.iter().map(|c| c.0.to_owned()).collect::<Vec<_>>())
+                .bind(codes.iter().map(|c| c.1.to_owned()).collect::<Vec<_>>())
+        });
+        // One statement commits by itself; several share a transaction, so that the
+        // batch stays all or nothing.
+        let alone = !others && (tokens.is_none() || redeem.is_none());
+        let (rotated_rows, redeemed_rows, missing, results) = if alone {
+            let mut rotated_rows = Vec::new();
+            let mut redeemed_rows = Vec::new();
+            if let Some(tokens) = tokens {
+                rotated_rows = tokens.fetch_all(&self.pool).await.map_err(SqlError::from)?;
+            }
+            if let Some(redeem) = redeem {
+                redeemed_rows = redeem.fetch_all(&self.pool).await.map_err(SqlError::from)?;
+            }
+            // Committed: a failure from here on must not run these jobs again.
+            let missing = find_missing(&self.pool, &codes, redeemed_rows.len())
                 .await
-                .map_err(SqlError::from)?;
+                .map_err(Failure::AfterCommit)?;
+            (rotated_rows, redeemed_rows, missing, Vec::new())
+        } else {
+            let mut tx = self.pool.begin().await.map_err(SqlError::from)?;
+            let mut rotated_rows = Vec::new();
+            let mut redeemed_rows = Vec::new();
+            if let Some(redeem) = redeem {
+                redeemed_rows = redeem.fetch_all(&mut *tx).await.map_err(SqlError::from)?;
+            }
+            if let Some(tokens) = tokens {
+                rotated_rows = tokens.fetch_all(&mut *tx).await.map_err(SqlError::from)?;
+            }
             let mut results = Vec::new();
             for job in jobs {
                 if let Some(outcome) = run_other(&mut tx, job).await? {
                     results.push(outcome);
                 }
             }
-            let missing = find_missing(&mut *tx, &codes, &rows).await?;
+            let missing = find_missing(&mut *tx, &codes, redeemed_rows.len()).await?;
             tx.commit().await.map_err(SqlError::from)?;
-            (rows, missing, results)
-        } else {
-            let rows = statement
-                .fetch_all(&self.pool)
-                .await
-                .map_err(SqlError::from)?;
-            // Committed: a failure from here on must not run these jobs again.
-            let missing = find_missing(&self.pool, &codes, &rows)
-                .await
-                .map_err(Failure::AfterCommit)?;
-            (rows, missing, Vec::new())
+            (rotated_rows, redeemed_rows, missing, results)
         };
-        let rotated: Vec<String> = rows
+        let rotated: Vec<String> = rotated_rows
             .iter()
-            .filter(|row| row.try_get::<&str, _>(0).ok() == Some("rotated"))
-            .map(|row| row.text(1))
+            .map(|row| row.text(0))
             .collect::<Result<_, _>>()
             .map_err(Failure::AfterCommit)?;
-        let mut redeemed = Vec::new();
-        for row in rows
+        let redeemed: Vec<AuthorizationCodeRecord> = redeemed_rows
             .iter()
-            .filter(|row| row.try_get::<&str, _>(0).ok() == Some("redeemed"))
-        {
-            redeemed.push(code_from_row(&Shifted(row, 1)).map_err(Failure::AfterCommit)?);
-        }
-        let racing: Vec<&str> = inserts
+            .map(code_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(Failure::AfterCommit)?;
+        let racing: Vec<String> = inserts
             .iter()
             .filter(|(key, token)| {
                 may_race_a_replay(token) && key.is_none_or(|k| rotated.iter().any(|r| r == k))
             })
-            .map(|(_, token)| token.access_token_hash.as_str())
+            .map(|(_, token)| token.access_token_hash.clone())
             .collect();
-        check_revoked_grants(&self.pool, &racing)
-            .await
-            .map_err(Failure::AfterCommit)?;
+        let follow_up = (!racing.is_empty()).then(|| {
+            let pool = self.pool.clone();
+            Box::pin(async move { check_revoked_grants(&pool, &racing).await }) as FollowUp
+        });
         let redemption = |index: usize| -> CodeRedemption<AuthorizationCodeRecord> {
             let (code_hash, client_id) = codes[index];
             let is =
@@ -615,41 +649,49 @@ impl Batch for PgBatch {
                     .map_err(Failure::AfterCommit)?,
             });
         }
-        Ok(outcomes)
+        Ok(Processed {
+            outcomes,
+            follow_up,
+        })
     }
 }
 
-/// The batch's hot statement, its arrays bound.
-fn hot_write<'q>(
+/// The batch's token statement, its arrays bound: a plain insert when it rotates
+/// nothing, else the rotations with it; `None` when the batch writes no token.
+fn token_statement<'q>(
     presented: &[&str],
-    codes: &[(&str, &str)],
     inserts: &[(Option<&str>, &TokenRecord)],
-) -> Result<sqlx::query::Query<'q, Postgres, PgArguments>, SqlError> {
+) -> Result<Option<sqlx::query::Query<'q, Postgres, PgArguments>>, SqlError> {
+    if inserts.is_empty() {
+        return Ok(None);
+    }
     let mut columns: Vec<Array> = TOKEN_TYPES.iter().map(|kind| Array::new(*kind)).collect();
     for (_, token) in inserts {
         for (column, value) in columns.iter_mut().zip(token_args(token)?) {
             column.push(value)?;
         }
     }
-    let owned = |list: &[&str]| {
-        list.iter()
-            .map(|s| (*s).to_owned())
-            .collect::<Vec<String>>()
+    let mut query = if presented.is_empty() {
+        sqlx::query(INSERT_TOKENS.as_str())
+    } else {
+        sqlx::query(ROTATE_AND_INSERT.as_str())
+            .bind(
+                presented
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                inserts
+                    .iter()
+                    .map(|(key, _)| key.map(str::to_owned))
+                    .collect::<Vec<Option<String>>>(),
+            )
     };
-    let mut query = sqlx::query(HOT_WRITE.as_str())
-        .bind(owned(presented))
-        .bind(codes.iter().map(|c| c.0.to_owned()).collect::<Vec<_>>())
-        .bind(codes.iter().map(|c| c.1.to_owned()).collect::<Vec<_>>())
-        .bind(
-            inserts
-                .iter()
-                .map(|(key, _)| key.map(str::to_owned))
-                .collect::<Vec<Option<String>>>(),
-        );
     for column in columns {
         query = column.bind(query);
     }
-    Ok(query)
+    Ok(Some(query))
 }
 
 /// The codes this batch tried to redeem and did not (used before, by a replay or a
@@ -657,15 +699,11 @@ fn hot_write<'q>(
 async fn find_missing<'e, E>(
     executor: E,
     codes: &[(&str, &str)],
-    rows: &[PgRow],
+    redeemed: usize,
 ) -> Result<Vec<AuthorizationCodeRecord>, SqlError>
 where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
-    let redeemed = rows
-        .iter()
-        .filter(|row| row.try_get::<&str, _>(0).ok() == Some("redeemed"))
-        .count();
     if redeemed == codes.len() {
         return Ok(Vec::new());
     }
@@ -707,17 +745,14 @@ async fn run_other(
     }))
 }
 
-/// Revokes the committed new tokens whose grant was revoked meanwhile, retried a few
-/// times: the tokens are committed, so their callers must not run them again.
-async fn check_revoked_grants(pool: &PgPool, racing: &[&str]) -> Result<(), SqlError> {
-    if racing.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<String> = racing.iter().map(|k| (*k).to_owned()).collect();
+/// Revokes the committed new tokens whose grant was revoked meanwhile (their keys),
+/// retried a few times: the tokens are committed, so their callers must not run them
+/// again. Runs beside the writer, before the callers hear of their tokens.
+async fn check_revoked_grants(pool: &PgPool, keys: &[String]) -> Result<(), SqlError> {
     let mut outcome = Ok(());
     for _ in 0..CHECK_ATTEMPTS {
         outcome = sqlx::query(CHECK_REVOKED_GRANTS)
-            .bind(&keys)
+            .bind(keys)
             .execute(pool)
             .await
             .map(drop)
@@ -734,17 +769,17 @@ async fn check_revoked_grants(pool: &PgPool, racing: &[&str]) -> Result<(), SqlE
 mod tests {
     use super::*;
 
-    /// The hot statement binds one array per token column, typed as the schema's.
+    /// The token statements bind one array per token column, typed as the schema's.
     #[test]
-    fn the_hot_statement_has_an_array_per_token_column() {
-        let sql = HOT_WRITE.as_str();
-        assert!(sql.contains(&format!("${}::bigint[]", TOKEN_WIDTH + 4)));
-        assert!(!sql.contains(&format!("${}", TOKEN_WIDTH + 5)));
+    fn the_token_statements_have_an_array_per_token_column() {
         assert_eq!(
             TOKEN_INSERT_COLUMNS.split(',').count(),
             TOKEN_TYPES.len(),
             "one type per token column"
         );
+        assert!(INSERT_TOKENS.contains(&format!("${TOKEN_WIDTH}::bigint[])")));
+        assert!(ROTATE_AND_INSERT.contains(&format!("${}::bigint[]", TOKEN_WIDTH + 2)));
+        assert!(!ROTATE_AND_INSERT.contains(&format!("${}", TOKEN_WIDTH + 3)));
         let token = TokenRecord::new("k", "c", "client_credentials", "g", 1, 2);
         let mut columns: Vec<Array> = TOKEN_TYPES.iter().map(|k| Array::new(*k)).collect();
         for (column, value) in columns.iter_mut().zip(token_args(&token).unwrap()) {

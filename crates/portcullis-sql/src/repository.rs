@@ -15,15 +15,17 @@
 
 use std::sync::{Arc, LazyLock};
 
-use portcullis_core::{AuthorizationCodeRecord, ClientRecord, CodeRedemption, Scope, TokenRecord};
+use portcullis_core::{
+    AuthorizationCodeRecord, ClientRecord, CodeRedemption, PendingAuthorization, Scope, TokenRecord,
+};
 
 use crate::backend::{Backend, TokenColumn};
 use crate::error::{conflict_or, for_client, SqlError};
 use crate::records::{AttemptOutcome, LoginThrottle, SessionRecord, ThrottleReset, UserRecord};
 use crate::schema::{
-    client_args, client_from_row, code_args, scope_from_text, session_args, session_from_row,
-    throttle_from_row, user_from_row, Query, Row, CLIENT_COLUMNS, INSERT_CLIENT, INSERT_CODE,
-    SESSION_COLUMNS, USER_COLUMNS,
+    client_args, client_from_row, code_args, pending_args, pending_from_row, scope_from_text,
+    session_args, session_from_row, throttle_from_row, user_from_row, Query, Row, CLIENT_COLUMNS,
+    INSERT_CLIENT, INSERT_CODE, PENDING_COLUMNS, SESSION_COLUMNS, USER_COLUMNS,
 };
 
 /// How often `save_consent` retries when another request changed the same consent
@@ -103,6 +105,11 @@ impl Repository {
         Ok(self.db.fetch(query).await?.into_iter().next())
     }
 
+    /// A trivial query, to see that the database answers.
+    pub(crate) async fn ping(&self) -> Result<(), SqlError> {
+        self.db.fetch(Query::new("SELECT 1")).await.map(drop)
+    }
+
     // ---- clients ----
 
     pub(crate) async fn insert_client(
@@ -154,6 +161,7 @@ impl Repository {
             "DELETE FROM tokens WHERE client_id = $1",
             "DELETE FROM authorization_codes WHERE client_id = $1",
             "DELETE FROM consents WHERE client_id = $1",
+            "DELETE FROM authorization_requests WHERE client_id = $1",
             "DELETE FROM clients WHERE client_id = $1",
         ]
         .map(|sql| Query::new(sql).bind(client_id));
@@ -380,6 +388,58 @@ impl Repository {
             .map(drop)
     }
 
+    // ---- pending authorization requests ----
+
+    pub(crate) async fn save_authorization_request(
+        &self,
+        pending: &PendingAuthorization,
+    ) -> Result<(), SqlError> {
+        let sql = format!(
+            "INSERT INTO authorization_requests ({PENDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        );
+        let mut query = Query::new(sql);
+        for value in pending_args(pending)? {
+            query = query.bind(value);
+        }
+        self.db
+            .execute(query)
+            .await
+            .map_err(|e| for_client(e, &pending.client_id))
+            .map(drop)
+    }
+
+    pub(crate) async fn find_authorization_request(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<PendingAuthorization>, SqlError> {
+        let sql =
+            format!("SELECT {PENDING_COLUMNS} FROM authorization_requests WHERE id_hash = $1");
+        self.fetch_one(Query::new(sql).bind(id_hash))
+            .await?
+            .map(|row| pending_from_row(&row))
+            .transpose()
+    }
+
+    /// Deletes the pending request and returns it: of two callers, one gets it.
+    pub(crate) async fn take_authorization_request(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<PendingAuthorization>, SqlError> {
+        let sql = format!(
+            "DELETE FROM authorization_requests WHERE id_hash = $1 RETURNING {PENDING_COLUMNS}"
+        );
+        let results = self
+            .db
+            .transaction(vec![Query::new(sql).bind(id_hash)])
+            .await?;
+        results
+            .into_iter()
+            .next()
+            .and_then(|r| r.rows.into_iter().next())
+            .map(|row| pending_from_row(&row))
+            .transpose()
+    }
+
     // ---- consent ----
 
     pub(crate) async fn get_consent(
@@ -507,6 +567,7 @@ impl Repository {
             "DELETE FROM revoked_grants WHERE revoked_at <= $1 - 3600",
             // Sign-in throttling rows once they count for nothing.
             "DELETE FROM login_throttle WHERE expires_at <= $1",
+            "DELETE FROM authorization_requests WHERE expires_at <= $1",
             // A token goes once neither its access token nor its refresh token works.
             "DELETE FROM tokens WHERE expires_at <= $1 AND (refresh_token_hash IS NULL \
              OR (refresh_token_expires_at IS NOT NULL AND refresh_token_expires_at <= $1))",

@@ -16,7 +16,9 @@
 use std::borrow::Cow;
 
 use portcullis_core::model::{ClientMetadata, Extras};
-use portcullis_core::{AuthorizationCodeRecord, ClientRecord, Scope, TokenRecord};
+use portcullis_core::{
+    AuthorizationCodeRecord, ClientRecord, PendingAuthorization, Scope, TokenRecord,
+};
 
 use crate::error::SqlError;
 use crate::records::{LoginThrottle, SessionRecord, UserRecord};
@@ -338,6 +340,45 @@ pub(crate) fn code_from_row(row: &impl Row) -> Result<AuthorizationCodeRecord, S
     code.code_challenge_method = row.opt_text(8)?;
     code.extras = extras_from_json(&row.text(12)?)?;
     Ok(code)
+}
+
+// ---- pending authorization requests ----
+
+/// The columns of a pending authorization request, in the order
+/// [`pending_from_row`] reads them.
+pub(crate) const PENDING_COLUMNS: &str =
+    "id_hash, client_id, params, binding_hash, created_at, expires_at, scope";
+
+/// The values of a pending request, in [`PENDING_COLUMNS`] order.
+pub(crate) fn pending_args(pending: &PendingAuthorization) -> Result<Vec<Value>, SqlError> {
+    let params = serde_json::to_string(&pending.params)
+        .map_err(|e| SqlError::Corrupt(format!("request parameters cannot be stored: {e}")))?;
+    Ok(vec![
+        pending.id_hash.as_str().into(),
+        pending.client_id.as_str().into(),
+        params.into(),
+        pending.binding_hash.as_str().into(),
+        pending.created_at.into(),
+        pending.expires_at.into(),
+        pending.scope.to_string().into(),
+    ])
+}
+
+/// A pending request row ([`PENDING_COLUMNS`]) as a record.
+pub(crate) fn pending_from_row(row: &impl Row) -> Result<PendingAuthorization, SqlError> {
+    let params: Vec<(String, String)> = serde_json::from_str(&row.text(2)?).map_err(|e| {
+        SqlError::Corrupt(format!("a pending request's parameters are not valid: {e}"))
+    })?;
+    let mut pending = PendingAuthorization::new(
+        row.text(0)?,
+        row.text(1)?,
+        params,
+        row.text(3)?,
+        row.int(4)?,
+        row.int(5)?,
+    );
+    pending.scope = scope_from_text(&row.text(6)?)?;
+    Ok(pending)
 }
 
 // ---- users, sessions, throttling ----

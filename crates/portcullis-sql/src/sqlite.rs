@@ -41,7 +41,7 @@ use crate::backend::{
     may_race_a_replay, revoke_grant_statements, revoke_token_statement, Backend, TokenColumn,
 };
 use crate::error::SqlError;
-use crate::group_commit::{Batch, Failure, Job, Outcome, Writer};
+use crate::group_commit::{Batch, Failure, Job, Outcome, Processed, Writer};
 use crate::schema::{
     code_from_row, token_args, token_from_row, OwnedRow, Query, Row, StatementResult, Value,
     CODE_COLUMNS, TOKEN_COLUMNS, TOKEN_INSERT_COLUMNS,
@@ -653,7 +653,7 @@ static INSERT_TOKEN: LazyLock<String> = LazyLock::new(|| {
 });
 
 impl Batch for RusqliteBatch {
-    async fn process(&mut self, jobs: &[Job]) -> Result<Vec<Outcome>, Failure> {
+    async fn process(&mut self, jobs: &[Job]) -> Result<Processed, Failure> {
         let generation = self.generation.clone();
         match &mut self.conn {
             WriterConnection::Owned(conn) => process(conn, jobs, &generation),
@@ -664,6 +664,7 @@ impl Batch for RusqliteBatch {
                 process(&mut conn, jobs, &generation)
             }
         }
+        .map(Processed::from)
     }
 }
 

@@ -1,6 +1,10 @@
 //! End-to-end tests of `AuthorizationServer`: `http::Request<Bytes>` in, `http::Response`
 //! out, over `MemoryStore`, a `ManualClock` and the OS CSPRNG.
 #![allow(clippy::unwrap_used)]
+// The helpers outside #[test] functions may expect too: a panic is how a test fails.
+#![allow(clippy::expect_used)]
+// A test is a composition root: it may use the OS CSPRNG directly.
+#![allow(clippy::disallowed_types)]
 
 mod support;
 
@@ -15,6 +19,7 @@ mod issuer;
 mod memory_concurrency;
 mod metadata;
 mod password;
+mod pending;
 mod pkce;
 mod refresh_token;
 mod resource;

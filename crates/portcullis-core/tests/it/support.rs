@@ -463,7 +463,7 @@ pub(crate) struct PkcePair {
 
 impl PkcePair {
     pub(crate) fn new() -> Self {
-        let verifier = random_token(&OsRandom);
+        let verifier = random_token(&OsRandom::default());
         let challenge = s256(&verifier);
         Self {
             verifier,

@@ -118,3 +118,26 @@ async fn healthz_and_token_endpoint_method() {
     assert_eq!(token.headers()["allow"], "POST");
     db.drop_db().await;
 }
+
+/// `/healthz` asks the database itself (issue 10): once the database is gone it says
+/// so with `503`, whatever is cached.
+#[tokio::test]
+#[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
+async fn healthz_answers_503_once_the_database_is_gone() {
+    let db = TestDb::postgres().await;
+    let server = TestServer::start(&db, |_| {}).await;
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    db.drop_db().await;
+    let health = http.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 503);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["status"], "database unavailable");
+}

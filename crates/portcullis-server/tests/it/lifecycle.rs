@@ -74,8 +74,8 @@ async fn post(
 async fn metadata_reflects_the_running_configuration() {
     let db = TestDb::sqlite();
     let server = TestServer::start(&db, |c| {
-        c.enable_password_grant = true;
-        c.service_documentation = Some("https://docs.example/portcullis".into());
+        c.tokens.enable_password_grant = true;
+        c.metadata.service_documentation = Some("https://docs.example/portcullis".into());
     })
     .await;
     add_clients(&db).await;
@@ -135,8 +135,10 @@ async fn metadata_reflects_the_running_configuration() {
 #[tokio::test]
 async fn metadata_without_password_grant_does_not_list_it() {
     let db = TestDb::sqlite();
-    let server =
-        TestServer::start(&db, |c| c.scopes_supported = Some(vec!["profile".into()])).await;
+    let server = TestServer::start(&db, |c| {
+        c.metadata.scopes_supported = Some(vec!["profile".into()])
+    })
+    .await;
     let doc: serde_json::Value =
         reqwest::get(server.url("/.well-known/oauth-authorization-server"))
             .await

@@ -19,9 +19,9 @@ const BOUND: Duration = Duration::from_secs(20);
 
 async fn short_timeouts(db: &TestDb) -> TestServer {
     TestServer::start(db, |c| {
-        c.http_header_timeout = 2;
-        c.http_body_timeout = 2;
-        c.http_idle_timeout = 1;
+        c.http.http_header_timeout = 2;
+        c.http.http_body_timeout = 2;
+        c.http.http_idle_timeout = 1;
     })
     .await
 }
@@ -129,8 +129,8 @@ async fn an_oversized_body_is_refused_before_100_continue() {
 async fn connections_beyond_the_bound_wait_for_a_free_slot() {
     let db = TestDb::sqlite();
     let server = TestServer::start(&db, |c| {
-        c.http_max_connections = 4;
-        c.http_idle_timeout = 120;
+        c.http.http_max_connections = 4;
+        c.http.http_idle_timeout = 120;
     })
     .await;
     let mut held = Vec::new();

@@ -2,7 +2,7 @@
 //! binary for the CLI and the two-instance race), on SQLite and PostgreSQL, driven the
 //! way a browser drives the HTML forms and the way the `oauth2` crate drives the token
 //! endpoint.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_types)]
 
 mod support;
 
@@ -13,5 +13,6 @@ mod flow;
 mod lifecycle;
 mod listener;
 mod login;
+mod pending;
 mod race;
 mod security;

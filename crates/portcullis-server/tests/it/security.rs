@@ -61,7 +61,7 @@ async fn spray(servers: &[&TestServer], count: usize) -> (usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_from_one_address_gets_no_more_checks_than_its_budget() {
     let db = TestDb::sqlite();
-    let server = TestServer::start(&db, |c| c.login_address_failures = 10).await;
+    let server = TestServer::start(&db, |c| c.sign_in.login_address_failures = 10).await;
     let (checked, throttled) = spray(&[&server], 150).await;
     assert!(checked <= 10, "checked {checked} of 150");
     assert!(throttled >= 140);
@@ -73,9 +73,9 @@ async fn a_burst_from_one_address_gets_no_more_checks_than_its_budget() {
 #[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
 async fn the_address_budget_holds_across_two_instances() {
     let db = TestDb::postgres().await;
-    let a = TestServer::start(&db, |c| c.login_address_failures = 10).await;
+    let a = TestServer::start(&db, |c| c.sign_in.login_address_failures = 10).await;
     let store = SqlStore::connect(&db.url()).await.unwrap();
-    let b = TestServer::start_on(&db, store, |c| c.login_address_failures = 10).await;
+    let b = TestServer::start_on(&db, store, |c| c.sign_in.login_address_failures = 10).await;
     let (checked, _) = spray(&[&a, &b], 40).await;
     assert!(checked <= 10, "checked {checked} of 40 on two instances");
     db.drop_db().await;
@@ -86,7 +86,7 @@ async fn the_address_budget_holds_across_two_instances() {
 #[tokio::test]
 async fn the_owner_signs_in_while_someone_elsewhere_guesses_their_password() {
     let db = TestDb::sqlite();
-    let server = TestServer::start(&db, |c| c.login_free_attempts = 2).await;
+    let server = TestServer::start(&db, |c| c.sign_in.login_free_attempts = 2).await;
     let attacker = browser();
     let form = login_form_of(&attacker, &server.base).await;
     for _ in 0..5 {
@@ -190,7 +190,7 @@ async fn a_client_deleted_elsewhere_is_invalid_client_at_once() {
 #[tokio::test]
 async fn hsts_is_sent_with_an_https_issuer() {
     let db = TestDb::sqlite();
-    let https = TestServer::start(&db, |c| c.issuer = "https://auth.example".into()).await;
+    let https = TestServer::start(&db, |c| c.http.issuer = "https://auth.example".into()).await;
     let response = reqwest::get(https.url("/healthz")).await.unwrap();
     assert_eq!(
         response.headers()["strict-transport-security"],
@@ -202,8 +202,8 @@ async fn hsts_is_sent_with_an_https_issuer() {
 
     let db = TestDb::sqlite();
     let short = TestServer::start(&db, |c| {
-        c.issuer = "https://auth.example".into();
-        c.hsts_max_age = 600;
+        c.http.issuer = "https://auth.example".into();
+        c.http.hsts_max_age = 600;
     })
     .await;
     let response = reqwest::get(short.url("/healthz")).await.unwrap();

@@ -21,7 +21,7 @@ pub(crate) type ConfiguredClient =
     BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 fn unique(prefix: &str) -> String {
-    let random = portcullis_core::random::random_string(&portcullis_core::OsRandom, 8)
+    let random = portcullis_core::random::random_string(&portcullis_core::OsRandom::default(), 8)
         .to_lowercase()
         .replace(['-', '_'], "x");
     format!("{prefix}{random}")
@@ -138,16 +138,26 @@ impl TestServer {
         store: SqlStore,
         tweak: impl FnOnce(&mut Config),
     ) -> TestServer {
+        let clock = std::sync::Arc::new(portcullis_core::SystemClock);
+        Self::start_with_clock(db, store, tweak, clock).await
+    }
+
+    /// A server on `store` whose time is `clock`'s (a test can move it).
+    pub(crate) async fn start_with_clock(
+        db: &TestDb,
+        store: SqlStore,
+        tweak: impl FnOnce(&mut Config),
+        clock: std::sync::Arc<dyn portcullis_core::Clock>,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut config = Config {
-            database_url: db.url(),
-            issuer: base.clone(),
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.database.database_url = db.url();
+        config.http.issuer = base.clone();
         tweak(&mut config);
         let limits = portcullis_server::listener::Limits::from_config(&config);
-        let app = portcullis_server::build_app(config, store.clone()).unwrap();
+        let random = std::sync::Arc::new(portcullis_core::OsRandom::default());
+        let app = portcullis_server::build_app_with(config, store.clone(), clock, random).unwrap();
         tokio::spawn(portcullis_server::listener::serve(
             listener,
             app,

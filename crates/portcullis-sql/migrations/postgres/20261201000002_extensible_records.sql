@@ -11,3 +11,18 @@ UPDATE tokens SET extras = json_build_object('grant_expires_at', grant_expires_a
 ALTER TABLE tokens DROP COLUMN grant_expires_at;
 ALTER TABLE authorization_codes ADD COLUMN extras TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE clients ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+
+-- Authorization requests waiting for sign-in and consent (issue 10): validated once
+-- at the authorization endpoint, then continued by id by the sign-in and consent
+-- pages. The id and the browser binding are stored as hashes; a row works until
+-- expires_at and is deleted when the decision completes it.
+CREATE TABLE authorization_requests (
+    id_hash      TEXT   NOT NULL PRIMARY KEY,
+    client_id    TEXT   NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    params       TEXT   NOT NULL, -- JSON array of [name, value] pairs
+    scope        TEXT   NOT NULL, -- the scope asked for, as validated
+    binding_hash TEXT   NOT NULL,
+    created_at   BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL
+);
+CREATE INDEX authorization_requests_expires_at ON authorization_requests (expires_at);

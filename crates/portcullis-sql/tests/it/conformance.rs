@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use portcullis_core::{
-    AuthorizationCodeRecord, AuthorizationCodeStore, ClientRecord, ClientStore, CodeRedemption,
-    MemoryStore, TokenRecord, TokenStore, User, UserStore,
+    token_key, AuthorizationCodeRecord, AuthorizationCodeStore, AuthorizationRequestStore,
+    ClientRecord, ClientStore, CodeRedemption, MemoryStore, PendingAuthorization, TokenRecord,
+    TokenStore, User, UserStore,
 };
 use portcullis_sql::{NewUser, SqlStore};
 
@@ -22,6 +23,7 @@ pub trait ConformanceStore:
     ClientStore<Client = ClientRecord>
     + TokenStore<Token = TokenRecord>
     + AuthorizationCodeStore<Code = AuthorizationCodeRecord>
+    + AuthorizationRequestStore
     + UserStore
 {
     async fn add_client(&self, client: ClientRecord);
@@ -422,6 +424,65 @@ pub async fn concurrent_rotations<S: ConformanceStore>(store: Arc<S>) {
     assert_eq!(winners, 1, "exactly one of {CONCURRENCY} rotations wins");
 }
 
+pub async fn pending_requests<S: ConformanceStore>(store: Arc<S>) {
+    let client = registered_client(&*store).await;
+    let params = vec![
+        ("response_type".to_owned(), "code".to_owned()),
+        ("scope".to_owned(), "openid read".to_owned()),
+        ("state".to_owned(), "a&b=c é".to_owned()),
+    ];
+    let mut pending = PendingAuthorization::new(
+        token_key(&unique_name("id-")),
+        client.client_id.clone(),
+        params,
+        token_key("browser"),
+        1_700_000_000,
+        1_700_000_600,
+    );
+    pending.scope = portcullis_core::Scope::parse("openid read").unwrap();
+    store
+        .save_authorization_request(pending.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_authorization_request(&pending.id_hash)
+            .await
+            .unwrap(),
+        Some(pending.clone()),
+        "found as stored, parameters in order"
+    );
+    assert_eq!(
+        store.find_authorization_request("nope").await.unwrap(),
+        None
+    );
+    // Of many takes at once, one gets it.
+    let barrier = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let id_hash = pending.id_hash.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.take_authorization_request(&id_hash).await.unwrap()
+            })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for task in tasks {
+        taken.extend(task.await.unwrap());
+    }
+    assert_eq!(taken, vec![pending.clone()], "exactly one take gets it");
+    assert_eq!(
+        store
+            .find_authorization_request(&pending.id_hash)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 pub async fn authenticate_user<S: ConformanceStore>(store: Arc<S>) {
     store
         .add_user("alice", "correct horse battery staple")
@@ -502,6 +563,7 @@ macro_rules! conformance_tests {
             check!(another_clients_code_is_left_alone);
             check!(concurrent_redemptions);
             check!(concurrent_rotations);
+            check!(pending_requests);
             check!(authenticate_user);
         }
     };

@@ -14,6 +14,8 @@
     missing_docs,
     unreachable_pub
 )]
+// A test is a composition root: it may use the OS CSPRNG directly.
+#![allow(clippy::disallowed_types)]
 
 mod conformance;
 mod sql_store;

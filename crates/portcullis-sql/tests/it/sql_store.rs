@@ -2,10 +2,11 @@
 //! users, sessions, consent, login throttling, purging, connection errors, migrations,
 //! and two stores (two processes) on one database.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use portcullis_core::{
-    AuthorizationCodeStore, ClientStore, CodeRedemption, Scope, TokenStore, UserStore,
+    AuthorizationCodeStore, ClientStore, CodeRedemption, RandomSource, Scope, TokenStore, UserStore,
 };
 use portcullis_sql::{
     Backend, NewUser, SessionRecord, SqlError, SqlOptions, SqlStore, SqliteSynchronous, UserRecord,
@@ -645,6 +646,60 @@ async fn purge_expired(db: TestDb) {
     ));
 }
 
+/// Pending authorization requests (issue 10) go when they expire, and with their
+/// client.
+async fn pending_requests_are_purged_and_deleted_with_their_client(db: TestDb) {
+    use portcullis_core::{token_key, AuthorizationRequestStore, PendingAuthorization};
+    let store = db.store().await;
+    store.insert_client(&client("app")).await.unwrap();
+    store.insert_client(&client("other")).await.unwrap();
+    let now = 1_800_000_000;
+    let pending = |client_id: &str, id: &str, expires_at: i64| {
+        PendingAuthorization::new(
+            token_key(id),
+            client_id,
+            Vec::new(),
+            token_key("b"),
+            now - 600,
+            expires_at,
+        )
+    };
+    let live = pending("app", "live", now + 1);
+    let dead = pending("app", "dead", now);
+    let others = pending("other", "others", now + 1);
+    for p in [&live, &dead, &others] {
+        store.save_authorization_request(p.clone()).await.unwrap();
+    }
+    assert_eq!(
+        store.purge_expired(now).await.unwrap(),
+        1,
+        "the expired one"
+    );
+    assert!(store
+        .find_authorization_request(&live.id_hash)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .find_authorization_request(&dead.id_hash)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.delete_client("other").await.unwrap());
+    assert!(store
+        .find_authorization_request(&others.id_hash)
+        .await
+        .unwrap()
+        .is_none());
+    // A pending request of a client deleted meanwhile is an unknown client, not a
+    // database error.
+    let error = store
+        .save_authorization_request(pending("other", "late", now + 1))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), portcullis_core::StoreErrorKind::UnknownClient);
+}
+
 async fn migrate_twice(db: TestDb) {
     let store = db.store().await;
     store.insert_client(&client("app")).await.unwrap();
@@ -1016,6 +1071,72 @@ async fn a_write_for_a_deleted_client_is_an_unknown_client(db: TestDb) {
         .unwrap();
 }
 
+/// A predictable random source: bytes `start`, `start + 1`, … (wrapping).
+#[derive(Debug)]
+struct Counter(AtomicU8);
+
+impl Counter {
+    fn from(start: u8) -> Arc<Counter> {
+        Arc::new(Counter(AtomicU8::new(start)))
+    }
+}
+
+impl RandomSource for Counter {
+    fn fill(&self, buf: &mut [u8]) {
+        for b in buf {
+            *b = self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The salt segment of a PHC string (`$argon2id$v=19$m=…,t=…,p=…$SALT$HASH`).
+fn salt_of(phc: &str) -> &str {
+    phc.split('$').nth(4).unwrap()
+}
+
+/// Issue 10, item 6: a user's subject and password salts come from the store's injected
+/// random source, drawn in that order (subject, then salt), never from the OS.
+async fn injected_randomness_decides_subjects_and_salts(db: TestDb) {
+    let store = db.store().await.with_random(Counter::from(0));
+    let alice = store.create_user(new_user("alice", "pw")).await.unwrap();
+    // Bytes 0..16, base64url without padding.
+    assert_eq!(alice.subject, "AAECAwQFBgcICQoLDA0ODw");
+    // Bytes 16..32, in the PHC string's standard base64 without padding.
+    let hash = db.raw_password_hash("alice").await;
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert_eq!(salt_of(&hash), "EBESExQVFhcYGRobHB0eHw");
+    assert!(store
+        .verify_user_password("alice", "pw")
+        .await
+        .unwrap()
+        .is_some());
+
+    // A new password draws the next salt (bytes 32..48) from the same source.
+    assert!(store.set_user_password("alice", "new pw").await.unwrap());
+    let hash = db.raw_password_hash("alice").await;
+    assert_eq!(salt_of(&hash), "ICEiIyQlJicoKSorLC0uLw");
+    assert!(store
+        .verify_user_password("alice", "new pw")
+        .await
+        .unwrap()
+        .is_some());
+
+    // Another store on the same database with another source: its own bytes.
+    let other = db.store().await.with_random(Counter::from(100));
+    let bob = other.create_user(new_user("bob", "pw")).await.unwrap();
+    assert_eq!(bob.subject, "ZGVmZ2hpamtsbW5vcHFycw");
+    // Stores left with the OS source draw subjects no counter would.
+    let carol = db
+        .store()
+        .await
+        .create_user(new_user("carol", "pw"))
+        .await
+        .unwrap();
+    assert_ne!(carol.subject, alice.subject);
+    assert_ne!(carol.subject, bob.subject);
+    assert_eq!(carol.subject.len(), 22);
+}
+
 macro_rules! on_both_databases {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -1046,6 +1167,7 @@ on_both_databases!(
     login_throttle,
     login_throttle_keys_are_hashed_and_purged,
     purge_expired,
+    pending_requests_are_purged_and_deleted_with_their_client,
     migrate_twice,
     concurrent_first_start,
     two_stores_race_for_one_code,
@@ -1055,6 +1177,7 @@ on_both_databases!(
     usernames_compare_normalized,
     password_change_and_disabling_end_the_users_grants,
     a_write_for_a_deleted_client_is_an_unknown_client,
+    injected_randomness_decides_subjects_and_salts,
 );
 
 /// Issue 9, finding 7: a new SQLite database, its WAL and its shared-memory file are

@@ -13,7 +13,7 @@ pub const POSTGRES_URL_VAR: &str = "PORTCULLIS_TEST_POSTGRES_URL";
 
 /// A random lowercase name, safe as an SQL identifier and a file name.
 pub fn unique_name(prefix: &str) -> String {
-    let random = random_string(&OsRandom, 12)
+    let random = random_string(&OsRandom::default(), 12)
         .to_ascii_lowercase()
         .replace(['-', '_'], "x");
     format!("{prefix}{random}")

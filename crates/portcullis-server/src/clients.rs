@@ -1,0 +1,259 @@
+//! Client registration rules, in one place: what makes a client valid (grant and
+//! response types that fit together, exact and safe redirect URIs, an authentication
+//! method a public client may use, audiences without spaces), its new `client_id` and
+//! secret. The CLI uses it today; an admin API and dynamic registration (RFC 7591) will
+//! share it.
+
+use portcullis_core::random::random_token;
+use portcullis_core::redirect_uri::validate_redirect_uri;
+use portcullis_core::{AuthMethod, ClientRecord, RandomSource, Scope};
+
+/// The grant types a client may be registered for.
+pub const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "client_credentials",
+    "refresh_token",
+    "password",
+    "implicit",
+];
+
+/// What someone asks to register, before it is checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientRegistration {
+    /// The name shown on the consent page.
+    pub name: String,
+    /// Redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Grant types; none means `authorization_code` and `refresh_token`.
+    pub grant_types: Vec<String>,
+    /// Response types; none means what the grant types imply.
+    pub response_types: Vec<String>,
+    /// Space-separated scopes the client may request.
+    pub scope: String,
+    /// `client_secret_basic`, `client_secret_post` or `none` (a public client).
+    pub auth_method: String,
+    /// The audiences (resource servers) its tokens are for.
+    pub audience: Vec<String>,
+    /// Makes the client a resource server for this audience: it may introspect every
+    /// token issued for it.
+    pub resource_server_audience: Option<String>,
+}
+
+/// Why a registration was refused, in words for whoever asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RegistrationError(String);
+
+fn fail(message: impl Into<String>) -> RegistrationError {
+    RegistrationError(message.into())
+}
+
+/// Checks `registration` and makes it a client record, without id or secret yet.
+pub fn validate(registration: &ClientRegistration) -> Result<ClientRecord, RegistrationError> {
+    if registration.name.trim().is_empty() {
+        return Err(fail("the client name must not be empty"));
+    }
+    let mut grant_types = registration.grant_types.clone();
+    if grant_types.is_empty() {
+        grant_types = vec!["authorization_code".into(), "refresh_token".into()];
+    }
+    for gt in &grant_types {
+        if !GRANT_TYPES.contains(&gt.as_str()) {
+            return Err(fail(format!(
+                "unknown grant type '{gt}'; use one of: {}",
+                GRANT_TYPES.join(", ")
+            )));
+        }
+    }
+    grant_types.dedup();
+    let mut response_types = registration.response_types.clone();
+    if response_types.is_empty() {
+        if grant_types.iter().any(|g| g == "authorization_code") {
+            response_types.push("code".into());
+        }
+        if grant_types.iter().any(|g| g == "implicit") {
+            response_types.push("token".into());
+        }
+    }
+    for rt in &response_types {
+        let needs = match rt.as_str() {
+            "code" => "authorization_code",
+            "token" => "implicit",
+            _ => {
+                return Err(fail(format!(
+                    "unknown response type '{rt}'; use code or token"
+                )))
+            }
+        };
+        if !grant_types.iter().any(|g| g == needs) {
+            return Err(fail(format!(
+                "response type '{rt}' needs the '{needs}' grant type"
+            )));
+        }
+    }
+    let method = registration.auth_method.as_str();
+    if ![
+        AuthMethod::CLIENT_SECRET_BASIC,
+        AuthMethod::CLIENT_SECRET_POST,
+        AuthMethod::NONE,
+    ]
+    .contains(&method)
+    {
+        return Err(fail(format!(
+            "unknown auth method '{method}'; use client_secret_basic, client_secret_post or none"
+        )));
+    }
+    if method == AuthMethod::NONE && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(fail(
+            "a public client (auth method none) cannot use client_credentials",
+        ));
+    }
+    for uri in &registration.redirect_uris {
+        validate_redirect_uri(uri).map_err(|e| fail(e.to_string()))?;
+    }
+    if !response_types.is_empty() && registration.redirect_uris.is_empty() {
+        return Err(fail(
+            "a client using the authorization endpoint needs at least one redirect URI (--redirect-uri)",
+        ));
+    }
+    for audience in registration
+        .audience
+        .iter()
+        .chain(&registration.resource_server_audience)
+    {
+        if audience.trim().is_empty()
+            || audience
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(fail(format!(
+                "invalid audience '{audience}': use a name or URI without spaces"
+            )));
+        }
+    }
+    if registration.resource_server_audience.is_some() && method == AuthMethod::NONE {
+        return Err(fail(
+            "a resource server must authenticate: it cannot be a public client",
+        ));
+    }
+    let scope = Scope::parse(&registration.scope)
+        .map_err(|e| fail(format!("invalid scope: {}", e.description())))?;
+    let mut client = ClientRecord::new(String::new())
+        .with_name(registration.name.trim())
+        .with_redirect_uris(registration.redirect_uris.iter().cloned())
+        .with_scope(scope)
+        .with_grant_types(grant_types)
+        .with_response_types(response_types)
+        .with_auth_method(method)
+        .with_audience(registration.audience.iter().cloned());
+    client.resource_server_audience = registration.resource_server_audience.clone();
+    Ok(client)
+}
+
+/// A new client_id: 128 random bits in lower-case hex. Hex, not base64url, so that an
+/// id never starts with `-` and can always be passed back to the CLI as an argument.
+pub fn new_client_id(random: &dyn RandomSource) -> String {
+    let mut bytes = [0u8; 16];
+    random.fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new client secret: 256 random bits, base64url. Shown once; only its hash is kept.
+pub fn new_client_secret(random: &dyn RandomSource) -> String {
+    random_token(random)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration(grants: &[&str], uris: &[&str], method: &str) -> ClientRegistration {
+        ClientRegistration {
+            name: "App".into(),
+            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            grant_types: grants.iter().map(|s| s.to_string()).collect(),
+            scope: "read".into(),
+            auth_method: method.into(),
+            ..ClientRegistration::default()
+        }
+    }
+
+    /// Counts up from a seed: a deterministic source for tests.
+    struct Counter(std::sync::atomic::AtomicU8);
+
+    impl RandomSource for Counter {
+        fn fill(&self, buf: &mut [u8]) {
+            for byte in buf {
+                *byte = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    #[test]
+    fn client_ids_are_hex_and_never_look_like_options() {
+        let random = Counter(std::sync::atomic::AtomicU8::new(0));
+        for _ in 0..1000 {
+            let id = new_client_id(&random);
+            assert_eq!(id.len(), 32);
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+                "{id}"
+            );
+        }
+        // The ids come from the injected source.
+        let fixed = Counter(std::sync::atomic::AtomicU8::new(0xa0));
+        assert_eq!(new_client_id(&fixed), "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf");
+    }
+
+    #[test]
+    fn client_validation() {
+        let ok = validate(&registration(
+            &[],
+            &["https://app.example/cb"],
+            "client_secret_basic",
+        ))
+        .unwrap();
+        assert_eq!(ok.grant_types, ["authorization_code", "refresh_token"]);
+        assert_eq!(ok.response_types, ["code"]);
+        let err = validate(&registration(&["magic"], &[], "client_secret_basic"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown grant type 'magic'"), "{err}");
+        let err = validate(&registration(&[], &["https://app.example/cb#x"], "none"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fragment"), "{err}");
+        let err = validate(&registration(&[], &[], "none"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("redirect-uri"), "{err}");
+        let err = validate(&registration(&["client_credentials"], &[], "none"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("public"), "{err}");
+        let cc = validate(&registration(
+            &["client_credentials"],
+            &[],
+            "client_secret_post",
+        ))
+        .unwrap();
+        assert!(cc.response_types.is_empty());
+    }
+
+    #[test]
+    fn bad_scopes_and_audiences_are_refused() {
+        let mut bad_scope = registration(&["client_credentials"], &[], "client_secret_post");
+        bad_scope.scope = "read \"quoted\"".into();
+        let err = validate(&bad_scope).unwrap_err().to_string();
+        assert!(err.starts_with("invalid scope"), "{err}");
+        let mut bad_audience = registration(&["client_credentials"], &[], "client_secret_post");
+        bad_audience.audience = vec!["two words".into()];
+        let err = validate(&bad_audience).unwrap_err().to_string();
+        assert!(err.contains("invalid audience 'two words'"), "{err}");
+        let mut public_resource_server = registration(&[], &["https://app.example/cb"], "none");
+        public_resource_server.resource_server_audience = Some("api".into());
+        let err = validate(&public_resource_server).unwrap_err().to_string();
+        assert!(err.contains("resource server must authenticate"), "{err}");
+    }
+}

@@ -1,0 +1,161 @@
+//! `GET, POST /consent?request_id=…`: what the client asks for, Allow or Deny.
+//!
+//! The page shows the pending request as it was validated at `/authorize` (its client
+//! and scope); a request whose scope the user already granted this client goes
+//! straight back to the client. The decision takes the pending request — once — and
+//! finishes it: the core checks it again against the client's current registration,
+//! so a client changed or deleted meanwhile gets nothing.
+
+use axum::extract::State;
+use axum::response::Response;
+use http::StatusCode;
+use portcullis_axum::OAuth;
+use portcullis_core::{Client, ClientStore, NextStep, PendingAuthorization, User};
+
+use crate::pages::extract::{query, BrowserBinding, CheckedForm, CurrentSession};
+use crate::pages::{
+    error_page, finish, redirect, render, request_gone, server_error, with_request_id, REQUEST_ID,
+};
+use crate::session::SessionUser;
+use crate::state::AppState;
+use crate::templates::{ConsentPage, ScopeLine};
+
+fn scope_description(state: &AppState, scope: &str) -> String {
+    if let Some(text) = state.config().pages.scope_descriptions.get(scope) {
+        return text.clone();
+    }
+    match scope {
+        "openid" => "Confirm who you are",
+        "profile" => "See your name and profile",
+        "email" => "See your email address",
+        "address" => "See your postal address",
+        "phone" => "See your phone number",
+        "offline_access" => "Keep access while you are not using it",
+        other => return format!("Use the \u{201c}{other}\u{201d} permission"),
+    }
+    .to_owned()
+}
+
+/// Finishes a pending request: the user grants it (`Some`) or denies it (`None`).
+async fn complete(
+    state: &AppState,
+    pending: &PendingAuthorization,
+    user: Option<&SessionUser>,
+) -> Response {
+    let request = pending.to_request("/authorize");
+    let result = state
+        .server()
+        .create_authorization_response(&request, user.map(|u| u as &dyn User))
+        .await;
+    if let (Ok(_), Some(user)) = (&result, user) {
+        if let Err(error) = state
+            .store()
+            .save_consent(
+                &user.subject,
+                &pending.client_id,
+                &pending.scope,
+                state.now(),
+            )
+            .await
+        {
+            return server_error(state, error);
+        }
+    }
+    finish(state, result)
+}
+
+/// `GET /consent`: shows what the client asks for.
+pub async fn show(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    BrowserBinding(binding): BrowserBinding,
+    OAuth(request): OAuth,
+) -> Response {
+    let Some(id) = query(&request).get(REQUEST_ID).map(str::to_owned) else {
+        return request_gone(&state);
+    };
+    let binding = binding.unwrap_or_default();
+    let Some((session, user)) = session.signed_in() else {
+        return redirect(&with_request_id("/login", &id));
+    };
+    let pending = match state.server().find_pending_request(&id, &binding).await {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return request_gone(&state),
+        Err(error) => return server_error(&state, error),
+    };
+    let remembered = match state
+        .store()
+        .get_consent(&user.subject, &pending.client_id)
+        .await
+    {
+        Ok(remembered) => remembered,
+        Err(error) => return server_error(&state, error),
+    };
+    if pending.next_step(true, remembered.as_ref()) == NextStep::Ready {
+        // Granted before (the user signed in only now): nothing to ask.
+        return match state.server().take_pending_request(&id, &binding).await {
+            Ok(Some(pending)) => complete(&state, &pending, Some(&user)).await,
+            Ok(None) => request_gone(&state),
+            Err(error) => server_error(&state, error),
+        };
+    }
+    let client = match state.store().find_client(&pending.client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return request_gone(&state),
+        Err(error) => return server_error(&state, error),
+    };
+    let username = match state.store().find_user_by_subject(&user.subject).await {
+        Ok(Some(record)) => record.username,
+        Ok(None) => user.subject.clone(),
+        Err(error) => return server_error(&state, error),
+    };
+    let page = ConsentPage {
+        action: with_request_id("/consent", &id),
+        csrf_token: session.record.csrf_token.clone(),
+        client_name: client.client_name().to_owned(),
+        username,
+        scopes: pending
+            .scope
+            .iter()
+            .map(|s| ScopeLine {
+                name: s.to_owned(),
+                description: scope_description(&state, s),
+            })
+            .collect(),
+    };
+    render(&state, StatusCode::OK, &page)
+}
+
+/// `POST /consent`: the user allows or denies.
+pub async fn decide(
+    State(state): State<AppState>,
+    BrowserBinding(binding): BrowserBinding,
+    form: CheckedForm,
+) -> Response {
+    let grant = match form.form.get("decision") {
+        Some("allow") => true,
+        Some("deny") => false,
+        _ => {
+            return error_page(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "No decision",
+                "Choose Allow or Deny.",
+                Some("invalid_request"),
+            )
+        }
+    };
+    let Some(id) = form.query.get(REQUEST_ID) else {
+        return request_gone(&state);
+    };
+    let pending = match state
+        .server()
+        .take_pending_request(id, binding.as_deref().unwrap_or_default())
+        .await
+    {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return request_gone(&state),
+        Err(error) => return server_error(&state, error),
+    };
+    complete(&state, &pending, grant.then_some(&form.user)).await
+}

@@ -1,0 +1,257 @@
+//! `GET, POST /login`: the sign-in page.
+//!
+//! It continues a pending authorization request (`?request_id=`, then on to the
+//! consent page) or returns to a local path (`?return_to=`, `/` by default). It
+//! creates no session until the password checks out: the form's CSRF token lives in a
+//! cookie of its own. Every attempt is counted by the throttle before the password is
+//! checked, and a new session starts on every sign-in.
+
+use axum::extract::State;
+use axum::response::Response;
+use http::header::{self, HeaderValue};
+use http::StatusCode;
+use portcullis_axum::OAuth;
+use portcullis_sql::SqlError;
+
+use crate::pages::extract::{form, query, BrowserBinding, CurrentSession};
+use crate::pages::{
+    encode, forged, peer_ip, redirect, render, request_gone, server_error, with_request_id,
+    REQUEST_ID,
+};
+use crate::session::set_cookie;
+use crate::state::AppState;
+use crate::templates::LoginPage;
+use crate::throttle::{Admission, AttemptKeys};
+
+/// Where a sign-in goes on to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Next {
+    /// The consent step of a pending authorization request.
+    Request(String),
+    /// A local path.
+    Path(String),
+}
+
+impl Next {
+    fn of(query: &portcullis_core::Params) -> Self {
+        match query.get(REQUEST_ID) {
+            Some(id) => Next::Request(id.to_owned()),
+            None => Next::Path(safe_return_to(query.get("return_to"))),
+        }
+    }
+
+    /// The form's action: back to this page with the same destination.
+    fn action(&self) -> String {
+        match self {
+            Next::Request(id) => with_request_id("/login", id),
+            Next::Path(path) => format!("/login?return_to={}", encode(path)),
+        }
+    }
+
+    /// Where the browser goes once signed in.
+    fn location(&self) -> String {
+        match self {
+            Next::Request(id) => with_request_id("/consent", id),
+            Next::Path(path) => path.clone(),
+        }
+    }
+}
+
+/// A local path to return to after sign-in; anything else becomes `/`.
+fn safe_return_to(value: Option<&str>) -> String {
+    match value {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.chars().any(char::is_control) =>
+        {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+/// `GET /login`: the sign-in form.
+pub async fn show(
+    State(state): State<AppState>,
+    BrowserBinding(binding): BrowserBinding,
+    OAuth(request): OAuth,
+) -> Response {
+    let next = Next::of(&query(&request));
+    if let Next::Request(id) = &next {
+        match state
+            .server()
+            .find_pending_request(id, binding.as_deref().unwrap_or_default())
+            .await
+        {
+            Ok(Some(_)) => {}
+            Ok(None) => return request_gone(&state),
+            Err(error) => return server_error(&state, error),
+        }
+    }
+    let (csrf_token, cookie) = state.sessions().login_csrf(request.headers());
+    let mut response = page(&state, StatusCode::OK, &csrf_token, &next, None, "");
+    if let Some(cookie) = cookie {
+        set_cookie(response.headers_mut(), cookie);
+    }
+    response
+}
+
+fn page(
+    state: &AppState,
+    status: StatusCode,
+    csrf_token: &str,
+    next: &Next,
+    error: Option<&str>,
+    username: &str,
+) -> Response {
+    let page = LoginPage {
+        action: next.action(),
+        csrf_token: csrf_token.to_owned(),
+        error: error.map(str::to_owned),
+        username: username.to_owned(),
+    };
+    render(state, status, &page)
+}
+
+/// The sign-in page with `message`, `status` and `Retry-After: wait`.
+fn try_again_later(
+    state: &AppState,
+    status: StatusCode,
+    message: &str,
+    csrf_token: &str,
+    next: &Next,
+    username: &str,
+    wait: i64,
+) -> Response {
+    let mut response = page(state, status, csrf_token, next, Some(message), username);
+    if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// `POST /login`: checks the credentials, with throttling, and starts a new session.
+pub async fn submit(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    OAuth(request): OAuth,
+) -> Response {
+    let next = Next::of(&query(&request));
+    let form = form(&request);
+    if !state
+        .sessions()
+        .check_login_csrf(request.headers(), form.get("csrf_token"))
+    {
+        tracing::warn!("sign-in form with a missing or wrong CSRF token");
+        return forged(&state);
+    }
+    let csrf_token = form.get("csrf_token").unwrap_or_default();
+    let (Some(username), Some(password)) = (form.get("username"), form.get("password")) else {
+        return page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            csrf_token,
+            &next,
+            Some("Enter your username and password."),
+            form.get("username").unwrap_or(""),
+        );
+    };
+    let ip = peer_ip(&request);
+    let keys = AttemptKeys::new(username, ip);
+    let now = state.now();
+    // Counted before the password is checked, so parallel guesses cannot all slip
+    // under the limits.
+    let attempt = match state.throttle().begin(&keys, now).await {
+        Ok(Admission::Allowed(attempt)) => attempt,
+        Ok(Admission::Refused { wait }) => {
+            tracing::warn!(%ip, wait, "sign-in throttled");
+            let message =
+                format!("Too many failed sign-in attempts. Wait {wait} seconds and try again.");
+            return try_again_later(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                &message,
+                csrf_token,
+                &next,
+                username,
+                wait,
+            );
+        }
+        Err(error) => return server_error(&state, error),
+    };
+    let user = match state
+        .store()
+        .verify_user_password_from(username, password, keys.address())
+        .await
+    {
+        Ok(user) => user,
+        Err(SqlError::Busy(reason)) => {
+            tracing::warn!(%ip, %reason, "sign-in refused: password checks are queued up");
+            return try_again_later(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy. Try again in a moment.",
+                csrf_token,
+                &next,
+                username,
+                1,
+            );
+        }
+        Err(error) => return server_error(&state, error),
+    };
+    let Some(user) = user else {
+        if let Err(error) = attempt.failed().await {
+            return server_error(&state, error);
+        }
+        tracing::info!(%ip, "sign-in failed");
+        return page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            csrf_token,
+            &next,
+            Some("The username or password is incorrect."),
+            username,
+        );
+    };
+    if let Err(error) = attempt.succeeded().await {
+        return server_error(&state, error);
+    }
+    // A new session on every sign-in: an id planted earlier is worthless.
+    if let CurrentSession(Some(previous)) = &session {
+        if let Err(error) = state.sessions().end(previous).await {
+            return server_error(&state, error);
+        }
+    }
+    let cookie = match state.sessions().start(user.subject.clone(), now).await {
+        Ok((_, cookie)) => cookie,
+        Err(error) => return server_error(&state, error),
+    };
+    tracing::info!(subject = %user.subject, "signed in");
+    let mut response = redirect(&next.location());
+    set_cookie(response.headers_mut(), cookie);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_to_stays_on_this_site() {
+        assert_eq!(safe_return_to(Some("/authorize?a=1")), "/authorize?a=1");
+        assert_eq!(safe_return_to(Some("//evil.example/x")), "/");
+        assert_eq!(safe_return_to(Some("/\\evil.example")), "/");
+        assert_eq!(safe_return_to(Some("https://evil.example")), "/");
+        assert_eq!(safe_return_to(None), "/");
+    }
+
+    #[test]
+    fn a_request_id_goes_on_to_consent() {
+        let query = portcullis_core::Params::parse(b"request_id=abc%2Fd&return_to=%2Fx").unwrap();
+        let next = Next::of(&query);
+        assert_eq!(next.action(), "/login?request_id=abc%2Fd");
+        assert_eq!(next.location(), "/consent?request_id=abc%2Fd");
+    }
+}

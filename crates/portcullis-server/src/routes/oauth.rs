@@ -1,0 +1,54 @@
+//! The protocol endpoints, mounted the way any application mounts them with
+//! `portcullis-axum`: the token endpoint with `token_route`, and every endpoint the
+//! engine has registered (revocation, introspection, metadata) with `endpoint_route`
+//! at its path. The engine answers wrong methods itself.
+
+use axum::middleware;
+use axum::response::Response;
+use axum::Router;
+use http::header::{self, HeaderValue};
+use http::StatusCode;
+use portcullis_axum::{endpoint_route, token_route};
+
+use crate::state::AppState;
+
+/// Where each registered endpoint is mounted.
+pub const ENDPOINT_PATHS: &[(&str, &str)] = &[
+    ("revocation", "/revoke"),
+    ("introspection", "/introspect"),
+    ("metadata", "/.well-known/oauth-authorization-server"),
+];
+
+/// The token endpoint and every registered endpoint.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let server = state.server();
+    let mut router = Router::new().route("/token", token_route(server.clone()));
+    for name in server.endpoint_names() {
+        let Some((name, path)) = ENDPOINT_PATHS.iter().find(|(known, _)| *known == name) else {
+            tracing::warn!(
+                endpoint = name,
+                "a registered endpoint has no path; not mounted"
+            );
+            continue;
+        };
+        let mut route = endpoint_route(server.clone(), name);
+        if *name == "metadata" {
+            route = route.layer(middleware::map_response(cache_metadata));
+        }
+        router = router.route(path, route);
+    }
+    router
+}
+
+/// RFC 8414 metadata changes only with the configuration: caches may keep it five
+/// minutes. (`scopes_supported` appears only when configured: the scopes registered
+/// clients may request are theirs to know, not the public's — issue 9, finding 15.)
+async fn cache_metadata(mut response: Response) -> Response {
+    if response.status() == StatusCode::OK {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        );
+    }
+    response
+}

@@ -1,0 +1,177 @@
+//! [`AppState`]: everything the handlers share, built once from the configuration —
+//! the composition root of `portcullis serve`, where the clock and the source of
+//! randomness are chosen and handed to everything that needs them.
+
+use std::sync::Arc;
+
+use portcullis_core::{
+    AuthorizationCodeGrant, AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant,
+    Clock, ImplicitGrant, IntrospectionEndpoint, MetadataEndpoint, PasswordGrant, RandomSource,
+    RefreshTokenGrant, RevocationEndpoint,
+};
+use portcullis_sql::SqlStore;
+
+use crate::config::Config;
+use crate::session::Sessions;
+use crate::templates::Templates;
+use crate::throttle::Throttle;
+
+/// Everything the handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("issuer", &self.inner.config.http.issuer)
+            .field("database", &self.inner.store.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    server: Arc<AuthorizationServer<SqlStore>>,
+    store: SqlStore,
+    config: Config,
+    templates: Templates,
+    sessions: Sessions,
+    throttle: Throttle,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+}
+
+/// Why the application could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The configuration is not valid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The templates directory cannot be used.
+    #[error("cannot load templates: {0}")]
+    Templates(#[from] std::io::Error),
+}
+
+impl AppState {
+    /// The state for `config` over `store`, reading time from `clock` and random bytes
+    /// from `random`.
+    pub fn new(
+        config: Config,
+        store: SqlStore,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn RandomSource>,
+    ) -> Result<Self, AppError> {
+        config.validate()?;
+        let server = authorization_server(&config, store.clone(), clock.clone(), random.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                server: Arc::new(server),
+                templates: Templates::new(config.pages.templates_dir.clone())?,
+                sessions: Sessions::new(
+                    store.clone(),
+                    config.secure_cookies(),
+                    config.sign_in.session_lifetime,
+                    config.sign_in.authorization_request_lifetime,
+                    random.clone(),
+                ),
+                throttle: Throttle::new(
+                    store.clone(),
+                    config.sign_in.login_free_attempts,
+                    config.sign_in.login_max_delay,
+                    config.sign_in.login_address_failures,
+                ),
+                store,
+                config,
+                clock,
+                random,
+            }),
+        })
+    }
+
+    /// The OAuth engine.
+    pub fn server(&self) -> &Arc<AuthorizationServer<SqlStore>> {
+        &self.inner.server
+    }
+
+    /// The database.
+    pub fn store(&self) -> &SqlStore {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The page templates.
+    pub fn templates(&self) -> &Templates {
+        &self.inner.templates
+    }
+
+    /// The session manager.
+    pub fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
+    /// The sign-in throttle.
+    pub fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
+    }
+
+    /// The current time (UTC seconds), from the injected clock.
+    pub fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
+    /// The injected source of random bytes.
+    pub fn random(&self) -> &dyn RandomSource {
+        &*self.inner.random
+    }
+}
+
+/// Builds the OAuth engine from the configuration.
+pub fn authorization_server(
+    config: &Config,
+    store: SqlStore,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+) -> AuthorizationServer<SqlStore> {
+    let tokens = &config.tokens;
+    let usernames = Arc::new(store.clone());
+    let bearer = BearerTokenGenerator::default()
+        .with_access_token_lifetime(tokens.access_token_lifetime)
+        .with_refresh_token_lifetime(Some(tokens.refresh_token_lifetime))
+        .with_max_grant_lifetime(Some(tokens.grant_lifetime));
+    let mut server = AuthorizationServer::new(store)
+        .with_issuer(config.http.issuer.clone())
+        .with_clock(clock)
+        .with_random(random)
+        .with_bearer_tokens(bearer)
+        .with_pending_request_lifetime(config.sign_in.authorization_request_lifetime);
+    server
+        .register_grant(
+            AuthorizationCodeGrant::new().with_code_lifetime(tokens.authorization_code_lifetime),
+        )
+        .register_grant(ClientCredentialsGrant::new())
+        .register_grant(RefreshTokenGrant::new());
+    if tokens.enable_password_grant {
+        server.register_grant(PasswordGrant::new());
+    }
+    if tokens.enable_implicit_grant {
+        server.register_grant(ImplicitGrant::new());
+    }
+    let mut metadata = MetadataEndpoint::new();
+    if let Some(scopes) = &config.metadata.scopes_supported {
+        metadata = metadata.with_scopes_supported(scopes.clone());
+    }
+    if let Some(url) = &config.metadata.service_documentation {
+        metadata = metadata.with_service_documentation(url.clone());
+    }
+    server
+        .register_endpoint(RevocationEndpoint::new())
+        .register_endpoint(IntrospectionEndpoint::new().with_usernames(usernames))
+        .register_endpoint(metadata);
+    server
+}
