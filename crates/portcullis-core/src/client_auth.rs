@@ -329,10 +329,17 @@ impl<S: ClientStore> ClientAuthentication<S> {
         params: &Params,
         endpoint: &str,
     ) -> Result<S::Client, OAuthError> {
-        let mut presented = self
+        let found: Vec<&Arc<dyn ClientAuthenticator<S>>> = self
             .authenticators
             .iter()
-            .filter(|a| a.presented(request, params));
+            .filter(|a| a.presented(request, params))
+            .collect();
+        // `none` means "nothing but a client_id": it yields to any other method that
+        // is presented (a JWT assertion sends its client_id in the body too).
+        let others = found.iter().any(|a| a.method() != AuthMethod::NONE);
+        let mut presented = found
+            .into_iter()
+            .filter(|a| !others || a.method() != AuthMethod::NONE);
         let Some(authenticator) = presented.next() else {
             if authorization(request).is_some() {
                 return Err(OAuthError::invalid_client(
@@ -393,6 +400,71 @@ mod tests {
         assert_eq!(creds.client_id, "my id");
         assert_eq!(creds.secret.as_deref(), Some("p:ss"));
         assert_eq!(creds.method, AuthMethod::CLIENT_SECRET_BASIC);
+    }
+
+    /// Presented when the body carries a `client_assertion` (as RFC 7523 does, next to
+    /// the `client_id`); accepts the assertion `good`.
+    struct Assertion;
+
+    #[async_trait]
+    impl ClientAuthenticator<crate::MemoryStore> for Assertion {
+        fn method(&self) -> &'static str {
+            "private_key_jwt"
+        }
+
+        fn presented(&self, _request: &OAuthRequest, params: &Params) -> bool {
+            params.contains("client_assertion")
+        }
+
+        async fn authenticate(
+            &self,
+            store: &crate::MemoryStore,
+            _request: &OAuthRequest,
+            params: &Params,
+            _endpoint: &str,
+        ) -> Result<crate::ClientRecord, OAuthError> {
+            if params.get("client_assertion") != Some("good") {
+                return Err(failed());
+            }
+            store
+                .find_client(params.require("client_id")?)
+                .await?
+                .ok_or_else(failed)
+        }
+    }
+
+    /// `none` ("only a client_id") yields to another method the request presents with
+    /// its client_id; two real methods at once are still refused.
+    #[tokio::test]
+    async fn none_yields_to_a_method_that_sends_the_client_id_too() {
+        let store = crate::MemoryStore::new();
+        store
+            .insert_client(crate::ClientRecord::new("app").with_auth_method("private_key_jwt"))
+            .unwrap();
+        let mut registry = ClientAuthentication::default();
+        registry.add(Assertion);
+        let (req, params) = request(None, "client_id=app&client_assertion=good");
+        let client = registry
+            .authenticate(&store, &req, &params, EndpointName::TOKEN)
+            .await
+            .unwrap();
+        assert_eq!(client.client_id, "app");
+        let (req, params) = request(None, "client_id=app&client_assertion=forged");
+        let error = registry
+            .authenticate(&store, &req, &params, EndpointName::TOKEN)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), crate::ErrorCode::InvalidClient);
+        let (req, params) = request(None, "client_id=app&client_assertion=good&client_secret=s");
+        let error = registry
+            .authenticate(&store, &req, &params, EndpointName::TOKEN)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.code(),
+            crate::ErrorCode::InvalidRequest,
+            "two methods"
+        );
     }
 
     #[test]

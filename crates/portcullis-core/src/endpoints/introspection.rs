@@ -25,7 +25,6 @@ use crate::error::OAuthError;
 use crate::error::StoreError;
 use crate::http::{json_response, OAuthResponse, Params};
 use crate::model::{Client, EndpointName, Token};
-use crate::secret::token_key;
 use crate::store::{ClientStore, TokenStore};
 
 /// Turns a token's subject into the `username` of introspection responses.
@@ -84,8 +83,9 @@ impl IntrospectionEndpoint {
             Some("refresh_token") => Some(TokenKind::Refresh),
             _ => Some(TokenKind::Access),
         };
-        let hash = token_key(token);
-        let Some((kind, found)) = find_token(context.store(), &hash, hint).await? else {
+        let Some((kind, found, hash)) =
+            find_token(context.store(), context.env(), token, hint).await?
+        else {
             return Ok(Introspection::default());
         };
         let audience = found.audience();

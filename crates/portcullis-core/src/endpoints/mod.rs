@@ -46,24 +46,34 @@ pub(crate) enum TokenKind {
     Refresh,
 }
 
-/// Finds a token by the hash of its value, trying the hinted type first and then the
-/// other (RFC 7009 §2.1, RFC 7662 §2.1: the hint is honoured but not trusted).
+/// Finds a presented `token`, trying the hinted type first and then the other (RFC
+/// 7009 §2.1, RFC 7662 §2.1: the hint is honoured but not trusted). An access token is
+/// looked up under the key the server's access-token strategy gives it (a token the
+/// strategy does not recognise is no access token); a refresh token under its
+/// [`token_key`](crate::token_key). Returns the kind, the token and the key it was
+/// found under.
 pub(crate) async fn find_token<S: TokenStore>(
     store: &S,
-    hash: &str,
+    env: &crate::context::Environment,
+    token: &str,
     hint: Option<TokenKind>,
-) -> Result<Option<(TokenKind, S::Token)>, StoreError> {
+) -> Result<Option<(TokenKind, S::Token, String)>, StoreError> {
     let order = match hint {
         Some(TokenKind::Refresh) => [TokenKind::Refresh, TokenKind::Access],
         _ => [TokenKind::Access, TokenKind::Refresh],
     };
     for kind in order {
+        let key = match kind {
+            TokenKind::Access => env.bearer().strategy().key(token),
+            TokenKind::Refresh => Some(crate::secret::token_key(token)),
+        };
+        let Some(key) = key else { continue };
         let found = match kind {
-            TokenKind::Access => store.find_access_token(hash).await?,
-            TokenKind::Refresh => store.find_refresh_token(hash).await?,
+            TokenKind::Access => store.find_access_token(&key).await?,
+            TokenKind::Refresh => store.find_refresh_token(&key).await?,
         };
         if let Some(found) = found {
-            return Ok(Some((kind, found)));
+            return Ok(Some((kind, found, key)));
         }
     }
     Ok(None)

@@ -16,7 +16,6 @@ use crate::context::{EndpointContext, MetadataContext};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::{json_response, OAuthResponse, Params};
 use crate::model::{Client, EndpointName, Token};
-use crate::secret::token_key;
 use crate::store::{ClientStore, TokenStore};
 
 /// The revocation endpoint.
@@ -55,8 +54,7 @@ impl RevocationEndpoint {
             }
         };
         let store = context.store();
-        let hash = token_key(token);
-        let Some((kind, found)) = find_token(store, &hash, hint).await? else {
+        let Some((kind, found, hash)) = find_token(store, context.env(), token, hint).await? else {
             tracing::debug!(client_id = %client.client_id(), "revocation of an unknown token");
             return Ok(());
         };

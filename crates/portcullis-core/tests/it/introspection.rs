@@ -478,3 +478,55 @@ async fn a_resource_server_never_learns_about_a_refresh_token() {
     assert_eq!(body["active"], true);
     assert_eq!(body["token_type"], "refresh_token");
 }
+
+/// A token strategy that stores access tokens under keys of its own, as a JWT strategy
+/// would: `key` is not `token_key`.
+struct PrefixedTokens;
+
+impl portcullis_core::AccessTokenStrategy for PrefixedTokens {
+    fn mint(
+        &self,
+        context: &portcullis_core::tokens::StrategyContext<'_>,
+    ) -> Result<String, portcullis_core::OAuthError> {
+        Ok(format!(
+            "pfx.{}",
+            portcullis_core::random::random_token(context.random)
+        ))
+    }
+
+    fn key(&self, token: &str) -> Option<String> {
+        token
+            .strip_prefix("pfx.")
+            .map(|rest| format!("custom-key:{}", portcullis_core::token_key(rest)))
+    }
+}
+
+/// Introspection and revocation find access tokens by the strategy's keys, like the
+/// resource guard does (issue 10: the strategy validates as well as mints).
+#[tokio::test]
+async fn introspection_and_revocation_use_the_access_token_strategy() {
+    let ts = TestServer::with_config(Config {
+        bearer: Some(
+            portcullis_core::BearerTokenGenerator::default().with_strategy(PrefixedTokens),
+        ),
+        ..Config::default()
+    });
+    let tokens = ts.conf_tokens("read").await;
+    let access = field(&tokens, "access_token").to_owned();
+    assert!(access.starts_with("pfx."), "{access}");
+    let stored = ts.store().tokens().unwrap();
+    assert!(stored
+        .iter()
+        .any(|t| t.access_token_hash.starts_with("custom-key:")));
+
+    let info = ts.introspect_ok(CONF, &access).await;
+    assert_eq!(info["active"], true, "{info}");
+    assert!(ts.is_active(&access).await, "the guard agrees");
+    // A token the strategy does not recognise is no access token.
+    assert_eq!(ts.introspect_ok(CONF, "not-a-pfx-token").await, inactive());
+
+    let revoked = ts.revoke(CONF, &[("token", &access)]).await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(ts.introspect_ok(CONF, &access).await, inactive());
+    assert!(!ts.is_active(&access).await);
+}
