@@ -139,7 +139,7 @@ async fn connect_postgres(url: &str, options: &SqlOptions) -> Result<Arc<dyn Bac
         .map_err(unreachable)?;
     // Redemptions commit without waiting for their WAL flush (see `crate::postgres`).
     let redeem = pool_options
-        .max_connections(1)
+        .max_connections(2)
         .connect_with(hot_options.options([("synchronous_commit", "off")]))
         .await
         .map_err(unreachable)?;
