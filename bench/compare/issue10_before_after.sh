@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Before/after in one script (issues 9 and 10): release builds of several commits,
+# interleaved, on SQLite and on PostgreSQL, twice. Each argument is LABEL=DIR, DIR
+# holding that build's `portcullis` and `portcullis-bench`, for example:
+#
+#   git worktree add /tmp/base 842d275 && (cd /tmp/base && cargo build --release \
+#       -p portcullis-server -p portcullis-bench)
+#   bash bench/compare/issue10_before_after.sh baseline=/tmp/base/target/release \
+#       after=target/release > bench/compare/issue10_before_after.log
+#
+# POSTGRES (default postgres://postgres@127.0.0.1:5432/test) names the server the
+# PostgreSQL runs create their databases on. The log of the run quoted in
+# docs/performance.md is issue10_before_after.log beside this script.
+set -uo pipefail
+postgres="${POSTGRES:-postgres://postgres@127.0.0.1:5432/test}"
+run() { # label dir args...
+  local label=$1 dir=$2; shift 2
+  echo "### $label $*"
+  PORTCULLIS_BENCH_BIN="$dir/portcullis" "$dir/portcullis-bench" "$@" 2>&1 \
+    | grep -E "^\||^portcullis-bench|^pre-created|VmHWM"
+}
+for round in 1 2; do
+  for db in sqlite postgres; do
+    args=(--duration 8)
+    [ "$db" = postgres ] && args+=(--postgres "$postgres")
+    for build in "$@"; do
+      run "round $round $db ${build%%=*}" "${build#*=}" "${args[@]}"
+    done
+  done
+done
