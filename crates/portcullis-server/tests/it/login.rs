@@ -55,7 +55,7 @@ async fn wrong_password_and_unknown_user_answer_alike() {
 #[tokio::test]
 async fn repeated_failures_lock_the_account_out_for_a_while() {
     let db = TestDb::sqlite();
-    let server = TestServer::start(&db, |c| c.sign_in.login_free_attempts = 2).await;
+    let server = TestServer::start_frozen(&db, |c| c.sign_in.login_free_attempts = 2).await;
     let browser = browser();
     let form = login_form(&browser, &server).await;
     for _ in 0..5 {
@@ -176,7 +176,7 @@ async fn logout_ends_the_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_guesses_cannot_slip_under_the_limit() {
     let db = TestDb::sqlite();
-    let server = TestServer::start(&db, |c| c.sign_in.login_free_attempts = 2).await;
+    let server = TestServer::start_frozen(&db, |c| c.sign_in.login_free_attempts = 2).await;
     let browser = browser();
     let form = login_form(&browser, &server).await;
     let mut guesses = tokio::task::JoinSet::new();

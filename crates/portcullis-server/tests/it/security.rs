@@ -86,7 +86,7 @@ async fn the_address_budget_holds_across_two_instances() {
 #[tokio::test]
 async fn the_owner_signs_in_while_someone_elsewhere_guesses_their_password() {
     let db = TestDb::sqlite();
-    let server = TestServer::start(&db, |c| c.sign_in.login_free_attempts = 2).await;
+    let server = TestServer::start_frozen(&db, |c| c.sign_in.login_free_attempts = 2).await;
     let attacker = browser();
     let form = login_form_of(&attacker, &server.base).await;
     for _ in 0..5 {

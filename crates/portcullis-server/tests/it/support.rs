@@ -142,6 +142,14 @@ impl TestServer {
         Self::start_with_clock(db, store, tweak, clock).await
     }
 
+    /// A server whose clock stands still: delays measured in seconds (sign-in
+    /// throttling) do not run out while a slow machine works through a test.
+    pub(crate) async fn start_frozen(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let store = seed(db).await;
+        let clock = std::sync::Arc::new(portcullis_core::ManualClock::new(1_900_000_000));
+        Self::start_with_clock(db, store, tweak, clock).await
+    }
+
     /// A server on `store` whose time is `clock`'s (a test can move it).
     pub(crate) async fn start_with_clock(
         db: &TestDb,
