@@ -9,18 +9,22 @@
 #       after=target/release > bench/compare/issue10_before_after.log
 #
 # POSTGRES (default postgres://postgres@127.0.0.1:5432/test) names the server the
-# PostgreSQL runs create their databases on. The log of the run quoted in
-# docs/performance.md is issue10_before_after.log beside this script.
+# PostgreSQL runs create their databases on; ROUNDS (default 2) how many times each
+# build runs on each of DATABASES (default "sqlite postgres"). The logs of the runs
+# quoted in docs/performance.md are beside this script: issue10_before_after.log,
+# and issue10_postgres_writer.log for the PostgreSQL writer of the second session.
 set -uo pipefail
 postgres="${POSTGRES:-postgres://postgres@127.0.0.1:5432/test}"
+rounds="${ROUNDS:-2}"           # how many times every build runs on every database
+databases="${DATABASES:-sqlite postgres}"
 run() { # label dir args...
   local label=$1 dir=$2; shift 2
   echo "### $label $*"
   PORTCULLIS_BENCH_BIN="$dir/portcullis" "$dir/portcullis-bench" "$@" 2>&1 \
-    | grep -E "^\||^portcullis-bench|^pre-created|VmHWM"
+    | grep -E "^\||^portcullis-bench|^pre-created|VmHWM|µs per request"
 }
-for round in 1 2; do
-  for db in sqlite postgres; do
+for round in $(seq "$rounds"); do
+  for db in $databases; do
     args=(--duration 8)
     [ "$db" = postgres ] && args+=(--postgres "$postgres")
     for build in "$@"; do

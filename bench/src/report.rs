@@ -19,6 +19,9 @@ pub(crate) enum RowResult {
         peak_rss_kib: Option<u64>,
         /// CPU used during the scenario, in % of one core: (server, load generator).
         cpu_percent: (Option<f64>, Option<f64>),
+        /// CPU used by local PostgreSQL processes during the scenario, in % of one
+        /// core (`None` on SQLite or without a local PostgreSQL).
+        database_cpu_percent: Option<f64>,
     },
 }
 
@@ -55,6 +58,7 @@ impl Row {
                 outcome,
                 peak_rss_kib,
                 cpu_percent,
+                database_cpu_percent,
             } => {
                 let sorted = &outcome.merged.sorted_us;
                 let pct = |p: Option<f64>| p.map_or_else(|| "?".to_owned(), |p| format!("{p:.0}%"));
@@ -72,6 +76,19 @@ impl Row {
                     pct(cpu_percent.1),
                     outcome.elapsed.as_secs_f64(),
                 );
+                if let Some(database) = database_cpu_percent {
+                    line.push_str(&format!("  CPU database {}", pct(Some(*database))));
+                    // CPU of the server and the database per request: unlike the rate,
+                    // barely moved by what else the machine runs.
+                    if let (Some(server), rate) = (cpu_percent.0, outcome.rate()) {
+                        if rate > 0.0 {
+                            let micros = (server + database) / 100.0 * 1e6 / rate;
+                            line.push_str(&format!(
+                                " ({micros:.0} µs per request with the server)"
+                            ));
+                        }
+                    }
+                }
                 if outcome.codes_ran_out {
                     line.push_str(
                         "\n    stopped early: the pre-created codes ran out (raise --codes)",

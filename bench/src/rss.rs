@@ -96,6 +96,28 @@ pub(crate) fn cpu_ticks(pid: u32, tree: bool) -> Option<u64> {
     total
 }
 
+/// The CPU ticks used so far by every process named `comm` (e.g. `postgres`, whose
+/// backends are not the server's children), `None` when there is none.
+pub(crate) fn cpu_ticks_named(comm: &str) -> Option<u64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some(ticks) = parse_stat_ticks(&stat).filter(|_| stat_comm(&stat) == Some(comm)) {
+            total = Some(total.unwrap_or(0) + ticks);
+        }
+    }
+    total
+}
+
+/// The command name of a `/proc/PID/stat` line: "pid (comm) state …", where comm
+/// may hold spaces and parentheses.
+fn stat_comm(stat: &str) -> Option<&str> {
+    let (_, rest) = stat.split_once(" (")?;
+    Some(rest.rsplit_once(')')?.0)
+}
+
 /// utime + stime of a `/proc/PID/stat` line.
 fn parse_stat_ticks(stat: &str) -> Option<u64> {
     let (_, rest) = stat.rsplit_once(')')?;
@@ -157,6 +179,7 @@ pub(crate) fn mib(kib: u64) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -174,5 +197,18 @@ mod tests {
         let stat = "31164 (portcullis (x)) S 1 31164 1 0 -1 4194560 2190 0 0 0 371 92 0 0 20 0 4 0";
         assert_eq!(parse_stat_ticks(stat), Some(463));
         assert_eq!(parse_stat_ticks("garbage"), None);
+        assert_eq!(stat_comm(stat), Some("portcullis (x)"));
+        assert_eq!(stat_comm("garbage"), None);
+    }
+
+    #[test]
+    fn counts_the_cpu_of_processes_by_name() {
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let comm = stat_comm(&own).unwrap().to_owned();
+        assert!(
+            cpu_ticks_named(&comm).is_some(),
+            "this test's own process is found"
+        );
+        assert_eq!(cpu_ticks_named("no such process, surely"), None);
     }
 }

@@ -24,7 +24,9 @@ use crate::load::{
     Workload,
 };
 use crate::report::{table, Row, RowResult};
-use crate::rss::{cpu_ticks, load_average, mib, status_kib, RssSampler, TICKS_PER_SECOND};
+use crate::rss::{
+    cpu_ticks, cpu_ticks_named, load_average, mib, status_kib, RssSampler, TICKS_PER_SECOND,
+};
 
 /// The redirect URI registered for the authorization-code client.
 const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
@@ -532,7 +534,9 @@ pub(crate) async fn measure(label: String, plan: Plan, pid: Option<(u32, bool)>)
     let server_cpu = |pid: Option<(u32, bool)>| pid.and_then(|(pid, tree)| cpu_ticks(pid, tree));
     let self_pid = std::process::id();
     let before = (server_cpu(pid), cpu_ticks(self_pid, false));
+    let database_before = cpu_ticks_named("postgres");
     let outcome = run_scenario(plan).await;
+    let database_after = cpu_ticks_named("postgres");
     let after = (server_cpu(pid), cpu_ticks(self_pid, false));
     let peak_rss_kib = sampler.and_then(RssSampler::stop);
     let row = Row {
@@ -547,6 +551,8 @@ pub(crate) async fn measure(label: String, plan: Plan, pid: Option<(u32, bool)>)
                 };
                 RowResult::Measured {
                     cpu_percent: (percent(before.0, after.0), percent(before.1, after.1)),
+                    database_cpu_percent: percent(database_before, database_after)
+                        .filter(|_| pid.is_some()),
                     outcome,
                     peak_rss_kib,
                 }
