@@ -129,21 +129,27 @@ async fn connect_postgres(url: &str, options: &SqlOptions) -> Result<Arc<dyn Bac
     // tables, the planner takes them for empty and prefers sequential scans — and the
     // plans prepared meanwhile stay, long after the tables have grown (a rotation then
     // scanned every token). Their own connections never take a sequential scan where an
-    // index serves; every other statement is planned as usual.
-    let hot_options = connect_options.options([("enable_seqscan", "off")]);
+    // index serves; every other statement is planned as usual. Their statements are
+    // prepared once and always take the same plan, so they are planned once too
+    // (a generic plan) instead of again for every execution's arrays.
+    let hot_options = connect_options.options([
+        ("enable_seqscan", "off"),
+        ("plan_cache_mode", "force_generic_plan"),
+    ]);
     let hot = pool_options
         .clone()
         .max_connections(PgBackend::HOT_CONNECTIONS)
         .connect_with(hot_options.clone())
         .await
         .map_err(unreachable)?;
-    // Redemptions commit without waiting for their WAL flush (see `crate::postgres`).
-    let redeem = pool_options
-        .max_connections(2)
+    // The writers commit without waiting for their WAL flush; the flusher task waits
+    // for it before their callers hear of their writes (see `crate::postgres`).
+    let unflushed = pool_options
+        .max_connections(PgBackend::WRITER_CONNECTIONS)
         .connect_with(hot_options.options([("synchronous_commit", "off")]))
         .await
         .map_err(unreachable)?;
-    Ok(Arc::new(PgBackend::new(pool, hot, redeem, target)))
+    Ok(Arc::new(PgBackend::new(pool, hot, unflushed, target)))
 }
 
 /// Creates a new database file readable by its owner only (0600), before SQLite

@@ -107,8 +107,11 @@ pub enum SqliteSynchronous {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SqlOptions {
-    /// The most PostgreSQL connections the pool opens (at least 1). Default 10.
-    /// (SQLite keeps one writer connection and one reader per thread that reads.)
+    /// The most PostgreSQL connections the pool opens (at least 1). Default 10. The
+    /// token hot path keeps up to seven more of its own (the lookup task, the writer,
+    /// the flusher, revocations and mixed batches), so a server opens at most this
+    /// plus seven. (SQLite keeps one writer connection and one reader per thread
+    /// that reads.)
     pub max_connections: u32,
     /// SQLite durability; ignored for PostgreSQL. Default [`SqliteSynchronous::Normal`].
     pub sqlite_synchronous: SqliteSynchronous,

@@ -1,32 +1,39 @@
 //! The PostgreSQL backend, on sqlx.
 //!
 //! - **Hot writes** (new tokens, rotations, redemptions) go through the group commit
-//!   (`crate::group_commit`) with two writer tasks, so that one batch fills while the
-//!   other waits for its commit's WAL flush. A batch is set-based statements: every
-//!   new token in one `INSERT … SELECT FROM UNNEST(…)` (with the rotations' `UPDATE …
-//!   = ANY($1)` joined by `WITH`, so that a rotation's new token is inserted only when
-//!   its old one was revoked), every redemption in one `UPDATE … FROM UNNEST(…)`. One
-//!   prepared text serves every batch size, and a batch costs one statement per kind
-//!   however many requests it answers; one statement commits by itself, two share a
-//!   transaction.
-//! - **Redemptions** have a writer of their own, whose commits do not wait for their
-//!   WAL flush (`synchronous_commit = off`): a redemption is visible to every other
-//!   transaction the moment it commits, so single use holds across servers, and the
-//!   token it leads to is saved afterwards with a commit that does wait — and
-//!   flushing the WAL up to that commit flushes the redemption before it. A
-//!   redemption that led to no token (a failed PKCE check, say) may be lost if
-//!   PostgreSQL itself crashes within the WAL writer's delay (200 ms by default);
-//!   its code then works once more, for its own client and verifier only. This saves
-//!   one flush per code exchange.
+//!   (`crate::group_commit`) with one writer task. A batch is one set-based
+//!   statement, however many requests it answers: every new token in one `INSERT …
+//!   SELECT FROM UNNEST(…)`, joined by `WITH` to the rotations' `UPDATE … = ANY($1)`
+//!   (so that a rotation's new token is inserted only when its old one was revoked)
+//!   and to the redemptions' `UPDATE … FROM UNNEST(…)`. One prepared text serves
+//!   every batch size. One writer makes the largest batches, and new tokens' keys are
+//!   time-ordered, so two writers would only contend for the same last index pages
+//!   (docs/performance.md).
+//! - **The writer does not wait for the WAL flush** (`synchronous_commit = off` on
+//!   its connections); the **flusher** task does, before any caller hears of a write:
+//!   one small transaction with an id, whose commit waits for the WAL up to it — the
+//!   writer's earlier commits included, since the WAL is written in order — for every
+//!   batch committed meanwhile. The writer goes on with the next batch while the
+//!   flusher waits, and a flush serves several batches. A committed write is visible
+//!   to other transactions before it is flushed, so single use and rotation hold
+//!   across servers at once; if PostgreSQL crashes before the flush, the write is
+//!   lost, but nobody heard of it (a request retried then finds its code or refresh
+//!   token as it was).
+//! - **Redemptions alone need no flush**: the token a redemption leads to is saved
+//!   afterwards and flushed, and flushing the WAL up to it flushes the redemption
+//!   before it. A redemption that led to no token (a failed PKCE check, say) may be
+//!   lost if PostgreSQL itself crashes within the WAL writer's delay (200 ms by
+//!   default); its code then works once more, for its own client and verifier only.
 //! - **Token lookups** go through one lookup task that answers every lookup waiting
 //!   at that moment with one `SELECT … WHERE key = ANY($1)`.
-//! - The writers, the lookup task and the checker (below) each **keep one
-//!   connection** between batches, replaced when it fails: handing a pooled
-//!   connection out and back for every statement cost more of the server's CPU than
-//!   the statement (refresh on the bench machine: 5.8–6.6k → 7.5–8.0k per second).
-//!   They run without sequential scans (see `crate::connect`).
-//! - **Everything else** (clients, users, sessions, consent, throttling, purging) runs
-//!   on the pool directly, a transaction where it is more than one statement.
+//! - The writer, the lookup task and the flusher each **keep one connection**
+//!   between batches, replaced when it fails: handing a pooled connection out and
+//!   back for every statement cost more of the server's CPU than the statement
+//!   (refresh on the bench machine: 5.8–6.6k → 7.5–8.0k per second). They run
+//!   without sequential scans and with plans made once (see `crate::connect`).
+//! - **Everything else** (clients, users, sessions, consent, throttling, purging,
+//!   revocation) runs on a pool whose commits wait for their flush, a transaction
+//!   where it is more than one statement.
 //!
 //! Several processes may share the database, so a replay must revoke the token that a
 //! racing legitimate request writes for the same grant. `revoke_grant` commits the
@@ -36,9 +43,8 @@
 //! committed after the tokens were revoked: a rotation cannot, because it holds its
 //! old token's row, which `revoke_grant`'s `UPDATE` waits for before a second `UPDATE`
 //! runs; the first token of a grant (a code exchange) is checked against
-//! `revoked_grants` once more after its commit, by a checker task beside the writers
-//! (every check waiting at that moment in one statement), before its caller hears of
-//! it.
+//! `revoked_grants` once more after its commit, by the flusher in the statement that
+//! flushes it, before its caller hears of it.
 
 use std::sync::{Arc, LazyLock};
 
@@ -61,17 +67,18 @@ use crate::schema::{
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Group-commit writer tasks. Batches grow with the load, so more tasks mostly make
-/// smaller batches: on the 2-core bench machine two writers and one lookup task beat
-/// four of each (docs/performance.md).
-const WRITER_TASKS: usize = 2;
+/// smaller batches, and their inserts meet on the same last index pages: on the
+/// 2-core bench machine one writer beats two, and two beat four (docs/performance.md).
+const WRITER_TASKS: usize = 1;
 /// Lookup tasks, each with a connection of its own.
 const LOOKUP_TASKS: usize = 1;
 /// The most lookups answered by one query.
 const MAX_LOOKUPS: usize = 32;
 /// Lookups waiting for the lookup task before callers wait to enqueue.
 const LOOKUP_QUEUE: usize = 4096;
-/// How often the check against revoked grants is tried after a commit.
-const CHECK_ATTEMPTS: usize = 3;
+/// How often the flush (and its check against revoked grants) is tried after a
+/// commit.
+const FLUSH_ATTEMPTS: usize = 3;
 
 /// The PostgreSQL types of the token columns, in `TOKEN_INSERT_COLUMNS` order.
 const TOKEN_TYPES: [ArrayType; TOKEN_WIDTH] = {
@@ -168,36 +175,31 @@ pub(crate) struct PgBackend {
     hot: PgPool,
     target: String,
     writer: Writer,
-    /// Redemptions: their own writer, whose commits do not wait for the WAL flush.
-    redeemer: Writer,
     lookups: Vec<mpsc::Sender<Lookup>>,
     next_lookup: std::sync::atomic::AtomicUsize,
 }
 
 impl PgBackend {
-    /// Connections of the `hot` pool: one per writer task, one for the lookup task,
-    /// one for the checker, and two for transactions of mixed batches.
-    pub(crate) const HOT_CONNECTIONS: u32 = (WRITER_TASKS + LOOKUP_TASKS) as u32 + 3;
+    /// Connections of the `hot` pool: one for each lookup task, one for the flusher,
+    /// and two for revocations.
+    pub(crate) const HOT_CONNECTIONS: u32 = LOOKUP_TASKS as u32 + 3;
 
-    /// A backend on `pool`, with `hot` for the token lookups and hot writes (for
-    /// `host:port/database` `target`); starts its writer and lookup tasks, so it must
-    /// be called inside a tokio runtime.
-    pub(crate) fn new(pool: PgPool, hot: PgPool, redeem: PgPool, target: String) -> Self {
-        let checker = Checker::spawn(hot.clone());
+    /// Connections of the writers' pool, whose commits do not wait for the WAL
+    /// flush: one per writer task, and two for transactions of mixed batches.
+    pub(crate) const WRITER_CONNECTIONS: u32 = WRITER_TASKS as u32 + 2;
+
+    /// A backend on `pool`, with `hot` for the token lookups, revocations and the
+    /// flusher and `unflushed` for the writers (for `host:port/database` `target`);
+    /// starts its writer, flusher and lookup tasks, so it must be called inside a
+    /// tokio runtime.
+    pub(crate) fn new(pool: PgPool, hot: PgPool, unflushed: PgPool, target: String) -> Self {
+        let flusher = Flusher::spawn(hot.clone());
         let (writer, queues) = Writer::new(WRITER_TASKS);
         for queue in queues {
             tokio::spawn(queue.run(PgBatch {
-                pool: hot.clone(),
+                pool: unflushed.clone(),
                 conn: None,
-                checker: checker.clone(),
-            }));
-        }
-        let (redeemer, queues) = Writer::new(1);
-        for queue in queues {
-            tokio::spawn(queue.run(PgBatch {
-                pool: redeem.clone(),
-                conn: None,
-                checker: checker.clone(),
+                flusher: flusher.clone(),
             }));
         }
         let lookups = (0..LOOKUP_TASKS)
@@ -212,7 +214,6 @@ impl PgBackend {
             hot,
             target,
             writer,
-            redeemer,
             lookups,
             next_lookup: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -294,7 +295,7 @@ impl Backend for PgBackend {
         code_hash: String,
         client_id: String,
     ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
-        self.redeemer.redeem(code_hash, client_id).await
+        self.writer.redeem(code_hash, client_id).await
     }
 
     async fn revoke_token(&self, key: String) -> Result<(), SqlError> {
@@ -493,14 +494,14 @@ static INSERT_TOKENS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Rotations and new tokens in one statement: `$1` the presented refresh keys, `$2`
-/// the key each new token rotates (NULL for a new grant), `$3`… the new tokens'
-/// columns. A rotation's new token is inserted only when its old one was revoked here;
-/// the rows are the keys revoked.
-static ROTATE_AND_INSERT: LazyLock<String> = LazyLock::new(|| {
+/// The rotations and new tokens of a batch, as the `WITH` queries `rotated` and
+/// `inserted`: `$1` the presented refresh keys, `$2` the key each new token rotates
+/// (NULL for a new grant), `$3`… the new tokens' columns. A rotation's new token is
+/// inserted only when its old one was revoked here.
+fn rotation_queries() -> String {
     let (columns, selected) = selected_token_columns();
     format!(
-        "WITH rotated AS ( \
+        "rotated AS ( \
             UPDATE tokens SET revoked = TRUE \
             WHERE refresh_token_hash = ANY($1::text[]) AND revoked = FALSE \
             RETURNING refresh_token_hash \
@@ -508,24 +509,50 @@ static ROTATE_AND_INSERT: LazyLock<String> = LazyLock::new(|| {
             INSERT INTO tokens ({TOKEN_INSERT_COLUMNS}) \
             SELECT {selected} FROM UNNEST($2::text[], {arrays}) AS n(presented, {columns}) \
             WHERE n.presented IS NULL OR n.presented IN (SELECT refresh_token_hash FROM rotated) \
-         ) \
-         SELECT refresh_token_hash FROM rotated",
+         )",
         arrays = token_arrays(3),
         columns = columns.join(", "),
     )
-});
+}
 
-/// Redemptions in one statement: `$1` the codes, `$2` their clients; the rows are the
-/// codes redeemed here.
-static REDEEM: LazyLock<String> = LazyLock::new(|| {
+/// The redemption of a batch's codes, `$first` the codes and the next parameter
+/// their clients, returning the codes redeemed here.
+fn redemption(first: usize) -> String {
     format!(
         "UPDATE authorization_codes AS c SET used = TRUE \
-         FROM UNNEST($1::text[], $2::text[]) AS r(code_hash, client_id) \
+         FROM UNNEST(${first}::text[], ${clients}::text[]) AS r(code_hash, client_id) \
          WHERE c.code_hash = r.code_hash AND c.client_id = r.client_id AND c.used = FALSE \
-         RETURNING {}",
-        qualified_code_columns()
+         RETURNING {columns}",
+        clients = first + 1,
+        columns = qualified_code_columns(),
+    )
+}
+
+/// Rotations and new tokens in one statement ([`rotation_queries`]); the rows are
+/// the keys revoked.
+static ROTATE_AND_INSERT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {} SELECT refresh_token_hash FROM rotated",
+        rotation_queries()
     )
 });
+
+/// Redemptions, rotations and new tokens in one statement: `$1`… as in
+/// [`rotation_queries`], then the codes and their clients. Each row is a code
+/// redeemed here (its columns, then NULL) or a key revoked here (NULLs, then the
+/// key).
+static HOT_WRITE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH redeemed AS ({}), {} \
+         SELECT redeemed.*, rotated.refresh_token_hash FROM redeemed FULL JOIN rotated ON FALSE",
+        redemption(TOKEN_WIDTH + 3),
+        rotation_queries(),
+    )
+});
+
+/// Redemptions alone: `$1` the codes, `$2` their clients; the rows are the codes
+/// redeemed here.
+static REDEEM: LazyLock<String> = LazyLock::new(|| redemption(1));
 
 /// `c.code_hash, c.client_id, …`
 fn qualified_code_columns() -> String {
@@ -546,10 +573,17 @@ static FIND_CODES: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Revokes, after their commit, the new tokens whose grant was revoked meanwhile.
-const CHECK_REVOKED_GRANTS: &str = "UPDATE tokens SET revoked = TRUE \
-     WHERE access_token_hash = ANY($1::text[]) AND revoked = FALSE \
-     AND grant_id IN (SELECT grant_id FROM revoked_grants)";
+/// Waits for the WAL flush of every write committed before it, and revokes, after
+/// their commit, the new tokens of `$1` whose grant was revoked meanwhile. Its
+/// transaction takes an id, so its commit writes a record and waits for the flush of
+/// the WAL up to it, the unflushed commits before it included.
+const FLUSH_AND_CHECK: &str = "WITH checked AS ( \
+        UPDATE tokens SET revoked = TRUE \
+        WHERE access_token_hash = ANY($1::text[]) AND revoked = FALSE \
+        AND grant_id IN (SELECT grant_id FROM revoked_grants) \
+        RETURNING 1 \
+     ) \
+     SELECT txid_current(), (SELECT count(*) FROM checked)";
 
 /// What each job of a batch waits for.
 enum Slot {
@@ -565,13 +599,50 @@ enum Slot {
     Other,
 }
 
+/// What the rows of a batch's hot statement are.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// The refresh keys revoked (rotated) here, if any.
+    Rotated,
+    /// The codes redeemed here.
+    Redeemed,
+    /// Both, as [`HOT_WRITE`] returns them.
+    Both,
+}
+
+impl Shape {
+    /// The keys rotated and the codes redeemed, from the statement's rows.
+    fn split(
+        self,
+        rows: &[PgRow],
+    ) -> Result<(Vec<String>, Vec<AuthorizationCodeRecord>), SqlError> {
+        let mut rotated = Vec::new();
+        let mut redeemed = Vec::new();
+        for row in rows {
+            match self {
+                Shape::Rotated => rotated.push(row.text(0)?),
+                Shape::Redeemed => redeemed.push(code_from_row(row)?),
+                Shape::Both => match row.opt_text(CODE_WIDTH)? {
+                    Some(key) => rotated.push(key),
+                    None => redeemed.push(code_from_row(row)?),
+                },
+            }
+        }
+        Ok((rotated, redeemed))
+    }
+}
+
+/// The number of [`CODE_COLUMNS`].
+const CODE_WIDTH: usize = 13;
+
 /// Runs batches on the pool.
 struct PgBatch {
     pool: PgPool,
     /// The connection single statements run on, kept between batches.
     conn: Option<sqlx::pool::PoolConnection<Postgres>>,
-    /// Where new tokens are checked against revoked grants after their commit.
-    checker: Checker,
+    /// Where a batch's commit is flushed, and its new tokens checked against revoked
+    /// grants, before its callers hear of it.
+    flusher: Flusher,
 }
 
 impl Batch for PgBatch {
@@ -618,16 +689,29 @@ impl Batch for PgBatch {
                 }
             });
         }
-        let tokens = token_statement(&presented, &inserts)?;
-        let redeem = (!codes.is_empty()).then(|| {
-            sqlx::query(REDEEM.as_str())
-                .bind(codes.iter().map(|c| c.0.to_owned()).collect::<Vec<_>>())
-                .bind(codes.iter().map(|c| c.1.to_owned()).collect::<Vec<_>>())
-        });
-        // One statement commits by itself; several share a transaction, so that the
-        // batch stays all or nothing.
-        let alone = !others && (tokens.is_none() || redeem.is_none());
-        let (rotated_rows, redeemed_rows, missing, results) = if alone {
+        // One statement writes every hot job of the batch; its rows say which
+        // rotations and redemptions happened here.
+        let code_keys = || codes.iter().map(|c| c.0.to_owned()).collect::<Vec<_>>();
+        let code_clients = || codes.iter().map(|c| c.1.to_owned()).collect::<Vec<_>>();
+        let (write, shape) = match token_statement(&presented, &inserts, !codes.is_empty())? {
+            Some(query) if codes.is_empty() => (Some(query), Shape::Rotated),
+            Some(query) => (
+                Some(query.bind(code_keys()).bind(code_clients())),
+                Shape::Both,
+            ),
+            None if codes.is_empty() => (None, Shape::Rotated),
+            None => (
+                Some(
+                    sqlx::query(REDEEM.as_str())
+                        .bind(code_keys())
+                        .bind(code_clients()),
+                ),
+                Shape::Redeemed,
+            ),
+        };
+        // The statement commits by itself, unless the batch has other jobs: then they
+        // share a transaction, so that the batch stays all or nothing.
+        let (rotated, redeemed, missing, results) = if !others {
             // The writer keeps one connection: no pool hand-off per batch, and its
             // prepared statements stay at hand. A failed one is replaced.
             let conn = match &mut self.conn {
@@ -636,10 +720,9 @@ impl Batch for PgBatch {
                     .conn
                     .insert(self.pool.acquire().await.map_err(SqlError::from)?),
             };
-            let written = match (tokens, redeem) {
-                (Some(tokens), _) => tokens.fetch_all(&mut **conn).await,
-                (None, Some(redeem)) => redeem.fetch_all(&mut **conn).await,
-                (None, None) => Ok(Vec::new()),
+            let written = match write {
+                Some(write) => write.fetch_all(&mut **conn).await,
+                None => Ok(Vec::new()),
             };
             let rows = match written {
                 Ok(rows) => rows,
@@ -648,52 +731,31 @@ impl Batch for PgBatch {
                     return Err(Failure::BeforeCommit(error.into()));
                 }
             };
-            let (rotated_rows, redeemed_rows) = if codes.is_empty() {
-                (rows, Vec::new())
-            } else {
-                (Vec::new(), rows)
-            };
-            // Committed: a failure from here on must not run these jobs again. (On
-            // the kept connection: the redeemer's pool has no other.)
-            let missing = match self.conn.as_mut() {
-                Some(conn) => find_missing(&mut **conn, &codes, redeemed_rows.len()).await,
-                None => find_missing(&self.pool, &codes, redeemed_rows.len()).await,
-            };
+            // Committed: a failure from here on must not run these jobs again.
+            let (rotated, redeemed) = shape.split(&rows).map_err(Failure::AfterCommit)?;
+            let missing = find_missing(&mut **conn, &codes, redeemed.len()).await;
             if missing.is_err() {
                 self.conn = None;
             }
             let missing = missing.map_err(Failure::AfterCommit)?;
-            (rotated_rows, redeemed_rows, missing, Vec::new())
+            (rotated, redeemed, missing, Vec::new())
         } else {
             let mut tx = self.pool.begin().await.map_err(SqlError::from)?;
-            let mut rotated_rows = Vec::new();
-            let mut redeemed_rows = Vec::new();
-            if let Some(redeem) = redeem {
-                redeemed_rows = redeem.fetch_all(&mut *tx).await.map_err(SqlError::from)?;
-            }
-            if let Some(tokens) = tokens {
-                rotated_rows = tokens.fetch_all(&mut *tx).await.map_err(SqlError::from)?;
-            }
+            let rows = match write {
+                Some(write) => write.fetch_all(&mut *tx).await.map_err(SqlError::from)?,
+                None => Vec::new(),
+            };
+            let (rotated, redeemed) = shape.split(&rows)?;
             let mut results = Vec::new();
             for job in jobs {
                 if let Some(outcome) = run_other(&mut tx, job).await? {
                     results.push(outcome);
                 }
             }
-            let missing = find_missing(&mut *tx, &codes, redeemed_rows.len()).await?;
+            let missing = find_missing(&mut *tx, &codes, redeemed.len()).await?;
             tx.commit().await.map_err(SqlError::from)?;
-            (rotated_rows, redeemed_rows, missing, results)
+            (rotated, redeemed, missing, results)
         };
-        let rotated: Vec<String> = rotated_rows
-            .iter()
-            .map(|row| row.text(0))
-            .collect::<Result<_, _>>()
-            .map_err(Failure::AfterCommit)?;
-        let redeemed: Vec<AuthorizationCodeRecord> = redeemed_rows
-            .iter()
-            .map(code_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(Failure::AfterCommit)?;
         // A rotation needs no check after its commit: its `UPDATE` holds the old
         // token's row until then, and `revoke_grant` revokes the grant's tokens twice
         // (see there). A new grant's token holds no such row: it is checked.
@@ -702,9 +764,12 @@ impl Batch for PgBatch {
             .filter(|(key, token)| key.is_none() && may_race_a_replay(token))
             .map(|(_, token)| token.access_token_hash.clone())
             .collect();
-        let follow_up = (!racing.is_empty()).then(|| {
-            let checker = self.checker.clone();
-            Box::pin(async move { checker.check(racing).await }) as FollowUp
+        // Committed without waiting for the flush: the flusher waits for it before the
+        // callers hear of their writes. Only redemptions need not wait (see the
+        // module header).
+        let follow_up = (!inserts.is_empty() || others).then(|| {
+            let flusher = self.flusher.clone();
+            Box::pin(async move { flusher.flush(racing).await }) as FollowUp
         });
         let redemption = |index: usize| -> CodeRedemption<AuthorizationCodeRecord> {
             let (code_hash, client_id) = codes[index];
@@ -753,6 +818,7 @@ impl Batch for PgBatch {
 fn token_statement<'q>(
     presented: &[&str],
     inserts: &[(Option<&str>, &TokenRecord)],
+    with_codes: bool,
 ) -> Result<Option<sqlx::query::Query<'q, Postgres, PgArguments>>, SqlError> {
     if inserts.is_empty() {
         return Ok(None);
@@ -763,22 +829,26 @@ fn token_statement<'q>(
             column.push(value)?;
         }
     }
-    let mut query = if presented.is_empty() {
+    let mut query = if presented.is_empty() && !with_codes {
         sqlx::query(INSERT_TOKENS.as_str())
     } else {
-        sqlx::query(ROTATE_AND_INSERT.as_str())
-            .bind(
-                presented
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                inserts
-                    .iter()
-                    .map(|(key, _)| key.map(str::to_owned))
-                    .collect::<Vec<Option<String>>>(),
-            )
+        sqlx::query(if with_codes {
+            HOT_WRITE.as_str()
+        } else {
+            ROTATE_AND_INSERT.as_str()
+        })
+        .bind(
+            presented
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            inserts
+                .iter()
+                .map(|(key, _)| key.map(str::to_owned))
+                .collect::<Vec<Option<String>>>(),
+        )
     };
     for column in columns {
         query = column.bind(query);
@@ -837,42 +907,44 @@ async fn run_other(
     }))
 }
 
-/// A check of committed new tokens against revoked grants, waiting for the checker.
-struct Check {
+/// A wait for the flush of committed writes, with the new tokens to check against
+/// revoked grants.
+struct Flush {
     keys: Vec<String>,
     reply: oneshot::Sender<Result<(), SqlError>>,
 }
 
-/// The handle to the checker task.
+/// The handle to the flusher task.
 #[derive(Clone)]
-struct Checker(mpsc::Sender<Check>);
+struct Flusher(mpsc::Sender<Flush>);
 
-impl Checker {
-    /// Starts the checker task on `pool`.
+impl Flusher {
+    /// Starts the flusher task on `pool`, whose commits wait for the WAL flush.
     fn spawn(pool: PgPool) -> Self {
-        let (checks, queue) = mpsc::channel(LOOKUP_QUEUE);
-        tokio::spawn(run_checks(pool, queue));
-        Self(checks)
+        let (flushes, queue) = mpsc::channel(LOOKUP_QUEUE);
+        tokio::spawn(run_flushes(pool, queue));
+        Self(flushes)
     }
 
-    /// Revokes the committed new tokens of `keys` whose grant was revoked meanwhile.
-    async fn check(&self, keys: Vec<String>) -> Result<(), SqlError> {
-        let stopped = || SqlError::Task("the revoked-grant checker stopped".to_owned());
+    /// Returns once every write committed before it is flushed, the committed new
+    /// tokens of `keys` whose grant was revoked meanwhile revoked.
+    async fn flush(&self, keys: Vec<String>) -> Result<(), SqlError> {
+        let stopped = || SqlError::Task("the flusher stopped".to_owned());
         let (reply, answer) = oneshot::channel();
         self.0
-            .send(Check { keys, reply })
+            .send(Flush { keys, reply })
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
 
-/// Revokes, after their commit, the new tokens whose grant was revoked meanwhile: every
-/// check waiting at that moment in one statement, on one kept connection, retried a
-/// few times (the tokens are committed, so their callers must not run them again). It
-/// runs beside the writers, before the callers hear of their tokens.
-async fn run_checks(pool: PgPool, mut queue: mpsc::Receiver<Check>) {
-    let mut waiting: Vec<Check> = Vec::with_capacity(MAX_LOOKUPS);
+/// Flushes committed writes and checks their new tokens against revoked grants: every
+/// flush waiting at that moment in one statement ([`FLUSH_AND_CHECK`]), on one kept
+/// connection, retried a few times (the writes are committed, so their callers must
+/// not run them again). It runs beside the writers, which go on meanwhile.
+async fn run_flushes(pool: PgPool, mut queue: mpsc::Receiver<Flush>) {
+    let mut waiting: Vec<Flush> = Vec::with_capacity(MAX_LOOKUPS);
     let mut kept: Option<sqlx::pool::PoolConnection<Postgres>> = None;
     while queue.recv_many(&mut waiting, MAX_LOOKUPS).await > 0 {
         let keys: Vec<&str> = waiting
@@ -880,15 +952,15 @@ async fn run_checks(pool: PgPool, mut queue: mpsc::Receiver<Check>) {
             .flat_map(|c| c.keys.iter().map(String::as_str))
             .collect();
         let mut outcome = Ok(());
-        for _ in 0..CHECK_ATTEMPTS {
+        for _ in 0..FLUSH_ATTEMPTS {
             outcome = async {
                 let conn = match &mut kept {
                     Some(conn) => conn,
                     None => kept.insert(pool.acquire().await?),
                 };
-                sqlx::query(CHECK_REVOKED_GRANTS)
+                sqlx::query(FLUSH_AND_CHECK)
                     .bind(&keys)
-                    .execute(&mut **conn)
+                    .fetch_all(&mut **conn)
                     .await
                     .map(drop)
                     .map_err(SqlError::from)
@@ -900,8 +972,8 @@ async fn run_checks(pool: PgPool, mut queue: mpsc::Receiver<Check>) {
             kept = None;
         }
         let cause = outcome.err().map(Arc::new);
-        for check in waiting.drain(..) {
-            let _ = check.reply.send(match &cause {
+        for flush in waiting.drain(..) {
+            let _ = flush.reply.send(match &cause {
                 None => Ok(()),
                 Some(cause) => Err(SqlError::Batch(cause.clone())),
             });
@@ -925,10 +997,24 @@ mod tests {
         assert!(INSERT_TOKENS.contains(&format!("${TOKEN_WIDTH}::bigint[])")));
         assert!(ROTATE_AND_INSERT.contains(&format!("${}::bigint[]", TOKEN_WIDTH + 2)));
         assert!(!ROTATE_AND_INSERT.contains(&format!("${}", TOKEN_WIDTH + 3)));
+        assert!(HOT_WRITE.contains(&format!("${}::text[]", TOKEN_WIDTH + 4)));
+        assert!(!HOT_WRITE.contains(&format!("${}", TOKEN_WIDTH + 5)));
+        assert_eq!(CODE_COLUMNS.split(',').count(), CODE_WIDTH);
+
         let token = TokenRecord::new("k", "c", "client_credentials", "g", 1, 2);
         let mut columns: Vec<Array> = TOKEN_TYPES.iter().map(|k| Array::new(*k)).collect();
         for (column, value) in columns.iter_mut().zip(token_args(&token).unwrap()) {
             column.push(value).unwrap();
         }
+    }
+
+    /// `SqlOptions::max_connections` and the README promise at most seven
+    /// connections beyond the pool.
+    #[test]
+    fn the_hot_path_keeps_seven_connections_of_its_own() {
+        assert_eq!(
+            PgBackend::HOT_CONNECTIONS + PgBackend::WRITER_CONNECTIONS,
+            7
+        );
     }
 }

@@ -424,6 +424,108 @@ pub async fn concurrent_rotations<S: ConformanceStore>(store: Arc<S>) {
     assert_eq!(winners, 1, "exactly one of {CONCURRENCY} rotations wins");
 }
 
+/// What one of [`mixed_hot_writes`]'s tasks did.
+enum HotWrite {
+    Redeemed(CodeRedemption<AuthorizationCodeRecord>),
+    Rotated(bool, TokenRecord),
+    Saved(TokenRecord),
+}
+
+/// Redemptions, rotations and new tokens all at once (on PostgreSQL their batches
+/// join all three in one statement): each caller still gets its own answer.
+pub async fn mixed_hot_writes<S: ConformanceStore>(store: Arc<S>) {
+    const EACH: usize = 4;
+    let client = registered_client(&*store).await;
+    let mut codes = Vec::new();
+    let mut olds = Vec::new();
+    for i in 0..EACH {
+        let saved = code(&client.client_id, "alice");
+        store.save_authorization_code(saved.clone()).await.unwrap();
+        codes.push(saved);
+        let old = token(&client.client_id, &format!("grant-m{i}"), Some("alice"));
+        store.save_token(old.clone()).await.unwrap();
+        olds.push(old);
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(EACH * 5));
+    let mut tasks = Vec::new();
+    for twice in [0, 1] {
+        for saved in &codes {
+            let (store, barrier, saved) = (store.clone(), barrier.clone(), saved.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let redemption = store
+                    .redeem_authorization_code(&saved.code_hash, &saved.client_id)
+                    .await
+                    .unwrap();
+                HotWrite::Redeemed(redemption)
+            }));
+        }
+        for (i, old) in olds.iter().enumerate() {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            let presented = old.refresh_token_hash.clone().unwrap();
+            let new = token(&client.client_id, &format!("grant-m{i}"), Some("alice"));
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let rotated = store
+                    .rotate_refresh_token(&presented, new.clone())
+                    .await
+                    .unwrap();
+                HotWrite::Rotated(rotated, new)
+            }));
+        }
+        if twice == 0 {
+            for i in 0..EACH {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                let new = token(&client.client_id, &format!("grant-n{i}"), Some("bob"));
+                tasks.push(tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.save_token(new.clone()).await.unwrap();
+                    HotWrite::Saved(new)
+                }));
+            }
+        }
+    }
+    let (mut redeemed, mut used, mut rotated) = (0, 0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            HotWrite::Redeemed(CodeRedemption::Redeemed(c)) => {
+                assert!(codes.contains(&c), "a code comes back as it was saved");
+                redeemed += 1;
+            }
+            HotWrite::Redeemed(CodeRedemption::AlreadyUsed(c)) => {
+                assert!(codes.contains(&c));
+                used += 1;
+            }
+            HotWrite::Redeemed(CodeRedemption::NotFound) => panic!("every code exists"),
+            HotWrite::Rotated(won, new) => {
+                let saved = store
+                    .find_access_token(&new.access_token_hash)
+                    .await
+                    .unwrap();
+                if won {
+                    rotated += 1;
+                    assert_eq!(saved, Some(new), "a winning rotation's token is saved");
+                } else {
+                    assert_eq!(saved, None, "a losing rotation saves nothing");
+                }
+            }
+            HotWrite::Saved(new) => {
+                let saved = store
+                    .find_access_token(&new.access_token_hash)
+                    .await
+                    .unwrap();
+                assert_eq!(saved, Some(new), "a new token is saved");
+            }
+        }
+    }
+    assert_eq!(
+        (redeemed, used),
+        (EACH, EACH),
+        "each code is redeemed once, then found used"
+    );
+    assert_eq!(rotated, EACH, "each refresh token is rotated once");
+}
+
 pub async fn pending_requests<S: ConformanceStore>(store: Arc<S>) {
     let client = registered_client(&*store).await;
     let params = vec![
@@ -563,6 +665,7 @@ macro_rules! conformance_tests {
             check!(another_clients_code_is_left_alone);
             check!(concurrent_redemptions);
             check!(concurrent_rotations);
+            check!(mixed_hot_writes);
             check!(pending_requests);
             check!(authenticate_user);
         }
