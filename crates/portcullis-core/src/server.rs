@@ -655,15 +655,21 @@ impl<S: ClientStore> AuthorizationServer<S> {
             env: &self.env,
         };
         let issuance = handler.handle(&context).await?;
+        // The authenticated client, or (for a handler that skipped authentication) the
+        // one the issuance names: borrowed, never copied, on every token request.
+        let found;
         let issued_for = match &client {
-            Some(client) => client.clone(),
-            None => self
-                .store
-                .find_client(&issuance.client_id)
-                .await?
-                .ok_or_else(|| OAuthError::invalid_client("the client is not registered"))?,
+            Some(client) => client,
+            None => {
+                found = self
+                    .store
+                    .find_client(&issuance.client_id)
+                    .await?
+                    .ok_or_else(|| OAuthError::invalid_client("the client is not registered"))?;
+                &found
+            }
         };
-        let response = self.issue(&context, &issued_for, issuance).await?;
+        let response = self.issue(&context, issued_for, issuance).await?;
         tracing::debug!(client_id = %issued_for.client_id(), grant_type = %handler.grant_type(), "token issued");
         Ok(response.into_response())
     }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use portcullis_core::{AuthorizationCodeRecord, CodeRedemption, TokenRecord};
 
 use crate::error::SqlError;
+use crate::group_commit::Writer;
 use crate::schema::{OwnedRow, Query, StatementResult};
 
 /// Which key a token lookup goes by.
@@ -55,19 +56,28 @@ pub(crate) trait Backend: Send + Sync + 'static {
         key: &str,
     ) -> Result<Option<TokenRecord>, SqlError>;
 
+    /// The group commit that the hot writes go through (`crate::group_commit`).
+    fn writer(&self) -> &Writer;
+
     /// Saves a new token; returns once it is committed.
-    async fn save_token(&self, token: TokenRecord) -> Result<(), SqlError>;
+    async fn save_token(&self, token: TokenRecord) -> Result<(), SqlError> {
+        self.writer().save(token).await
+    }
 
     /// When the token holding refresh key `presented` is not revoked, revokes it and
     /// saves `new`, atomically: `true`; otherwise changes nothing: `false`.
-    async fn rotate(&self, presented: String, new: TokenRecord) -> Result<bool, SqlError>;
+    async fn rotate(&self, presented: String, new: TokenRecord) -> Result<bool, SqlError> {
+        self.writer().rotate(presented, new).await
+    }
 
     /// Marks the code used when it was issued to `client_id`, atomically.
     async fn redeem(
         &self,
         code_hash: String,
         client_id: String,
-    ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError>;
+    ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
+        self.writer().redeem(code_hash, client_id).await
+    }
 
     /// Revokes the token whose access key is `key`.
     async fn revoke_token(&self, key: String) -> Result<(), SqlError>;

@@ -608,20 +608,8 @@ impl Backend for SqliteBackend {
         })
     }
 
-    async fn save_token(&self, token: TokenRecord) -> Result<(), SqlError> {
-        self.writer.save(token).await
-    }
-
-    async fn rotate(&self, presented: String, new: TokenRecord) -> Result<bool, SqlError> {
-        self.writer.rotate(presented, new).await
-    }
-
-    async fn redeem(
-        &self,
-        code_hash: String,
-        client_id: String,
-    ) -> Result<CodeRedemption<AuthorizationCodeRecord>, SqlError> {
-        self.writer.redeem(code_hash, client_id).await
+    fn writer(&self) -> &Writer {
+        &self.writer
     }
 
     async fn revoke_token(&self, key: String) -> Result<(), SqlError> {

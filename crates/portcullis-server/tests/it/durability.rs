@@ -2,7 +2,7 @@
 //! a `portcullis serve` process killed (SIGKILL, no shutdown) right after answering
 //! has lost none of the tokens it handed out.
 
-use portcullis_core::{hash_secret, token_key, ClientRecord, Scope, TokenStore};
+use portcullis_core::{token_key, TokenStore};
 use portcullis_sql::SqlStore;
 
 use crate::support::*;
@@ -14,14 +14,7 @@ const TOKENS: usize = 200;
 async fn killed_server_loses_no_token_it_returned(db: TestDb) {
     let store = seed(&db).await;
     store
-        .insert_client(
-            &ClientRecord::new(SERVICE_ID)
-                .with_secret_hash(hash_secret(SERVICE_SECRET))
-                .with_name("Service")
-                .with_scope(Scope::empty())
-                .with_grant_types(vec!["client_credentials"])
-                .with_auth_method("client_secret_basic"),
-        )
+        .insert_client(&service_client(SERVICE_ID, SERVICE_SECRET))
         .await
         .unwrap();
     drop(store);

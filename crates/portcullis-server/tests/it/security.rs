@@ -3,7 +3,6 @@
 //! rows, deleted clients, HSTS, redirect URIs at registration, password changes and
 //! memory under a burst of failed sign-ins. (Timeouts and shutdown: `listener.rs`.)
 
-use portcullis_core::{hash_secret, ClientRecord, Scope};
 use portcullis_sql::SqlStore;
 
 use crate::support::*;
@@ -14,14 +13,7 @@ const SERVICE_SECRET: &str = "svc-secret-0123456789abcdefghijklmnop";
 async fn add_service(db: &TestDb) {
     let store = SqlStore::connect(&db.url()).await.unwrap();
     store
-        .insert_client(
-            &ClientRecord::new(SERVICE_ID)
-                .with_secret_hash(hash_secret(SERVICE_SECRET))
-                .with_name("Service")
-                .with_scope(Scope::empty())
-                .with_grant_types(vec!["client_credentials"])
-                .with_auth_method("client_secret_basic"),
-        )
+        .insert_client(&service_client(SERVICE_ID, SERVICE_SECRET))
         .await
         .unwrap();
 }

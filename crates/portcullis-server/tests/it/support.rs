@@ -121,6 +121,17 @@ pub(crate) async fn seed(db: &TestDb) -> SqlStore {
     store
 }
 
+/// A confidential `client_credentials` client (HTTP Basic, no scope) of `id` and
+/// `secret`.
+pub(crate) fn service_client(id: &str, secret: &str) -> ClientRecord {
+    ClientRecord::new(id)
+        .with_secret_hash(hash_secret(secret))
+        .with_name("Service")
+        .with_scope(Scope::empty())
+        .with_grant_types(vec!["client_credentials"])
+        .with_auth_method("client_secret_basic")
+}
+
 /// An in-process server on 127.0.0.1 with a real socket.
 pub(crate) struct TestServer {
     pub(crate) base: String,
