@@ -73,6 +73,7 @@ pub mod error;
 pub mod extensions;
 pub mod grants;
 pub mod http;
+pub mod jose;
 pub mod memory;
 pub mod model;
 pub mod random;

@@ -16,6 +16,7 @@ mod form_post;
 mod implicit;
 mod introspection;
 mod issuer;
+mod jose;
 mod memory_concurrency;
 mod metadata;
 mod password;
