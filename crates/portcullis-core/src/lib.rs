@@ -92,7 +92,8 @@ pub use client_auth::{ClientAuthentication, ClientAuthenticator};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{AuthorizationContext, EndpointContext, Environment, TokenContext};
 pub use endpoints::{
-    Endpoint, IntrospectionEndpoint, MetadataEndpoint, RevocationEndpoint, UsernameResolver,
+    Endpoint, IntrospectionEndpoint, JwkSetSource, JwksEndpoint, MetadataEndpoint, PublishedJwks,
+    RevocationEndpoint, UsernameResolver, JWKS_ENDPOINT,
 };
 pub use error::{ErrorCode, OAuthError, StoreError, StoreErrorKind};
 pub use extensions::{AuthorizationCodeExtension, Pkce, TokenExtension};

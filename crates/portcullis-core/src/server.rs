@@ -113,6 +113,7 @@ impl<S: ClientStore> AuthorizationServer<S> {
                     (EndpointName::TOKEN, "/token"),
                     (EndpointName::REVOCATION, "/revoke"),
                     (EndpointName::INTROSPECTION, "/introspect"),
+                    (crate::endpoints::JWKS_ENDPOINT, "/jwks"),
                 ]
                 .into_iter()
                 .map(|(name, path)| (name.to_owned(), path.to_owned()))
@@ -136,8 +137,8 @@ impl<S: ClientStore> AuthorizationServer<S> {
     }
 
     /// Sets where endpoint `name` (`authorization`, `token`, `revocation`,
-    /// `introspection`) is mounted, relative to the issuer; for metadata. Defaults:
-    /// `/authorize`, `/token`, `/revoke`, `/introspect`.
+    /// `introspection`, `jwks`) is mounted, relative to the issuer; for metadata.
+    /// Defaults: `/authorize`, `/token`, `/revoke`, `/introspect`, `/jwks`.
     pub fn with_endpoint_path(mut self, name: &str, path: impl Into<String>) -> Self {
         self.env.endpoint_paths.insert(name.to_owned(), path.into());
         self

@@ -9,6 +9,7 @@
 //! | `POST /revoke` | token revocation (RFC 7009) |
 //! | `POST /introspect` | token introspection (RFC 7662) |
 //! | `GET /.well-known/oauth-authorization-server` | server metadata (RFC 8414) |
+//! | `GET /jwks` | the JWK Set of the signing keys (RFC 7517) |
 //! | `GET, POST /login` | the sign-in page |
 //! | `GET, POST /consent` | the consent page |
 //! | `GET, POST /logout` | sign out |
@@ -50,16 +51,20 @@ pub fn build_app_with(
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
 ) -> Result<Router, AppError> {
-    let state = AppState::new(config, store, clock, random)?;
+    Ok(app_for(AppState::new(config, store, clock, random)?))
+}
+
+/// The router over `state`, with the server-wide layers.
+fn app_for(state: AppState) -> Router {
     let hsts = config_hsts(state.config());
     let body_timeout = std::time::Duration::from_secs(state.config().http.http_body_timeout);
-    Ok(crate::routes::router(&state)
+    crate::routes::router(&state)
         .layer(middleware::from_fn_with_state(
             body_timeout,
             crate::listener::read_body,
         ))
         .layer(middleware::map_response_with_state(hsts, security_headers))
-        .with_state(state))
+        .with_state(state)
 }
 
 /// The `Strict-Transport-Security` header value, when one is sent.
@@ -121,7 +126,19 @@ pub async fn serve(
     let addr = config.bind_addr()?;
     let issuer = config.http.issuer.clone();
     let limits = Limits::from_config(&config);
-    let app = build_app_with(config, store.clone(), clock.clone(), random)?;
+    let state = AppState::new(config, store.clone(), clock.clone(), random)?;
+    let keys = state.keys().clone();
+    // Keys are loaded (and created on the first start) before anything is served, so
+    // that a missing or wrong key-encryption key stops the start with its reason.
+    keys.sync().await?;
+    if !keys.encrypts() {
+        tracing::warn!(
+            "signing keys are stored unencrypted: set PORTCULLIS_KEY_ENCRYPTION_KEY to 32 random \
+             bytes in base64 (for example from `openssl rand -base64 32`), or \
+             key_encryption_key_file; the keys are sealed with it at the next start"
+        );
+    }
+    let app = app_for(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e} (is another server using the port? change it with --bind)"))?;
@@ -146,6 +163,7 @@ pub async fn serve(
         );
     }
     tokio::spawn(purge_periodically(store.clone(), clock));
+    tokio::spawn(keys.refresh_periodically());
     crate::listener::serve(listener, app, limits, shutdown_signal()).await;
     tracing::info!("Portcullis stopped");
     Ok(())

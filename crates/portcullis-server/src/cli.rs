@@ -63,6 +63,33 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage signing keys (see `portcullis keys --help`).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `portcullis keys ...`: the signing keys every instance shares. Running servers see
+/// a change within `signing_key_refresh` seconds.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the keys that are published: kid, alg, state (next, current, retired),
+    /// created, activates, retires, expires (UTC seconds), as JSON.
+    List,
+    /// Start a rotation: a new key is published now and signs once relying parties
+    /// have had time to fetch it (jwks_max_age + signing_key_refresh + 5 s), when the
+    /// current key retires.
+    Rotate {
+        /// The algorithm to rotate (default: signing_algorithm): ES256, RS256, PS256 or
+        /// EdDSA.
+        #[arg(long)]
+        alg: Option<String>,
+    },
+    /// Stop signing with a key now (a compromised key, say); it stays published until
+    /// what it signed has expired, and the next key, or a new one, signs at once.
+    Retire {
+        /// The key id.
+        kid: String,
+    },
 }
 
 /// `portcullis user ...`
@@ -238,6 +265,24 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::User(command) => user(&open(&config).await?, command).await,
         Command::Client(command) => client(&open(&config).await?, command, &*random).await,
+        Command::Keys(command) => {
+            config.validate()?;
+            let store = open(&config).await?;
+            let keys = crate::keys::KeyManager::new(store, &config.keys, clock, random)?;
+            match command {
+                KeysCommand::List => print(&serde_json::to_value(keys.list().await?)?),
+                KeysCommand::Rotate { alg } => {
+                    let alg = alg
+                        .map(|a| a.parse::<portcullis_core::jose::Algorithm>())
+                        .transpose()
+                        .map_err(|e| format!("--alg: {e}"))?;
+                    print(&serde_json::to_value(keys.rotate(alg).await?)?)
+                }
+                KeysCommand::Retire { kid } => {
+                    print(&serde_json::to_value(keys.retire(&kid).await?)?)
+                }
+            }
+        }
     }
 }
 

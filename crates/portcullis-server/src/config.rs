@@ -54,6 +54,9 @@ pub struct Config {
     /// The metadata document (RFC 8414).
     #[serde(flatten)]
     pub metadata: MetadataConfig,
+    /// Signing keys and the JWK Set.
+    #[serde(flatten)]
+    pub keys: KeysConfig,
 }
 
 /// Where the data lives.
@@ -210,6 +213,126 @@ pub struct MetadataConfig {
     pub service_documentation: Option<String>,
 }
 
+/// Signing keys and the JWK Set (see `crate::keys`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeysConfig {
+    /// The algorithms that get a signing key each: `ES256`, `RS256`, `PS256`, `EdDSA`
+    /// (env: space- or comma-separated).
+    pub signing_algorithms: Vec<String>,
+    /// The algorithm the server signs with where no profile or client says otherwise;
+    /// one of `signing_algorithms`.
+    pub signing_algorithm: String,
+    /// The key-encryption key that seals private signing keys in the database: 32
+    /// bytes in base64 (env `PORTCULLIS_KEY_ENCRYPTION_KEY`). Never logged.
+    pub key_encryption_key: Option<String>,
+    /// A file holding the key-encryption key instead (one line, base64).
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// How long relying parties may cache the JWK Set (`Cache-Control: max-age`),
+    /// seconds. A new key is published this long (plus `signing_key_refresh`) before
+    /// it signs.
+    pub jwks_max_age: u64,
+    /// How often each instance reloads the keys from the database, seconds: the bound
+    /// on how long a rotation made elsewhere takes to be seen.
+    pub signing_key_refresh: u64,
+    /// Automatic rotation: each algorithm gets a new key this often, seconds; 0 turns
+    /// it off.
+    pub signing_key_rotation: u64,
+    /// How long a retired key stays published, seconds: at least the longest lifetime
+    /// of anything it signed (`access_token_lifetime`).
+    pub signing_key_retention: i64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            signing_algorithms: vec!["ES256".into(), "RS256".into()],
+            signing_algorithm: "ES256".into(),
+            key_encryption_key: None,
+            key_encryption_key_file: None,
+            jwks_max_age: 600,
+            signing_key_refresh: 30,
+            signing_key_rotation: 90 * 24 * 3600,
+            signing_key_retention: 24 * 3600,
+        }
+    }
+}
+
+impl std::fmt::Debug for KeysConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeysConfig")
+            .field("signing_algorithms", &self.signing_algorithms)
+            .field("signing_algorithm", &self.signing_algorithm)
+            .field(
+                "key_encryption_key",
+                &self.key_encryption_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("key_encryption_key_file", &self.key_encryption_key_file)
+            .field("jwks_max_age", &self.jwks_max_age)
+            .field("signing_key_refresh", &self.signing_key_refresh)
+            .field("signing_key_rotation", &self.signing_key_rotation)
+            .field("signing_key_retention", &self.signing_key_retention)
+            .finish()
+    }
+}
+
+impl KeysConfig {
+    /// How long before it signs a new key is published: one JWK Set cache lifetime,
+    /// plus the time every instance needs to load it, plus a little clock skew.
+    pub fn publication_delay(&self) -> i64 {
+        i64::try_from(self.jwks_max_age.saturating_add(self.signing_key_refresh))
+            .unwrap_or(i64::MAX / 2)
+            .saturating_add(5)
+    }
+
+    fn validate(&self, access_token_lifetime: i64) -> Result<(), ConfigError> {
+        use portcullis_core::jose::Algorithm;
+        if self.signing_algorithms.is_empty() {
+            return Err(ConfigError::Invalid(
+                "signing_algorithms must name at least one algorithm (ES256, RS256, PS256, EdDSA)"
+                    .into(),
+            ));
+        }
+        for name in &self.signing_algorithms {
+            name.parse::<Algorithm>()
+                .map_err(|e| ConfigError::Invalid(format!("signing_algorithms: {e}")))?;
+        }
+        if !self.signing_algorithms.contains(&self.signing_algorithm) {
+            return Err(ConfigError::Invalid(format!(
+                "signing_algorithm '{}' must be one of signing_algorithms ({})",
+                self.signing_algorithm,
+                self.signing_algorithms.join(", ")
+            )));
+        }
+        if self.signing_key_refresh == 0 {
+            return Err(ConfigError::Invalid(
+                "signing_key_refresh must be at least 1 second".into(),
+            ));
+        }
+        let rotation = i64::try_from(self.signing_key_rotation).unwrap_or(i64::MAX);
+        if rotation != 0 && rotation <= 2 * self.publication_delay() {
+            return Err(ConfigError::Invalid(format!(
+                "signing_key_rotation ({rotation} s) must be 0 (off) or more than twice the \
+                 publication delay ({} s: jwks_max_age + signing_key_refresh + 5)",
+                self.publication_delay()
+            )));
+        }
+        if self.signing_key_retention < access_token_lifetime {
+            return Err(ConfigError::Invalid(format!(
+                "signing_key_retention ({} s) must be at least access_token_lifetime ({} s): \
+                 a retired key stays published until what it signed has expired",
+                self.signing_key_retention, access_token_lifetime
+            )));
+        }
+        if self.key_encryption_key.is_some() && self.key_encryption_key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "set key_encryption_key or key_encryption_key_file, not both".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Config {
     /// Loads the configuration: defaults, the file (if any), then `PORTCULLIS_<KEY>`
     /// variables from `env`.
@@ -260,11 +383,14 @@ impl Config {
                         .cloned()
                         .unwrap_or(toml::Value::Table(toml::Table::new()))
                 }
-                _ if key == "scopes_supported" => toml::Value::Array(
-                    raw.split_whitespace()
-                        .map(|s| toml::Value::String(s.to_owned()))
-                        .collect(),
-                ),
+                _ if key == "scopes_supported" || key == "signing_algorithms" => {
+                    toml::Value::Array(
+                        raw.split(|c: char| c.is_whitespace() || c == ',')
+                            .filter(|s| !s.is_empty())
+                            .map(|s| toml::Value::String(s.to_owned()))
+                            .collect(),
+                    )
+                }
                 _ => toml::Value::String(raw.clone()),
             };
             table.insert(key.to_owned(), value);
@@ -317,6 +443,14 @@ impl Config {
             "http_max_connections",
             "shutdown_grace_period",
             "hsts_max_age",
+            "signing_algorithms",
+            "signing_algorithm",
+            "key_encryption_key",
+            "key_encryption_key_file",
+            "jwks_max_age",
+            "signing_key_refresh",
+            "signing_key_rotation",
+            "signing_key_retention",
         ]
     }
 
@@ -369,6 +503,7 @@ impl Config {
                 self.database.sqlite_synchronous
             )));
         }
+        self.keys.validate(self.tokens.access_token_lifetime)?;
         Ok(())
     }
 
@@ -483,7 +618,13 @@ mod tests {
         let table = toml::Table::try_from(Config::default()).unwrap();
         let mut fields: Vec<&str> = table.keys().map(String::as_str).collect();
         // Unset optional values are not serialized.
-        fields.extend(["templates_dir", "scopes_supported", "service_documentation"]);
+        fields.extend([
+            "templates_dir",
+            "scopes_supported",
+            "service_documentation",
+            "key_encryption_key",
+            "key_encryption_key_file",
+        ]);
         fields.sort_unstable();
         let mut keys = Config::keys().to_vec();
         keys.sort_unstable();

@@ -15,6 +15,7 @@ pub mod app;
 pub mod cli;
 pub mod clients;
 pub mod config;
+pub mod keys;
 pub mod listener;
 pub mod pages;
 pub mod routes;

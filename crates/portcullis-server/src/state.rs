@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use portcullis_core::{
     AuthorizationCodeGrant, AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant,
-    Clock, ImplicitGrant, IntrospectionEndpoint, MetadataEndpoint, PasswordGrant, RandomSource,
-    RefreshTokenGrant, RevocationEndpoint,
+    Clock, ImplicitGrant, IntrospectionEndpoint, JwksEndpoint, MetadataEndpoint, PasswordGrant,
+    RandomSource, RefreshTokenGrant, RevocationEndpoint,
 };
 use portcullis_sql::SqlStore;
 
 use crate::config::Config;
+use crate::keys::{KeyError, KeyManager};
 use crate::session::Sessions;
 use crate::templates::Templates;
 use crate::throttle::Throttle;
@@ -33,6 +34,7 @@ impl std::fmt::Debug for AppState {
 
 struct Inner {
     server: Arc<AuthorizationServer<SqlStore>>,
+    keys: Arc<KeyManager>,
     store: SqlStore,
     config: Config,
     templates: Templates,
@@ -52,6 +54,9 @@ pub enum AppError {
     /// The templates directory cannot be used.
     #[error("cannot load templates: {0}")]
     Templates(#[from] std::io::Error),
+    /// The signing keys cannot be used.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
 }
 
 impl AppState {
@@ -64,10 +69,23 @@ impl AppState {
         random: Arc<dyn RandomSource>,
     ) -> Result<Self, AppError> {
         config.validate()?;
-        let server = authorization_server(&config, store.clone(), clock.clone(), random.clone());
+        let keys = Arc::new(KeyManager::new(
+            store.clone(),
+            &config.keys,
+            clock.clone(),
+            random.clone(),
+        )?);
+        let server = authorization_server(
+            &config,
+            store.clone(),
+            clock.clone(),
+            random.clone(),
+            keys.clone(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 server: Arc::new(server),
+                keys,
                 templates: Templates::new(config.pages.templates_dir.clone())?,
                 sessions: Sessions::new(
                     store.clone(),
@@ -93,6 +111,11 @@ impl AppState {
     /// The OAuth engine.
     pub fn server(&self) -> &Arc<AuthorizationServer<SqlStore>> {
         &self.inner.server
+    }
+
+    /// The signing keys.
+    pub fn keys(&self) -> &Arc<KeyManager> {
+        &self.inner.keys
     }
 
     /// The database.
@@ -131,12 +154,13 @@ impl AppState {
     }
 }
 
-/// Builds the OAuth engine from the configuration.
+/// Builds the OAuth engine from the configuration, publishing the JWK Set of `keys`.
 pub fn authorization_server(
     config: &Config,
     store: SqlStore,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
+    keys: Arc<KeyManager>,
 ) -> AuthorizationServer<SqlStore> {
     let tokens = &config.tokens;
     let usernames = Arc::new(store.clone());
@@ -172,6 +196,7 @@ pub fn authorization_server(
     server
         .register_endpoint(RevocationEndpoint::new())
         .register_endpoint(IntrospectionEndpoint::new().with_usernames(usernames))
+        .register_endpoint(JwksEndpoint::new(keys))
         .register_endpoint(metadata);
     server
 }

@@ -75,7 +75,8 @@ use portcullis_core::{hash_secret, ClientRecord, RandomSource, Scope};
 
 pub use error::SqlError;
 pub use records::{
-    AttemptOutcome, LoginThrottle, NewUser, SessionRecord, ThrottleReset, UserRecord,
+    AttemptOutcome, LoginThrottle, NewUser, SessionRecord, SigningKeyRecord, ThrottleReset,
+    UserRecord,
 };
 pub use username::{normalize_username, username_key, UsernameError, MAX_USERNAME_CHARS};
 
@@ -471,6 +472,46 @@ impl SqlStore {
     /// Deletes a session; deleting a missing one is not an error.
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), SqlError> {
         self.repository.delete_session(id_hash).await
+    }
+
+    // ---- signing keys ----
+
+    /// Every signing key, by algorithm and generation.
+    pub async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, SqlError> {
+        self.repository.list_signing_keys().await
+    }
+
+    /// Saves a new signing key and, in the same transaction, retires the keys of
+    /// `retiring` (`kid`, `retires_at`, `expires_at`; a key that retired earlier
+    /// keeps its time). `false`, with nothing written, when a key of the same `alg`
+    /// and `generation` exists: another instance rotated first.
+    pub async fn insert_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        retiring: &[(String, i64, i64)],
+    ) -> Result<bool, SqlError> {
+        self.repository.insert_signing_key(key, retiring).await
+    }
+
+    /// Sets keys' times (`kid`, `activates_at`, `retires_at`, `expires_at`) in one
+    /// transaction; returns how many of the keys exist.
+    pub async fn set_signing_key_times(
+        &self,
+        changes: &[(String, i64, Option<i64>, Option<i64>)],
+    ) -> Result<u64, SqlError> {
+        self.repository.set_signing_key_times(changes).await
+    }
+
+    /// Replaces a key's sealed private key (to seal it with a new key-encryption
+    /// key); `false` when there is no such key.
+    pub async fn set_signing_key_private(
+        &self,
+        kid: &str,
+        private_key: &str,
+    ) -> Result<bool, SqlError> {
+        self.repository
+            .set_signing_key_private(kid, private_key)
+            .await
     }
 
     // ---- consent ----

@@ -1,6 +1,6 @@
 //! The records the SQL store keeps beyond the core's own ([`ClientRecord`],
-//! [`TokenRecord`], [`AuthorizationCodeRecord`]): users, browser sessions and login
-//! throttling state.
+//! [`TokenRecord`], [`AuthorizationCodeRecord`]): users, browser sessions, login
+//! throttling state and signing keys.
 //!
 //! [`ClientRecord`]: portcullis_core::ClientRecord
 //! [`TokenRecord`]: portcullis_core::TokenRecord
@@ -207,4 +207,71 @@ pub enum AttemptOutcome {
     /// The attempt was refused before its password was checked: it counts for
     /// nothing.
     Refused,
+}
+
+/// A JWS signing key as stored: its public JWK, its private key sealed by the caller
+/// (the store never sees it in clear), and the times that make up its life — *next*
+/// before `activates_at`, *current* until `retires_at`, *retired* (still published)
+/// until `expires_at`. `Debug` hides the sealed key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SigningKeyRecord {
+    /// Key id (`kid`).
+    pub kid: String,
+    /// JWS algorithm (`ES256`, `RS256`, …).
+    pub alg: String,
+    /// 1 for the first key of `alg`, then one more per rotation; unique per `alg`.
+    pub generation: i64,
+    /// The public key, a JWK as JSON.
+    pub public_jwk: String,
+    /// The private key, sealed by the caller.
+    pub private_key: String,
+    /// When the key was created (UTC seconds).
+    pub created_at: i64,
+    /// When it starts signing.
+    pub activates_at: i64,
+    /// When it stops signing, if decided.
+    pub retires_at: Option<i64>,
+    /// When it leaves the JWK Set and is deleted, if decided.
+    pub expires_at: Option<i64>,
+}
+
+impl SigningKeyRecord {
+    /// A key of `alg` (generation `generation`) that starts signing at `activates_at`,
+    /// with no retirement decided yet.
+    pub fn new(
+        kid: impl Into<String>,
+        alg: impl Into<String>,
+        generation: i64,
+        public_jwk: impl Into<String>,
+        private_key: impl Into<String>,
+        created_at: i64,
+        activates_at: i64,
+    ) -> Self {
+        Self {
+            kid: kid.into(),
+            alg: alg.into(),
+            generation,
+            public_jwk: public_jwk.into(),
+            private_key: private_key.into(),
+            created_at,
+            activates_at,
+            retires_at: None,
+            expires_at: None,
+        }
+    }
+}
+
+impl fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("generation", &self.generation)
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .field("retires_at", &self.retires_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }

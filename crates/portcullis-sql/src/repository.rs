@@ -21,11 +21,14 @@ use portcullis_core::{
 
 use crate::backend::{Backend, TokenColumn};
 use crate::error::{conflict_or, for_client, SqlError};
-use crate::records::{AttemptOutcome, LoginThrottle, SessionRecord, ThrottleReset, UserRecord};
+use crate::records::{
+    AttemptOutcome, LoginThrottle, SessionRecord, SigningKeyRecord, ThrottleReset, UserRecord,
+};
 use crate::schema::{
     client_args, client_from_row, code_args, pending_args, pending_from_row, scope_from_text,
-    session_args, session_from_row, throttle_from_row, user_from_row, Query, Row, CLIENT_COLUMNS,
-    INSERT_CLIENT, INSERT_CODE, PENDING_COLUMNS, SESSION_COLUMNS, USER_COLUMNS,
+    session_args, session_from_row, signing_key_args, signing_key_from_row, throttle_from_row,
+    user_from_row, Query, Row, CLIENT_COLUMNS, INSERT_CLIENT, INSERT_CODE, PENDING_COLUMNS,
+    SESSION_COLUMNS, SIGNING_KEY_COLUMNS, USER_COLUMNS,
 };
 
 /// How often `save_consent` retries when another request changed the same consent
@@ -555,6 +558,79 @@ impl Repository {
         self.db.execute(query).await.map(drop)
     }
 
+    // ---- signing keys ----
+
+    pub(crate) async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, SqlError> {
+        let sql =
+            format!("SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys ORDER BY alg, generation");
+        self.db
+            .fetch(Query::new(sql))
+            .await?
+            .iter()
+            .map(signing_key_from_row)
+            .collect()
+    }
+
+    /// Inserts `key` and applies `retiring` in one transaction; `false` (and nothing
+    /// written) when another key of the same algorithm and generation exists.
+    pub(crate) async fn insert_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        retiring: &[(String, i64, i64)],
+    ) -> Result<bool, SqlError> {
+        let mut insert = Query::new(format!(
+            "INSERT INTO signing_keys ({SIGNING_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ));
+        for value in signing_key_args(key) {
+            insert = insert.bind(value);
+        }
+        let mut statements = vec![insert];
+        for (kid, retires_at, expires_at) in retiring {
+            statements.push(retire_statement(kid, *retires_at, *expires_at));
+        }
+        match self.db.transaction(statements).await {
+            Ok(_) => Ok(true),
+            Err(error) => match conflict_or(error, || "signing key".into()) {
+                SqlError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Sets the times of the keys in `changes` (`kid`, `activates_at`, `retires_at`,
+    /// `expires_at`), in one transaction; how many keys exist of them.
+    pub(crate) async fn set_signing_key_times(
+        &self,
+        changes: &[(String, i64, Option<i64>, Option<i64>)],
+    ) -> Result<u64, SqlError> {
+        let statements = changes
+            .iter()
+            .map(|(kid, activates_at, retires_at, expires_at)| {
+                Query::new(
+                    "UPDATE signing_keys SET activates_at = $2, retires_at = $3, expires_at = $4 \
+                     WHERE kid = $1",
+                )
+                .bind(kid.as_str())
+                .bind(*activates_at)
+                .bind(*retires_at)
+                .bind(*expires_at)
+            })
+            .collect();
+        let results = self.db.transaction(statements).await?;
+        Ok(results.iter().map(|r| r.rows_affected).sum())
+    }
+
+    pub(crate) async fn set_signing_key_private(
+        &self,
+        kid: &str,
+        private_key: &str,
+    ) -> Result<bool, SqlError> {
+        let query = Query::new("UPDATE signing_keys SET private_key = $2 WHERE kid = $1")
+            .bind(kid)
+            .bind(private_key);
+        Ok(self.db.execute(query).await? > 0)
+    }
+
     // ---- housekeeping ----
 
     pub(crate) async fn purge_expired(&self, now: i64) -> Result<u64, SqlError> {
@@ -568,6 +644,8 @@ impl Repository {
             // Sign-in throttling rows once they count for nothing.
             "DELETE FROM login_throttle WHERE expires_at <= $1",
             "DELETE FROM authorization_requests WHERE expires_at <= $1",
+            // A signing key goes once everything it signed has expired.
+            "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at <= $1",
             // A token goes once neither its access token nor its refresh token works.
             "DELETE FROM tokens WHERE expires_at <= $1 AND (refresh_token_hash IS NULL \
              OR (refresh_token_expires_at IS NOT NULL AND refresh_token_expires_at <= $1))",
@@ -631,4 +709,16 @@ impl Repository {
             .redeem(code_hash.to_owned(), client_id.to_owned())
             .await
     }
+}
+
+/// Retires key `kid` at `retires_at` (unless it retired earlier) and removes it at
+/// `expires_at`.
+fn retire_statement(kid: &str, retires_at: i64, expires_at: i64) -> Query {
+    Query::new(
+        "UPDATE signing_keys SET retires_at = $2, expires_at = $3 \
+         WHERE kid = $1 AND (retires_at IS NULL OR retires_at > $2)",
+    )
+    .bind(kid)
+    .bind(retires_at)
+    .bind(expires_at)
 }

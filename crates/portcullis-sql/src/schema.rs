@@ -21,7 +21,7 @@ use portcullis_core::{
 };
 
 use crate::error::SqlError;
-use crate::records::{LoginThrottle, SessionRecord, UserRecord};
+use crate::records::{LoginThrottle, SessionRecord, SigningKeyRecord, UserRecord};
 
 /// A value bound to a placeholder. Nulls carry their type, as PostgreSQL wants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -430,6 +430,43 @@ pub(crate) fn throttle_from_row(row: &impl Row) -> Result<LoginThrottle, SqlErro
         row.int(2)?,
         row.int(3)?,
     ))
+}
+
+// ---- signing keys ----
+
+/// The signing key columns, in the order [`signing_key_from_row`] reads them.
+pub(crate) const SIGNING_KEY_COLUMNS: &str = "kid, alg, generation, public_jwk, private_key, \
+     created_at, activates_at, retires_at, expires_at";
+
+/// The values of a signing key, in [`SIGNING_KEY_COLUMNS`] order.
+pub(crate) fn signing_key_args(key: &SigningKeyRecord) -> Vec<Value> {
+    vec![
+        key.kid.as_str().into(),
+        key.alg.as_str().into(),
+        key.generation.into(),
+        key.public_jwk.as_str().into(),
+        key.private_key.as_str().into(),
+        key.created_at.into(),
+        key.activates_at.into(),
+        key.retires_at.into(),
+        key.expires_at.into(),
+    ]
+}
+
+/// A signing key row ([`SIGNING_KEY_COLUMNS`]) as a record.
+pub(crate) fn signing_key_from_row(row: &impl Row) -> Result<SigningKeyRecord, SqlError> {
+    let mut key = SigningKeyRecord::new(
+        row.text(0)?,
+        row.text(1)?,
+        row.int(2)?,
+        row.text(3)?,
+        row.text(4)?,
+        row.int(5)?,
+        row.int(6)?,
+    );
+    key.retires_at = row.opt_int(7)?;
+    key.expires_at = row.opt_int(8)?;
+    Ok(key)
 }
 
 // ---- column formats ----

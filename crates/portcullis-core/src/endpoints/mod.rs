@@ -17,10 +17,12 @@ use crate::model::Token;
 use crate::store::{ClientStore, TokenStore};
 
 mod introspection;
+mod jwks;
 mod metadata;
 mod revocation;
 
 pub use introspection::{IntrospectionEndpoint, UsernameResolver};
+pub use jwks::{JwkSetSource, JwksEndpoint, PublishedJwks, JWKS_ENDPOINT};
 pub use metadata::MetadataEndpoint;
 pub use revocation::RevocationEndpoint;
 

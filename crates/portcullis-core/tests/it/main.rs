@@ -17,6 +17,7 @@ mod implicit;
 mod introspection;
 mod issuer;
 mod jose;
+mod jwks;
 mod memory_concurrency;
 mod metadata;
 mod password;

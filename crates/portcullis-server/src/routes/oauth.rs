@@ -1,6 +1,6 @@
 //! The protocol endpoints, mounted the way any application mounts them with
 //! `portcullis-axum`: the token endpoint with `token_route`, and every endpoint the
-//! engine has registered (revocation, introspection, metadata) with `endpoint_route`
+//! engine has registered (revocation, introspection, metadata, JWK Set) with `endpoint_route`
 //! at its path. The engine answers wrong methods itself.
 
 use axum::middleware;
@@ -17,6 +17,7 @@ pub const ENDPOINT_PATHS: &[(&str, &str)] = &[
     ("revocation", "/revoke"),
     ("introspection", "/introspect"),
     ("metadata", "/.well-known/oauth-authorization-server"),
+    ("jwks", "/jwks"),
 ];
 
 /// The token endpoint and every registered endpoint.

@@ -10,6 +10,7 @@ mod cli;
 mod consent;
 mod durability;
 mod flow;
+mod keys;
 mod lifecycle;
 mod listener;
 mod login;

@@ -9,7 +9,8 @@ use portcullis_core::{
     AuthorizationCodeStore, ClientStore, CodeRedemption, RandomSource, Scope, TokenStore, UserStore,
 };
 use portcullis_sql::{
-    Backend, NewUser, SessionRecord, SqlError, SqlOptions, SqlStore, SqliteSynchronous, UserRecord,
+    Backend, NewUser, SessionRecord, SigningKeyRecord, SqlError, SqlOptions, SqlStore,
+    SqliteSynchronous, UserRecord,
 };
 
 use crate::support::{client, code, token, TempDir, TestDb};
@@ -1137,6 +1138,97 @@ async fn injected_randomness_decides_subjects_and_salts(db: TestDb) {
     assert_eq!(carol.subject.len(), 22);
 }
 
+fn signing_key(kid: &str, alg: &str, generation: i64, activates_at: i64) -> SigningKeyRecord {
+    SigningKeyRecord::new(
+        kid,
+        alg,
+        generation,
+        format!(r#"{{"kty":"EC","kid":"{kid}"}}"#),
+        format!("plain:{kid}-private"),
+        1_700_000_000,
+        activates_at,
+    )
+}
+
+/// Signing keys: stored and listed whole; a second key of the same algorithm and
+/// generation (another instance rotating at the same moment) is refused and writes
+/// nothing, not even its retirement of the old key; times and sealed keys update;
+/// expired keys are purged.
+async fn signing_keys(db: TestDb) {
+    let store = db.store().await;
+    assert!(store.list_signing_keys().await.unwrap().is_empty());
+    let first = signing_key("k1", "ES256", 1, 1_700_000_000);
+    assert!(store.insert_signing_key(&first, &[]).await.unwrap());
+    let rsa = signing_key("r1", "RS256", 1, 1_700_000_000);
+    assert!(store.insert_signing_key(&rsa, &[]).await.unwrap());
+
+    let next = signing_key("k2", "ES256", 2, 1_700_000_700);
+    let retiring = [("k1".to_owned(), 1_700_000_700, 1_700_090_000)];
+    assert!(store.insert_signing_key(&next, &retiring).await.unwrap());
+    // The same generation again, from a racing instance: refused, nothing written.
+    let racer = signing_key("k2-other", "ES256", 2, 1_700_000_800);
+    let racer_retiring = [("k1".to_owned(), 1_700_000_100, 1_700_000_200)];
+    assert!(!store
+        .insert_signing_key(&racer, &racer_retiring)
+        .await
+        .unwrap());
+
+    let keys = store.list_signing_keys().await.unwrap();
+    let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(kids, ["k1", "k2", "r1"]);
+    let mut expected_first = first.clone();
+    expected_first.retires_at = Some(1_700_000_700);
+    expected_first.expires_at = Some(1_700_090_000);
+    assert_eq!(keys[0], expected_first);
+    assert_eq!(keys[1], next);
+    // The sealed key never shows in Debug.
+    assert!(
+        !format!("{:?}", keys[0]).contains("private"),
+        "{:?}",
+        keys[0]
+    );
+
+    // A retirement never moves a key's retirement later.
+    let later = signing_key("k3", "ES256", 3, 1_700_001_000);
+    let too_late = [("k1".to_owned(), 1_700_009_999, 1_700_099_999)];
+    assert!(store.insert_signing_key(&later, &too_late).await.unwrap());
+    assert_eq!(
+        store.list_signing_keys().await.unwrap()[0].retires_at,
+        Some(1_700_000_700)
+    );
+
+    let changes = [(
+        "k3".to_owned(),
+        1_700_000_900,
+        Some(1_700_005_000),
+        Some(1_700_006_000),
+    )];
+    assert_eq!(store.set_signing_key_times(&changes).await.unwrap(), 1);
+    let missing = [("nope".to_owned(), 0, None, None)];
+    assert_eq!(store.set_signing_key_times(&missing).await.unwrap(), 0);
+    assert!(store
+        .set_signing_key_private("k3", "aes256gcm:sealed")
+        .await
+        .unwrap());
+    assert!(!store.set_signing_key_private("nope", "x").await.unwrap());
+    let k3 = store.list_signing_keys().await.unwrap().remove(2);
+    assert_eq!(
+        (k3.activates_at, k3.private_key.as_str()),
+        (1_700_000_900, "aes256gcm:sealed")
+    );
+
+    // Purged once expired: k1 (1_700_090_000) and k3 (1_700_006_000), not k2 or r1.
+    store.purge_expired(1_700_090_000).await.unwrap();
+    let kids: Vec<String> = store
+        .list_signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(kids, ["k2", "r1"]);
+}
+
 macro_rules! on_both_databases {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -1178,6 +1270,7 @@ on_both_databases!(
     password_change_and_disabling_end_the_users_grants,
     a_write_for_a_deleted_client_is_an_unknown_client,
     injected_randomness_decides_subjects_and_salts,
+    signing_keys,
 );
 
 /// Issue 9, finding 7: a new SQLite database, its WAL and its shared-memory file are

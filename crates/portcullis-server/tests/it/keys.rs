@@ -1,0 +1,531 @@
+//! Signing keys (issue 11): created on first start, sealed with the key-encryption key,
+//! rotated with a publication delay, retired, served as a JWK Set, shared by every
+//! instance on one database, and managed by `portcullis keys`.
+
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use portcullis_core::jose::{self, Algorithm, JwkSet, KeySet, Validation};
+use portcullis_core::{ManualClock, OsRandom};
+use portcullis_server::config::KeysConfig;
+use portcullis_server::keys::{KeyManager, KeyState};
+use portcullis_sql::SqlStore;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const T0: i64 = 1_900_000_000;
+
+fn kek(byte: u8) -> String {
+    base64::engine::general_purpose::STANDARD.encode([byte; 32])
+}
+
+fn keys_config(tweak: impl FnOnce(&mut KeysConfig)) -> KeysConfig {
+    let mut config = KeysConfig::default();
+    tweak(&mut config);
+    config
+}
+
+fn manager(store: &SqlStore, config: &KeysConfig, clock: &Arc<ManualClock>) -> KeyManager {
+    KeyManager::new(
+        store.clone(),
+        config,
+        clock.clone(),
+        Arc::new(OsRandom::default()),
+    )
+    .unwrap()
+}
+
+fn jwk_set(manager_ring: &portcullis_server::keys::KeyRing) -> JwkSet {
+    serde_json::from_slice(&manager_ring.published().body).unwrap()
+}
+
+fn kids(set: &JwkSet) -> Vec<String> {
+    set.keys.iter().map(|k| k.kid.clone().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn the_jwk_set_is_served_cached_and_named_in_the_metadata() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start_frozen(&db, |_| {}).await;
+    let http = reqwest::Client::new();
+    let response = http.get(server.url("/jwks")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/jwk-set+json");
+    // max-age is the configured cache lifetime (jwks_max_age, 600 s by default).
+    assert_eq!(headers["cache-control"], "public, max-age=600");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let set: Value = response.json().await.unwrap();
+    let keys = set["keys"].as_array().unwrap();
+    // One key per default algorithm (ES256, RS256), public halves only.
+    let mut algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    algs.sort_unstable();
+    assert_eq!(algs, ["ES256", "RS256"]);
+    for key in keys {
+        assert_eq!(key["use"], "sig");
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(key.get(private).is_none(), "{key}");
+        }
+    }
+    let again = http
+        .get(server.url("/jwks"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let metadata: Value = http
+        .get(server.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["jwks_uri"], server.url("/jwks"));
+    db.drop_db().await;
+}
+
+/// A rotation publishes the next key at once and signs with it only after the
+/// publication delay; the retired key stays published until what it signed expired.
+#[tokio::test]
+async fn a_rotation_publishes_the_next_key_before_it_signs() {
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let config = keys_config(|c| c.signing_algorithms = vec!["ES256".into()]);
+    let keys = manager(&store, &config, &clock);
+    let delay = config.publication_delay();
+    assert_eq!(delay, 600 + 30 + 5);
+
+    let before = keys.sync().await.unwrap();
+    let first = before.signer(Algorithm::Es256, T0).unwrap();
+    let old_token = first
+        .sign(None, &json!({"iss": "i", "exp": T0 + 3600}))
+        .unwrap();
+    let cached_before_rotation = jwk_set(&before);
+
+    let next = keys.rotate(None).await.unwrap();
+    assert_eq!(next.state, KeyState::Next);
+    assert_eq!(next.activates, T0 + delay);
+    let ring = keys.sync().await.unwrap();
+    let published = jwk_set(&ring);
+    assert_eq!(kids(&published), [first.kid().to_owned(), next.kid.clone()]);
+    // Still the old key until the delay has passed; the new one from then on, with
+    // no reload needed.
+    assert_eq!(
+        ring.signer(Algorithm::Es256, T0 + delay - 1).unwrap().kid(),
+        first.kid()
+    );
+    let second = ring.signer(Algorithm::Es256, T0 + delay).unwrap();
+    assert_eq!(second.kid(), next.kid);
+    assert_eq!(ring.default_signer(T0 + delay).unwrap().kid(), next.kid);
+
+    // A relying party that fetched the set before the rotation can verify what the
+    // new key signs only if the set it fetches after its cache expired has it; one
+    // that fetched the set after the rotation was published already knows it.
+    let provider = jose::aws_lc_rs::provider();
+    let new_token = second
+        .sign(None, &json!({"iss": "i", "exp": T0 + delay + 3600}))
+        .unwrap();
+    let after = KeySet::from_jwk_set(&provider, &published, &Algorithm::ALL);
+    let validation = Validation::new(T0 + delay).with_issuer("i");
+    jose::verify(&new_token, &after, &validation).unwrap();
+    jose::verify(&old_token, &after, &validation).unwrap();
+    let stale = KeySet::from_jwk_set(&provider, &cached_before_rotation, &Algorithm::ALL);
+    assert!(jose::verify(&new_token, &stale, &validation).is_err());
+
+    // The old key is retired when the new one activates, published for the
+    // retention, then gone and purged.
+    clock.set(T0 + delay);
+    let listed = keys.list().await.unwrap();
+    assert_eq!(listed[0].state, KeyState::Retired);
+    assert_eq!(
+        listed[0].expires,
+        Some(T0 + delay + config.signing_key_retention)
+    );
+    assert_eq!(listed[1].state, KeyState::Current);
+    clock.set(T0 + delay + config.signing_key_retention);
+    let ring = keys.sync().await.unwrap();
+    assert_eq!(kids(&jwk_set(&ring)), std::slice::from_ref(&next.kid));
+    store.purge_expired(clock.now()).await.unwrap();
+    assert_eq!(store.list_signing_keys().await.unwrap().len(), 1);
+    db.drop_db().await;
+}
+
+use portcullis_core::Clock as _;
+
+/// Automatic rotation: when the current key is due, the next key is created one
+/// publication delay ahead; two instances doing it at once create one key.
+async fn automatic_rotation_creates_one_next_key(db: TestDb) {
+    let store = seed(&db).await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let rotation = 10_000;
+    let config = keys_config(|c| {
+        c.signing_algorithms = vec!["EdDSA".into()];
+        c.signing_algorithm = "EdDSA".into();
+        c.signing_key_rotation = rotation;
+    });
+    let a = manager(&store, &config, &clock);
+    let other_store = SqlStore::connect(&db.url()).await.unwrap();
+    let b = manager(&other_store, &config, &clock);
+    a.sync().await.unwrap();
+    b.sync().await.unwrap();
+    assert_eq!(store.list_signing_keys().await.unwrap().len(), 1);
+
+    let delay = config.publication_delay();
+    clock.set(T0 + i64::try_from(rotation).unwrap() - delay - 1);
+    a.sync().await.unwrap();
+    assert_eq!(
+        store.list_signing_keys().await.unwrap().len(),
+        1,
+        "not due yet"
+    );
+
+    clock.set(T0 + i64::try_from(rotation).unwrap() - delay);
+    let (ra, rb) = tokio::join!(a.sync(), b.sync());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let stored = store.list_signing_keys().await.unwrap();
+    assert_eq!(stored.len(), 2, "one next key, whoever won: {stored:?}");
+    assert_eq!(stored[1].generation, 2);
+    assert_eq!(
+        stored[1].activates_at,
+        T0 + i64::try_from(rotation).unwrap()
+    );
+    assert_eq!(stored[0].retires_at, Some(stored[1].activates_at));
+    // Both instances publish the same set and will sign with the same key.
+    let (a_ring, b_ring) = (a.sync().await.unwrap(), b.sync().await.unwrap());
+    assert_eq!(a_ring.published(), b_ring.published());
+    drop((ra, rb));
+    let later = T0 + i64::try_from(rotation).unwrap();
+    assert_eq!(
+        a_ring.signer(Algorithm::EdDsa, later).unwrap().kid(),
+        b_ring.signer(Algorithm::EdDsa, later).unwrap().kid()
+    );
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn automatic_rotation_creates_one_next_key_sqlite() {
+    automatic_rotation_creates_one_next_key(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
+async fn automatic_rotation_creates_one_next_key_postgres() {
+    automatic_rotation_creates_one_next_key(TestDb::postgres().await).await;
+}
+
+/// Retiring the current key (compromised, say) hands over at once; retiring a next key
+/// removes it and keeps the current one.
+#[tokio::test]
+async fn retiring_a_key_hands_over_at_once() {
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let config = keys_config(|c| c.signing_algorithms = vec!["ES256".into()]);
+    let keys = manager(&store, &config, &clock);
+    let first = keys.sync().await.unwrap().default_signer(T0).unwrap();
+
+    // A next key that never signed: removed; the current key stays, unretired.
+    let waiting = keys.rotate(Some(Algorithm::Es256)).await.unwrap();
+    let listed = keys.retire(&waiting.kid).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].kid, first.kid());
+    assert_eq!(
+        (listed[0].state, listed[0].retires),
+        (KeyState::Current, None)
+    );
+
+    // The current key: retired now, still published; a new key signs at once.
+    let listed = keys.retire(first.kid()).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].state, KeyState::Retired);
+    assert_eq!(listed[0].expires, Some(T0 + config.signing_key_retention));
+    assert_eq!(listed[1].state, KeyState::Current);
+    let ring = keys.sync().await.unwrap();
+    assert_eq!(ring.default_signer(T0).unwrap().kid(), listed[1].kid);
+    assert_eq!(kids(&jwk_set(&ring)).len(), 2);
+
+    // Refusals name what is wrong.
+    let again = keys.retire(first.kid()).await.unwrap_err().to_string();
+    assert!(again.contains("already retired"), "{again}");
+    let unknown = keys.retire("no-such-kid").await.unwrap_err().to_string();
+    assert!(unknown.contains("no signing key no-such-kid"), "{unknown}");
+    keys.rotate(None).await.unwrap();
+    let twice = keys.rotate(None).await.unwrap_err().to_string();
+    assert!(twice.contains("already waits"), "{twice}");
+    let other = keys
+        .rotate(Some(Algorithm::Ps256))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(other.contains("not one of signing_algorithms"), "{other}");
+    db.drop_db().await;
+}
+
+/// Private keys are sealed with the key-encryption key, bound to it: without it, or
+/// with another one, they do not load, and the error says what to set. Keys stored
+/// before a key-encryption key was configured are sealed when one is.
+#[tokio::test]
+async fn private_keys_are_sealed_with_the_key_encryption_key() {
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let plain = manager(&store, &KeysConfig::default(), &clock);
+    assert!(!plain.encrypts());
+    let published = plain.sync().await.unwrap().published().clone();
+    for key in store.list_signing_keys().await.unwrap() {
+        assert!(key.private_key.starts_with("plain:"), "{key:?}");
+    }
+
+    let sealing = keys_config(|c| c.key_encryption_key = Some(kek(1)));
+    let sealed = manager(&store, &sealing, &clock);
+    assert!(sealed.encrypts());
+    // The same keys, now sealed.
+    assert_eq!(sealed.sync().await.unwrap().published(), &published);
+    for key in store.list_signing_keys().await.unwrap() {
+        assert!(key.private_key.starts_with("aes256gcm:"), "{key:?}");
+    }
+    assert!(sealed.list().await.unwrap().iter().all(|k| k.encrypted));
+
+    let wrong = manager(
+        &store,
+        &keys_config(|c| c.key_encryption_key = Some(kek(2))),
+        &clock,
+    );
+    let error = wrong.sync().await.unwrap_err().to_string();
+    assert!(
+        error.contains("does not open with the key-encryption key"),
+        "{error}"
+    );
+    let none = manager(&store, &KeysConfig::default(), &clock);
+    let error = none.sync().await.unwrap_err().to_string();
+    assert!(error.contains("PORTCULLIS_KEY_ENCRYPTION_KEY"), "{error}");
+
+    // From a file, too.
+    let file = std::env::temp_dir().join(format!("portcullis-kek-{}", std::process::id()));
+    std::fs::write(&file, format!("{}\n", kek(1))).unwrap();
+    let from_file = manager(
+        &store,
+        &keys_config(|c| c.key_encryption_key_file = Some(file.clone())),
+        &clock,
+    );
+    assert_eq!(from_file.sync().await.unwrap().published(), &published);
+    let _ = std::fs::remove_file(&file);
+    db.drop_db().await;
+}
+
+/// Bad key settings are start-up errors that say what to fix.
+#[test]
+fn bad_key_settings_are_refused_with_their_reason() {
+    use portcullis_server::Config;
+    let cases: [(&str, &str, &str); 6] = [
+        ("PORTCULLIS_SIGNING_ALGORITHMS", "ES256 HS256", "HS256"),
+        (
+            "PORTCULLIS_SIGNING_ALGORITHM",
+            "PS256",
+            "must be one of signing_algorithms",
+        ),
+        (
+            "PORTCULLIS_SIGNING_KEY_ROTATION",
+            "600",
+            "more than twice the publication delay",
+        ),
+        (
+            "PORTCULLIS_SIGNING_KEY_RETENTION",
+            "60",
+            "at least access_token_lifetime",
+        ),
+        ("PORTCULLIS_SIGNING_KEY_REFRESH", "0", "at least 1 second"),
+        (
+            "PORTCULLIS_SIGNING_ALGORITHMS",
+            "",
+            "at least one algorithm",
+        ),
+    ];
+    for (var, value, expected) in cases {
+        let config = Config::load(None, vec![(var.to_owned(), value.to_owned())]).unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains(expected), "{var}={value}: {error}");
+    }
+    let config = Config::load(
+        None,
+        vec![(
+            "PORTCULLIS_SIGNING_ALGORITHMS".to_owned(),
+            "EdDSA, PS256".to_owned(),
+        )],
+    )
+    .unwrap();
+    assert_eq!(config.keys.signing_algorithms, ["EdDSA", "PS256"]);
+    // The key-encryption key never appears in the configuration's Debug output.
+    let mut config = Config::default();
+    config.keys.key_encryption_key = Some(kek(9));
+    assert!(!format!("{config:?}").contains(&kek(9)));
+}
+
+fn portcullis(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PORTCULLIS_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .arg("--database-url")
+        .arg(db.url())
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+fn ok_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn failed(output: &Output) -> String {
+    assert!(!output.status.success(), "command succeeded unexpectedly");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn the_keys_command_lists_rotates_and_retires() {
+    let db = TestDb::sqlite();
+    let _store = seed(&db).await;
+    let kek = kek(5);
+    let env = [("PORTCULLIS_KEY_ENCRYPTION_KEY", kek.as_str())];
+    assert_eq!(
+        ok_json(&portcullis(&db, &["keys", "list"], &env)),
+        json!([])
+    );
+    // The first key of an empty database signs at once.
+    let first = ok_json(&portcullis(&db, &["keys", "rotate"], &env));
+    assert_eq!(
+        (first["alg"].as_str(), first["state"].as_str()),
+        (Some("ES256"), Some("current"))
+    );
+    assert_eq!(first["encrypted"], true);
+    let next = ok_json(&portcullis(
+        &db,
+        &["keys", "rotate", "--alg", "ES256"],
+        &env,
+    ));
+    assert_eq!(next["state"], "next");
+    assert!(next["activates"].as_i64().unwrap() >= first["activates"].as_i64().unwrap() + 635);
+    let listed = ok_json(&portcullis(&db, &["keys", "list"], &env));
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    for member in [
+        "kid",
+        "alg",
+        "state",
+        "created",
+        "activates",
+        "retires",
+        "expires",
+    ] {
+        assert!(listed[0].get(member).is_some(), "{member}: {}", listed[0]);
+    }
+    assert_eq!(listed[0]["retires"], next["activates"]);
+
+    let twice = failed(&portcullis(&db, &["keys", "rotate"], &env));
+    assert!(twice.contains("already waits"), "{twice}");
+    let bad_alg = failed(&portcullis(
+        &db,
+        &["keys", "rotate", "--alg", "HS256"],
+        &env,
+    ));
+    assert!(
+        bad_alg.contains("--alg") && bad_alg.contains("HS256"),
+        "{bad_alg}"
+    );
+    let unknown = failed(&portcullis(&db, &["keys", "retire", "nope"], &env));
+    assert!(unknown.contains("no signing key nope"), "{unknown}");
+    let retired = ok_json(&portcullis(
+        &db,
+        &["keys", "retire", first["kid"].as_str().unwrap()],
+        &env,
+    ));
+    assert_eq!(retired[0]["state"], "retired");
+    assert_eq!(retired[1]["state"], "current");
+    // Keys sealed with one key-encryption key do not open without it.
+    let without = failed(&portcullis(&db, &["serve", "--bind", "127.0.0.1:0"], &[]));
+    assert!(
+        without.contains("PORTCULLIS_KEY_ENCRYPTION_KEY"),
+        "{without}"
+    );
+    let short = failed(&portcullis(
+        &db,
+        &["keys", "list"],
+        &[("PORTCULLIS_KEY_ENCRYPTION_KEY", "c2hvcnQ=")],
+    ));
+    assert!(short.contains("must be 32 bytes"), "{short}");
+    db.drop_db().await;
+}
+
+/// Two instances on one PostgreSQL serve the same JWK Set, and both pick up a
+/// rotation made elsewhere within their reload interval.
+#[tokio::test]
+#[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
+async fn instances_share_keys_and_pick_up_a_rotation() {
+    let db = TestDb::postgres().await;
+    let _store = seed(&db).await;
+    let kek = kek(3);
+    let env = [
+        ("PORTCULLIS_KEY_ENCRYPTION_KEY", kek.as_str()),
+        ("PORTCULLIS_SIGNING_KEY_REFRESH", "1"),
+    ];
+    let a = spawn_instance_with(&db, &env).await;
+    let b = spawn_instance_with(&db, &env).await;
+    let http = reqwest::Client::new();
+    let fetch = |base: String| {
+        let http = http.clone();
+        async move {
+            let response = http.get(format!("{base}/jwks")).send().await.unwrap();
+            let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+            let set: JwkSet = response.json().await.unwrap();
+            (etag, kids(&set))
+        }
+    };
+    let (etag_a, kids_a) = fetch(a.base.clone()).await;
+    let (etag_b, kids_b) = fetch(b.base.clone()).await;
+    assert_eq!((&etag_a, &kids_a), (&etag_b, &kids_b));
+    assert_eq!(kids_a.len(), 2, "one ES256 and one RS256 key, created once");
+
+    let rotated = ok_json(&portcullis(&db, &["keys", "rotate"], &env));
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    for instance in [&a, &b] {
+        let mut seen = false;
+        for _ in 0..50 {
+            let (_, kids) = fetch(instance.base.clone()).await;
+            if kids.contains(&new_kid) {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(
+            seen,
+            "{} did not publish {new_kid} within 5 s",
+            instance.base
+        );
+    }
+    let (etag_a, kids_a) = fetch(a.base.clone()).await;
+    let (etag_b, kids_b) = fetch(b.base.clone()).await;
+    assert_eq!((&etag_a, &kids_a), (&etag_b, &kids_b));
+    assert_eq!(kids_a.len(), 3);
+    drop((a, b));
+    db.drop_db().await;
+}
