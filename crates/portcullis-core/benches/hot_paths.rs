@@ -1,7 +1,8 @@
 //! Microbenchmarks of the engine's hot paths (`cargo bench -p portcullis-core`):
 //! request parsing, client authentication, secret hashing, token generation, and a
 //! whole client_credentials token request against the in-memory store (no HTTP, no
-//! database). JWT signing has no benchmark yet: JWT access tokens do not exist yet.
+//! database); JWS signing and verification per algorithm (`jose/…`). A whole JWT
+//! client_credentials request waits for JWT access tokens.
 #![allow(missing_docs, clippy::unwrap_used)]
 // A bench is a composition root: it may use the OS CSPRNG directly.
 #![allow(clippy::disallowed_types)]
@@ -125,5 +126,31 @@ fn end_to_end(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parsing, secrets, tokens, client_auth, end_to_end);
+/// Signing and verifying a small access-token-sized JWT with each algorithm.
+fn jose(c: &mut Criterion) {
+    use portcullis_core::jose::{self, Algorithm, JwkSet, KeySet, Signer, Validation};
+    let provider = jose::aws_lc_rs::provider();
+    let claims = serde_json::json!({
+        "iss": "https://as.example", "sub": "bench", "aud": "https://api.example",
+        "client_id": "bench", "scope": "read write", "iat": 1_900_000_000,
+        "exp": 1_900_003_600, "jti": "018bcfe56800.0123456789abcdef",
+    });
+    for alg in Algorithm::ALL {
+        let signer = Signer::generate(&provider, alg).unwrap();
+        let keys = KeySet::from_jwk_set(&provider, &JwkSet::new(vec![signer.public_jwk()]), &[alg]);
+        let token = signer.sign(Some("at+jwt"), &claims).unwrap();
+        let validation = Validation::new(1_900_000_000)
+            .with_typ("at+jwt")
+            .with_issuer("https://as.example")
+            .with_audience(["https://api.example"]);
+        c.bench_function(&format!("jose/sign_{alg}"), |b| {
+            b.iter(|| signer.sign(Some("at+jwt"), black_box(&claims)).unwrap())
+        });
+        c.bench_function(&format!("jose/verify_{alg}"), |b| {
+            b.iter(|| jose::verify(black_box(&token), &keys, &validation).unwrap())
+        });
+    }
+}
+
+criterion_group!(benches, parsing, secrets, tokens, client_auth, end_to_end, jose);
 criterion_main!(benches);
