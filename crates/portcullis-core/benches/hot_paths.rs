@@ -152,5 +152,13 @@ fn jose(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, parsing, secrets, tokens, client_auth, end_to_end, jose);
+criterion_group!(
+    benches,
+    parsing,
+    secrets,
+    tokens,
+    client_auth,
+    end_to_end,
+    jose
+);
 criterion_main!(benches);

@@ -70,6 +70,15 @@ pub trait AccessTokenStrategy: Send + Sync + 'static {
     fn key(&self, token: &str) -> Option<String> {
         Some(token_key(token))
     }
+
+    /// A new access token and the key it is stored under. The default mints, then
+    /// asks [`key`](Self::key); a strategy that knows the key as it mints (a JWT's
+    /// `jti`) overrides it so that it never verifies its own fresh signature.
+    fn mint_keyed(&self, context: &StrategyContext<'_>) -> Result<(String, String), OAuthError> {
+        let token = self.mint(context)?;
+        let key = self.key(&token).ok_or_else(OAuthError::server_error)?;
+        Ok((token, key))
+    }
 }
 
 /// Opaque random access tokens: a public millisecond timestamp and 256 secret bits
@@ -447,17 +456,14 @@ impl BearerTokenGenerator {
                 (idle, grant) => idle.or(grant),
             };
         }
-        let access_token = self.strategy.mint(&StrategyContext {
+        let (access_token, key) = self.strategy.mint_keyed(&StrategyContext {
             issuer,
             client,
             record: &record,
             clock,
             random,
         })?;
-        record.access_token_hash = self
-            .strategy
-            .key(&access_token)
-            .ok_or_else(OAuthError::server_error)?;
+        record.access_token_hash = key;
         Ok(IssuedToken {
             access_token,
             refresh_token,

@@ -32,7 +32,8 @@ pub use crate::state::{AppError, AppState};
 
 /// Builds the router for `config` over `store`, with the system clock and the
 /// operating system's random generator: the composition root of an embedded server.
-pub fn build_app(config: Config, store: SqlStore) -> Result<Router, AppError> {
+/// The signing keys are loaded (created on the first start) before it returns.
+pub async fn build_app(config: Config, store: SqlStore) -> Result<Router, AppError> {
     #[allow(clippy::disallowed_types)] // the composition root
     let random: Arc<dyn RandomSource> = Arc::new(portcullis_core::OsRandom::default());
     build_app_with(
@@ -41,17 +42,22 @@ pub fn build_app(config: Config, store: SqlStore) -> Result<Router, AppError> {
         Arc::new(portcullis_core::SystemClock),
         random,
     )
+    .await
 }
 
 /// Builds the router for `config` over `store`, reading time from `clock` and random
-/// bytes from `random` (tests move the clock).
-pub fn build_app_with(
+/// bytes from `random` (tests move the clock). The signing keys are loaded (created on
+/// the first start) before it returns, so that JWT access tokens can be signed at once
+/// and a missing or wrong key-encryption key is an error here.
+pub async fn build_app_with(
     config: Config,
     store: SqlStore,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
 ) -> Result<Router, AppError> {
-    Ok(app_for(AppState::new(config, store, clock, random)?))
+    let state = AppState::new(config, store, clock, random)?;
+    state.keys().sync().await?;
+    Ok(app_for(state))
 }
 
 /// The router over `state`, with the server-wide layers.
@@ -130,7 +136,7 @@ pub async fn serve(
     let keys = state.keys().clone();
     // Keys are loaded (and created on the first start) before anything is served, so
     // that a missing or wrong key-encryption key stops the start with its reason.
-    keys.sync().await?;
+    keys.sync().await.map_err(AppError::from)?;
     if !keys.encrypts() {
         tracing::warn!(
             "signing keys are stored unencrypted: set PORTCULLIS_KEY_ENCRYPTION_KEY to 32 random \

@@ -87,7 +87,8 @@ pub enum KeysCommand {
     /// Stop signing with a key now (a compromised key, say); it stays published until
     /// what it signed has expired, and the next key, or a new one, signs at once.
     Retire {
-        /// The key id.
+        /// The key id (a thumbprint, which may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
 }
@@ -192,6 +193,10 @@ pub struct ClientCreate {
     /// token issued for it.
     #[arg(long)]
     pub resource_server_audience: Option<String>,
+    /// `jwt` (RFC 9068, signed with the current key) or `opaque` access tokens; default:
+    /// the server's access_token_format.
+    #[arg(long)]
+    pub access_token_format: Option<String>,
 }
 
 /// Runs the command line; the `portcullis` binary's `main`.
@@ -375,6 +380,10 @@ fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "audience": client.audience,
         "resource_server_audience": client.resource_server_audience,
+        "access_token_format": client
+            .metadata
+            .extras
+            .get::<portcullis_core::jose::AccessTokenFormat>(),
     });
     if let Some(secret) = secret {
         value["client_secret"] = json!(secret);
@@ -394,6 +403,7 @@ impl ClientCreate {
             auth_method: self.auth_method.clone(),
             audience: self.audience.clone(),
             resource_server_audience: self.resource_server_audience.clone(),
+            access_token_format: self.access_token_format.clone(),
         }
     }
 }

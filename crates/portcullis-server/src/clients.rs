@@ -37,6 +37,8 @@ pub struct ClientRegistration {
     /// Makes the client a resource server for this audience: it may introspect every
     /// token issued for it.
     pub resource_server_audience: Option<String>,
+    /// `jwt` or `opaque` access tokens; none: the server's `access_token_format`.
+    pub access_token_format: Option<String>,
 }
 
 /// Why a registration was refused, in words for whoever asked.
@@ -147,6 +149,17 @@ pub fn validate(registration: &ClientRegistration) -> Result<ClientRecord, Regis
         .with_auth_method(method)
         .with_audience(registration.audience.iter().cloned());
     client.resource_server_audience = registration.resource_server_audience.clone();
+    if let Some(format) = &registration.access_token_format {
+        if format != "jwt" && format != "opaque" {
+            return Err(fail(format!(
+                "invalid access token format '{format}': use jwt or opaque"
+            )));
+        }
+        client
+            .metadata
+            .extras
+            .insert::<portcullis_core::jose::AccessTokenFormat>(format.clone());
+    }
     Ok(client)
 }
 

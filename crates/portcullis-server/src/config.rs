@@ -145,6 +145,9 @@ pub struct TokenConfig {
     pub enable_password_grant: bool,
     /// Enables the insecure legacy implicit grant (RFC 6749 §4.2).
     pub enable_implicit_grant: bool,
+    /// `opaque` (default) or `jwt` (RFC 9068): the access tokens of clients that did
+    /// not choose (`client create --access-token-format`).
+    pub access_token_format: String,
 }
 
 impl Default for TokenConfig {
@@ -156,6 +159,7 @@ impl Default for TokenConfig {
             authorization_code_lifetime: 60,
             enable_password_grant: false,
             enable_implicit_grant: false,
+            access_token_format: "opaque".into(),
         }
     }
 }
@@ -443,6 +447,7 @@ impl Config {
             "http_max_connections",
             "shutdown_grace_period",
             "hsts_max_age",
+            "access_token_format",
             "signing_algorithms",
             "signing_algorithm",
             "key_encryption_key",
@@ -501,6 +506,12 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "sqlite_synchronous must be 'normal' or 'full', not '{}'",
                 self.database.sqlite_synchronous
+            )));
+        }
+        if !matches!(self.tokens.access_token_format.as_str(), "opaque" | "jwt") {
+            return Err(ConfigError::Invalid(format!(
+                "access_token_format must be 'opaque' or 'jwt', not '{}'",
+                self.tokens.access_token_format
             )));
         }
         self.keys.validate(self.tokens.access_token_lifetime)?;

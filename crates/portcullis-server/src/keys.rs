@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use base64::Engine as _;
 use bytes::Bytes;
-use portcullis_core::jose::{Algorithm, CryptoProvider, Jwk, JwkSet, Signer};
+use portcullis_core::jose::{Algorithm, CryptoProvider, Jwk, JwkSet, KeySet, Signer, SigningKeys};
 use portcullis_core::{Clock, JwkSetSource, OAuthError, PublishedJwks, RandomSource};
 use portcullis_sql::{SigningKeyRecord, SqlError, SqlStore};
 use serde::Serialize;
@@ -278,6 +278,7 @@ struct Loaded {
 pub struct KeyRing {
     loaded: Vec<Loaded>,
     published: PublishedJwks,
+    verification: Arc<KeySet>,
     default_algorithm: Algorithm,
 }
 
@@ -300,6 +301,11 @@ impl KeyRing {
     /// The JWK Set to publish.
     pub fn published(&self) -> &PublishedJwks {
         &self.published
+    }
+
+    /// The published keys, ready to verify what this server signed.
+    pub fn verification_keys(&self) -> &Arc<KeySet> {
+        &self.verification
     }
 }
 
@@ -409,10 +415,14 @@ impl KeyManager {
         Ok(ring)
     }
 
+    /// The keys as last loaded, if they were.
+    pub fn loaded(&self) -> Option<Arc<KeyRing>> {
+        self.ring.read().ok().and_then(|slot| slot.clone())
+    }
+
     /// The keys as last loaded, loading them first if they never were.
     pub async fn ring(&self) -> Result<Arc<KeyRing>, KeyError> {
-        let loaded = self.ring.read().ok().and_then(|slot| slot.clone());
-        match loaded {
+        match self.loaded() {
             Some(ring) => Ok(ring),
             None => self.sync().await,
         }
@@ -562,8 +572,9 @@ impl KeyManager {
             }
             published.push(jwk);
         }
-        let body = serde_json::to_vec(&JwkSet::new(published))
-            .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        let set = JwkSet::new(published);
+        let verification = Arc::new(KeySet::from_jwk_set(&self.provider, &set, &Algorithm::ALL));
+        let body = serde_json::to_vec(&set).map_err(|e| KeyError::Crypto(e.to_string()))?;
         let digest = Sha256::digest(&body);
         let etag = format!(
             "\"{}\"",
@@ -572,6 +583,7 @@ impl KeyManager {
         Ok(KeyRing {
             loaded,
             published: PublishedJwks::new(Bytes::from(body), etag, self.config.jwks_max_age),
+            verification,
             default_algorithm: self.default_algorithm,
         })
     }
@@ -699,6 +711,18 @@ fn newest<'a>(
         .copied()
         .filter(|k| state_of(k, now) == Some(state))
         .max_by_key(|k| (k.activates_at, k.generation))
+}
+
+/// What JWT access tokens sign and verify with: the keys as last loaded (never a
+/// database read per token).
+impl SigningKeys for KeyManager {
+    fn signer(&self, now: i64) -> Option<Arc<Signer>> {
+        self.loaded()?.default_signer(now)
+    }
+
+    fn verification_keys(&self) -> Option<Arc<KeySet>> {
+        Some(self.loaded()?.verification_keys().clone())
+    }
 }
 
 #[async_trait]

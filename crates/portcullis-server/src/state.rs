@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use portcullis_core::jose::JwtAccessTokens;
 use portcullis_core::{
     AuthorizationCodeGrant, AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant,
     Clock, ImplicitGrant, IntrospectionEndpoint, JwksEndpoint, MetadataEndpoint, PasswordGrant,
@@ -164,7 +165,10 @@ pub fn authorization_server(
 ) -> AuthorizationServer<SqlStore> {
     let tokens = &config.tokens;
     let usernames = Arc::new(store.clone());
+    let strategy =
+        JwtAccessTokens::new(keys.clone()).jwt_by_default(tokens.access_token_format == "jwt");
     let bearer = BearerTokenGenerator::default()
+        .with_strategy(strategy)
         .with_access_token_lifetime(tokens.access_token_lifetime)
         .with_refresh_token_lifetime(Some(tokens.refresh_token_lifetime))
         .with_max_grant_lifetime(Some(tokens.grant_lifetime));

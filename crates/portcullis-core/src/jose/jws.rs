@@ -252,6 +252,7 @@ pub struct Validation {
     issuer: Option<String>,
     audience: AudienceRule,
     require_exp: bool,
+    check_times: bool,
     max_token_bytes: usize,
     max_header_bytes: usize,
     understood_crit: Vec<String>,
@@ -279,6 +280,7 @@ impl Validation {
             issuer: None,
             audience: AudienceRule::Unset,
             require_exp: true,
+            check_times: true,
             max_token_bytes: Self::DEFAULT_MAX_TOKEN_BYTES,
             max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
             understood_crit: Vec::new(),
@@ -331,6 +333,14 @@ impl Validation {
 
     /// A token without `exp` is accepted.
     pub fn allow_missing_exp(mut self) -> Validation {
+        self.require_exp = false;
+        self
+    }
+
+    /// `exp`, `nbf` and `iat` are not checked: for a lookup whose stored record
+    /// carries the authoritative expiry (an access token's key). Their types still are.
+    pub fn without_time_checks(mut self) -> Validation {
+        self.check_times = false;
         self.require_exp = false;
         self
     }
@@ -533,7 +543,11 @@ fn numeric_date(
 fn check_claims(claims: &Map<String, Value>, validation: &Validation) -> Result<(), JoseError> {
     // i64 seconds are exact in f64 for any date this side of the year 285 million.
     let now = validation.now as f64;
-    let leeway = validation.leeway as f64;
+    let leeway = if validation.check_times {
+        validation.leeway as f64
+    } else {
+        f64::INFINITY
+    };
     match numeric_date(claims, "exp")? {
         Some(exp) if now >= exp + leeway => return Err(JoseError::Expired),
         None if validation.require_exp => {

@@ -7,6 +7,8 @@
 //! turn a public JWK into a verifier. [`aws_lc_rs::provider`] is the default (feature
 //! `aws-lc-rs`, on by default); tests and applications can pass their own.
 //!
+//! [`JwtAccessTokens`] is the access-token strategy of RFC 9068 on top of it.
+//!
 //! Verification ([`verify`]) is strict and refuses every trick known to have fooled a
 //! JOSE library:
 //!
@@ -48,6 +50,7 @@
 //! # }
 //! ```
 
+mod access_token;
 mod algorithm;
 #[cfg(feature = "aws-lc-rs")]
 pub mod aws_lc_rs;
@@ -57,6 +60,7 @@ mod jwk;
 mod jws;
 mod provider;
 
+pub use access_token::{AccessTokenFormat, JwtAccessTokens, SigningKeys, AT_JWT};
 pub use algorithm::Algorithm;
 pub use error::JoseError;
 pub use jwk::{Jwk, JwkSet};

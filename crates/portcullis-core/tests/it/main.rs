@@ -18,6 +18,7 @@ mod introspection;
 mod issuer;
 mod jose;
 mod jwks;
+mod jwt_access_tokens;
 mod memory_concurrency;
 mod metadata;
 mod password;

@@ -453,6 +453,9 @@ async fn the_keys_command_lists_rotates_and_retires() {
     );
     let unknown = failed(&portcullis(&db, &["keys", "retire", "nope"], &env));
     assert!(unknown.contains("no signing key nope"), "{unknown}");
+    // Key ids are base64url thumbprints, which may start with a hyphen.
+    let hyphen = failed(&portcullis(&db, &["keys", "retire", "-eAbc"], &env));
+    assert!(hyphen.contains("no signing key -eAbc"), "{hyphen}");
     let retired = ok_json(&portcullis(
         &db,
         &["keys", "retire", first["kid"].as_str().unwrap()],
@@ -528,4 +531,272 @@ async fn instances_share_keys_and_pick_up_a_rotation() {
     assert_eq!(kids_a.len(), 3);
     drop((a, b));
     db.drop_db().await;
+}
+
+const CC_ID: &str = "reporting";
+const CC_SECRET: &str = "reporting-secret-0123456789abcdef";
+
+async fn add_cc_client(db: &TestDb, format: Option<&str>) {
+    let store = SqlStore::connect(&db.url()).await.unwrap();
+    let mut client = portcullis_core::ClientRecord::new(CC_ID)
+        .with_secret_hash(portcullis_core::hash_secret(CC_SECRET))
+        .with_name("Reporting")
+        .with_scope(portcullis_core::Scope::parse("reports:read").unwrap())
+        .with_grant_types(vec!["client_credentials"])
+        .with_auth_method("client_secret_basic");
+    if let Some(format) = format {
+        client
+            .metadata
+            .extras
+            .insert::<portcullis_core::jose::AccessTokenFormat>(format.into());
+    }
+    store.insert_client(&client).await.unwrap();
+}
+
+async fn cc_token(http: &reqwest::Client, server: &TestServer) -> String {
+    let response: Value = http
+        .post(server.url("/token"))
+        .basic_auth(CC_ID, Some(CC_SECRET))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "reports:read"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    response["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn introspect(http: &reqwest::Client, server: &TestServer, token: &str) -> Value {
+    http.post(server.url("/introspect"))
+        .basic_auth(CC_ID, Some(CC_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// RFC 9068 through `portcullis serve`: a client registered for JWTs gets one signed by
+/// the current key of `/jwks`, and it is introspected and revoked as any token.
+#[tokio::test]
+async fn a_jwt_client_gets_access_tokens_that_verify_with_the_jwk_set() {
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    add_cc_client(&db, Some("jwt")).await;
+    let server = TestServer::start_on(&db, store, |_| {}).await;
+    let http = reqwest::Client::new();
+    let token = cc_token(&http, &server).await;
+    let set: JwkSet = http
+        .get(server.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let provider = jose::aws_lc_rs::provider();
+    let keys = KeySet::from_jwk_set(&provider, &set, &[Algorithm::Es256]);
+    let now = portcullis_core::SystemClock.now();
+    let validation = Validation::new(now)
+        .with_typ("at+jwt")
+        .with_issuer(server.url(""))
+        .with_audience([server.url("")]);
+    let verified = jose::verify(&token, &keys, &validation).unwrap();
+    assert_eq!(verified.algorithm, Algorithm::Es256, "ES256 is the default");
+    assert_eq!(verified.claims["client_id"], CC_ID);
+    assert_eq!(verified.claims["sub"], CC_ID);
+    assert_eq!(verified.claims["scope"], "reports:read");
+
+    assert_eq!(introspect(&http, &server, &token).await["active"], true);
+    let revoked = http
+        .post(server.url("/revoke"))
+        .basic_auth(CC_ID, Some(CC_SECRET))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(introspect(&http, &server, &token).await["active"], false);
+    db.drop_db().await;
+}
+
+/// `access_token_format = "jwt"` makes JWTs the default; a client can still ask for
+/// opaque ones, and the default stays opaque without the setting.
+#[tokio::test]
+async fn the_server_default_format_and_the_clients_choice() {
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    add_cc_client(&db, None).await;
+    let http = reqwest::Client::new();
+    let opaque_server = TestServer::start_on(&db, store.clone(), |_| {}).await;
+    let opaque = cc_token(&http, &opaque_server).await;
+    assert_eq!(opaque.matches('.').count(), 1, "{opaque}");
+    let jwt_server = TestServer::start_on(&db, store, |c| {
+        c.tokens.access_token_format = "jwt".into();
+    })
+    .await;
+    let jwt = cc_token(&http, &jwt_server).await;
+    assert_eq!(jwt.matches('.').count(), 2, "{jwt}");
+    assert!(jwt.starts_with("eyJ"), "{jwt}");
+    // Both recorded in the one database: either instance introspects either token.
+    assert_eq!(
+        introspect(&http, &opaque_server, &jwt).await["active"],
+        true
+    );
+    assert_eq!(
+        introspect(&http, &jwt_server, &opaque).await["active"],
+        true
+    );
+    let bad = portcullis_server::Config::load(
+        None,
+        vec![("PORTCULLIS_ACCESS_TOKEN_FORMAT".into(), "paseto".into())],
+    )
+    .unwrap()
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.contains("access_token_format must be 'opaque' or 'jwt'"),
+        "{bad}"
+    );
+    db.drop_db().await;
+}
+
+/// A JWT signed before a rotation stays valid after the new key signs, and one signed
+/// by the new key verifies with the set a relying party fetched before it became
+/// current (the strategy and the key manager of `portcullis serve`, over SQLite).
+#[tokio::test]
+async fn jwt_access_tokens_survive_a_rotation() {
+    use portcullis_core::jose::JwtAccessTokens;
+    use portcullis_core::{AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant};
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    add_cc_client(&db, Some("jwt")).await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let config = keys_config(|c| c.signing_algorithms = vec!["ES256".into()]);
+    let keys = Arc::new(manager(&store, &config, &clock));
+    keys.sync().await.unwrap();
+    let mut server = AuthorizationServer::new(store.clone())
+        .with_issuer("https://as.example")
+        .with_clock(clock.clone())
+        .with_bearer_tokens(
+            BearerTokenGenerator::default().with_strategy(JwtAccessTokens::new(keys.clone())),
+        );
+    server.register_grant(ClientCredentialsGrant::new());
+    let issue = || async {
+        let request = http::Request::post("/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(
+                "authorization",
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{CC_ID}:{CC_SECRET}"))
+                ),
+            )
+            .body(bytes::Bytes::from_static(b"grant_type=client_credentials"))
+            .unwrap();
+        let response = server.create_token_response(&request).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = serde_json::from_slice(response.body()).unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    };
+    let protector = server.resource_protector();
+    let scope = portcullis_core::Scope::empty();
+
+    let before = issue().await;
+    let next = keys.rotate(None).await.unwrap();
+    let published_early = jwk_set(&keys.sync().await.unwrap());
+    clock.set(next.activates);
+    keys.sync().await.unwrap();
+    let after = issue().await;
+    let kid_of = |token: &str| {
+        let header = token.split('.').next().unwrap();
+        let header: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(header)
+                .unwrap(),
+        )
+        .unwrap();
+        header["kid"].as_str().unwrap().to_owned()
+    };
+    assert_ne!(kid_of(&before), kid_of(&after));
+    assert_eq!(kid_of(&after), next.kid);
+    // The server still recognises both; a relying party holding the set fetched while
+    // the new key was still "next" verifies the new token.
+    protector.validate_token(&before, &scope).await.unwrap();
+    protector.validate_token(&after, &scope).await.unwrap();
+    let early = KeySet::from_jwk_set(
+        &jose::aws_lc_rs::provider(),
+        &published_early,
+        &Algorithm::ALL,
+    );
+    let validation = Validation::new(clock.now())
+        .with_typ("at+jwt")
+        .with_audience(["https://as.example"]);
+    jose::verify(&after, &early, &validation).unwrap();
+    db.drop_db().await;
+}
+
+#[test]
+fn client_create_takes_an_access_token_format() {
+    let db = TestDb::sqlite();
+    let created = ok_json(&portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Reports",
+            "--grant-type",
+            "client_credentials",
+            "--access-token-format",
+            "jwt",
+        ],
+        &[],
+    ));
+    assert_eq!(created["access_token_format"], "jwt");
+    let shown = ok_json(&portcullis(
+        &db,
+        &["client", "show", created["client_id"].as_str().unwrap()],
+        &[],
+    ));
+    assert_eq!(shown["access_token_format"], "jwt");
+    let default = ok_json(&portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Other",
+            "--grant-type",
+            "client_credentials",
+        ],
+        &[],
+    ));
+    assert_eq!(default["access_token_format"], Value::Null);
+    let bad = failed(&portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Bad",
+            "--grant-type",
+            "client_credentials",
+            "--access-token-format",
+            "paseto",
+        ],
+        &[],
+    ));
+    assert!(
+        bad.contains("invalid access token format 'paseto'"),
+        "{bad}"
+    );
 }

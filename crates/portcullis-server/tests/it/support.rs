@@ -176,7 +176,9 @@ impl TestServer {
         tweak(&mut config);
         let limits = portcullis_server::listener::Limits::from_config(&config);
         let random = std::sync::Arc::new(portcullis_core::OsRandom::default());
-        let app = portcullis_server::build_app_with(config, store.clone(), clock, random).unwrap();
+        let app = portcullis_server::build_app_with(config, store.clone(), clock, random)
+            .await
+            .unwrap();
         tokio::spawn(portcullis_server::listener::serve(
             listener,
             app,

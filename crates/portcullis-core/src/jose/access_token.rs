@@ -1,0 +1,159 @@
+//! JWT access tokens (RFC 9068) as an [`AccessTokenStrategy`]: signed with the key
+//! that is current when they are issued, `typ: at+jwt`, and still recorded — under the
+//! key of their `jti` — so that revocation and introspection work as for opaque tokens.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::{verify, KeySet, Signer, Validation};
+use crate::error::OAuthError;
+use crate::model::{Client, Extra};
+use crate::random::ordered_token;
+use crate::secret::token_key;
+use crate::tokens::{AccessTokenStrategy, OpaqueTokens, StrategyContext};
+
+/// The `typ` of a JWT access token (RFC 9068 §2.1).
+pub const AT_JWT: &str = "at+jwt";
+
+/// Where a JWT strategy gets its keys: the key that signs now, and the keys that
+/// verify what was signed (current, next and retired).
+pub trait SigningKeys: Send + Sync + fmt::Debug + 'static {
+    /// The key that signs at `now` (seconds), if any is loaded.
+    fn signer(&self, now: i64) -> Option<Arc<Signer>>;
+
+    /// The keys that verify this server's signatures, if loaded.
+    fn verification_keys(&self) -> Option<Arc<KeySet>>;
+}
+
+/// A client's choice of access token format, in its registration metadata's extras
+/// (`access_token_format`): `"jwt"` or `"opaque"`. Absent: the strategy's default.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct AccessTokenFormat;
+
+impl Extra for AccessTokenFormat {
+    const NAME: &'static str = "access_token_format";
+    type Value = String;
+}
+
+/// JWT access tokens for the clients that want them, opaque tokens for the others.
+///
+/// Claims (RFC 9068 §2.2): `iss`, `exp`, `aud` (the token's audience, or the issuer
+/// when it has none: the default resource), `sub` (the resource owner, or the client
+/// for `client_credentials`), `client_id`, `iat`, `jti`, `scope`, and `auth_time`,
+/// `acr`, `amr` when the token's extras carry them. The `jti` is an ordered random
+/// token; the record is stored under its [`token_key`].
+#[derive(Debug, Clone)]
+pub struct JwtAccessTokens {
+    keys: Arc<dyn SigningKeys>,
+    jwt_by_default: bool,
+}
+
+impl JwtAccessTokens {
+    /// JWT access tokens signed by `keys`, for every client that does not ask for
+    /// opaque ones.
+    pub fn new(keys: Arc<dyn SigningKeys>) -> Self {
+        Self {
+            keys,
+            jwt_by_default: true,
+        }
+    }
+
+    /// Whether clients that say nothing get JWTs (`true`) or opaque tokens.
+    pub fn jwt_by_default(mut self, jwt: bool) -> Self {
+        self.jwt_by_default = jwt;
+        self
+    }
+
+    /// Whether `client` gets JWT access tokens.
+    pub fn issues_jwt_for(&self, client: &dyn Client) -> bool {
+        match client
+            .metadata()
+            .extras
+            .get::<AccessTokenFormat>()
+            .as_deref()
+        {
+            Some("jwt") => true,
+            Some("opaque") => false,
+            _ => self.jwt_by_default,
+        }
+    }
+
+    fn claims(context: &StrategyContext<'_>, jti: &str) -> Result<Value, OAuthError> {
+        let record = context.record;
+        let issuer = context.issuer.ok_or_else(|| {
+            tracing::error!("JWT access tokens need the server's issuer (with_issuer)");
+            OAuthError::server_error()
+        })?;
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(issuer));
+        claims.insert(
+            "exp".into(),
+            json!(record.issued_at.saturating_add(record.expires_in)),
+        );
+        let audience = match record.audience.as_slice() {
+            [] => json!(issuer),
+            [one] => json!(one),
+            many => json!(many),
+        };
+        claims.insert("aud".into(), audience);
+        let subject = record.subject.as_deref().unwrap_or(&record.client_id);
+        claims.insert("sub".into(), json!(subject));
+        claims.insert("client_id".into(), json!(record.client_id));
+        claims.insert("iat".into(), json!(record.issued_at));
+        claims.insert("jti".into(), json!(jti));
+        if !record.scope.is_empty() {
+            claims.insert("scope".into(), json!(record.scope.to_string()));
+        }
+        for name in ["auth_time", "acr", "amr"] {
+            if let Some(value) = record.extras.get_raw(name) {
+                claims.insert(name.into(), value.clone());
+            }
+        }
+        Ok(Value::Object(claims))
+    }
+}
+
+impl AccessTokenStrategy for JwtAccessTokens {
+    fn mint(&self, context: &StrategyContext<'_>) -> Result<String, OAuthError> {
+        self.mint_keyed(context).map(|(token, _)| token)
+    }
+
+    fn mint_keyed(&self, context: &StrategyContext<'_>) -> Result<(String, String), OAuthError> {
+        if !self.issues_jwt_for(context.client) {
+            let token = OpaqueTokens::new().mint(context)?;
+            let key = token_key(&token);
+            return Ok((token, key));
+        }
+        let signer = self.keys.signer(context.clock.now()).ok_or_else(|| {
+            tracing::error!("no signing key is current: JWT access tokens cannot be issued");
+            OAuthError::server_error()
+        })?;
+        let jti = ordered_token(context.random, context.clock.now_millis());
+        let claims = Self::claims(context, &jti)?;
+        let token = signer.sign(Some(AT_JWT), &claims).map_err(|error| {
+            tracing::error!(%error, "signing an access token failed");
+            OAuthError::server_error()
+        })?;
+        Ok((token, token_key(&jti)))
+    }
+
+    /// A JWT (three segments) is recognised only with a valid signature of one of
+    /// this server's keys and `typ: at+jwt`; its key is its `jti`'s. Anything else is
+    /// looked up as an opaque token. The expiry is the stored record's to decide.
+    fn key(&self, token: &str) -> Option<String> {
+        if token.bytes().filter(|b| *b == b'.').count() != 2 {
+            return Some(token_key(token));
+        }
+        let keys = self.keys.verification_keys()?;
+        let validation = Validation::new(0)
+            .with_typ(AT_JWT)
+            .without_time_checks()
+            .skip_audience();
+        let verified = verify(token, &keys, &validation).ok()?;
+        let jti = verified.claims.get("jti")?.as_str()?;
+        Some(token_key(jti))
+    }
+}

@@ -1,0 +1,275 @@
+//! JWT access tokens (RFC 9068) through the whole engine: issued for the clients that
+//! want them, verifiable with the published keys, recorded under their `jti` so that
+//! introspection, revocation and the resource guard treat them as any other token.
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use http::StatusCode;
+use portcullis_core::jose::{
+    self, aws_lc_rs, AccessTokenFormat, Algorithm, JwkSet, JwtAccessTokens, KeySet, Signer,
+    SigningKeys, Validation, AT_JWT,
+};
+use portcullis_core::{BearerTokenGenerator, ClientRecord, Clock};
+use serde_json::Value;
+
+use crate::support::*;
+
+/// One signing key, replaceable; verification trusts the keys given.
+#[derive(Debug)]
+struct TestKeys {
+    signer: Mutex<Option<Arc<Signer>>>,
+    trusted: Mutex<Arc<KeySet>>,
+}
+
+impl TestKeys {
+    fn new(signer: Signer) -> Arc<Self> {
+        let keys = Arc::new(TestKeys {
+            signer: Mutex::new(None),
+            trusted: Mutex::new(Arc::new(KeySet::new())),
+        });
+        keys.replace(Some(signer));
+        keys
+    }
+
+    fn replace(&self, signer: Option<Signer>) {
+        if let Some(signer) = &signer {
+            let set = JwkSet::new(vec![signer.public_jwk()]);
+            *self.trusted.lock().unwrap() = Arc::new(KeySet::from_jwk_set(
+                &aws_lc_rs::provider(),
+                &set,
+                &Algorithm::ALL,
+            ));
+        }
+        *self.signer.lock().unwrap() = signer.map(Arc::new);
+    }
+}
+
+impl SigningKeys for TestKeys {
+    fn signer(&self, _now: i64) -> Option<Arc<Signer>> {
+        self.signer.lock().unwrap().clone()
+    }
+
+    fn verification_keys(&self) -> Option<Arc<KeySet>> {
+        Some(self.trusted.lock().unwrap().clone())
+    }
+}
+
+fn es256() -> Signer {
+    Signer::generate(&aws_lc_rs::provider(), Algorithm::Es256).unwrap()
+}
+
+fn server_with(strategy: JwtAccessTokens) -> TestServer {
+    TestServer::with_config(Config {
+        bearer: Some(BearerTokenGenerator::default().with_strategy(strategy)),
+        ..Config::default()
+    })
+}
+
+fn jwt_server() -> (TestServer, Arc<TestKeys>, Signer) {
+    let signer = es256();
+    let published = Signer::new(
+        aws_lc_rs::provider()
+            .require(Algorithm::Es256)
+            .unwrap()
+            .load(&signer.key().to_pkcs8_der().unwrap())
+            .unwrap(),
+        signer.kid(),
+    );
+    let keys = TestKeys::new(signer);
+    (
+        server_with(JwtAccessTokens::new(keys.clone())),
+        keys,
+        published,
+    )
+}
+
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn client_credentials_issues_an_rfc_9068_jwt() {
+    let (server, _keys, signer) = jwt_server();
+    let token = server
+        .client_credentials_token(CONF_ID, CONF_SECRET, "read")
+        .await;
+    let published = JwkSet::new(vec![signer.public_jwk()]);
+    let trusted = KeySet::from_jwk_set(&aws_lc_rs::provider(), &published, &[Algorithm::Es256]);
+    let validation = Validation::new(server.clock.now())
+        .with_typ(AT_JWT)
+        .with_issuer(ISSUER)
+        .with_audience([ISSUER]);
+    let verified = jose::verify(&token, &trusted, &validation).unwrap();
+    assert_eq!(verified.header["typ"], "at+jwt");
+    assert_eq!(verified.kid.as_deref(), Some(signer.kid()));
+    let claims = verified.claims;
+    assert_eq!(
+        claims["sub"], CONF_ID,
+        "client_credentials: sub is the client"
+    );
+    assert_eq!(claims["client_id"], CONF_ID);
+    assert_eq!(claims["scope"], "read");
+    assert_eq!(claims["iat"], START);
+    assert_eq!(claims["exp"], START + 3600);
+    assert!(claims["jti"].as_str().unwrap().len() > 40);
+}
+
+#[tokio::test]
+async fn a_code_flow_jwt_names_the_user_and_the_clients_audience() {
+    let (server, _keys, _) = jwt_server();
+    let mut client = other_client(
+        "shop",
+        "shop-secret-6a2f0c7d81",
+        "client_secret_basic",
+        &["client_credentials"],
+    );
+    client.audience = vec!["https://api.example".into(), "https://other.example".into()];
+    server.add_client(client);
+    let token = server
+        .client_credentials_token("shop", "shop-secret-6a2f0c7d81", "read")
+        .await;
+    let claims = claims_of(&token);
+    assert_eq!(
+        claims["aud"],
+        serde_json::json!(["https://api.example", "https://other.example"])
+    );
+    let tokens = server.conf_tokens("read profile").await;
+    let claims = claims_of(tokens["access_token"].as_str().unwrap());
+    assert_ne!(claims["sub"], CONF_ID);
+    assert_eq!(claims["scope"], "read profile");
+    assert_eq!(claims["aud"], ISSUER);
+    // The refresh token stays opaque, and a refresh issues a new JWT.
+    let refreshed = server
+        .refresh(tokens["refresh_token"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let refreshed = json(&refreshed);
+    let new_claims = claims_of(refreshed["access_token"].as_str().unwrap());
+    assert_eq!(new_claims["sub"], claims["sub"]);
+    assert_ne!(new_claims["jti"], claims["jti"]);
+}
+
+#[tokio::test]
+async fn a_jwt_access_token_is_recorded_introspected_and_revoked() {
+    let (server, _keys, _) = jwt_server();
+    let token = server
+        .client_credentials_token(CONF_ID, CONF_SECRET, "read")
+        .await;
+    assert!(server.is_active(&token).await);
+    let info = server.introspect_ok(CONF, &token).await;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["client_id"], CONF_ID);
+    assert_eq!(info["scope"], "read");
+    let revoked = server.revoke(CONF, &[("token", &token)]).await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert!(!server.is_active(&token).await);
+    assert_eq!(server.introspect_ok(CONF, &token).await["active"], false);
+}
+
+#[tokio::test]
+async fn an_expired_jwt_access_token_is_inactive() {
+    let (server, _keys, _) = jwt_server();
+    let token = server
+        .client_credentials_token(CONF_ID, CONF_SECRET, "read")
+        .await;
+    server.clock.advance(3600);
+    assert!(!server.is_active(&token).await);
+    assert_eq!(server.introspect_ok(CONF, &token).await["active"], false);
+}
+
+/// A JWT with a real `jti` but another key's signature, or the right key but another
+/// `typ`, is not this server's access token.
+#[tokio::test]
+async fn a_forged_jwt_is_never_found() {
+    let (server, _keys, signer) = jwt_server();
+    let token = server
+        .client_credentials_token(CONF_ID, CONF_SECRET, "read")
+        .await;
+    let claims = claims_of(&token);
+    let mut header = serde_json::Map::new();
+    header.insert("typ".into(), "at+jwt".into());
+    let attacker = Signer::new(
+        aws_lc_rs::provider()
+            .require(Algorithm::Es256)
+            .unwrap()
+            .generate()
+            .unwrap(),
+        signer.kid(),
+    );
+    let forged = attacker.sign_with_header(header, &claims).unwrap();
+    assert!(!server.is_active(&forged).await);
+    assert_eq!(server.introspect_ok(CONF, &forged).await["active"], false);
+    let wrong_type = signer.sign(Some("JWT"), &claims).unwrap();
+    assert!(!server.is_active(&wrong_type).await);
+    // Revoking a forged copy revokes nothing.
+    server.revoke(CONF, &[("token", &forged)]).await;
+    assert!(server.is_active(&token).await);
+}
+
+#[tokio::test]
+async fn clients_choose_their_format() {
+    let (server, keys, _) = jwt_server();
+    let mut opaque_client = other_client(
+        "opaque-app",
+        "opaque-secret-000111222",
+        "client_secret_basic",
+        &["client_credentials"],
+    );
+    opaque_client
+        .metadata
+        .extras
+        .insert::<AccessTokenFormat>("opaque".into());
+    server.add_client(opaque_client);
+    let opaque = server
+        .client_credentials_token("opaque-app", "opaque-secret-000111222", "read")
+        .await;
+    assert_eq!(opaque.matches('.').count(), 1, "{opaque}");
+    assert!(server.is_active(&opaque).await);
+
+    // Opaque by default, JWT for the client that asks.
+    let server = server_with(JwtAccessTokens::new(keys).jwt_by_default(false));
+    let default = server
+        .client_credentials_token(CONF_ID, CONF_SECRET, "read")
+        .await;
+    assert_eq!(default.matches('.').count(), 1);
+    let mut jwt_client: ClientRecord = other_client(
+        "jwt-app",
+        "jwt-secret-000111222333",
+        "client_secret_basic",
+        &["client_credentials"],
+    );
+    jwt_client
+        .metadata
+        .extras
+        .insert::<AccessTokenFormat>("jwt".into());
+    server.add_client(jwt_client);
+    let jwt = server
+        .client_credentials_token("jwt-app", "jwt-secret-000111222333", "read")
+        .await;
+    assert_eq!(claims_of(&jwt)["client_id"], "jwt-app");
+    assert!(server.is_active(&jwt).await);
+}
+
+/// Without a current key nothing is issued: a 500 with no token saved.
+#[tokio::test]
+async fn no_current_key_is_a_server_error_and_saves_nothing() {
+    let (server, keys, _) = jwt_server();
+    keys.replace(None);
+    let before = server.store().tokens().unwrap().len();
+    let response = server
+        .post_token(
+            CONF,
+            &[("grant_type", "client_credentials"), ("scope", "read")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(json(&response)["error"], "server_error");
+    assert_eq!(server.store().tokens().unwrap().len(), before);
+}
