@@ -85,6 +85,10 @@ pub(crate) struct RunArgs {
     /// e=code-exchange, f=hello.
     #[arg(long, default_value = "a,b,c,d,e,f", value_parser = parse_scenarios)]
     pub(crate) scenarios: ScenarioSet,
+    /// The signing algorithm of cc-jwt's tokens: ES256, EdDSA, RS256 or PS256 (the
+    /// server's `signing_algorithm`).
+    #[arg(long, default_value = "ES256", value_parser = ["ES256", "EdDSA", "RS256", "PS256"])]
+    pub(crate) jwt_alg: String,
 }
 
 /// `portcullis-bench external`.

@@ -690,6 +690,24 @@ async fn run_on(
         url,
         &["--name", "bench-cc", "--grant-type", "client_credentials"],
     )?;
+    // Only when asked for: binaries older than JWT access tokens do not know the flag.
+    let jwt = if selected.contains(Scenario::CcJwt) {
+        Some(register_client(
+            bin,
+            args,
+            url,
+            &[
+                "--name",
+                "bench-jwt",
+                "--grant-type",
+                "client_credentials",
+                "--access-token-format",
+                "jwt",
+            ],
+        )?)
+    } else {
+        None
+    };
     let code_client = register_client(
         bin,
         args,
@@ -750,6 +768,8 @@ async fn run_on(
             "PORTCULLIS_SQLITE_SYNCHRONOUS",
             args.sqlite_synchronous.as_str(),
         )
+        .env("PORTCULLIS_SIGNING_ALGORITHMS", &args.jwt_alg)
+        .env("PORTCULLIS_SIGNING_ALGORITHM", &args.jwt_alg)
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(log_err);
@@ -792,15 +812,22 @@ async fn run_on(
                 )
                 .await
             }
-            Scenario::CcJwt => {
-                let row = Row {
+            Scenario::CcJwt => match &jwt {
+                Some(client) => {
+                    let workload = Workload::Fixed(cc_body.clone());
+                    measure(
+                        format!("{label} ({})", args.jwt_alg),
+                        plan(&token_path, &client.auth, workload),
+                        Some((pid, false)),
+                    )
+                    .await
+                }
+                None => Row {
                     label,
                     is_hello: false,
-                    result: RowResult::NotAvailable("n/a (no JWT access tokens yet)"),
-                };
-                println!("{}", row.summary());
-                row
-            }
+                    result: RowResult::NotAvailable("n/a (no JWT client)"),
+                },
+            },
             Scenario::Introspect => {
                 match introspection_bodies(&target, "/token", &cc.auth, cc_body.clone()).await {
                     Ok(bodies) => {

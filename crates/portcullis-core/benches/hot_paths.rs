@@ -1,8 +1,8 @@
 //! Microbenchmarks of the engine's hot paths (`cargo bench -p portcullis-core`):
 //! request parsing, client authentication, secret hashing, token generation, and a
 //! whole client_credentials token request against the in-memory store (no HTTP, no
-//! database); JWS signing and verification per algorithm (`jose/…`). A whole JWT
-//! client_credentials request waits for JWT access tokens.
+//! database), with opaque and with JWT access tokens; JWS signing and verification per
+//! algorithm (`jose/…`).
 #![allow(missing_docs, clippy::unwrap_used)]
 // A bench is a composition root: it may use the OS CSPRNG directly.
 #![allow(clippy::disallowed_types)]
@@ -126,6 +126,53 @@ fn end_to_end(c: &mut Criterion) {
     });
 }
 
+/// One signing key, for the JWT access-token strategy.
+#[derive(Debug)]
+struct OneKey(
+    std::sync::Arc<portcullis_core::jose::Signer>,
+    std::sync::Arc<portcullis_core::jose::KeySet>,
+);
+
+impl portcullis_core::jose::SigningKeys for OneKey {
+    fn signer(&self, _now: i64) -> Option<std::sync::Arc<portcullis_core::jose::Signer>> {
+        Some(self.0.clone())
+    }
+
+    fn verification_keys(&self) -> Option<std::sync::Arc<portcullis_core::jose::KeySet>> {
+        Some(self.1.clone())
+    }
+}
+
+/// A whole client_credentials request issuing an RFC 9068 JWT, per algorithm.
+fn end_to_end_jwt(c: &mut Criterion) {
+    use portcullis_core::jose::{self, Algorithm, JwtAccessTokens, KeySet, Signer};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let provider = jose::aws_lc_rs::provider();
+    for alg in [Algorithm::Es256, Algorithm::EdDsa, Algorithm::Rs256] {
+        let signer = std::sync::Arc::new(Signer::generate(&provider, alg).unwrap());
+        let keys = std::sync::Arc::new(OneKey(signer, std::sync::Arc::new(KeySet::new())));
+        let mut server = AuthorizationServer::new(store())
+            .with_issuer("https://as.example")
+            .with_bearer_tokens(
+                BearerTokenGenerator::default().with_strategy(JwtAccessTokens::new(keys)),
+            );
+        server.register_grant(ClientCredentialsGrant::new());
+        let request = token_request();
+        c.bench_function(
+            &format!("server/client_credentials_jwt_{alg}_memory_store"),
+            |b| {
+                b.to_async(&runtime).iter(|| async {
+                    let response = server.create_token_response(black_box(&request)).await;
+                    assert_eq!(response.status(), 200);
+                    response
+                })
+            },
+        );
+    }
+}
+
 /// Signing and verifying a small access-token-sized JWT with each algorithm.
 fn jose(c: &mut Criterion) {
     use portcullis_core::jose::{self, Algorithm, JwkSet, KeySet, Signer, Validation};
@@ -159,6 +206,7 @@ criterion_group!(
     tokens,
     client_auth,
     end_to_end,
+    end_to_end_jwt,
     jose
 );
 criterion_main!(benches);
