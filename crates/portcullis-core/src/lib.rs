@@ -93,7 +93,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{AuthorizationContext, EndpointContext, Environment, TokenContext};
 pub use endpoints::{
     Endpoint, IntrospectionEndpoint, JwkSetSource, JwksEndpoint, MetadataEndpoint, PublishedJwks,
-    RevocationEndpoint, UsernameResolver, JWKS_ENDPOINT,
+    RevocationEndpoint, UsernameResolver, INTROSPECTION_JWT, JWKS_ENDPOINT,
 };
 pub use error::{ErrorCode, OAuthError, StoreError, StoreErrorKind};
 pub use extensions::{AuthorizationCodeExtension, Pkce, TokenExtension};

@@ -723,6 +723,10 @@ impl SigningKeys for KeyManager {
     fn verification_keys(&self) -> Option<Arc<KeySet>> {
         Some(self.loaded()?.verification_keys().clone())
     }
+
+    fn signing_algorithms(&self) -> Vec<Algorithm> {
+        vec![self.default_algorithm]
+    }
 }
 
 #[async_trait]

@@ -199,7 +199,11 @@ pub fn authorization_server(
     }
     server
         .register_endpoint(RevocationEndpoint::new())
-        .register_endpoint(IntrospectionEndpoint::new().with_usernames(usernames))
+        .register_endpoint(
+            IntrospectionEndpoint::new()
+                .with_usernames(usernames)
+                .with_jwt_responses(keys.clone()),
+        )
         .register_endpoint(JwksEndpoint::new(keys))
         .register_endpoint(metadata);
     server

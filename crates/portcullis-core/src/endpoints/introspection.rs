@@ -11,6 +11,11 @@
 //! audience — learns `{"active": false}`: a refresh token is not a credential for an
 //! API, and a resource server has no business learning about one. Access tokens are
 //! reported with `token_type: "Bearer"`, which is what a resource server must check.
+//!
+//! With [`with_jwt_responses`](IntrospectionEndpoint::with_jwt_responses), a caller
+//! that sends `Accept: application/token-introspection+jwt` gets the answer as a JWT
+//! signed by the server (RFC 9701): `typ: token-introspection+jwt`, `iss`, `aud` (the
+//! caller), `iat` and the response in `token_introspection`.
 
 use std::sync::Arc;
 
@@ -24,6 +29,7 @@ use crate::context::{EndpointContext, MetadataContext};
 use crate::error::OAuthError;
 use crate::error::StoreError;
 use crate::http::{json_response, OAuthResponse, Params};
+use crate::jose::SigningKeys;
 use crate::model::{Client, EndpointName, Token};
 use crate::store::{ClientStore, TokenStore};
 
@@ -34,17 +40,22 @@ pub trait UsernameResolver: Send + Sync + 'static {
     async fn username(&self, subject: &str) -> Result<Option<String>, StoreError>;
 }
 
+/// The media type of signed introspection responses (RFC 9701 §4).
+pub const INTROSPECTION_JWT: &str = "application/token-introspection+jwt";
+
 /// The introspection endpoint.
 #[derive(Default, Clone)]
 #[non_exhaustive]
 pub struct IntrospectionEndpoint {
     usernames: Option<Arc<dyn UsernameResolver>>,
+    jwt_keys: Option<Arc<dyn SigningKeys>>,
 }
 
 impl std::fmt::Debug for IntrospectionEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IntrospectionEndpoint")
             .field("usernames", &self.usernames.is_some())
+            .field("jwt_responses", &self.jwt_keys.is_some())
             .finish()
     }
 }
@@ -61,10 +72,56 @@ impl IntrospectionEndpoint {
         self
     }
 
+    /// Answers callers that accept `application/token-introspection+jwt` with a JWT
+    /// signed by `keys` (RFC 9701); others still get JSON.
+    pub fn with_jwt_responses(mut self, keys: Arc<dyn SigningKeys>) -> Self {
+        self.jwt_keys = Some(keys);
+        self
+    }
+
+    /// The response as an RFC 9701 JWT for `audience` (the caller).
+    fn signed(
+        &self,
+        keys: &dyn SigningKeys,
+        context_now: i64,
+        issuer: Option<&str>,
+        audience: &str,
+        body: &Introspection,
+    ) -> Result<OAuthResponse, OAuthError> {
+        let issuer = issuer.ok_or_else(|| {
+            tracing::error!("signed introspection responses need the server's issuer");
+            OAuthError::server_error()
+        })?;
+        let signer = keys.signer(context_now).ok_or_else(|| {
+            tracing::error!("no signing key is current: cannot sign an introspection response");
+            OAuthError::server_error()
+        })?;
+        let claims = serde_json::json!({
+            "iss": issuer,
+            "aud": audience,
+            "iat": context_now,
+            "token_introspection": body,
+        });
+        let token = signer
+            .sign(Some("token-introspection+jwt"), &claims)
+            .map_err(|error| {
+                tracing::error!(%error, "signing an introspection response failed");
+                OAuthError::server_error()
+            })?;
+        let mut response = json_response(StatusCode::OK, &());
+        *response.body_mut() = bytes::Bytes::from(token);
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(INTROSPECTION_JWT),
+        );
+        Ok(response)
+    }
+
+    /// The response and the client that asked.
     async fn introspect<S: ClientStore + TokenStore>(
         &self,
         context: &EndpointContext<'_, S>,
-    ) -> Result<Introspection, OAuthError> {
+    ) -> Result<(Introspection, String), OAuthError> {
         let request = context.request();
         if request.method() != Method::POST {
             return Err(OAuthError::method_not_allowed("POST"));
@@ -86,7 +143,7 @@ impl IntrospectionEndpoint {
         let Some((kind, found, hash)) =
             find_token(context.store(), context.env(), token, hint).await?
         else {
-            return Ok(Introspection::default());
+            return Ok((Introspection::default(), client.client_id().to_owned()));
         };
         let audience = found.audience();
         let visible = match kind {
@@ -95,7 +152,7 @@ impl IntrospectionEndpoint {
             TokenKind::Refresh => found.client_id() == client.client_id(),
         };
         if !visible || !is_active(&found, kind, context.now()) {
-            return Ok(Introspection::default());
+            return Ok((Introspection::default(), client.client_id().to_owned()));
         }
         let scope = found.scope();
         let (token_type, exp) = match kind {
@@ -112,7 +169,7 @@ impl IntrospectionEndpoint {
             [one] => Some(Value::from(one.as_str())),
             many => Some(Value::from(many.to_vec())),
         };
-        Ok(Introspection {
+        let body = Introspection {
             active: true,
             scope: (!scope.is_empty()).then(|| scope.to_string()),
             client_id: Some(found.client_id().to_owned()),
@@ -126,7 +183,8 @@ impl IntrospectionEndpoint {
             iss: context.env().issuer().map(str::to_owned),
             // A stable identifier that is not the token: the key it is stored under.
             jti: Some(hash),
-        })
+        };
+        Ok((body, client.client_id().to_owned()))
     }
 }
 
@@ -173,13 +231,45 @@ impl<S: ClientStore + TokenStore> Endpoint<S> for IntrospectionEndpoint {
                 "introspection_endpoint_auth_methods_supported".into(),
                 context.auth_methods(EndpointName::INTROSPECTION).into(),
             );
+            if let Some(keys) = &self.jwt_keys {
+                let algorithms: Vec<&str> = keys
+                    .signing_algorithms()
+                    .into_iter()
+                    .map(|a| a.name())
+                    .collect();
+                document.insert(
+                    "introspection_signing_alg_values_supported".into(),
+                    algorithms.into(),
+                );
+            }
         }
     }
 
     async fn create_endpoint_response(&self, context: &EndpointContext<'_, S>) -> OAuthResponse {
-        match self.introspect(context).await {
-            Ok(body) => json_response(StatusCode::OK, &body),
-            Err(error) => error.into_response(),
+        let wants_jwt = context
+            .request()
+            .headers()
+            .get_all(http::header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| {
+                t.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case(INTROSPECTION_JWT))
+            });
+        match (self.introspect(context).await, &self.jwt_keys) {
+            (Ok((body, caller)), Some(keys)) if wants_jwt => self
+                .signed(
+                    keys.as_ref(),
+                    context.now(),
+                    context.env().issuer(),
+                    &caller,
+                    &body,
+                )
+                .unwrap_or_else(OAuthError::into_response),
+            (Ok((body, _)), _) => json_response(StatusCode::OK, &body),
+            (Err(error), _) => error.into_response(),
         }
     }
 }

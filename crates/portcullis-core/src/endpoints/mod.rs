@@ -21,7 +21,7 @@ mod jwks;
 mod metadata;
 mod revocation;
 
-pub use introspection::{IntrospectionEndpoint, UsernameResolver};
+pub use introspection::{IntrospectionEndpoint, UsernameResolver, INTROSPECTION_JWT};
 pub use jwks::{JwkSetSource, JwksEndpoint, PublishedJwks, JWKS_ENDPOINT};
 pub use metadata::MetadataEndpoint;
 pub use revocation::RevocationEndpoint;

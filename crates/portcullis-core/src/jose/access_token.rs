@@ -25,6 +25,12 @@ pub trait SigningKeys: Send + Sync + fmt::Debug + 'static {
 
     /// The keys that verify this server's signatures, if loaded.
     fn verification_keys(&self) -> Option<Arc<KeySet>>;
+
+    /// The algorithms [`signer`](Self::signer) signs with, for metadata such as
+    /// `introspection_signing_alg_values_supported`; none by default.
+    fn signing_algorithms(&self) -> Vec<super::Algorithm> {
+        Vec::new()
+    }
 }
 
 /// A client's choice of access token format, in its registration metadata's extras

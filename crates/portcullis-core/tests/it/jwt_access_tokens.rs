@@ -53,6 +53,16 @@ impl SigningKeys for TestKeys {
     fn verification_keys(&self) -> Option<Arc<KeySet>> {
         Some(self.trusted.lock().unwrap().clone())
     }
+
+    fn signing_algorithms(&self) -> Vec<Algorithm> {
+        self.signer().iter().map(|s| s.algorithm()).collect()
+    }
+}
+
+impl TestKeys {
+    fn signer(&self) -> Option<Arc<Signer>> {
+        self.signer.lock().unwrap().clone()
+    }
 }
 
 fn es256() -> Signer {
@@ -272,4 +282,122 @@ async fn no_current_key_is_a_server_error_and_saves_nothing() {
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(json(&response)["error"], "server_error");
     assert_eq!(server.store().tokens().unwrap().len(), before);
+}
+
+/// RFC 9701: a caller accepting `application/token-introspection+jwt` gets the answer
+/// signed; everyone else, and every error, still gets JSON.
+#[tokio::test]
+async fn introspection_answers_with_a_signed_jwt_when_asked() {
+    use portcullis_core::{
+        AuthorizationServer, ClientCredentialsGrant, IntrospectionEndpoint, MemoryStore,
+        MetadataEndpoint, INTROSPECTION_JWT,
+    };
+    let signer = es256();
+    let trusted = KeySet::from_jwk_set(
+        &aws_lc_rs::provider(),
+        &JwkSet::new(vec![signer.public_jwk()]),
+        &Algorithm::ALL,
+    );
+    let keys = TestKeys::new(signer);
+    let store = MemoryStore::new();
+    store.insert_client(confidential_client()).unwrap();
+    let clock = Arc::new(portcullis_core::ManualClock::new(START));
+    let mut server = AuthorizationServer::new(store)
+        .with_issuer(ISSUER)
+        .with_clock(clock.clone());
+    server
+        .register_grant(ClientCredentialsGrant::new())
+        .register_endpoint(IntrospectionEndpoint::new().with_jwt_responses(keys.clone()))
+        .register_endpoint(MetadataEndpoint::new());
+    let token_response = server
+        .create_token_response(&token_request(
+            CONF,
+            &[("grant_type", "client_credentials"), ("scope", "read")],
+        ))
+        .await;
+    let token = json(&token_response)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let introspect = |token: &str, accept: Option<&str>, auth: Auth<'static>| {
+        let mut request = form_request("/introspect", auth, &[("token", token)]);
+        if let Some(accept) = accept {
+            request
+                .headers_mut()
+                .insert("accept", accept.parse().unwrap());
+        }
+        request
+    };
+    let validation = Validation::new(START)
+        .with_typ("token-introspection+jwt")
+        .with_issuer(ISSUER)
+        .with_audience([CONF_ID])
+        .allow_missing_exp();
+
+    let response = server
+        .create_endpoint_response(
+            "introspection",
+            &introspect(&token, Some(INTROSPECTION_JWT), CONF),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], INTROSPECTION_JWT);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let jwt = std::str::from_utf8(response.body()).unwrap();
+    let verified = jose::verify(jwt, &trusted, &validation).unwrap();
+    assert_eq!(verified.claims["iat"], START);
+    let inner = &verified.claims["token_introspection"];
+    assert_eq!(inner["active"], true);
+    assert_eq!(inner["client_id"], CONF_ID);
+    assert_eq!(inner["scope"], "read");
+
+    // An unknown token: a signed {"active": false}; a list of media types works too.
+    let response = server
+        .create_endpoint_response(
+            "introspection",
+            &introspect(
+                "nope",
+                Some("application/json;q=0.5, application/token-introspection+jwt"),
+                CONF,
+            ),
+        )
+        .await;
+    let jwt = std::str::from_utf8(response.body()).unwrap();
+    let verified = jose::verify(jwt, &trusted, &validation).unwrap();
+    assert_eq!(
+        verified.claims["token_introspection"],
+        serde_json::json!({"active": false})
+    );
+
+    // Without the Accept header: JSON as before. A bad client: a JSON error.
+    let plain = server
+        .create_endpoint_response("introspection", &introspect(&token, None, CONF))
+        .await;
+    assert_eq!(plain.headers()["content-type"], "application/json");
+    assert_eq!(json(&plain)["active"], true);
+    let refused = server
+        .create_endpoint_response(
+            "introspection",
+            &introspect(
+                &token,
+                Some(INTROSPECTION_JWT),
+                Auth::Basic(CONF_ID, "wrong"),
+            ),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(&refused)["error"], "invalid_client");
+
+    let metadata = server
+        .create_endpoint_response(
+            "metadata",
+            &http::Request::get("/.well-known/oauth-authorization-server")
+                .body(bytes::Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        json(&metadata)["introspection_signing_alg_values_supported"],
+        serde_json::json!(["ES256"])
+    );
 }

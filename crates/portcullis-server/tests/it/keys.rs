@@ -614,6 +614,47 @@ async fn a_jwt_client_gets_access_tokens_that_verify_with_the_jwk_set() {
     assert_eq!(verified.claims["scope"], "reports:read");
 
     assert_eq!(introspect(&http, &server, &token).await["active"], true);
+    // RFC 9701: the same answer, signed, for a caller that accepts it.
+    let signed = http
+        .post(server.url("/introspect"))
+        .basic_auth(CC_ID, Some(CC_SECRET))
+        .header("accept", "application/token-introspection+jwt")
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        signed.headers()["content-type"],
+        "application/token-introspection+jwt"
+    );
+    let signed = signed.text().await.unwrap();
+    let introspection = jose::verify(
+        &signed,
+        &keys,
+        &Validation::new(now)
+            .with_typ("token-introspection+jwt")
+            .with_issuer(server.url(""))
+            .with_audience([CC_ID])
+            .allow_missing_exp(),
+    )
+    .unwrap();
+    assert_eq!(introspection.claims["token_introspection"]["active"], true);
+    assert_eq!(
+        introspection.claims["token_introspection"]["client_id"],
+        CC_ID
+    );
+    let metadata: Value = http
+        .get(server.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["introspection_signing_alg_values_supported"],
+        json!(["ES256"])
+    );
     let revoked = http
         .post(server.url("/revoke"))
         .basic_auth(CC_ID, Some(CC_SECRET))
