@@ -17,6 +17,9 @@ mod custom_grant;
 #[path = "../../examples/protect_api.rs"]
 mod protect_api;
 #[allow(dead_code, unreachable_pub, missing_docs)]
+#[path = "../../examples/protect_api_jwt.rs"]
+mod protect_api_jwt;
+#[allow(dead_code, unreachable_pub, missing_docs)]
 #[path = "../../examples/sql_storage.rs"]
 mod sql_storage;
 
@@ -27,6 +30,7 @@ mod client_credentials;
 mod example_custom_extension;
 mod example_custom_grant;
 mod example_protect_api;
+mod example_protect_api_jwt;
 mod example_sql_storage;
 mod models;
 mod negative;

@@ -9,8 +9,10 @@
 //!   [`endpoint_route`] mounts a registered endpoint (revocation, introspection,
 //!   metadata);
 //! * [`Bearer`], [`ResourceGuard`] and [`require_bearer`] protect an API with bearer
-//!   tokens (RFC 6750), validated locally or — with the `remote-introspection` feature —
-//!   at another Portcullis through its introspection endpoint (`remote`).
+//!   tokens (RFC 6750), validated locally, or — with the `remote-introspection`
+//!   feature — at another Portcullis through its introspection endpoint (`remote`), or
+//!   — with the `jwt-validation` feature — as JWT access tokens (RFC 9068) against the
+//!   issuer's published keys (`jwt`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -40,6 +42,8 @@
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 mod guard;
+#[cfg(feature = "jwt-validation")]
+pub mod jwt;
 #[cfg(feature = "remote-introspection")]
 pub mod remote;
 

@@ -1,0 +1,192 @@
+//! `examples/protect_api_jwt.rs` on real sockets: an authorization server issuing JWT
+//! access tokens and an API validating them locally with `JwtValidator` — the right
+//! token passes, every wrong one is `401`, a key rotation is picked up on the first
+//! unknown `kid`, and a flood of forged `kid`s costs at most one fetch per interval.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use portcullis_axum::jwt::JwtValidator;
+use portcullis_core::jose::{self, Algorithm, Signer};
+use portcullis_core::{Clock, ManualClock, SystemClock};
+
+use crate::protect_api_jwt::{
+    api, authorization_app, authorization_server, Keys, API_AUDIENCE, SECRET,
+};
+
+struct Setup {
+    clock: Arc<ManualClock>,
+    issuer: String,
+    api: String,
+    keys: Arc<Keys>,
+    jwks_fetches: Arc<AtomicUsize>,
+    http: reqwest::Client,
+}
+
+async fn listen(listener: tokio::net::TcpListener, router: axum::Router) {
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+}
+
+async fn setup() -> Setup {
+    let as_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", as_listener.local_addr().unwrap());
+    let keys = Keys::new().unwrap();
+    let jwks_fetches = Arc::new(AtomicUsize::new(0));
+    let counter = jwks_fetches.clone();
+    let authorization = authorization_app(authorization_server(&issuer, keys.clone()).unwrap())
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            let counter = counter.clone();
+            async move {
+                if request.uri().path() == "/jwks" {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                next.run(request).await
+            }
+        }));
+    listen(as_listener, authorization).await;
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_base = format!("http://{}", api_listener.local_addr().unwrap());
+    // The API's clock: the real time, standing still unless the test moves it.
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let validator = JwtValidator::new(issuer.clone(), [API_AUDIENCE])
+        .with_refetch_interval(5)
+        .with_clock(clock.clone());
+    listen(api_listener, api(validator)).await;
+    Setup {
+        clock,
+        issuer,
+        api: api_base,
+        keys,
+        jwks_fetches,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Setup {
+    async fn token(&self, client_id: &str) -> String {
+        let response: serde_json::Value = self
+            .http
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(client_id, Some(SECRET))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "reports:read"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        response["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn call(&self, token: Option<&str>) -> u16 {
+        let mut request = self.http.get(format!("{}/api/reports", self.api));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+}
+
+#[tokio::test]
+async fn the_api_accepts_its_tokens_and_refuses_the_others() {
+    let setup = setup().await;
+    let token = setup.token("reporting").await;
+    assert_eq!(token.matches('.').count(), 2, "a JWT: {token}");
+    assert_eq!(setup.call(Some(&token)).await, 200);
+    assert_eq!(setup.call(Some(&token)).await, 200);
+    // The keys were fetched once, not per request, and are kept for the set's
+    // max-age (300 s here); then revalidated with its ETag and kept on.
+    assert_eq!(setup.jwks_fetches.load(Ordering::SeqCst), 1);
+    setup.clock.advance(299);
+    assert_eq!(setup.call(Some(&token)).await, 200);
+    assert_eq!(setup.jwks_fetches.load(Ordering::SeqCst), 1);
+    setup.clock.advance(2);
+    assert_eq!(setup.call(Some(&token)).await, 200);
+    assert_eq!(setup.jwks_fetches.load(Ordering::SeqCst), 2);
+
+    assert_eq!(setup.call(None).await, 401);
+    // A token for another API.
+    let billing = setup.token("billing").await;
+    assert_eq!(setup.call(Some(&billing)).await, 401);
+    // A tampered one: the claims changed, the signature kept.
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    parts[1].replace_range(0..4, "eyJh");
+    parts[1].push('A');
+    assert_eq!(setup.call(Some(&parts.join("."))).await, 401);
+    // An opaque-looking token, and garbage.
+    assert_eq!(setup.call(Some("018bcfe56800.abcdef")).await, 401);
+    assert_eq!(setup.call(Some("a.b.c")).await, 401);
+}
+
+#[tokio::test]
+async fn a_rotation_is_picked_up_and_forged_kids_do_not_flood_the_issuer() {
+    let setup = setup().await;
+    let before = setup.token("reporting").await;
+    assert_eq!(setup.call(Some(&before)).await, 200);
+    assert_eq!(setup.jwks_fetches.load(Ordering::SeqCst), 1);
+
+    // The authorization server rotates; a token of the new key is unknown to the
+    // cached set. Within the refetch interval it is refused without a fetch; after
+    // it, the set is refetched once and the token passes.
+    setup.keys.rotate().unwrap();
+    let after = setup.token("reporting").await;
+    assert_eq!(setup.call(Some(&after)).await, 401);
+    assert_eq!(setup.jwks_fetches.load(Ordering::SeqCst), 1);
+    setup.clock.advance(6);
+    assert_eq!(setup.call(Some(&after)).await, 200);
+    assert_eq!(setup.jwks_fetches.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        setup.call(Some(&before)).await,
+        200,
+        "old keys stay published"
+    );
+
+    // Tokens naming kids nobody published: refused, with no fetch inside the
+    // refetch interval.
+    let attacker = Signer::generate(&jose::aws_lc_rs::provider(), Algorithm::Es256).unwrap();
+    for n in 0..20 {
+        let forged = Signer::new(
+            jose::aws_lc_rs::provider()
+                .require(Algorithm::Es256)
+                .unwrap()
+                .load(&attacker.key().to_pkcs8_der().unwrap())
+                .unwrap(),
+            format!("forged-{n}"),
+        );
+        let claims = serde_json::json!({
+            "iss": setup.issuer, "aud": API_AUDIENCE, "client_id": "reporting",
+            "scope": "reports:read", "exp": 4_000_000_000i64, "sub": "reporting",
+        });
+        let token = forged.sign(Some("at+jwt"), &claims).unwrap();
+        assert_eq!(setup.call(Some(&token)).await, 401);
+    }
+    assert_eq!(setup.jwks_fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_issuer_whose_metadata_names_another_issuer_is_refused() {
+    let setup = setup().await;
+    let token = setup.token("reporting").await;
+    // A validator configured with another spelling of the issuer: the metadata's
+    // `issuer` does not match (RFC 8414 §3.3), so no key is trusted and the guard
+    // answers 500 (it cannot validate anything), never 200.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let wrong = setup.issuer.replace("127.0.0.1", "localhost");
+    listen(listener, api(JwtValidator::new(wrong, [API_AUDIENCE]))).await;
+    let status = setup
+        .http
+        .get(format!("{base}/api/reports"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 500);
+}
