@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Authlib interoperability test: Python's Authlib client against a real `portcullis serve`.
+# Authlib interoperability tests: Python's Authlib client, and Authlib's JOSE verifying
+# what the server signs, against a real `portcullis serve`.
 #
 # Run from the repository root (CI does): crates/portcullis-server/tests/interop/run.sh
 # Set PORTCULLIS_BIN to test a prebuilt binary; otherwise this builds target/debug/portcullis.
@@ -36,4 +37,4 @@ export PORTCULLIS_BIN="$bin_dir/$(basename "$bin")"
 
 cd "$here"
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
-exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" test_authlib.py
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" test_authlib.py test_jose.py

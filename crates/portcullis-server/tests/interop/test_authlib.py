@@ -118,15 +118,16 @@ def create_client(binary, database_url, name, *extra):
     return Client(created["client_id"], created["client_secret"], created["token_endpoint_auth_method"])
 
 
-def start_server(binary, database_url, log_path):
-    """Starts `portcullis serve` on a free port; retries if the port was taken meanwhile."""
+def start_server(binary, database_url, log_path, settings=None):
+    """Starts `portcullis serve` on a free port (with extra PORTCULLIS_* `settings`);
+    retries if the port was taken meanwhile."""
     for _attempt in range(3):
         port = free_port()
         issuer = f"http://127.0.0.1:{port}"
         log = open(log_path, "ab")
         process = subprocess.Popen(
             [binary, "--database-url", database_url, "serve", "--bind", f"127.0.0.1:{port}", "--issuer", issuer],
-            env=child_env(),
+            env={**child_env(), **(settings or {})},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
