@@ -247,6 +247,13 @@ where
         // What the authorization request recorded in the code (an OpenID nonce, the
         // granted resources...) travels on into the tokens.
         issuance.extras = code.extras().clone();
+        // When the user signed in travels on too: JWT access tokens carry it
+        // (`auth_time`, RFC 9068 §2.2.1), and refreshes keep the original time.
+        if let Some(auth_time) = code.auth_time() {
+            issuance
+                .extras
+                .insert_raw("auth_time", serde_json::Value::from(auth_time));
+        }
         Ok(issuance)
     }
 }

@@ -401,3 +401,58 @@ async fn introspection_answers_with_a_signed_jwt_when_asked() {
         serde_json::json!(["ES256"])
     );
 }
+
+/// A user who signed in at a known time.
+struct SignedIn;
+
+impl portcullis_core::User for SignedIn {
+    fn subject(&self) -> &str {
+        "alice"
+    }
+
+    fn auth_time(&self) -> Option<i64> {
+        Some(START - 60)
+    }
+}
+
+/// RFC 9068 §2.2.1: `auth_time` when known — from the sign-in, through the code, and
+/// kept (the original time) by a refresh.
+#[tokio::test]
+async fn a_code_flow_jwt_carries_the_sign_in_time() {
+    let (server, _keys, _) = jwt_server();
+    let pkce = PkcePair::new();
+    let request = authorize_request(&[
+        ("response_type", "code"),
+        ("client_id", CONF_ID),
+        ("redirect_uri", CONF_REDIRECT),
+        ("scope", "read"),
+        ("state", STATE),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let response = server
+        .server
+        .create_authorization_response(&request, Some(&SignedIn))
+        .await
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap();
+    let url = url::Url::parse(location).unwrap();
+    let code = url
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let tokens = json(&server.redeem_conf(&code, &pkce.verifier).await);
+    let claims = claims_of(tokens["access_token"].as_str().unwrap());
+    assert_eq!(claims["auth_time"], START - 60);
+    server.clock.advance(120);
+    let refreshed = json(
+        &server
+            .refresh(tokens["refresh_token"].as_str().unwrap(), None)
+            .await,
+    );
+    let claims = claims_of(refreshed["access_token"].as_str().unwrap());
+    assert_eq!(claims["auth_time"], START - 60, "the original sign-in time");
+    assert_eq!(claims["iat"], START + 120);
+}
