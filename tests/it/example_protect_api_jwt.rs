@@ -190,3 +190,58 @@ async fn an_issuer_whose_metadata_names_another_issuer_is_refused() {
         .as_u16();
     assert_eq!(status, 500);
 }
+
+/// An issuer that fails: the API answers 500 (it cannot validate) and asks again only
+/// after the refetch interval, however many requests come in meanwhile.
+#[tokio::test]
+async fn a_failing_issuer_is_asked_again_only_after_the_interval() {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let metadata = serde_json::json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")});
+    let counter = hits.clone();
+    let broken = axum::Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(move || {
+                let metadata = metadata.clone();
+                async move { axum::Json(metadata) }
+            }),
+        )
+        .route(
+            "/jwks",
+            get(move || {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
+                }
+            }),
+        );
+    listen(listener, broken).await;
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_base = format!("http://{}", api_listener.local_addr().unwrap());
+    let validator = JwtValidator::new(issuer, [API_AUDIENCE])
+        .with_refetch_interval(5)
+        .with_clock(clock.clone());
+    listen(api_listener, api(validator)).await;
+    let http = reqwest::Client::new();
+    let call = || async {
+        http.get(format!("{api_base}/api/reports"))
+            .bearer_auth("eyJhbGciOiJFUzI1NiJ9.e30.AAAA")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    for _ in 0..10 {
+        assert_eq!(call().await, 500);
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    clock.advance(6);
+    assert_eq!(call().await, 500);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}

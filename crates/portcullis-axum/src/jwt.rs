@@ -65,6 +65,8 @@ struct Keys {
     fresh_until: i64,
     /// When they were last fetched, for the unknown-`kid` throttle.
     fetched_at: Option<i64>,
+    /// Why the last fetch failed, while it is not retried.
+    failure: Option<String>,
 }
 
 /// Validates JWT access tokens against the issuer's published keys.
@@ -248,19 +250,44 @@ impl JwtValidator {
         let (jwks_uri, etag) = {
             let keys = self.keys.lock().map_err(|_| Self::error("poisoned"))?;
             if !force && keys.fetched_at.is_some() && now < keys.fresh_until {
-                return Ok(keys.keys.clone());
+                return match &keys.failure {
+                    Some(failure) if keys.keys.is_empty() => Err(Self::error(failure.clone())),
+                    _ => Ok(keys.keys.clone()),
+                };
             }
             (keys.jwks_uri.clone(), keys.etag.clone())
         };
-        let jwks_uri = match jwks_uri {
-            Some(uri) => uri,
-            None => self.discover().await?,
+        let fetched = match jwks_uri {
+            Some(uri) => Ok(uri),
+            None => self.discover().await,
         };
-        let fetched = self.get_json(&jwks_uri, etag.as_deref()).await;
+        let fetched = match fetched {
+            Ok(uri) => self
+                .get_json(&uri, etag.as_deref())
+                .await
+                .map(|document| (uri, document)),
+            Err(error) => Err(error),
+        };
         let mut keys = self.keys.lock().map_err(|_| Self::error("poisoned"))?;
-        keys.jwks_uri = Some(jwks_uri.clone());
         keys.fetched_at = Some(now);
-        match fetched? {
+        let (jwks_uri, fetched) = match fetched {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                // The issuer is unreachable or answers nonsense: keep the keys there
+                // are, and do not ask again before the refetch interval, so that an
+                // outage is not multiplied by the request rate.
+                keys.fresh_until = now + self.refetch_interval.max(1);
+                keys.failure = Some(error.to_string());
+                if keys.keys.is_empty() {
+                    return Err(error);
+                }
+                tracing::warn!(%error, "refreshing the issuer's keys failed; the cached keys stay in use");
+                return Ok(keys.keys.clone());
+            }
+        };
+        keys.jwks_uri = Some(jwks_uri.clone());
+        keys.failure = None;
+        match fetched {
             None => {
                 keys.fresh_until = now + DEFAULT_MAX_AGE;
             }
