@@ -48,7 +48,9 @@ pub async fn build_app(config: Config, store: SqlStore) -> Result<Router, AppErr
 /// Builds the router for `config` over `store`, reading time from `clock` and random
 /// bytes from `random` (tests move the clock). The signing keys are loaded (created on
 /// the first start) before it returns, so that JWT access tokens can be signed at once
-/// and a missing or wrong key-encryption key is an error here.
+/// and a missing or wrong key-encryption key is an error here; a task reloads them
+/// every `signing_key_refresh` seconds from then on (it must be called inside a tokio
+/// runtime).
 pub async fn build_app_with(
     config: Config,
     store: SqlStore,
@@ -57,6 +59,7 @@ pub async fn build_app_with(
 ) -> Result<Router, AppError> {
     let state = AppState::new(config, store, clock, random)?;
     state.keys().sync().await?;
+    tokio::spawn(state.keys().clone().refresh_periodically());
     Ok(app_for(state))
 }
 
