@@ -841,3 +841,72 @@ fn client_create_takes_an_access_token_format() {
         "{bad}"
     );
 }
+
+/// Without a key-encryption key the server still starts, and says at start how to set
+/// one; with one, it says nothing of the kind.
+#[tokio::test]
+async fn serve_warns_without_a_key_encryption_key() {
+    async fn start_and_log(db: &TestDb, env: &[(&str, &str)]) -> String {
+        let log = std::env::temp_dir().join(format!(
+            "portcullis-kek-log-{}-{}",
+            std::process::id(),
+            env.len()
+        ));
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PORTCULLIS_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command
+            .args([
+                "--database-url",
+                &db.url(),
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let http = reqwest::Client::new();
+        let mut healthy = false;
+        for _ in 0..300 {
+            if let Ok(response) = http
+                .get(format!("http://127.0.0.1:{port}/healthz"))
+                .send()
+                .await
+            {
+                healthy = response.status() == 200;
+                if healthy {
+                    break;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(healthy, "the server started");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let _ = std::fs::remove_file(&log);
+        text
+    }
+    let db = TestDb::sqlite();
+    let _store = seed(&db).await;
+    let without = start_and_log(&db, &[]).await;
+    assert!(
+        without.contains("signing keys are stored unencrypted")
+            && without.contains("PORTCULLIS_KEY_ENCRYPTION_KEY"),
+        "{without}"
+    );
+    let key = kek(7);
+    let with = start_and_log(&db, &[("PORTCULLIS_KEY_ENCRYPTION_KEY", key.as_str())]).await;
+    assert!(!with.contains("unencrypted"), "{with}");
+    // The key itself never reaches the log.
+    assert!(!with.contains(&key) && !without.contains(&key));
+    db.drop_db().await;
+}
