@@ -168,27 +168,142 @@ async fn a_rotation_is_picked_up_and_forged_kids_do_not_flood_the_issuer() {
     assert_eq!(setup.jwks_fetches.load(Ordering::SeqCst), 2);
 }
 
+/// A server whose metadata names another issuer (RFC 8414 §3.3) is not trusted, even
+/// though its `jwks_uri` holds the real keys: the guard answers 500 (it cannot
+/// validate). The control — the same metadata naming the right issuer — loads the keys
+/// and answers 401 for the token of another issuer, so the 500 is the issuer check.
 #[tokio::test]
 async fn an_issuer_whose_metadata_names_another_issuer_is_refused() {
+    use axum::routing::get;
     let setup = setup().await;
     let token = setup.token("reporting").await;
-    // A validator configured with another spelling of the issuer: the metadata's
-    // `issuer` does not match (RFC 8414 §3.3), so no key is trusted and the guard
-    // answers 500 (it cannot validate anything), never 200.
+    let status_with = |named_issuer: Option<String>| {
+        let setup = &setup;
+        let token = token.clone();
+        async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let metadata = serde_json::json!({
+                "issuer": named_issuer.unwrap_or_else(|| base.clone()),
+                "jwks_uri": format!("{}/jwks", setup.issuer),
+            });
+            let fake = axum::Router::new().route(
+                "/.well-known/oauth-authorization-server",
+                get(move || {
+                    let metadata = metadata.clone();
+                    async move { axum::Json(metadata) }
+                }),
+            );
+            listen(listener, fake).await;
+            let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let api_base = format!("http://{}", api_listener.local_addr().unwrap());
+            listen(api_listener, api(JwtValidator::new(base, [API_AUDIENCE]))).await;
+            setup
+                .http
+                .get(format!("{api_base}/api/reports"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        status_with(Some("https://elsewhere.example".into())).await,
+        500
+    );
+    assert_eq!(status_with(None).await, 401);
+}
+
+/// Concurrent tokens naming unknown kids share one fetch.
+#[tokio::test]
+async fn concurrent_forged_kids_cause_one_fetch() {
+    let setup = setup().await;
+    let good = setup.token("reporting").await;
+    assert_eq!(setup.call(Some(&good)).await, 200);
+    setup.clock.advance(6);
+    let attacker = Signer::generate(&jose::aws_lc_rs::provider(), Algorithm::Es256).unwrap();
+    let claims = serde_json::json!({
+        "iss": setup.issuer, "aud": API_AUDIENCE, "client_id": "reporting",
+        "scope": "reports:read", "exp": 4_000_000_000i64, "sub": "reporting",
+    });
+    let forged: Vec<String> = (0..30)
+        .map(|n| {
+            let mut header = serde_json::Map::new();
+            header.insert("typ".into(), "at+jwt".into());
+            let signer = Signer::new(
+                jose::aws_lc_rs::provider()
+                    .require(Algorithm::Es256)
+                    .unwrap()
+                    .load(&attacker.key().to_pkcs8_der().unwrap())
+                    .unwrap(),
+                format!("forged-{n}"),
+            );
+            signer.sign_with_header(header, &claims).unwrap()
+        })
+        .collect();
+    // All at once: each request runs in its own task.
+    let mut tasks = tokio::task::JoinSet::new();
+    for token in forged {
+        let http = setup.http.clone();
+        let url = format!("{}/api/reports", setup.api);
+        tasks.spawn(async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let statuses = tasks.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(
+        setup.jwks_fetches.load(Ordering::SeqCst),
+        2,
+        "one refetch for all"
+    );
+}
+
+/// The validator's own checks: an expired token, a token of the right key with
+/// another `typ`, and an algorithm not on the allowed list are refused.
+#[tokio::test]
+async fn expired_mistyped_and_disallowed_tokens_are_refused() {
+    use portcullis_core::jose::SigningKeys as _;
+    let setup = setup().await;
+    let token = setup.token("reporting").await;
+    assert_eq!(setup.call(Some(&token)).await, 200);
+    let signer = setup.keys.signer(0).unwrap();
+    let claims = serde_json::json!({
+        "iss": setup.issuer, "aud": API_AUDIENCE, "client_id": "reporting",
+        "scope": "reports:read", "exp": 4_000_000_000i64, "sub": "reporting",
+    });
+    let plain_jwt = signer.sign(Some("JWT"), &claims).unwrap();
+    assert_eq!(setup.call(Some(&plain_jwt)).await, 401);
+    let good_typ = signer.sign(Some("at+jwt"), &claims).unwrap();
+    assert_eq!(setup.call(Some(&good_typ)).await, 200, "the control passes");
+    // The API's clock past the token's exp (an hour) and the skew.
+    setup.clock.advance(3600 + 31);
+    assert_eq!(setup.call(Some(&token)).await, 401);
+
+    // An API that allows EdDSA only refuses the ES256 token.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let wrong = setup.issuer.replace("127.0.0.1", "localhost");
-    listen(listener, api(JwtValidator::new(wrong, [API_AUDIENCE]))).await;
+    let eddsa_only =
+        JwtValidator::new(setup.issuer.clone(), [API_AUDIENCE]).with_algorithms([Algorithm::EdDsa]);
+    listen(listener, api(eddsa_only)).await;
     let status = setup
         .http
         .get(format!("{base}/api/reports"))
-        .bearer_auth(&token)
+        .bearer_auth(&good_typ)
         .send()
         .await
         .unwrap()
         .status()
         .as_u16();
-    assert_eq!(status, 500);
+    assert_eq!(status, 401);
 }
 
 /// An issuer that fails: the API answers 500 (it cannot validate) and asks again only

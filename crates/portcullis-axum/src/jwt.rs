@@ -243,18 +243,42 @@ impl JwtValidator {
         Err(last.unwrap_or_else(|| Self::error("no metadata")))
     }
 
-    /// Fetches (or revalidates) the keys; `force` ignores their cache lifetime.
+    /// The cached keys, when no fetch is due: not forced and still fresh, or forced
+    /// (an unknown `kid`) but fetched within the refetch interval. A failed fetch with
+    /// no keys to fall back on stays an error until it is retried.
+    fn cached(&self, force: bool, now: i64) -> Result<Option<Arc<KeySet>>, StoreError> {
+        let keys = self.keys.lock().map_err(|_| Self::error("poisoned"))?;
+        let Some(fetched_at) = keys.fetched_at else {
+            return Ok(None);
+        };
+        let due = if force {
+            now - fetched_at >= self.refetch_interval
+        } else {
+            now >= keys.fresh_until
+        };
+        if due {
+            return Ok(None);
+        }
+        match &keys.failure {
+            Some(failure) if keys.keys.is_empty() => Err(Self::error(failure.clone())),
+            _ => Ok(Some(keys.keys.clone())),
+        }
+    }
+
+    /// Fetches (or revalidates) the keys when [`cached`](Self::cached) says a fetch is
+    /// due; one fetch at a time, and a caller that waited for another's fetch uses its
+    /// result — so any number of concurrent forged `kid`s cause one fetch per interval.
     async fn refresh(&self, force: bool) -> Result<Arc<KeySet>, StoreError> {
+        if let Some(keys) = self.cached(force, self.clock.now())? {
+            return Ok(keys);
+        }
         let _one_at_a_time = self.fetching.lock().await;
         let now = self.clock.now();
+        if let Some(keys) = self.cached(force, now)? {
+            return Ok(keys);
+        }
         let (jwks_uri, etag) = {
             let keys = self.keys.lock().map_err(|_| Self::error("poisoned"))?;
-            if !force && keys.fetched_at.is_some() && now < keys.fresh_until {
-                return match &keys.failure {
-                    Some(failure) if keys.keys.is_empty() => Err(Self::error(failure.clone())),
-                    _ => Ok(keys.keys.clone()),
-                };
-            }
             (keys.jwks_uri.clone(), keys.etag.clone())
         };
         let fetched = match jwks_uri {
@@ -340,17 +364,8 @@ impl TokenValidator for JwtValidator {
         let validation = self.validation();
         let verified = match jose::verify(access_token, &keys, &validation) {
             Err(JoseError::UnknownKey) => {
-                // A key published since the last fetch, or a forged kid: refetch, but
-                // not more often than the refetch interval.
-                let recently = self
-                    .keys
-                    .lock()
-                    .ok()
-                    .and_then(|k| k.fetched_at)
-                    .is_some_and(|at| self.clock.now() - at < self.refetch_interval);
-                if recently {
-                    return Ok(None);
-                }
+                // A key published since the last fetch, or a forged kid: refetch, at
+                // most once per refetch interval (see `refresh`).
                 let keys = self.refresh(true).await?;
                 jose::verify(access_token, &keys, &validation)
             }
