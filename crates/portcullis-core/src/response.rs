@@ -17,13 +17,20 @@ pub type OAuthResponse = http::Response<Bytes>;
 /// (RFC 6749 §5.1): every token-endpoint answer, success or error, carries them.
 pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> OAuthResponse {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = http::Response::new(Bytes::from(bytes));
+    no_store_response(status, "application/json", Bytes::from(bytes))
+}
+
+/// A response of `content_type` that no cache may keep (`Cache-Control: no-store`,
+/// `Pragma: no-cache`): JSON answers, and signed ones such as RFC 9701's.
+pub fn no_store_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+) -> OAuthResponse {
+    let mut response = http::Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response

@@ -57,10 +57,30 @@ pub async fn build_app_with(
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
 ) -> Result<Router, AppError> {
+    Ok(app_for(started_state(config, store, clock, random).await?))
+}
+
+/// The state, with its signing keys loaded (and created on the first start) and a
+/// task reloading them: a missing or wrong key-encryption key is an error here,
+/// before anything is served; without one, a warning says how to set it.
+async fn started_state(
+    config: Config,
+    store: SqlStore,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+) -> Result<AppState, AppError> {
     let state = AppState::new(config, store, clock, random)?;
-    state.keys().sync().await?;
-    tokio::spawn(state.keys().clone().refresh_periodically());
-    Ok(app_for(state))
+    let keys = state.keys();
+    keys.sync().await?;
+    if !keys.encrypts() {
+        tracing::warn!(
+            "signing keys are stored unencrypted: set PORTCULLIS_KEY_ENCRYPTION_KEY to 32 random \
+             bytes in base64 (for example from `openssl rand -base64 32`), or \
+             key_encryption_key_file; the keys are sealed with it at the next start"
+        );
+    }
+    tokio::spawn(keys.clone().refresh_periodically());
+    Ok(state)
 }
 
 /// The router over `state`, with the server-wide layers.
@@ -135,19 +155,7 @@ pub async fn serve(
     let addr = config.bind_addr()?;
     let issuer = config.http.issuer.clone();
     let limits = Limits::from_config(&config);
-    let state = AppState::new(config, store.clone(), clock.clone(), random)?;
-    let keys = state.keys().clone();
-    // Keys are loaded (and created on the first start) before anything is served, so
-    // that a missing or wrong key-encryption key stops the start with its reason.
-    keys.sync().await.map_err(AppError::from)?;
-    if !keys.encrypts() {
-        tracing::warn!(
-            "signing keys are stored unencrypted: set PORTCULLIS_KEY_ENCRYPTION_KEY to 32 random \
-             bytes in base64 (for example from `openssl rand -base64 32`), or \
-             key_encryption_key_file; the keys are sealed with it at the next start"
-        );
-    }
-    let app = app_for(state);
+    let app = app_for(started_state(config, store.clone(), clock.clone(), random).await?);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e} (is another server using the port? change it with --bind)"))?;
@@ -172,7 +180,6 @@ pub async fn serve(
         );
     }
     tokio::spawn(purge_periodically(store.clone(), clock));
-    tokio::spawn(keys.refresh_periodically());
     crate::listener::serve(listener, app, limits, shutdown_signal()).await;
     tracing::info!("Portcullis stopped");
     Ok(())

@@ -28,7 +28,6 @@ use portcullis_core::jose::{Algorithm, CryptoProvider, Jwk, JwkSet, KeySet, Sign
 use portcullis_core::{Clock, JwkSetSource, OAuthError, PublishedJwks, RandomSource};
 use portcullis_sql::{SigningKeyRecord, SqlError, SqlStore};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::config::KeysConfig;
 
@@ -444,41 +443,51 @@ impl KeyManager {
     }
 
     /// Creates what `algorithm` lacks: its first key, or the next key once the current
-    /// one is due for rotation. True when a key was created (here or by a racing
-    /// instance).
+    /// one is due for rotation. True when it tried (the keys must be read again: this
+    /// instance or a racing one created the key).
     async fn maintain(
         &self,
         algorithm: Algorithm,
         keys: &[SigningKeyRecord],
         now: i64,
     ) -> Result<bool, KeyError> {
-        let of_algorithm: Vec<&SigningKeyRecord> =
-            keys.iter().filter(|k| k.alg == algorithm.name()).collect();
+        let of_algorithm = keys_of(keys, algorithm.name());
         let current = newest(&of_algorithm, now, KeyState::Current);
         let next = newest(&of_algorithm, now, KeyState::Next);
         let delay = self.config.publication_delay();
         let rotation = i64::try_from(self.config.signing_key_rotation).unwrap_or(0);
         match (current, next) {
             (None, None) => {
-                // With no key published yet nobody can have cached the set: the first
-                // key signs at once. Later, a newly configured algorithm waits its turn.
-                let activates_at = if keys.is_empty() { now } else { now + delay };
+                let activates_at = self.first_activation(keys, now);
                 self.create(algorithm, &of_algorithm, activates_at, None, now)
-                    .await
+                    .await?;
+                Ok(true)
             }
             (Some(current), None)
                 if rotation > 0 && now >= current.activates_at + rotation - delay =>
             {
                 let activates_at = (now + delay).max(current.activates_at + rotation);
                 self.create(algorithm, &of_algorithm, activates_at, Some(current), now)
-                    .await
+                    .await?;
+                Ok(true)
             }
             _ => Ok(false),
         }
     }
 
+    /// When a new key signs: at once while no key is published at all (nobody can
+    /// have cached the set), otherwise after the publication delay.
+    fn first_activation(&self, keys: &[SigningKeyRecord], now: i64) -> i64 {
+        if keys.is_empty() {
+            now
+        } else {
+            now + self.config.publication_delay()
+        }
+    }
+
     /// Generates a key of `algorithm` that signs from `activates_at`, retiring
-    /// `retiring` then. False when another instance created that generation first.
+    /// `retiring` then; when another instance created that generation first, nothing
+    /// is written (theirs stands).
     async fn create(
         &self,
         algorithm: Algorithm,
@@ -486,7 +495,7 @@ impl KeyManager {
         activates_at: i64,
         retiring: Option<&SigningKeyRecord>,
         now: i64,
-    ) -> Result<bool, KeyError> {
+    ) -> Result<(), KeyError> {
         let signer = Signer::generate(&self.provider, algorithm)
             .map_err(|e| KeyError::Crypto(e.to_string()))?;
         let der = signer
@@ -532,7 +541,7 @@ impl KeyManager {
                 "signing key created"
             );
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Decrypts the keys that sign now or later and builds the JWK Set.
@@ -574,12 +583,9 @@ impl KeyManager {
         }
         let set = JwkSet::new(published);
         let verification = Arc::new(KeySet::from_jwk_set(&self.provider, &set, &Algorithm::ALL));
-        let body = serde_json::to_vec(&set).map_err(|e| KeyError::Crypto(e.to_string()))?;
-        let digest = Sha256::digest(&body);
-        let etag = format!(
-            "\"{}\"",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
-        );
+        let body = serde_json::to_string(&set).map_err(|e| KeyError::Crypto(e.to_string()))?;
+        // The same set gives the same tag on every instance.
+        let etag = format!("\"{}\"", portcullis_core::hash_secret(&body));
         Ok(KeyRing {
             loaded,
             published: PublishedJwks::new(Bytes::from(body), etag, self.config.jwks_max_age),
@@ -613,8 +619,7 @@ impl KeyManager {
         }
         let now = self.clock.now();
         let keys = self.store.list_signing_keys().await?;
-        let of_algorithm: Vec<&SigningKeyRecord> =
-            keys.iter().filter(|k| k.alg == algorithm.name()).collect();
+        let of_algorithm = keys_of(&keys, algorithm.name());
         if let Some(next) = newest(&of_algorithm, now, KeyState::Next) {
             return Err(KeyError::Refused(format!(
                 "key {} of {algorithm} already waits to become current at {}; retire it first \
@@ -623,18 +628,12 @@ impl KeyManager {
             )));
         }
         let current = newest(&of_algorithm, now, KeyState::Current);
-        let activates_at = if keys.is_empty() {
-            now
-        } else {
-            now + self.config.publication_delay()
-        };
+        let activates_at = self.first_activation(&keys, now);
         self.create(algorithm, &of_algorithm, activates_at, current, now)
             .await?;
         let keys = self.store.list_signing_keys().await?;
-        let of_algorithm: Vec<&SigningKeyRecord> =
-            keys.iter().filter(|k| k.alg == algorithm.name()).collect();
-        let created = of_algorithm
-            .iter()
+        let created = keys_of(&keys, algorithm.name())
+            .into_iter()
             .max_by_key(|k| k.generation)
             .ok_or_else(|| KeyError::Refused("the new key was not saved".into()))?;
         let state = state_of(created, now).unwrap_or(KeyState::Next);
@@ -652,8 +651,7 @@ impl KeyManager {
             .iter()
             .find(|k| k.kid == kid)
             .ok_or_else(|| KeyError::Refused(format!("no signing key {kid}")))?;
-        let of_algorithm: Vec<&SigningKeyRecord> =
-            keys.iter().filter(|k| k.alg == key.alg).collect();
+        let of_algorithm = keys_of(&keys, &key.alg);
         let retention = self.config.signing_key_retention;
         match state_of(key, now) {
             None | Some(KeyState::Retired) => {
@@ -699,6 +697,11 @@ impl KeyManager {
         }
         self.list().await
     }
+}
+
+/// The keys of `algorithm`.
+fn keys_of<'a>(keys: &'a [SigningKeyRecord], algorithm: &str) -> Vec<&'a SigningKeyRecord> {
+    keys.iter().filter(|k| k.alg == algorithm).collect()
 }
 
 /// The newest key of `keys` in `state` at `now`.

@@ -29,8 +29,10 @@ use crate::context::{EndpointContext, MetadataContext};
 use crate::error::OAuthError;
 use crate::error::StoreError;
 use crate::http::{json_response, OAuthResponse, Params};
+use crate::jose::access_token::{required_issuer, sign_now};
 use crate::jose::SigningKeys;
 use crate::model::{Client, EndpointName, Token};
+use crate::response::no_store_response;
 use crate::store::{ClientStore, TokenStore};
 
 /// Turns a token's subject into the `username` of introspection responses.
@@ -81,40 +83,31 @@ impl IntrospectionEndpoint {
 
     /// The response as an RFC 9701 JWT for `audience` (the caller).
     fn signed(
-        &self,
         keys: &dyn SigningKeys,
-        context_now: i64,
+        now: i64,
         issuer: Option<&str>,
         audience: &str,
         body: &Introspection,
     ) -> Result<OAuthResponse, OAuthError> {
-        let issuer = issuer.ok_or_else(|| {
-            tracing::error!("signed introspection responses need the server's issuer");
-            OAuthError::server_error()
-        })?;
-        let signer = keys.signer(context_now).ok_or_else(|| {
-            tracing::error!("no signing key is current: cannot sign an introspection response");
-            OAuthError::server_error()
-        })?;
+        let issuer = required_issuer(issuer, "signed introspection responses")?;
         let claims = serde_json::json!({
             "iss": issuer,
             "aud": audience,
-            "iat": context_now,
+            "iat": now,
             "token_introspection": body,
         });
-        let token = signer
-            .sign(Some("token-introspection+jwt"), &claims)
-            .map_err(|error| {
-                tracing::error!(%error, "signing an introspection response failed");
-                OAuthError::server_error()
-            })?;
-        let mut response = json_response(StatusCode::OK, &());
-        *response.body_mut() = bytes::Bytes::from(token);
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static(INTROSPECTION_JWT),
-        );
-        Ok(response)
+        let token = sign_now(
+            keys,
+            now,
+            "token-introspection+jwt",
+            &claims,
+            "an introspection response",
+        )?;
+        Ok(no_store_response(
+            StatusCode::OK,
+            INTROSPECTION_JWT,
+            bytes::Bytes::from(token),
+        ))
     }
 
     /// The response and the client that asked.
@@ -259,15 +252,14 @@ impl<S: ClientStore + TokenStore> Endpoint<S> for IntrospectionEndpoint {
                     .is_some_and(|t| t.trim().eq_ignore_ascii_case(INTROSPECTION_JWT))
             });
         match (self.introspect(context).await, &self.jwt_keys) {
-            (Ok((body, caller)), Some(keys)) if wants_jwt => self
-                .signed(
-                    keys.as_ref(),
-                    context.now(),
-                    context.env().issuer(),
-                    &caller,
-                    &body,
-                )
-                .unwrap_or_else(OAuthError::into_response),
+            (Ok((body, caller)), Some(keys)) if wants_jwt => Self::signed(
+                keys.as_ref(),
+                context.now(),
+                context.env().issuer(),
+                &caller,
+                &body,
+            )
+            .unwrap_or_else(OAuthError::into_response),
             (Ok((body, _)), _) => json_response(StatusCode::OK, &body),
             (Err(error), _) => error.into_response(),
         }

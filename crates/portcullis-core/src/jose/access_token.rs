@@ -33,6 +33,37 @@ pub trait SigningKeys: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// The server's issuer, which a signed token must name; its absence is the server's
+/// misconfiguration (`server_error`, logged), never the caller's fault.
+pub(crate) fn required_issuer<'a>(
+    issuer: Option<&'a str>,
+    what: &str,
+) -> Result<&'a str, OAuthError> {
+    issuer.ok_or_else(|| {
+        tracing::error!("{what} need the server's issuer (with_issuer)");
+        OAuthError::server_error()
+    })
+}
+
+/// `claims` signed by the key of `keys` that is current at `now`, with `typ`; with no
+/// current key, or a failed signature, `server_error` (logged, naming `what`).
+pub(crate) fn sign_now(
+    keys: &dyn SigningKeys,
+    now: i64,
+    typ: &str,
+    claims: &impl serde::Serialize,
+    what: &str,
+) -> Result<String, OAuthError> {
+    let signer = keys.signer(now).ok_or_else(|| {
+        tracing::error!("no signing key is current: cannot sign {what}");
+        OAuthError::server_error()
+    })?;
+    signer.sign(Some(typ), claims).map_err(|error| {
+        tracing::error!(%error, "signing {what} failed");
+        OAuthError::server_error()
+    })
+}
+
 /// A client's choice of access token format, in its registration metadata's extras
 /// (`access_token_format`): `"jwt"` or `"opaque"`. Absent: the strategy's default.
 #[derive(Debug)]
@@ -75,11 +106,12 @@ impl JwtAccessTokens {
 
     /// Whether `client` gets JWT access tokens.
     pub fn issues_jwt_for(&self, client: &dyn Client) -> bool {
+        // Read in place: this runs for every token of every client.
         match client
             .metadata()
             .extras
-            .get::<AccessTokenFormat>()
-            .as_deref()
+            .get_raw(AccessTokenFormat::NAME)
+            .and_then(Value::as_str)
         {
             Some("jwt") => true,
             Some("opaque") => false,
@@ -89,10 +121,7 @@ impl JwtAccessTokens {
 
     fn claims(context: &StrategyContext<'_>, jti: &str) -> Result<Value, OAuthError> {
         let record = context.record;
-        let issuer = context.issuer.ok_or_else(|| {
-            tracing::error!("JWT access tokens need the server's issuer (with_issuer)");
-            OAuthError::server_error()
-        })?;
+        let issuer = required_issuer(context.issuer, "JWT access tokens")?;
         let mut claims = Map::new();
         claims.insert("iss".into(), json!(issuer));
         claims.insert(
@@ -133,16 +162,15 @@ impl AccessTokenStrategy for JwtAccessTokens {
             let key = token_key(&token);
             return Ok((token, key));
         }
-        let signer = self.keys.signer(context.clock.now()).ok_or_else(|| {
-            tracing::error!("no signing key is current: JWT access tokens cannot be issued");
-            OAuthError::server_error()
-        })?;
         let jti = ordered_token(context.random, context.clock.now_millis());
         let claims = Self::claims(context, &jti)?;
-        let token = signer.sign(Some(AT_JWT), &claims).map_err(|error| {
-            tracing::error!(%error, "signing an access token failed");
-            OAuthError::server_error()
-        })?;
+        let token = sign_now(
+            self.keys.as_ref(),
+            context.clock.now(),
+            AT_JWT,
+            &claims,
+            "an access token",
+        )?;
         Ok((token, token_key(&jti)))
     }
 

@@ -3,7 +3,6 @@
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::{b64, Algorithm, JoseError};
 
@@ -122,9 +121,10 @@ impl Jwk {
             }),
             other => return Err(JoseError::Key(format!("unsupported key type {other:?}"))),
         };
-        let bytes = serde_json::to_vec(&canonical)
+        let text = serde_json::to_string(&canonical)
             .map_err(|e| JoseError::Key(format!("cannot serialize the key: {e}")))?;
-        Ok(b64().encode(Sha256::digest(bytes)))
+        // SHA-256, base64url: the digest secrets are stored under.
+        Ok(crate::secret::hash_secret(&text))
     }
 
     /// Decodes one base64url member of this key.

@@ -50,7 +50,7 @@
 //! # }
 //! ```
 
-mod access_token;
+pub(crate) mod access_token;
 mod algorithm;
 #[cfg(feature = "aws-lc-rs")]
 pub mod aws_lc_rs;

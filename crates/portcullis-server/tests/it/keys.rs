@@ -570,16 +570,8 @@ async fn cc_token(http: &reqwest::Client, server: &TestServer) -> String {
     response["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn introspect(http: &reqwest::Client, server: &TestServer, token: &str) -> Value {
-    http.post(server.url("/introspect"))
-        .basic_auth(CC_ID, Some(CC_SECRET))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+async fn introspect(server: &TestServer, token: &str) -> Value {
+    introspect_as(server, CC_ID, CC_SECRET, token).await
 }
 
 /// RFC 9068 through `portcullis serve`: a client registered for JWTs gets one signed by
@@ -613,7 +605,7 @@ async fn a_jwt_client_gets_access_tokens_that_verify_with_the_jwk_set() {
     assert_eq!(verified.claims["sub"], CC_ID);
     assert_eq!(verified.claims["scope"], "reports:read");
 
-    assert_eq!(introspect(&http, &server, &token).await["active"], true);
+    assert_eq!(introspect(&server, &token).await["active"], true);
     // RFC 9701: the same answer, signed, for a caller that accepts it.
     let signed = http
         .post(server.url("/introspect"))
@@ -663,7 +655,7 @@ async fn a_jwt_client_gets_access_tokens_that_verify_with_the_jwk_set() {
         .await
         .unwrap();
     assert_eq!(revoked.status(), 200);
-    assert_eq!(introspect(&http, &server, &token).await["active"], false);
+    assert_eq!(introspect(&server, &token).await["active"], false);
     db.drop_db().await;
 }
 
@@ -686,14 +678,8 @@ async fn the_server_default_format_and_the_clients_choice() {
     assert_eq!(jwt.matches('.').count(), 2, "{jwt}");
     assert!(jwt.starts_with("eyJ"), "{jwt}");
     // Both recorded in the one database: either instance introspects either token.
-    assert_eq!(
-        introspect(&http, &opaque_server, &jwt).await["active"],
-        true
-    );
-    assert_eq!(
-        introspect(&http, &jwt_server, &opaque).await["active"],
-        true
-    );
+    assert_eq!(introspect(&opaque_server, &jwt).await["active"], true);
+    assert_eq!(introspect(&jwt_server, &opaque).await["active"], true);
     let bad = portcullis_server::Config::load(
         None,
         vec![("PORTCULLIS_ACCESS_TOKEN_FORMAT".into(), "paseto".into())],
@@ -852,45 +838,8 @@ async fn serve_warns_without_a_key_encryption_key() {
             std::process::id(),
             env.len()
         ));
-        let port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("PORTCULLIS_") {
-                command.env_remove(key);
-            }
-        }
-        let mut child = command
-            .args([
-                "--database-url",
-                &db.url(),
-                "serve",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .envs(env.iter().copied())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let http = reqwest::Client::new();
-        let mut healthy = false;
-        for _ in 0..300 {
-            if let Ok(response) = http
-                .get(format!("http://127.0.0.1:{port}/healthz"))
-                .send()
-                .await
-            {
-                healthy = response.status() == 200;
-                if healthy {
-                    break;
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        assert!(healthy, "the server started");
+        // Healthy, then stopped: everything it logged at start is in the file.
+        drop(spawn_instance_logging(db, env, std::fs::File::create(&log).unwrap()).await);
         let text = std::fs::read_to_string(&log).unwrap();
         let _ = std::fs::remove_file(&log);
         text
@@ -908,5 +857,36 @@ async fn serve_warns_without_a_key_encryption_key() {
     assert!(!with.contains("unencrypted"), "{with}");
     // The key itself never reaches the log.
     assert!(!with.contains(&key) && !without.contains(&key));
+    db.drop_db().await;
+}
+
+/// Keys are held in memory: once loaded, signing and verifying read no database —
+/// they go on working with the table emptied behind the manager's back, until its
+/// next reload.
+#[tokio::test]
+async fn signing_reads_no_database() {
+    use portcullis_core::jose::SigningKeys as _;
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let keys = manager(&store, &KeysConfig::default(), &clock);
+    keys.sync().await.unwrap();
+    let path = db.url().strip_prefix("sqlite://").unwrap().to_owned();
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn.execute("DELETE FROM signing_keys", []).unwrap();
+    assert_eq!(count_rows(&db, "signing_keys").await, 0);
+    let signer = keys.signer(T0).expect("the loaded key still signs");
+    let token = signer
+        .sign(Some("at+jwt"), &json!({"iss": "i", "exp": T0 + 60}))
+        .unwrap();
+    let verified = jose::verify(
+        &token,
+        &keys.verification_keys().unwrap(),
+        &Validation::new(T0).with_typ("at+jwt"),
+    )
+    .unwrap();
+    assert_eq!(verified.kid.as_deref(), Some(signer.kid()));
     db.drop_db().await;
 }

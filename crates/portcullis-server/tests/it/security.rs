@@ -319,16 +319,7 @@ async fn a_new_password_or_disabling_ends_the_users_tokens() {
 }
 
 async fn introspect(server: &TestServer, token: &str) -> serde_json::Value {
-    reqwest::Client::new()
-        .post(server.url("/introspect"))
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    introspect_as(server, CLIENT_ID, CLIENT_SECRET, token).await
 }
 
 /// The code flow for alice through the pages; the token response.

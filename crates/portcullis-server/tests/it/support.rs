@@ -205,6 +205,25 @@ pub(crate) fn oauth_client(base: &str) -> ConfiguredClient {
         .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap())
 }
 
+/// The introspection answer for `token`, asked by `client_id` with `secret` (Basic).
+pub(crate) async fn introspect_as(
+    server: &TestServer,
+    client_id: &str,
+    secret: &str,
+    token: &str,
+) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(server.url("/introspect"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A browser: keeps cookies, follows nothing by itself.
 pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
@@ -425,6 +444,16 @@ pub(crate) async fn spawn_instance(db: &TestDb) -> Instance {
 
 /// Like [`spawn_instance`], with extra environment variables (settings).
 pub(crate) async fn spawn_instance_with(db: &TestDb, env: &[(&str, &str)]) -> Instance {
+    spawn_instance_logging(db, env, Stdio::inherit()).await
+}
+
+/// Like [`spawn_instance_with`], its standard error going to `stderr` (a file the
+/// test reads, say).
+pub(crate) async fn spawn_instance_logging(
+    db: &TestDb,
+    env: &[(&str, &str)],
+    stderr: impl Into<Stdio>,
+) -> Instance {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
@@ -440,7 +469,7 @@ pub(crate) async fn spawn_instance_with(db: &TestDb, env: &[(&str, &str)]) -> In
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let instance = Instance { child, base };
