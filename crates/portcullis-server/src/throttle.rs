@@ -2,9 +2,10 @@
 //! address (issue 9, findings 2, 8 and 9).
 //!
 //! Every attempt is counted under three keys before its password is checked, each
-//! with one atomic statement shared by every instance on the database, so attempts
-//! sent in parallel — from one process or from several behind a load balancer —
-//! cannot all slip through before any failure is recorded:
+//! with one atomic statement shared by every instance on the database, and decided on
+//! the keys as they stand once all three are counted, so attempts sent in parallel —
+//! from one process or from several behind a load balancer — cannot all slip through
+//! before any failure is recorded:
 //!
 //! - **the account** (the typed username, normalized like stored usernames: `CAROL`,
 //!   ` carol` and `Carol` are one key): the first `login_free_attempts` failures cost
@@ -114,6 +115,10 @@ pub struct Attempt {
     throttle: Throttle,
     keys: AttemptKeys,
     now: i64,
+    /// How many of the keys (pair, address, account, in that order) were counted: an
+    /// attempt that fails to count one ends only those before it, never another
+    /// attempt's count.
+    begun: usize,
     /// It came through because the address had no recent failure for the account.
     clean_address: bool,
     finished: bool,
@@ -140,13 +145,15 @@ impl Throttle {
     pub async fn begin(&self, keys: &AttemptKeys, now: i64) -> Result<Admission, SqlError> {
         let window = self.max_delay;
         let store = &self.store;
-        let account = store
-            .begin_login_attempt(&keys.account, now, window, ThrottleReset::AfterQuiet)
+        // The pair first, the account last: see below.
+        let pair = store
+            .begin_login_attempt(&keys.pair, now, window, ThrottleReset::AfterQuiet)
             .await?;
         let mut attempt = Attempt {
             throttle: self.clone(),
             keys: keys.clone(),
             now,
+            begun: 1,
             clean_address: false,
             finished: false,
         };
@@ -154,9 +161,20 @@ impl Throttle {
         let address = store
             .begin_login_attempt(&keys.address, now, window, ThrottleReset::FixedWindow)
             .await?;
-        let pair = store
-            .begin_login_attempt(&keys.pair, now, window, ThrottleReset::AfterQuiet)
+        attempt.begun = 2;
+        let account = store
+            .begin_login_attempt(&keys.account, now, window, ThrottleReset::AfterQuiet)
             .await?;
+        attempt.begun = 3;
+        // Two attempts from one address must not miss each other, one on each key: the
+        // first to reach the pair passing as a clean address while the account's free
+        // checks went to the others would be one check too many. So the account is
+        // judged on its own count (one atomic statement: of the attempts in flight,
+        // only the free ones pass), and the pair is read again after that count. Then
+        // when this attempt is the pair's only one, every other attempt of the pair
+        // counted on the pair after that read, so on the account after this attempt
+        // did, and the account's rule counted this attempt among its free ones.
+        let pair = store.login_attempts(&keys.pair).await?.unwrap_or(pair);
         let clean_address = pair.failures == 0 && pair.pending == 1;
         let mut wait = 0;
         if !clean_address {
@@ -241,17 +259,23 @@ impl Attempt {
 
     async fn end(&mut self, outcome: AttemptOutcome) -> Result<(), SqlError> {
         self.finished = true;
-        end_all(&self.throttle, &self.keys, self.now, outcome).await
+        end_begun(&self.throttle, &self.keys, self.begun, self.now, outcome).await
     }
 }
 
-async fn end_all(
+/// Ends the first `begun` of the attempt's keys (pair, address, account: the order
+/// [`Throttle::begin`] counts them in).
+async fn end_begun(
     throttle: &Throttle,
     keys: &AttemptKeys,
+    begun: usize,
     now: i64,
     outcome: AttemptOutcome,
 ) -> Result<(), SqlError> {
-    for key in [&keys.account, &keys.address, &keys.pair] {
+    for key in [&keys.pair, &keys.address, &keys.account]
+        .into_iter()
+        .take(begun)
+    {
         throttle
             .store
             .end_login_attempt(key, now, throttle.max_delay, outcome)
@@ -267,9 +291,11 @@ impl Drop for Attempt {
         }
         self.finished = true;
         let (throttle, keys, now) = (self.throttle.clone(), self.keys.clone(), self.now);
+        let begun = self.begun;
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Err(error) = end_all(&throttle, &keys, now, AttemptOutcome::Refused).await {
+                let refused = AttemptOutcome::Refused;
+                if let Err(error) = end_begun(&throttle, &keys, begun, now, refused).await {
                     tracing::warn!(%error, "could not end an abandoned sign-in attempt");
                 }
             });
@@ -463,6 +489,76 @@ mod tests {
         for attempt in attempts.into_iter().chain(spray) {
             attempt.failed().await.unwrap();
         }
+    }
+
+    /// Many attempts on one account from one address, begun at once and held in
+    /// flight: however their counts interleave, no more than the free ones get a
+    /// check (the first to reach the pair once passed as a clean address on top of
+    /// the account's free checks).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_flood_from_one_address_gets_only_the_free_checks() {
+        let throttle = throttle(2, 1000).await;
+        for round in 0..30 {
+            let keys = AttemptKeys::new(&format!("flood{round}"), ip(6));
+            let begun: Vec<_> = (0..12)
+                .map(|_| {
+                    let (throttle, keys) = (throttle.clone(), keys.clone());
+                    tokio::spawn(async move { throttle.begin(&keys, 700).await.unwrap() })
+                })
+                .collect();
+            let mut allowed = Vec::new();
+            for attempt in begun {
+                if let Admission::Allowed(attempt) = attempt.await.unwrap() {
+                    allowed.push(attempt);
+                }
+            }
+            assert!(
+                allowed.len() <= 2,
+                "round {round}: {} checks",
+                allowed.len()
+            );
+            for attempt in allowed {
+                attempt.failed().await.unwrap();
+            }
+        }
+    }
+
+    /// An attempt that counted only some of its keys (the database failed on the next
+    /// one) ends only those: ending the others would take back another attempt's
+    /// count, and a parallel guess would then pass as the first from a clean address,
+    /// skipping the account's limit.
+    #[tokio::test]
+    async fn a_half_begun_attempt_ends_only_its_own_counts() {
+        let throttle = throttle(1, 50).await;
+        let keys = AttemptKeys::new("grace", ip(5));
+        let first = match throttle.begin(&keys, 10).await.unwrap() {
+            Admission::Allowed(attempt) => attempt,
+            Admission::Refused { .. } => panic!("the first attempt is free"),
+        };
+        // A second attempt counted on the pair, then failed to count the address.
+        throttle
+            .store
+            .begin_login_attempt(&keys.pair, 10, 900, ThrottleReset::AfterQuiet)
+            .await
+            .unwrap();
+        let mut half = Attempt {
+            throttle: throttle.clone(),
+            keys: keys.clone(),
+            now: 10,
+            begun: 1,
+            clean_address: false,
+            finished: false,
+        };
+        half.end(AttemptOutcome::Refused).await.unwrap();
+        // The first is still in flight: a third attempt is past the one free check.
+        assert!(
+            matches!(
+                throttle.begin(&keys, 10).await.unwrap(),
+                Admission::Refused { .. }
+            ),
+            "the account and the pair still count the first attempt"
+        );
+        first.failed().await.unwrap();
     }
 
     /// An attempt dropped unfinished (the client disconnected) does not stay pending.

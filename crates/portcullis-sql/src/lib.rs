@@ -559,6 +559,15 @@ impl SqlStore {
             .await
     }
 
+    /// The state of throttle `key` as stored now (`None` when nothing is counted under
+    /// it): what [`begin_login_attempt`](Self::begin_login_attempt) returned, plus
+    /// every attempt begun since. Deciding on this, read after all of an attempt's keys
+    /// were counted, rather than on each count's own answer, lets no two attempts miss
+    /// each other on both of two keys.
+    pub async fn login_attempts(&self, key: &str) -> Result<Option<LoginThrottle>, SqlError> {
+        self.repository.login_attempts(&hash_secret(key)).await
+    }
+
     /// Finishes an attempt begun under `key`: no longer pending, and counted as a
     /// failure, forgotten with the key's failures, or counted for nothing.
     pub async fn end_login_attempt(

@@ -525,6 +525,21 @@ impl Repository {
         throttle_from_row(&row)
     }
 
+    pub(crate) async fn login_attempts(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<LoginThrottle>, SqlError> {
+        let query = Query::new(
+            "SELECT failures, pending, window_start, last_failure_at FROM login_throttle \
+             WHERE throttle_key = $1",
+        )
+        .bind(key_hash);
+        self.fetch_one(query)
+            .await?
+            .map(|row| throttle_from_row(&row))
+            .transpose()
+    }
+
     pub(crate) async fn end_login_attempt(
         &self,
         key_hash: &str,
