@@ -378,10 +378,23 @@ async fn login_throttle(db: TestDb) {
         (first.failures, first.pending, first.window_start),
         (0, 1, 100)
     );
+    // Read back as stored: nothing under a key never counted, the same state under
+    // one just counted.
+    assert_eq!(store.login_attempts("account:nobody").await.unwrap(), None);
+    assert_eq!(
+        store.login_attempts("account:alice").await.unwrap(),
+        Some(first)
+    );
     store
         .end_login_attempt("account:alice", 100, WINDOW, AttemptOutcome::Failed)
         .await
         .unwrap();
+    let ended = store
+        .login_attempts("account:alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((ended.failures, ended.pending), (1, 0));
 
     // Concurrent attempts are counted atomically, each seeing its own place.
     const N: u32 = 20;
@@ -1272,6 +1285,29 @@ on_both_databases!(
     injected_randomness_decides_subjects_and_salts,
     signing_keys,
 );
+
+/// On PostgreSQL, codes leave room on their pages for the one update each gets (its
+/// redemption), so that it is written in place (HOT) without new index entries, and
+/// tokens room for a rotation or revocation: the PostgreSQL code-exchange and refresh
+/// figures of docs/performance.md depend on it.
+#[tokio::test]
+#[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
+async fn postgres_codes_and_tokens_leave_room_for_in_place_updates() {
+    let db = TestDb::postgres().await;
+    let _store = db.store().await;
+    let options = db
+        .column_values(
+            "SELECT c.relname || ' ' || array_to_string(c.reloptions, ',') AS value \
+             FROM pg_class AS c \
+             WHERE c.relnamespace = current_schema()::regnamespace \
+             AND c.relname IN ('authorization_codes', 'tokens') ORDER BY 1",
+        )
+        .await;
+    assert_eq!(
+        options,
+        ["authorization_codes fillfactor=50", "tokens fillfactor=80"]
+    );
+}
 
 /// Issue 9, finding 7: a new SQLite database, its WAL and its shared-memory file are
 /// readable by their owner only, whatever the umask.
