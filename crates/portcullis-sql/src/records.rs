@@ -212,8 +212,9 @@ pub enum AttemptOutcome {
 /// A JWS signing key as stored: its public JWK, its private key sealed by the caller
 /// (the store never sees it in clear), and the times that make up its life — *next*
 /// before `activates_at`, *current* until `retires_at`, *retired* (still published)
-/// until `expires_at`. `Debug` hides the sealed key.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// until `expires_at`. `Debug` hides the sealed key, and nothing serializes it (no
+/// `Serialize`: the record holds a private key, sealed or not).
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SigningKeyRecord {
     /// Key id (`kid`).

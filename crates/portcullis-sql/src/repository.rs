@@ -28,7 +28,7 @@ use crate::schema::{
     client_args, client_from_row, code_args, pending_args, pending_from_row, scope_from_text,
     session_args, session_from_row, signing_key_args, signing_key_from_row, throttle_from_row,
     user_from_row, Query, Row, CLIENT_COLUMNS, INSERT_CLIENT, INSERT_CODE, PENDING_COLUMNS,
-    SESSION_COLUMNS, SIGNING_KEY_COLUMNS, USER_COLUMNS,
+    SESSION_COLUMNS, SIGNING_KEY_COLUMNS, THROTTLE_COLUMNS, USER_COLUMNS,
 };
 
 /// How often `save_consent` retries when another request changed the same consent
@@ -67,7 +67,7 @@ fn begin_attempt_sql(reset: &str) -> String {
          ELSE login_throttle.pending + 1 END, \
          expires_at = CASE WHEN login_throttle.expires_at > $2 + $3 \
          THEN login_throttle.expires_at ELSE $2 + $3 END \
-         RETURNING failures, pending, window_start, last_failure_at"
+         RETURNING {THROTTLE_COLUMNS}"
     )
 }
 
@@ -529,10 +529,9 @@ impl Repository {
         &self,
         key_hash: &str,
     ) -> Result<Option<LoginThrottle>, SqlError> {
-        let query = Query::new(
-            "SELECT failures, pending, window_start, last_failure_at FROM login_throttle \
-             WHERE throttle_key = $1",
-        )
+        let query = Query::new(format!(
+            "SELECT {THROTTLE_COLUMNS} FROM login_throttle WHERE throttle_key = $1"
+        ))
         .bind(key_hash);
         self.fetch_one(query)
             .await?

@@ -421,7 +421,10 @@ pub(crate) fn session_from_row(row: &impl Row) -> Result<SessionRecord, SqlError
     Ok(session)
 }
 
-/// A throttle row (`failures, pending, window_start, last_failure_at`) as a record.
+/// The throttle columns, in the order [`throttle_from_row`] reads them.
+pub(crate) const THROTTLE_COLUMNS: &str = "failures, pending, window_start, last_failure_at";
+
+/// A throttle row ([`THROTTLE_COLUMNS`]) as a record.
 pub(crate) fn throttle_from_row(row: &impl Row) -> Result<LoginThrottle, SqlError> {
     let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
     Ok(LoginThrottle::new(

@@ -14,7 +14,7 @@ use crate::authorization::AuthorizationRequest;
 use crate::context::{AuthorizationContext, TokenContext};
 use crate::error::OAuthError;
 use crate::extensions::{AuthorizationCodeExtension, Pkce};
-use crate::model::{AuthorizationCode, AuthorizationCodeRecord, Client, User};
+use crate::model::{AuthTime, AuthorizationCode, AuthorizationCodeRecord, Client, User};
 use crate::random::{random_string, random_token};
 use crate::response_mode::ResponseMode;
 use crate::secret::hash_secret;
@@ -250,9 +250,7 @@ where
         // When the user signed in travels on too: JWT access tokens carry it
         // (`auth_time`, RFC 9068 §2.2.1), and refreshes keep the original time.
         if let Some(auth_time) = code.auth_time() {
-            issuance
-                .extras
-                .insert_raw("auth_time", serde_json::Value::from(auth_time));
+            issuance.extras.insert::<AuthTime>(auth_time);
         }
         Ok(issuance)
     }

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::{verify, KeySet, Signer, Validation};
 use crate::error::OAuthError;
-use crate::model::{Client, Extra};
+use crate::model::{AuthTime, Client, Extra};
 use crate::random::ordered_token;
 use crate::secret::token_key;
 use crate::tokens::{AccessTokenStrategy, OpaqueTokens, StrategyContext};
@@ -142,7 +142,7 @@ impl JwtAccessTokens {
         if !record.scope.is_empty() {
             claims.insert("scope".into(), json!(record.scope.to_string()));
         }
-        for name in ["auth_time", "acr", "amr"] {
+        for name in [AuthTime::NAME, "acr", "amr"] {
             if let Some(value) = record.extras.get_raw(name) {
                 claims.insert(name.into(), value.clone());
             }

@@ -129,6 +129,18 @@ impl Extra for GrantExpiresAt {
     type Value = i64;
 }
 
+/// When the user signed in (UTC seconds), for the tokens of a grant that has a user:
+/// copied from the authorization code and kept through refreshes, so that a JWT access
+/// token can carry it (`auth_time`, RFC 9068 §2.2.1). Kept in the token's [`Extras`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuthTime;
+
+impl Extra for AuthTime {
+    const NAME: &'static str = "auth_time";
+    type Value = i64;
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

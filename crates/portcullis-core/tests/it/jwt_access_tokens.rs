@@ -153,6 +153,7 @@ async fn a_code_flow_jwt_names_the_user_and_the_clients_audience() {
     let tokens = server.conf_tokens("read profile").await;
     let claims = claims_of(tokens["access_token"].as_str().unwrap());
     assert_ne!(claims["sub"], CONF_ID);
+    assert_eq!(claims["sub"], USER, "the user, not the client");
     assert_eq!(claims["scope"], "read profile");
     assert_eq!(claims["aud"], ISSUER);
     // The refresh token stays opaque, and a refresh issues a new JWT.
@@ -163,6 +164,7 @@ async fn a_code_flow_jwt_names_the_user_and_the_clients_audience() {
     let refreshed = json(&refreshed);
     let new_claims = claims_of(refreshed["access_token"].as_str().unwrap());
     assert_eq!(new_claims["sub"], claims["sub"]);
+    assert_eq!(new_claims["sub"], USER);
     assert_ne!(new_claims["jti"], claims["jti"]);
 }
 
