@@ -22,6 +22,8 @@ struct Setup {
     api: String,
     keys: Arc<Keys>,
     jwks_fetches: Arc<AtomicUsize>,
+    /// The `/jwks` requests answered `304 Not Modified`.
+    jwks_not_modified: Arc<AtomicUsize>,
     http: reqwest::Client,
 }
 
@@ -34,15 +36,21 @@ async fn setup() -> Setup {
     let issuer = format!("http://{}", as_listener.local_addr().unwrap());
     let keys = Keys::new().unwrap();
     let jwks_fetches = Arc::new(AtomicUsize::new(0));
-    let counter = jwks_fetches.clone();
+    let jwks_not_modified = Arc::new(AtomicUsize::new(0));
+    let (fetches, not_modified) = (jwks_fetches.clone(), jwks_not_modified.clone());
     let authorization = authorization_app(authorization_server(&issuer, keys.clone()).unwrap())
         .layer(middleware::from_fn(move |request: Request, next: Next| {
-            let counter = counter.clone();
+            let (fetches, not_modified) = (fetches.clone(), not_modified.clone());
             async move {
-                if request.uri().path() == "/jwks" {
-                    counter.fetch_add(1, Ordering::SeqCst);
+                let jwks = request.uri().path() == "/jwks";
+                let response = next.run(request).await;
+                if jwks {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    if response.status() == axum::http::StatusCode::NOT_MODIFIED {
+                        not_modified.fetch_add(1, Ordering::SeqCst);
+                    }
                 }
-                next.run(request).await
+                response
             }
         }));
     listen(as_listener, authorization).await;
@@ -60,6 +68,7 @@ async fn setup() -> Setup {
         api: api_base,
         keys,
         jwks_fetches,
+        jwks_not_modified,
         http: reqwest::Client::new(),
     }
 }
@@ -90,6 +99,37 @@ impl Setup {
         }
         request.send().await.unwrap().status().as_u16()
     }
+
+    /// Claims the API would accept, were they signed by the issuer's key.
+    fn claims(&self) -> serde_json::Value {
+        serde_json::json!({
+            "iss": self.issuer, "aud": API_AUDIENCE, "client_id": "reporting",
+            "scope": "reports:read", "exp": 4_000_000_000i64, "sub": "reporting",
+        })
+    }
+}
+
+/// A signer of `attacker`'s key that names `kid`, a kid the issuer never published.
+fn forged_signer(attacker: &Signer, kid: String) -> Signer {
+    let key = jose::aws_lc_rs::provider()
+        .require(Algorithm::Es256)
+        .unwrap()
+        .load(&attacker.key().to_pkcs8_der().unwrap())
+        .unwrap();
+    Signer::new(key, kid)
+}
+
+/// `token` with its claims decoded, changed by `change` and encoded again; the
+/// signature is kept.
+fn tampered(token: &str, change: impl FnOnce(&mut serde_json::Value)) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    change(&mut claims);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+    format!("{}.{payload}.{}", parts[0], parts[2])
 }
 
 #[tokio::test]
@@ -100,7 +140,7 @@ async fn the_api_accepts_its_tokens_and_refuses_the_others() {
     assert_eq!(setup.call(Some(&token)).await, 200);
     assert_eq!(setup.call(Some(&token)).await, 200);
     // The keys were fetched once, not per request, and are kept for the set's
-    // max-age (300 s here); then revalidated with its ETag and kept on.
+    // max-age (300 s here); then revalidated with its ETag (a 304) and kept on.
     assert_eq!(setup.jwks_fetches.load(Ordering::SeqCst), 1);
     setup.clock.advance(299);
     assert_eq!(setup.call(Some(&token)).await, 200);
@@ -108,16 +148,25 @@ async fn the_api_accepts_its_tokens_and_refuses_the_others() {
     setup.clock.advance(2);
     assert_eq!(setup.call(Some(&token)).await, 200);
     assert_eq!(setup.jwks_fetches.load(Ordering::SeqCst), 2);
+    assert_eq!(setup.jwks_not_modified.load(Ordering::SeqCst), 1);
 
     assert_eq!(setup.call(None).await, 401);
     // A token for another API.
     let billing = setup.token("billing").await;
     assert_eq!(setup.call(Some(&billing)).await, 401);
-    // A tampered one: the claims changed, the signature kept.
-    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-    parts[1].replace_range(0..4, "eyJh");
-    parts[1].push('A');
-    assert_eq!(setup.call(Some(&parts.join("."))).await, 401);
+    // A tampered one: the scope widened, the signature kept. The control, decoded
+    // and encoded again unchanged, still passes.
+    let unchanged = tampered(&token, |_| {});
+    assert_eq!(
+        setup.call(Some(&unchanged)).await,
+        200,
+        "the control passes"
+    );
+    let widened = tampered(&token, |claims| {
+        claims["scope"] = "reports:read reports:write".into()
+    });
+    assert_ne!(widened, token);
+    assert_eq!(setup.call(Some(&widened)).await, 401);
     // An opaque-looking token, and garbage.
     assert_eq!(setup.call(Some("018bcfe56800.abcdef")).await, 401);
     assert_eq!(setup.call(Some("a.b.c")).await, 401);
@@ -150,19 +199,8 @@ async fn a_rotation_is_picked_up_and_forged_kids_do_not_flood_the_issuer() {
     // refetch interval.
     let attacker = Signer::generate(&jose::aws_lc_rs::provider(), Algorithm::Es256).unwrap();
     for n in 0..20 {
-        let forged = Signer::new(
-            jose::aws_lc_rs::provider()
-                .require(Algorithm::Es256)
-                .unwrap()
-                .load(&attacker.key().to_pkcs8_der().unwrap())
-                .unwrap(),
-            format!("forged-{n}"),
-        );
-        let claims = serde_json::json!({
-            "iss": setup.issuer, "aud": API_AUDIENCE, "client_id": "reporting",
-            "scope": "reports:read", "exp": 4_000_000_000i64, "sub": "reporting",
-        });
-        let token = forged.sign(Some("at+jwt"), &claims).unwrap();
+        let forged = forged_signer(&attacker, format!("forged-{n}"));
+        let token = forged.sign(Some("at+jwt"), &setup.claims()).unwrap();
         assert_eq!(setup.call(Some(&token)).await, 401);
     }
     assert_eq!(setup.jwks_fetches.load(Ordering::SeqCst), 2);
@@ -224,23 +262,14 @@ async fn concurrent_forged_kids_cause_one_fetch() {
     assert_eq!(setup.call(Some(&good)).await, 200);
     setup.clock.advance(6);
     let attacker = Signer::generate(&jose::aws_lc_rs::provider(), Algorithm::Es256).unwrap();
-    let claims = serde_json::json!({
-        "iss": setup.issuer, "aud": API_AUDIENCE, "client_id": "reporting",
-        "scope": "reports:read", "exp": 4_000_000_000i64, "sub": "reporting",
-    });
+    let claims = setup.claims();
     let forged: Vec<String> = (0..30)
         .map(|n| {
             let mut header = serde_json::Map::new();
             header.insert("typ".into(), "at+jwt".into());
-            let signer = Signer::new(
-                jose::aws_lc_rs::provider()
-                    .require(Algorithm::Es256)
-                    .unwrap()
-                    .load(&attacker.key().to_pkcs8_der().unwrap())
-                    .unwrap(),
-                format!("forged-{n}"),
-            );
-            signer.sign_with_header(header, &claims).unwrap()
+            forged_signer(&attacker, format!("forged-{n}"))
+                .sign_with_header(header, &claims)
+                .unwrap()
         })
         .collect();
     // All at once: each request runs in its own task.
@@ -276,10 +305,7 @@ async fn expired_mistyped_and_disallowed_tokens_are_refused() {
     let token = setup.token("reporting").await;
     assert_eq!(setup.call(Some(&token)).await, 200);
     let signer = setup.keys.signer(0).unwrap();
-    let claims = serde_json::json!({
-        "iss": setup.issuer, "aud": API_AUDIENCE, "client_id": "reporting",
-        "scope": "reports:read", "exp": 4_000_000_000i64, "sub": "reporting",
-    });
+    let claims = setup.claims();
     let plain_jwt = signer.sign(Some("JWT"), &claims).unwrap();
     assert_eq!(setup.call(Some(&plain_jwt)).await, 401);
     let good_typ = signer.sign(Some("at+jwt"), &claims).unwrap();
@@ -306,57 +332,138 @@ async fn expired_mistyped_and_disallowed_tokens_are_refused() {
     assert_eq!(status, 401);
 }
 
-/// An issuer that fails: the API answers 500 (it cannot validate) and asks again only
-/// after the refetch interval, however many requests come in meanwhile.
-#[tokio::test]
-async fn a_failing_issuer_is_asked_again_only_after_the_interval() {
-    use axum::routing::get;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let metadata = serde_json::json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")});
-    let counter = hits.clone();
-    let broken = axum::Router::new()
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(move || {
-                let metadata = metadata.clone();
-                async move { axum::Json(metadata) }
-            }),
-        )
-        .route(
-            "/jwks",
-            get(move || {
-                let counter = counter.clone();
-                async move {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
-                }
-            }),
-        );
-    listen(listener, broken).await;
-    let clock = Arc::new(ManualClock::new(SystemClock.now()));
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api_base = format!("http://{}", api_listener.local_addr().unwrap());
-    let validator = JwtValidator::new(issuer, [API_AUDIENCE])
-        .with_refetch_interval(5)
-        .with_clock(clock.clone());
-    listen(api_listener, api(validator)).await;
-    let http = reqwest::Client::new();
-    let call = || async {
-        http.get(format!("{api_base}/api/reports"))
-            .bearer_auth("eyJhbGciOiJFUzI1NiJ9.e30.AAAA")
+/// An issuer of our own whose `/jwks` answers `status`, `cache_control` and `body`,
+/// and an API validating its tokens (refetch interval 5 s, on a clock that stands
+/// still unless the test moves it).
+struct FakeIssuer {
+    issuer: String,
+    api: String,
+    clock: Arc<ManualClock>,
+    /// The `/jwks` requests it received.
+    hits: Arc<AtomicUsize>,
+    http: reqwest::Client,
+}
+
+impl FakeIssuer {
+    async fn start(status: u16, cache_control: &'static str, body: String) -> Self {
+        use axum::routing::get;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let metadata = serde_json::json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")});
+        let counter = hits.clone();
+        let status = axum::http::StatusCode::from_u16(status).unwrap();
+        let router = axum::Router::new()
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(move || {
+                    let metadata = metadata.clone();
+                    async move { axum::Json(metadata) }
+                }),
+            )
+            .route(
+                "/jwks",
+                get(move || {
+                    let (counter, body) = (counter.clone(), body.clone());
+                    async move {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let headers = [
+                            ("content-type", "application/json"),
+                            ("cache-control", cache_control),
+                        ];
+                        (status, headers, body)
+                    }
+                }),
+            );
+        listen(listener, router).await;
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api_base = format!("http://{}", api_listener.local_addr().unwrap());
+        let validator = JwtValidator::new(issuer.clone(), [API_AUDIENCE])
+            .with_refetch_interval(5)
+            .with_clock(clock.clone());
+        listen(api_listener, api(validator)).await;
+        FakeIssuer {
+            issuer,
+            api: api_base,
+            clock,
+            hits,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(&self, token: &str) -> u16 {
+        self.http
+            .get(format!("{}/api/reports", self.api))
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()
             .status()
             .as_u16()
-    };
-    for _ in 0..10 {
-        assert_eq!(call().await, 500);
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 1);
-    clock.advance(6);
-    assert_eq!(call().await, 500);
-    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+/// An issuer that fails: the API answers 500 (it cannot validate) and asks again only
+/// after the refetch interval, however many requests come in meanwhile.
+#[tokio::test]
+async fn a_failing_issuer_is_asked_again_only_after_the_interval() {
+    let fake = FakeIssuer::start(503, "no-store", "down".into()).await;
+    for _ in 0..10 {
+        assert_eq!(fake.call("eyJhbGciOiJFUzI1NiJ9.e30.AAAA").await, 500);
+    }
+    assert_eq!(fake.hits(), 1);
+    fake.clock.advance(6);
+    assert_eq!(fake.call("eyJhbGciOiJFUzI1NiJ9.e30.AAAA").await, 500);
+    assert_eq!(fake.hits(), 2);
+}
+
+/// A `200` whose body is JSON but no JWK Set backs off like an unreachable issuer.
+#[tokio::test]
+async fn an_invalid_jwk_set_is_asked_again_only_after_the_interval() {
+    let fake = FakeIssuer::start(200, "max-age=300", r#"{"keys": 5}"#.into()).await;
+    for _ in 0..10 {
+        assert_eq!(fake.call("eyJhbGciOiJFUzI1NiJ9.e30.AAAA").await, 500);
+    }
+    assert_eq!(fake.hits(), 1);
+    fake.clock.advance(6);
+    assert_eq!(fake.call("eyJhbGciOiJFUzI1NiJ9.e30.AAAA").await, 500);
+    assert_eq!(fake.hits(), 2);
+}
+
+/// A JWK Set served `no-cache` is kept for the refetch interval, not fetched again
+/// for every request; once the interval is over it is fetched again.
+#[tokio::test]
+async fn a_no_cache_jwk_set_is_fetched_once_per_interval() {
+    use portcullis_core::jose::SigningKeys as _;
+    let setup = setup().await;
+    let jwks = setup
+        .http
+        .get(format!("{}/jwks", setup.issuer))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let fake = FakeIssuer::start(200, "no-cache", jwks).await;
+    let mut claims = setup.claims();
+    claims["iss"] = fake.issuer.clone().into();
+    let token = setup
+        .keys
+        .signer(0)
+        .unwrap()
+        .sign(Some("at+jwt"), &claims)
+        .unwrap();
+    for _ in 0..10 {
+        assert_eq!(fake.call(&token).await, 200);
+    }
+    assert_eq!(fake.hits(), 1);
+    fake.clock.advance(6);
+    assert_eq!(fake.call(&token).await, 200);
+    assert_eq!(fake.hits(), 2);
 }

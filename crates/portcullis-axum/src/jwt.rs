@@ -33,26 +33,14 @@ const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 const DEFAULT_MAX_AGE: i64 = 300;
 const LONGEST_MAX_AGE: i64 = 24 * 3600;
 
-/// A URL the validator may fetch: `https`, or `http` to a loopback host; no user
-/// information. The one check every fetched URL goes through.
-pub fn check_url(url: &str) -> Result<url::Url, String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("{url}: not a URL ({e})"))?;
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(format!("{url}: a URL with credentials is not fetched"));
-    }
-    let loopback = match parsed.host() {
-        Some(url::Host::Domain(domain)) => domain == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    match parsed.scheme() {
-        "https" if parsed.host().is_some() => Ok(parsed),
-        "http" if loopback => Ok(parsed),
-        _ => Err(format!(
-            "{url}: only https URLs are fetched (http only for a loopback host)"
-        )),
-    }
+pub use crate::fetch::check_url;
+
+/// What a fetch brought: a document, or a `304` for the cached one.
+enum Fetched {
+    /// The document, its `ETag` and its `Cache-Control` max-age.
+    Document(serde_json::Value, Option<String>, i64),
+    /// `304 Not Modified`, with its own `Cache-Control` max-age.
+    NotModified(i64),
 }
 
 /// The keys as last fetched.
@@ -77,7 +65,8 @@ pub struct JwtValidator {
     leeway: u32,
     refetch_interval: i64,
     provider: CryptoProvider,
-    http: reqwest::Client,
+    /// The client, or why it could not be built (every validation then fails).
+    http: Result<reqwest::Client, String>,
     clock: Arc<dyn Clock>,
     keys: Arc<Mutex<Keys>>,
     fetching: Arc<tokio::sync::Mutex<()>>,
@@ -114,11 +103,7 @@ impl JwtValidator {
             leeway: 30,
             refetch_interval: 5,
             provider: jose::aws_lc_rs::provider(),
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            http: crate::fetch::client(),
             clock: Arc::new(SystemClock),
             keys: Arc::new(Mutex::new(Keys::default())),
             fetching: Arc::new(tokio::sync::Mutex::new(())),
@@ -137,9 +122,12 @@ impl JwtValidator {
         self
     }
 
-    /// The shortest time between two fetches caused by unknown `kid`s, in seconds.
+    /// The shortest time between two fetches caused by unknown `kid`s, in seconds (at
+    /// least 1). It is also the shortest time the keys are kept, whatever the JWK
+    /// Set's `Cache-Control` says (`no-cache`, `max-age=0`), and the time a failed
+    /// fetch waits before it is retried.
     pub fn with_refetch_interval(mut self, seconds: i64) -> Self {
-        self.refetch_interval = seconds.max(0);
+        self.refetch_interval = seconds.max(1);
         self
     }
 
@@ -159,13 +147,10 @@ impl JwtValidator {
         StoreError::new(message)
     }
 
-    async fn get_json(
-        &self,
-        url: &str,
-        etag: Option<&str>,
-    ) -> Result<Option<(serde_json::Value, Option<String>, i64)>, StoreError> {
+    async fn get_json(&self, url: &str, etag: Option<&str>) -> Result<Fetched, StoreError> {
         let checked = check_url(url).map_err(Self::error)?;
-        let mut request = self.http.get(checked).header("accept", "application/json");
+        let http = self.http.as_ref().map_err(|e| Self::error(e.clone()))?;
+        let mut request = http.get(checked).header("accept", "application/json");
         if let Some(etag) = etag {
             request = request.header("if-none-match", etag);
         }
@@ -176,7 +161,7 @@ impl JwtValidator {
         let status = response.status();
         let max_age = max_age(response.headers());
         if status == reqwest::StatusCode::NOT_MODIFIED {
-            return Ok(None);
+            return Ok(Fetched::NotModified(max_age));
         }
         if !status.is_success() {
             return Err(Self::error(format!("{url}: HTTP {status}")));
@@ -186,27 +171,12 @@ impl JwtValidator {
             .get("etag")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
-        {
-            return Err(Self::error(format!("{url}: the document is too large")));
-        }
-        let mut body = Vec::new();
-        let mut response = response;
-        while let Some(chunk) = response
-            .chunk()
+        let body = crate::fetch::read_body(response, MAX_DOCUMENT_BYTES, url)
             .await
-            .map_err(|e| Self::error(format!("{url}: {e}")))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_DOCUMENT_BYTES {
-                return Err(Self::error(format!("{url}: the document is too large")));
-            }
-        }
+            .map_err(Self::error)?;
         let value = serde_json::from_slice(&body)
             .map_err(|e| Self::error(format!("{url}: not JSON ({e})")))?;
-        Ok(Some((value, etag, max_age)))
+        Ok(Fetched::Document(value, etag, max_age))
     }
 
     /// The issuer's `jwks_uri`, from its RFC 8414 metadata or its OpenID discovery
@@ -224,7 +194,7 @@ impl JwtValidator {
         let mut last = None;
         for url in candidates {
             match self.get_json(&url, None).await {
-                Ok(Some((document, _, _))) => {
+                Ok(Fetched::Document(document, _, _)) => {
                     if document["issuer"].as_str() != Some(self.issuer.as_str()) {
                         return Err(Self::error(format!(
                             "{url}: the metadata is for issuer {}, not {}",
@@ -236,7 +206,9 @@ impl JwtValidator {
                         .map(str::to_owned)
                         .ok_or_else(|| Self::error(format!("{url}: no jwks_uri")));
                 }
-                Ok(None) => last = Some(Self::error(format!("{url}: unexpected 304"))),
+                Ok(Fetched::NotModified(_)) => {
+                    last = Some(Self::error(format!("{url}: unexpected 304")))
+                }
                 Err(error) => last = Some(error),
             }
         }
@@ -252,7 +224,7 @@ impl JwtValidator {
             return Ok(None);
         };
         let due = if force {
-            now - fetched_at >= self.refetch_interval
+            now.saturating_sub(fetched_at) >= self.refetch_interval
         } else {
             now >= keys.fresh_until
         };
@@ -285,22 +257,28 @@ impl JwtValidator {
             Some(uri) => Ok(uri),
             None => self.discover().await,
         };
+        // A body that is no JWK Set fails like an unreachable issuer.
         let fetched = match fetched {
-            Ok(uri) => self
-                .get_json(&uri, etag.as_deref())
-                .await
-                .map(|document| (uri, document)),
+            Ok(uri) => match self.get_json(&uri, etag.as_deref()).await {
+                Ok(Fetched::Document(document, etag, max_age)) => {
+                    serde_json::from_value::<JwkSet>(document)
+                        .map(|set| (uri.clone(), Some((set, etag)), max_age))
+                        .map_err(|e| Self::error(format!("{uri}: not a JWK Set ({e})")))
+                }
+                Ok(Fetched::NotModified(max_age)) => Ok((uri, None, max_age)),
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error),
         };
         let mut keys = self.keys.lock().map_err(|_| Self::error("poisoned"))?;
         keys.fetched_at = Some(now);
-        let (jwks_uri, fetched) = match fetched {
+        let (jwks_uri, fetched, max_age) = match fetched {
             Ok(fetched) => fetched,
             Err(error) => {
                 // The issuer is unreachable or answers nonsense: keep the keys there
                 // are, and do not ask again before the refetch interval, so that an
                 // outage is not multiplied by the request rate.
-                keys.fresh_until = now + self.refetch_interval.max(1);
+                keys.fresh_until = now.saturating_add(self.refetch_interval.max(1));
                 keys.failure = Some(error.to_string());
                 if keys.keys.is_empty() {
                     return Err(error);
@@ -309,20 +287,15 @@ impl JwtValidator {
                 return Ok(keys.keys.clone());
             }
         };
-        keys.jwks_uri = Some(jwks_uri.clone());
+        keys.jwks_uri = Some(jwks_uri);
         keys.failure = None;
-        match fetched {
-            None => {
-                keys.fresh_until = now + DEFAULT_MAX_AGE;
-            }
-            Some((document, etag, max_age)) => {
-                let set: JwkSet = serde_json::from_value(document)
-                    .map_err(|e| Self::error(format!("{jwks_uri}: not a JWK Set ({e})")))?;
-                keys.keys = Arc::new(KeySet::from_jwk_set(&self.provider, &set, &self.algorithms));
-                keys.etag = etag;
-                keys.fresh_until = now + max_age;
-            }
+        if let Some((set, etag)) = fetched {
+            keys.keys = Arc::new(KeySet::from_jwk_set(&self.provider, &set, &self.algorithms));
+            keys.etag = etag;
         }
+        // `no-cache`, `no-store` or `max-age=0` would make every request a fetch: the
+        // keys are kept at least for the refetch interval.
+        keys.fresh_until = now.saturating_add(max_age.max(self.refetch_interval).max(1));
         Ok(keys.keys.clone())
     }
 
@@ -413,24 +386,6 @@ impl TokenValidator for JwtValidator {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_https_or_loopback_http_is_fetched() {
-        assert!(check_url("https://auth.example.com/jwks").is_ok());
-        assert!(check_url("http://127.0.0.1:8080/jwks").is_ok());
-        assert!(check_url("http://[::1]:8080/jwks").is_ok());
-        assert!(check_url("http://localhost/jwks").is_ok());
-        for bad in [
-            "http://auth.example.com/jwks",
-            "http://10.0.0.1/jwks",
-            "file:///etc/passwd",
-            "gopher://127.0.0.1/",
-            "https://user:pw@auth.example.com/jwks",
-            "not a url",
-        ] {
-            assert!(check_url(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn cache_control_decides_how_long_keys_are_kept() {

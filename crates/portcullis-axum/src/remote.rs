@@ -12,22 +12,36 @@
 //! Only access tokens are accepted: an active answer whose `token_type` is not
 //! `Bearer` (a refresh token, reported as `refresh_token`) is refused like an inactive
 //! one (issue 9, finding 1).
+//!
+//! The endpoint goes through the same guard as the JWT validator's fetches
+//! ([`check_url`](crate::fetch::check_url)): https only (http for a loopback host, for
+//! development), no credentials in the URL; the default client follows no redirect (a
+//! `307`/`308` would re-send the token elsewhere) and times out after 5 s, and the
+//! answer is read up to a size bound.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use crate::fetch;
 use async_trait::async_trait;
 use portcullis_core::{
     hash_secret, Clock, Scope, StoreError, SystemClock, TokenInfo, TokenValidator,
 };
 
+/// The largest introspection answer read.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 /// A token validator that asks a remote introspection endpoint.
 #[derive(Clone)]
 pub struct RemoteIntrospection {
     endpoint: String,
+    /// The endpoint as checked by [`fetch::check_url`], or why it is refused (every
+    /// validation then fails).
+    checked_endpoint: Result<reqwest::Url, String>,
     client_id: String,
     client_secret: String,
-    http: reqwest::Client,
+    /// The client, or why it could not be built (every validation then fails).
+    http: Result<reqwest::Client, String>,
     clock: Arc<dyn Clock>,
     cache_ttl: i64,
     capacity: usize,
@@ -94,20 +108,23 @@ impl std::fmt::Debug for RemoteIntrospection {
 impl RemoteIntrospection {
     /// A validator asking `endpoint` (e.g. `https://auth.example.com/introspect`),
     /// authenticating with HTTP Basic as `client_id` / `client_secret`. Cache: 30 s,
-    /// 1024 tokens; requests time out after 5 s.
+    /// 1024 tokens; requests time out after 5 s and follow no redirect.
+    ///
+    /// `endpoint` must be `https` (or `http` to a loopback host, for development) and
+    /// carry no credentials: otherwise every validation fails with a [`StoreError`]
+    /// (the guard answers `500`), and no token is ever sent.
     pub fn new(
         endpoint: impl Into<String>,
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> Self {
+        let endpoint = endpoint.into();
         Self {
-            endpoint: endpoint.into(),
+            checked_endpoint: fetch::check_url(&endpoint),
+            endpoint,
             client_id: client_id.into(),
             client_secret: client_secret.into(),
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(5))
-                .build()
-                .unwrap_or_default(),
+            http: fetch::client(),
             clock: Arc::new(SystemClock),
             cache_ttl: 30,
             capacity: 1024,
@@ -133,9 +150,12 @@ impl RemoteIntrospection {
         self
     }
 
-    /// Replaces the HTTP client (timeouts, proxies, custom roots).
+    /// Replaces the HTTP client (timeouts, proxies, custom roots). Build it with
+    /// `redirect(reqwest::redirect::Policy::none())`: a client that follows a `307` or
+    /// `308` re-sends the token to wherever it points. The endpoint is checked all the
+    /// same.
     pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = http;
+        self.http = Ok(http);
         self
     }
 
@@ -147,9 +167,10 @@ impl RemoteIntrospection {
     async fn ask(&self, token: &str) -> Result<Option<TokenInfo>, StoreError> {
         let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let body = format!("token={}&token_type_hint=access_token", encode(token));
-        let response = self
-            .http
-            .post(&self.endpoint)
+        let endpoint = self.checked_endpoint.clone().map_err(StoreError::new)?;
+        let http = self.http.as_ref().map_err(|e| StoreError::new(e.clone()))?;
+        let response = http
+            .post(endpoint)
             .basic_auth(encode(&self.client_id), Some(encode(&self.client_secret)))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json")
@@ -163,9 +184,10 @@ impl RemoteIntrospection {
                 "the introspection endpoint answered {status}; check the resource server's client credentials"
             )));
         }
-        let answer: serde_json::Value = response
-            .json()
+        let body = fetch::read_body(response, MAX_ANSWER_BYTES, "the introspection answer")
             .await
+            .map_err(StoreError::new)?;
+        let answer: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| StoreError::from_source("the introspection answer is not JSON", e))?;
         if answer.get("active").and_then(|v| v.as_bool()) != Some(true) {
             return Ok(None);
@@ -276,5 +298,14 @@ mod tests {
         );
         assert!(cache.order.len() <= 3 + 2048);
         assert_eq!(cache.entries.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_http_endpoint_off_loopback_is_refused_before_any_request() {
+        let remote = RemoteIntrospection::new("http://auth.example.com/introspect", "c", "s");
+        let error = remote.validate("token").await.unwrap_err();
+        assert!(error.to_string().contains("only https"), "{error}");
+        let loopback = RemoteIntrospection::new("http://127.0.0.1:9/introspect", "c", "s");
+        assert!(loopback.checked_endpoint.is_ok());
     }
 }

@@ -1,0 +1,107 @@
+//! The one guard of everything the validators fetch or post to: the URL check
+//! ([`check_url`]), an HTTP client that follows no redirect and times out
+//! ([`client`]), and a size-bounded body read ([`read_body`]).
+//!
+//! A redirect is never followed: for a `GET` it could lead anywhere the URL check
+//! would refuse, and for the introspection `POST` a `307`/`308` would re-send the token
+//! (and the resource server's credentials) to wherever it points.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// How long one request may take, connection included.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A URL that may be fetched: `https`, or `http` to a loopback host (`localhost`,
+/// `127.0.0.0/8`, `::1`), for development; no user information. The one check every
+/// URL fetched by [`JwtValidator`](crate::jwt::JwtValidator) or posted to by
+/// [`RemoteIntrospection`](crate::remote::RemoteIntrospection) goes through.
+#[cfg_attr(not(feature = "jwt-validation"), allow(unreachable_pub))] // re-exported by `jwt`
+pub fn check_url(url: &str) -> Result<reqwest::Url, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url}: not a URL ({e})"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!("{url}: a URL with credentials is not fetched"));
+    }
+    let host = parsed.host_str().filter(|host| !host.is_empty());
+    let loopback = host.is_some_and(|host| {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    });
+    match parsed.scheme() {
+        "https" if host.is_some() => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        _ => Err(format!(
+            "{url}: only https URLs are fetched (http only for a loopback host)"
+        )),
+    }
+}
+
+/// An HTTP client that follows no redirect and gives up after [`TIMEOUT`]. Its
+/// failure to build is reported, never replaced by a default client (which would
+/// follow redirects).
+pub(crate) fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("the HTTP client cannot be built ({e})"))
+}
+
+/// The body of `response`, refused once it is over `limit` bytes — as soon as its
+/// `Content-Length` announces more, or as soon as more has arrived.
+pub(crate) async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<u8>, String> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(format!("{what}: the document is too large"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("{what}: {e}"))? {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("{what}: the document is too large"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_loopback_http_is_fetched() {
+        for good in [
+            "https://auth.example.com/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://127.1.2.3/jwks",
+            "http://[::1]:8080/jwks",
+            "http://localhost/jwks",
+            "http://LOCALHOST:99/introspect",
+        ] {
+            assert!(check_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://auth.example.com/jwks",
+            "http://10.0.0.1/jwks",
+            "http://[::2]/jwks",
+            "http://localhost.example.com/jwks",
+            "http://127.0.0.1.nip.io/jwks",
+            "file:///etc/passwd",
+            "gopher://127.0.0.1/",
+            "https://user:pw@auth.example.com/jwks",
+            "https://user@auth.example.com/jwks",
+            "not a url",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_client_builds() {
+        assert!(client().is_ok());
+    }
+}
