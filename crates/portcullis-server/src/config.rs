@@ -387,14 +387,11 @@ impl Config {
                         .cloned()
                         .unwrap_or(toml::Value::Table(toml::Table::new()))
                 }
-                _ if key == "scopes_supported" || key == "signing_algorithms" => {
-                    toml::Value::Array(
-                        raw.split(|c: char| c.is_whitespace() || c == ',')
-                            .filter(|s| !s.is_empty())
-                            .map(|s| toml::Value::String(s.to_owned()))
-                            .collect(),
-                    )
-                }
+                // Scope tokens are separated by spaces only: a comma is legal inside
+                // one (RFC 6749 section 3.3). Algorithm names may also be separated by
+                // commas.
+                _ if key == "scopes_supported" => list(raw, |c| c.is_whitespace()),
+                _ if key == "signing_algorithms" => list(raw, |c| c.is_whitespace() || c == ','),
                 _ => toml::Value::String(raw.clone()),
             };
             table.insert(key.to_owned(), value);
@@ -541,6 +538,16 @@ impl Config {
     }
 }
 
+/// The non-empty items of `raw` separated by `separator`, as a TOML array.
+fn list(raw: &str, separator: impl Fn(char) -> bool) -> toml::Value {
+    toml::Value::Array(
+        raw.split(separator)
+            .filter(|s| !s.is_empty())
+            .map(|s| toml::Value::String(s.to_owned()))
+            .collect(),
+    )
+}
+
 /// Checks an issuer identifier (RFC 8414 §2): an `https` URL without query or fragment;
 /// plain `http` is allowed only for a loopback host, for development.
 pub fn validate_issuer(issuer: &str) -> Result<(), ConfigError> {
@@ -646,6 +653,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.sign_in.login_free_attempts, 7);
+    }
+
+    /// A comma is legal inside a scope token: `scopes_supported` splits on spaces
+    /// only, while `signing_algorithms` also takes commas.
+    #[test]
+    fn list_settings_split_as_their_values_allow() {
+        let env = vec![
+            (
+                "PORTCULLIS_SCOPES_SUPPORTED".to_owned(),
+                " openid  a,b\tprofile ".to_owned(),
+            ),
+            (
+                "PORTCULLIS_SIGNING_ALGORITHMS".to_owned(),
+                "ES256,RS256 EdDSA".to_owned(),
+            ),
+        ];
+        let config = Config::load(None, env).unwrap();
+        assert_eq!(
+            config.metadata.scopes_supported.as_deref(),
+            Some(&["openid".to_owned(), "a,b".to_owned(), "profile".to_owned()][..])
+        );
+        assert_eq!(config.keys.signing_algorithms, ["ES256", "RS256", "EdDSA"]);
     }
 
     #[test]

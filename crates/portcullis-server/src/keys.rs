@@ -33,6 +33,11 @@ use crate::config::KeysConfig;
 
 /// The prefix of a private key sealed with the key-encryption key.
 const SEALED: &str = "aes256gcm:";
+
+/// Why a sealed key does not open without a key-encryption key.
+const NO_KEK: &str = "it is encrypted, and no key-encryption key is set: set \
+                      PORTCULLIS_KEY_ENCRYPTION_KEY (or key_encryption_key_file) to the key it \
+                      was sealed with";
 /// The prefix of a private key stored without a key-encryption key.
 const PLAIN: &str = "plain:";
 
@@ -168,10 +173,7 @@ fn open(kek: Option<&Kek>, record: &SigningKeyRecord) -> Result<Vec<u8>, KeyErro
         return Err(stored("the stored key has an unknown format"));
     };
     let Some(kek) = kek else {
-        return Err(stored(
-            "it is encrypted, and no key-encryption key is set: set PORTCULLIS_KEY_ENCRYPTION_KEY \
-             (or key_encryption_key_file) to the key it was sealed with",
-        ));
+        return Err(stored(NO_KEK));
     };
     let bytes = b64
         .decode(sealed)
@@ -279,6 +281,9 @@ pub struct KeyRing {
     published: PublishedJwks,
     verification: Arc<KeySet>,
     default_algorithm: Algorithm,
+    /// The configured algorithms, in their configured order: where the default
+    /// algorithm has no active key yet, the first of these that has one signs.
+    algorithms: Vec<Algorithm>,
 }
 
 impl KeyRing {
@@ -292,9 +297,15 @@ impl KeyRing {
             .map(|k| k.signer.clone())
     }
 
-    /// The key that signs with the server's default algorithm at `now`.
+    /// The key that signs with the server's default algorithm at `now`; while that
+    /// algorithm has no active key (it was just added to `signing_algorithms`, and its
+    /// first key is published but not yet signing), the active key of the first
+    /// configured algorithm that has one, so that signing does not stop for the
+    /// publication delay.
     pub fn default_signer(&self, now: i64) -> Option<Arc<Signer>> {
-        self.signer(self.default_algorithm, now)
+        std::iter::once(self.default_algorithm)
+            .chain(self.algorithms.iter().copied())
+            .find_map(|algorithm| self.signer(algorithm, now))
     }
 
     /// The JWK Set to publish.
@@ -367,9 +378,19 @@ impl KeyManager {
         self.kek.is_some()
     }
 
-    /// The crypto provider the keys use.
-    pub fn provider(&self) -> &CryptoProvider {
-        &self.provider
+    /// Refuses to touch `keys` without the key-encryption key when some of them are
+    /// sealed: a key created now would be stored unencrypted beside them.
+    fn require_kek_for(&self, keys: &[SigningKeyRecord]) -> Result<(), KeyError> {
+        if self.kek.is_some() {
+            return Ok(());
+        }
+        match keys.iter().find(|k| k.private_key.starts_with(SEALED)) {
+            Some(key) => Err(KeyError::Stored {
+                kid: key.kid.clone(),
+                reason: NO_KEK.to_owned(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Brings the database up to date and loads the keys: creates the first key of
@@ -379,6 +400,7 @@ impl KeyManager {
     pub async fn sync(&self) -> Result<Arc<KeyRing>, KeyError> {
         let now = self.clock.now();
         let mut keys = self.store.list_signing_keys().await?;
+        self.require_kek_for(&keys)?;
         let mut changed = false;
         for &algorithm in &self.algorithms {
             changed |= self.maintain(algorithm, &keys, now).await?;
@@ -486,8 +508,8 @@ impl KeyManager {
     }
 
     /// Generates a key of `algorithm` that signs from `activates_at`, retiring
-    /// `retiring` then; when another instance created that generation first, nothing
-    /// is written (theirs stands).
+    /// `retiring` then, in one transaction; when another instance created that
+    /// generation first, nothing is written (theirs stands) and it returns `false`.
     async fn create(
         &self,
         algorithm: Algorithm,
@@ -495,7 +517,7 @@ impl KeyManager {
         activates_at: i64,
         retiring: Option<&SigningKeyRecord>,
         now: i64,
-    ) -> Result<(), KeyError> {
+    ) -> Result<bool, KeyError> {
         let signer = Signer::generate(&self.provider, algorithm)
             .map_err(|e| KeyError::Crypto(e.to_string()))?;
         let der = signer
@@ -541,7 +563,7 @@ impl KeyManager {
                 "signing key created"
             );
         }
-        Ok(())
+        Ok(created)
     }
 
     /// Decrypts the keys that sign now or later and builds the JWK Set.
@@ -591,6 +613,7 @@ impl KeyManager {
             published: PublishedJwks::new(Bytes::from(body), etag, self.config.jwks_max_age),
             verification,
             default_algorithm: self.default_algorithm,
+            algorithms: self.algorithms.clone(),
         })
     }
 
@@ -619,6 +642,7 @@ impl KeyManager {
         }
         let now = self.clock.now();
         let keys = self.store.list_signing_keys().await?;
+        self.require_kek_for(&keys)?;
         let of_algorithm = keys_of(&keys, algorithm.name());
         if let Some(next) = newest(&of_algorithm, now, KeyState::Next) {
             return Err(KeyError::Refused(format!(
@@ -647,6 +671,7 @@ impl KeyManager {
     pub async fn retire(&self, kid: &str) -> Result<Vec<KeyInfo>, KeyError> {
         let now = self.clock.now();
         let keys = self.store.list_signing_keys().await?;
+        self.require_kek_for(&keys)?;
         let key = keys
             .iter()
             .find(|k| k.kid == kid)
@@ -684,11 +709,29 @@ impl KeyManager {
                         self.store.set_signing_key_times(&changes).await?;
                     }
                     None => {
-                        self.store.set_signing_key_times(&changes).await?;
-                        if let Ok(algorithm) = parse_algorithm(&key.alg) {
-                            if self.algorithms.contains(&algorithm) {
-                                self.create(algorithm, &of_algorithm, now, None, now)
-                                    .await?;
+                        let replacement = parse_algorithm(&key.alg)
+                            .ok()
+                            .filter(|a| self.algorithms.contains(a));
+                        match replacement {
+                            // The successor and the retirement in one transaction: an
+                            // instance reloading in between would otherwise find no
+                            // current key and create one that signs only after the
+                            // publication delay.
+                            Some(algorithm) => {
+                                if !self
+                                    .create(algorithm, &of_algorithm, now, Some(key), now)
+                                    .await?
+                                {
+                                    return Err(KeyError::Refused(format!(
+                                        "the keys of {} changed while key {kid} was being \
+                                         retired, which was not done; list them and retire \
+                                         it again",
+                                        key.alg
+                                    )));
+                                }
+                            }
+                            None => {
+                                self.store.set_signing_key_times(&changes).await?;
                             }
                         }
                     }

@@ -246,6 +246,22 @@ async fn retiring_a_key_hands_over_at_once() {
     assert_eq!(listed[0].state, KeyState::Retired);
     assert_eq!(listed[0].expires, Some(T0 + config.signing_key_retention));
     assert_eq!(listed[1].state, KeyState::Current);
+    // The old key retires exactly when its successor starts signing: no gap.
+    assert_eq!(listed[0].retires, Some(T0));
+    assert_eq!(listed[1].activates, T0);
+    // Another instance reloading now finds a current key and creates none.
+    let other = manager(&store, &config, &clock);
+    assert_eq!(
+        other
+            .sync()
+            .await
+            .unwrap()
+            .default_signer(T0)
+            .unwrap()
+            .kid(),
+        listed[1].kid
+    );
+    assert_eq!(other.list().await.unwrap().len(), 2);
     let ring = keys.sync().await.unwrap();
     assert_eq!(ring.default_signer(T0).unwrap().kid(), listed[1].kid);
     assert_eq!(kids(&jwk_set(&ring)).len(), 2);
@@ -316,6 +332,98 @@ async fn private_keys_are_sealed_with_the_key_encryption_key() {
     );
     assert_eq!(from_file.sync().await.unwrap().published(), &published);
     let _ = std::fs::remove_file(&file);
+    db.drop_db().await;
+}
+
+/// An algorithm newly made the default has no signing key for one publication delay
+/// (its first key is published first): meanwhile the key of another configured
+/// algorithm signs, then the new one takes over.
+#[tokio::test]
+async fn a_new_default_algorithm_signs_after_its_delay_and_another_key_signs_meanwhile() {
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let before = keys_config(|c| c.signing_algorithms = vec!["ES256".into()]);
+    let es256 = manager(&store, &before, &clock)
+        .sync()
+        .await
+        .unwrap()
+        .default_signer(T0)
+        .unwrap();
+    let after = keys_config(|c| {
+        c.signing_algorithms = vec!["ES256".into(), "EdDSA".into()];
+        c.signing_algorithm = "EdDSA".into();
+    });
+    let delay = after.publication_delay();
+    let keys = manager(&store, &after, &clock);
+    let ring = keys.sync().await.unwrap();
+    assert!(
+        ring.signer(Algorithm::EdDsa, T0).is_none(),
+        "not yet signing"
+    );
+    let meanwhile = ring
+        .default_signer(T0)
+        .expect("another key signs meanwhile");
+    assert_eq!(meanwhile.kid(), es256.kid());
+    assert_eq!(meanwhile.algorithm(), Algorithm::Es256);
+    // The EdDSA key is published now, and signs once its delay is over.
+    let eddsa = keys
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.alg == "EdDSA")
+        .unwrap();
+    assert!(kids(&jwk_set(&ring)).contains(&eddsa.kid));
+    assert_eq!(eddsa.activates, T0 + delay);
+    let later = ring.default_signer(T0 + delay).unwrap();
+    assert_eq!(later.kid(), eddsa.kid);
+    assert_eq!(later.algorithm(), Algorithm::EdDsa);
+    db.drop_db().await;
+}
+
+/// Keys sealed with a key-encryption key are left alone by a manager without one:
+/// it neither creates nor rotates nor retires (which would store a new key
+/// unencrypted beside them), and says what to set.
+#[tokio::test]
+async fn without_the_key_encryption_key_sealed_keys_are_left_alone() {
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let sealing = keys_config(|c| {
+        c.signing_algorithms = vec!["ES256".into()];
+        c.key_encryption_key = Some(kek(4));
+    });
+    let sealed = manager(&store, &sealing, &clock);
+    let first = sealed.sync().await.unwrap().default_signer(T0).unwrap();
+    let before = store.list_signing_keys().await.unwrap();
+    assert_eq!(before.len(), 1);
+
+    // Without the key-encryption key, and with an algorithm that has no key yet:
+    // a plain sync would create one.
+    let none = manager(
+        &store,
+        &keys_config(|c| c.signing_algorithms = vec!["ES256".into(), "EdDSA".into()]),
+        &clock,
+    );
+    let mut errors = vec![none.sync().await.unwrap_err().to_string()];
+    errors.push(none.rotate(None).await.unwrap_err().to_string());
+    errors.push(
+        none.rotate(Some(Algorithm::EdDsa))
+            .await
+            .unwrap_err()
+            .to_string(),
+    );
+    errors.push(none.retire(first.kid()).await.unwrap_err().to_string());
+    for error in &errors {
+        assert!(
+            error.contains("PORTCULLIS_KEY_ENCRYPTION_KEY")
+                && error.contains("key_encryption_key_file"),
+            "{error}"
+        );
+    }
+    // Nothing was written.
+    assert_eq!(store.list_signing_keys().await.unwrap(), before);
     db.drop_db().await;
 }
 
@@ -478,12 +586,9 @@ async fn the_keys_command_lists_rotates_and_retires() {
     db.drop_db().await;
 }
 
-/// Two instances on one PostgreSQL serve the same JWK Set, and both pick up a
+/// Two instances on one database serve the same JWK Set, and both pick up a
 /// rotation made elsewhere within their reload interval.
-#[tokio::test]
-#[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
-async fn instances_share_keys_and_pick_up_a_rotation() {
-    let db = TestDb::postgres().await;
+async fn instances_share_keys_and_pick_up_a_rotation(db: TestDb) {
     let _store = seed(&db).await;
     let kek = kek(3);
     let env = [
@@ -531,6 +636,17 @@ async fn instances_share_keys_and_pick_up_a_rotation() {
     assert_eq!(kids_a.len(), 3);
     drop((a, b));
     db.drop_db().await;
+}
+
+#[tokio::test]
+async fn instances_share_keys_and_pick_up_a_rotation_sqlite() {
+    instances_share_keys_and_pick_up_a_rotation(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
+async fn instances_share_keys_and_pick_up_a_rotation_postgres() {
+    instances_share_keys_and_pick_up_a_rotation(TestDb::postgres().await).await;
 }
 
 const CC_ID: &str = "reporting";
@@ -838,8 +954,11 @@ async fn serve_warns_without_a_key_encryption_key() {
             std::process::id(),
             env.len()
         ));
+        // At debug level, so that "never logged" means something.
+        let mut env = env.to_vec();
+        env.push(("RUST_LOG", "debug"));
         // Healthy, then stopped: everything it logged at start is in the file.
-        drop(spawn_instance_logging(db, env, std::fs::File::create(&log).unwrap()).await);
+        drop(spawn_instance_logging(db, &env, std::fs::File::create(&log).unwrap()).await);
         let text = std::fs::read_to_string(&log).unwrap();
         let _ = std::fs::remove_file(&log);
         text
