@@ -239,18 +239,7 @@ impl<S: ClientStore + TokenStore> Endpoint<S> for IntrospectionEndpoint {
     }
 
     async fn create_endpoint_response(&self, context: &EndpointContext<'_, S>) -> OAuthResponse {
-        let wants_jwt = context
-            .request()
-            .headers()
-            .get_all(http::header::ACCEPT)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| {
-                t.split(';')
-                    .next()
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case(INTROSPECTION_JWT))
-            });
+        let wants_jwt = accepts(context.request().headers(), INTROSPECTION_JWT);
         match (self.introspect(context).await, &self.jwt_keys) {
             (Ok((body, caller)), Some(keys)) if wants_jwt => Self::signed(
                 keys.as_ref(),
@@ -263,5 +252,60 @@ impl<S: ClientStore + TokenStore> Endpoint<S> for IntrospectionEndpoint {
             (Ok((body, _)), _) => json_response(StatusCode::OK, &body),
             (Err(error), _) => error.into_response(),
         }
+    }
+}
+
+/// Whether the `Accept` headers name `media_type` itself with a non-zero quality
+/// (`q=0` means "not acceptable", RFC 9110 section 12.4.2). Wildcards do not count:
+/// a signed answer is given only to a caller that asks for one by name.
+fn accepts(headers: &http::HeaderMap, media_type: &str) -> bool {
+    headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let mut parts = range.split(';');
+            let named = parts
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(media_type));
+            let refused = parts.any(|param| {
+                param.split_once('=').is_some_and(|(name, value)| {
+                    name.trim().eq_ignore_ascii_case("q")
+                        && value.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+                })
+            });
+            named && !refused
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts;
+
+    #[test]
+    fn the_signed_answer_is_given_only_when_asked_for_by_name() {
+        let accept = |values: &[&str]| {
+            let mut headers = http::HeaderMap::new();
+            for value in values {
+                headers.append(http::header::ACCEPT, value.parse().unwrap());
+            }
+            accepts(&headers, super::INTROSPECTION_JWT)
+        };
+        assert!(accept(&["application/token-introspection+jwt"]));
+        assert!(accept(&[
+            "application/json;q=0.5, Application/Token-Introspection+JWT"
+        ]));
+        assert!(accept(&[
+            "application/json",
+            "application/token-introspection+jwt; q=0.1"
+        ]));
+        assert!(!accept(&[]));
+        assert!(!accept(&["*/*"]));
+        assert!(!accept(&["application/json"]));
+        assert!(!accept(&["application/token-introspection+jwt;q=0"]));
+        assert!(!accept(&[
+            "application/token-introspection+jwt ; Q=0.000, application/json"
+        ]));
     }
 }

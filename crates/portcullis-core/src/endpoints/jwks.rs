@@ -80,7 +80,7 @@ impl<S: ClientStore> Endpoint<S> for JwksEndpoint {
     async fn create_endpoint_response(&self, context: &EndpointContext<'_, S>) -> OAuthResponse {
         let request = context.request();
         if request.method() != Method::GET && request.method() != Method::HEAD {
-            return OAuthError::method_not_allowed("GET").into_response();
+            return OAuthError::method_not_allowed("GET, HEAD").into_response();
         }
         let published = match self.source.published().await {
             Ok(published) => published,

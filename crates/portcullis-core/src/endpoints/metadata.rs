@@ -60,7 +60,7 @@ impl<S: ClientStore> Endpoint<S> for MetadataEndpoint {
     async fn create_endpoint_response(&self, context: &EndpointContext<'_, S>) -> OAuthResponse {
         let method = context.request().method();
         if method != Method::GET && method != Method::HEAD {
-            return OAuthError::method_not_allowed("GET").into_response();
+            return OAuthError::method_not_allowed("GET, HEAD").into_response();
         }
         match context.metadata() {
             Ok(document) => json_response(StatusCode::OK, &Value::Object(document)),

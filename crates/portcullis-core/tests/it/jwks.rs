@@ -86,6 +86,10 @@ async fn only_get_and_head() {
     let post = http::Request::post("/jwks").body(Bytes::new()).unwrap();
     let response = server.create_endpoint_response("jwks", &post).await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()[http::header::ALLOW], "GET, HEAD");
+    let head = http::Request::head("/jwks").body(Bytes::new()).unwrap();
+    let response = server.create_endpoint_response("jwks", &head).await;
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -287,6 +287,11 @@ async fn post_is_405() {
     let response = server.create_endpoint_response("metadata", &request).await;
     assert_token_error(&response, StatusCode::METHOD_NOT_ALLOWED, "invalid_request");
     assert!(header_str(&response, header::ALLOW).is_some_and(|allow| allow.contains("GET")));
+    // Both methods it answers are named, and HEAD is answered.
+    assert_eq!(header_str(&response, header::ALLOW), Some("GET, HEAD"));
+    let head = http::Request::head(WELL_KNOWN).body(Bytes::new()).unwrap();
+    let response = server.create_endpoint_response("metadata", &head).await;
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[tokio::test]
