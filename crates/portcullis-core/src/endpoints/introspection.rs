@@ -90,12 +90,20 @@ impl IntrospectionEndpoint {
         body: &Introspection,
     ) -> Result<OAuthResponse, OAuthError> {
         let issuer = required_issuer(issuer, "signed introspection responses")?;
-        let claims = serde_json::json!({
-            "iss": issuer,
-            "aud": audience,
-            "iat": now,
-            "token_introspection": body,
-        });
+        /// The claims of a signed answer (RFC 9701 §5), borrowed.
+        #[derive(serde::Serialize)]
+        struct Claims<'a> {
+            iss: &'a str,
+            aud: &'a str,
+            iat: i64,
+            token_introspection: &'a Introspection,
+        }
+        let claims = Claims {
+            iss: issuer,
+            aud: audience,
+            iat: now,
+            token_introspection: body,
+        };
         let token = sign_now(
             keys,
             now,

@@ -5,12 +5,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::{verify, KeySet, Signer, Validation};
 use crate::error::OAuthError;
 use crate::model::{AuthTime, Client, Extra};
 use crate::random::ordered_token;
+use crate::scope::Scope;
 use crate::secret::token_key;
 use crate::tokens::{AccessTokenStrategy, OpaqueTokens, StrategyContext};
 
@@ -119,36 +121,60 @@ impl JwtAccessTokens {
         }
     }
 
-    fn claims(context: &StrategyContext<'_>, jti: &str) -> Result<Value, OAuthError> {
+    fn claims<'a>(
+        context: &'a StrategyContext<'_>,
+        jti: &'a str,
+    ) -> Result<Claims<'a>, OAuthError> {
         let record = context.record;
         let issuer = required_issuer(context.issuer, "JWT access tokens")?;
-        let mut claims = Map::new();
-        claims.insert("iss".into(), json!(issuer));
-        claims.insert(
-            "exp".into(),
-            json!(record.issued_at.saturating_add(record.expires_in)),
-        );
         let audience = match record.audience.as_slice() {
-            [] => json!(issuer),
-            [one] => json!(one),
-            many => json!(many),
+            [] => Audience::One(issuer),
+            [one] => Audience::One(one),
+            many => Audience::Many(many),
         };
-        claims.insert("aud".into(), audience);
-        let subject = record.subject.as_deref().unwrap_or(&record.client_id);
-        claims.insert("sub".into(), json!(subject));
-        claims.insert("client_id".into(), json!(record.client_id));
-        claims.insert("iat".into(), json!(record.issued_at));
-        claims.insert("jti".into(), json!(jti));
-        if !record.scope.is_empty() {
-            claims.insert("scope".into(), json!(record.scope.to_string()));
-        }
-        for name in [AuthTime::NAME, "acr", "amr"] {
-            if let Some(value) = record.extras.get_raw(name) {
-                claims.insert(name.into(), value.clone());
-            }
-        }
-        Ok(Value::Object(claims))
+        Ok(Claims {
+            iss: issuer,
+            exp: record.issued_at.saturating_add(record.expires_in),
+            aud: audience,
+            sub: record.subject.as_deref().unwrap_or(&record.client_id),
+            client_id: &record.client_id,
+            iat: record.issued_at,
+            jti,
+            scope: (!record.scope.is_empty()).then_some(&record.scope),
+            auth_time: record.extras.get_raw(AuthTime::NAME),
+            acr: record.extras.get_raw("acr"),
+            amr: record.extras.get_raw("amr"),
+        })
     }
+}
+
+/// The claims of a JWT access token (RFC 9068 §2.2), borrowed from the record: no
+/// JSON tree is built for every token.
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    exp: i64,
+    aud: Audience<'a>,
+    sub: &'a str,
+    client_id: &'a str,
+    iat: i64,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a Scope>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amr: Option<&'a Value>,
+}
+
+/// `aud`: one string, or an array when the token has several audiences.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Audience<'a> {
+    One(&'a str),
+    Many(&'a [String]),
 }
 
 impl AccessTokenStrategy for JwtAccessTokens {

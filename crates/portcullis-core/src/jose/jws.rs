@@ -75,11 +75,20 @@ impl Signer {
 
     /// A compact JWS of `claims` with header `{"alg", "kid", "typ"}` (`typ` when given).
     pub fn sign(&self, typ: Option<&str>, claims: &impl Serialize) -> Result<String, JoseError> {
-        let mut header = Map::new();
-        if let Some(typ) = typ {
-            header.insert("typ".into(), Value::String(typ.to_owned()));
+        /// The header of [`Signer::sign`], borrowed: no map is built per signature.
+        #[derive(Serialize)]
+        struct Header<'a> {
+            alg: &'a str,
+            kid: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            typ: Option<&'a str>,
         }
-        self.sign_with_header(header, claims)
+        let header = Header {
+            alg: self.algorithm().name(),
+            kid: &self.kid,
+            typ,
+        };
+        self.sign_serialized(&header, claims)
     }
 
     /// A compact JWS of `claims` with `header`, whose `alg` and `kid` this signer sets
@@ -91,8 +100,17 @@ impl Signer {
     ) -> Result<String, JoseError> {
         header.insert("alg".into(), Value::String(self.algorithm().name().into()));
         header.insert("kid".into(), Value::String(self.kid.clone()));
-        let header = serde_json::to_vec(&header)
-            .map_err(|e| JoseError::Malformed(format!("header: {e}")))?;
+        self.sign_serialized(&header, claims)
+    }
+
+    /// The compact JWS of `header` and `claims`, both serialized as given.
+    fn sign_serialized(
+        &self,
+        header: &impl Serialize,
+        claims: &impl Serialize,
+    ) -> Result<String, JoseError> {
+        let header =
+            serde_json::to_vec(header).map_err(|e| JoseError::Malformed(format!("header: {e}")))?;
         let payload =
             serde_json::to_vec(claims).map_err(|e| JoseError::Malformed(format!("claims: {e}")))?;
         let mut token = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 120);
