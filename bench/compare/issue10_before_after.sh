@@ -13,6 +13,8 @@
 # build runs on each of DATABASES (default "sqlite postgres"). The logs of the runs
 # quoted in docs/performance.md are beside this script: issue10_before_after.log,
 # and issue10_postgres_writer.log for the PostgreSQL writer of the second session.
+# BENCH_ARGS (default none) is added to every run, e.g. "--scenarios a,c,d,e,f" when a
+# build predates a scenario.
 set -uo pipefail
 postgres="${POSTGRES:-postgres://postgres@127.0.0.1:5432/test}"
 rounds="${ROUNDS:-2}"           # how many times every build runs on every database
@@ -25,7 +27,8 @@ run() { # label dir args...
 }
 for round in $(seq "$rounds"); do
   for db in $databases; do
-    args=(--duration 8)
+    # shellcheck disable=SC2206 # BENCH_ARGS is split into arguments on purpose
+    args=(--duration 8 ${BENCH_ARGS:-})
     [ "$db" = postgres ] && args+=(--postgres "$postgres")
     for build in "$@"; do
       run "round $round $db ${build%%=*}" "${build#*=}" "${args[@]}"

@@ -330,6 +330,9 @@ async fn expired_mistyped_and_disallowed_tokens_are_refused() {
     assert_eq!(status, 401);
 }
 
+/// A JWT no key verifies: answered `500` while the issuer's keys cannot be loaded.
+const UNVERIFIABLE: &str = "eyJhbGciOiJFUzI1NiJ9.e30.AAAA";
+
 /// An issuer of our own whose `/jwks` answers `status`, `cache_control` and `body`,
 /// and an API validating its tokens (refetch interval 5 s, on a clock that stands
 /// still unless the test moves it).
@@ -404,6 +407,18 @@ impl FakeIssuer {
     fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
+
+    /// Ten calls with `token` answer `status` and cost one fetch; one more after the
+    /// refetch interval costs a second.
+    async fn fetches_once_per_interval(&self, token: &str, status: u16) {
+        for _ in 0..10 {
+            assert_eq!(self.call(token).await, status);
+        }
+        assert_eq!(self.hits(), 1);
+        self.clock.advance(6);
+        assert_eq!(self.call(token).await, status);
+        assert_eq!(self.hits(), 2);
+    }
 }
 
 /// An issuer that fails: the API answers 500 (it cannot validate) and asks again only
@@ -411,26 +426,14 @@ impl FakeIssuer {
 #[tokio::test]
 async fn a_failing_issuer_is_asked_again_only_after_the_interval() {
     let fake = FakeIssuer::start(503, "no-store", "down".into()).await;
-    for _ in 0..10 {
-        assert_eq!(fake.call("eyJhbGciOiJFUzI1NiJ9.e30.AAAA").await, 500);
-    }
-    assert_eq!(fake.hits(), 1);
-    fake.clock.advance(6);
-    assert_eq!(fake.call("eyJhbGciOiJFUzI1NiJ9.e30.AAAA").await, 500);
-    assert_eq!(fake.hits(), 2);
+    fake.fetches_once_per_interval(UNVERIFIABLE, 500).await;
 }
 
 /// A `200` whose body is JSON but no JWK Set backs off like an unreachable issuer.
 #[tokio::test]
 async fn an_invalid_jwk_set_is_asked_again_only_after_the_interval() {
     let fake = FakeIssuer::start(200, "max-age=300", r#"{"keys": 5}"#.into()).await;
-    for _ in 0..10 {
-        assert_eq!(fake.call("eyJhbGciOiJFUzI1NiJ9.e30.AAAA").await, 500);
-    }
-    assert_eq!(fake.hits(), 1);
-    fake.clock.advance(6);
-    assert_eq!(fake.call("eyJhbGciOiJFUzI1NiJ9.e30.AAAA").await, 500);
-    assert_eq!(fake.hits(), 2);
+    fake.fetches_once_per_interval(UNVERIFIABLE, 500).await;
 }
 
 /// A JWK Set served `no-cache` is kept for the refetch interval, not fetched again
@@ -457,11 +460,5 @@ async fn a_no_cache_jwk_set_is_fetched_once_per_interval() {
         .unwrap()
         .sign(Some("at+jwt"), &claims)
         .unwrap();
-    for _ in 0..10 {
-        assert_eq!(fake.call(&token).await, 200);
-    }
-    assert_eq!(fake.hits(), 1);
-    fake.clock.advance(6);
-    assert_eq!(fake.call(&token).await, 200);
-    assert_eq!(fake.hits(), 2);
+    fake.fetches_once_per_interval(&token, 200).await;
 }
