@@ -28,19 +28,27 @@ pub fn hash_secret(secret: &str) -> String {
 /// token (a JWT, a custom format) the key is [`hash_secret`] alone: no part of a token
 /// is ever stored unless it has that exact public shape.
 pub fn token_key(token: &str) -> String {
+    let Some(prefix) = ordered_prefix(token) else {
+        return hash_secret(token);
+    };
+    let mut key = String::with_capacity(ORDER_PREFIX_LEN + 1 + 43);
+    key.push_str(prefix);
+    URL_SAFE_NO_PAD.encode_string(Sha256::digest(token.as_bytes()), &mut key);
+    key
+}
+
+/// The public, time-ordered prefix of a token minted by
+/// [`ordered_token`](crate::random::ordered_token), its `.` included: 12 lowercase
+/// hex digits and a `.`, followed by at least one more character. `None` for any other
+/// shape.
+pub(crate) fn ordered_prefix(token: &str) -> Option<&str> {
     let bytes = token.as_bytes();
     let ordered = bytes.len() > ORDER_PREFIX_LEN + 1
         && bytes[ORDER_PREFIX_LEN] == b'.'
         && bytes[..ORDER_PREFIX_LEN]
             .iter()
             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if !ordered {
-        return hash_secret(token);
-    }
-    let mut key = String::with_capacity(ORDER_PREFIX_LEN + 1 + 43);
-    key.push_str(&token[..=ORDER_PREFIX_LEN]);
-    URL_SAFE_NO_PAD.encode_string(Sha256::digest(bytes), &mut key);
-    key
+    ordered.then(|| &token[..=ORDER_PREFIX_LEN])
 }
 
 /// True when `secret` hashes to `stored_hash`, compared in constant time.

@@ -13,7 +13,7 @@ use crate::error::OAuthError;
 use crate::model::{AuthTime, Client, Extra};
 use crate::random::ordered_token;
 use crate::scope::Scope;
-use crate::secret::token_key;
+use crate::secret::{hash_secret, ordered_prefix, token_key};
 use crate::tokens::{AccessTokenStrategy, OpaqueTokens, StrategyContext};
 
 /// The `typ` of a JWT access token (RFC 9068 §2.1).
@@ -197,12 +197,13 @@ impl AccessTokenStrategy for JwtAccessTokens {
             &claims,
             "an access token",
         )?;
-        Ok((token, token_key(&jti)))
+        Ok((token, jwt_key(&jti)))
     }
 
     /// A JWT (three segments) is recognised only with a valid signature of one of
-    /// this server's keys and `typ: at+jwt`; its key is its `jti`'s. Anything else is
-    /// looked up as an opaque token. The expiry is the stored record's to decide.
+    /// this server's keys and `typ: at+jwt`; its key is [`jwt_key`] of its `jti`.
+    /// Anything else is looked up as an opaque token. The expiry is the stored
+    /// record's to decide.
     fn key(&self, token: &str) -> Option<String> {
         if token.bytes().filter(|b| *b == b'.').count() != 2 {
             return Some(token_key(token));
@@ -214,6 +215,24 @@ impl AccessTokenStrategy for JwtAccessTokens {
             .skip_audience();
         let verified = verify(token, &keys, &validation).ok()?;
         let jti = verified.claims.get("jti")?.as_str()?;
-        Some(token_key(jti))
+        Some(jwt_key(jti))
+    }
+}
+
+/// What a JWT's key is hashed from beside its `jti`: no opaque token's key is hashed
+/// from a string that begins so.
+const JWT_KEY_LABEL: &str = "at+jwt:";
+
+/// The key a JWT access token's record is stored and looked up under: the `jti`'s
+/// public, time-ordered prefix (so that inserts still append to the index) and the
+/// SHA-256 of the `jti` behind [`JWT_KEY_LABEL`]. A `jti` has the shape of an opaque
+/// token, and it is readable in the token (and often logged); hashed as
+/// [`token_key`] hashes tokens, the bare `jti` presented as a bearer token would find
+/// the record without any signature.
+pub(crate) fn jwt_key(jti: &str) -> String {
+    let hash = hash_secret(&format!("{JWT_KEY_LABEL}{jti}"));
+    match ordered_prefix(jti) {
+        Some(prefix) => format!("{prefix}{hash}"),
+        None => hash,
     }
 }

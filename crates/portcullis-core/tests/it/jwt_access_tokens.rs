@@ -225,6 +225,31 @@ async fn a_forged_jwt_is_never_found() {
     assert!(server.is_active(&token).await);
 }
 
+/// The `jti` has the shape of an opaque token and is readable in the JWT (and often
+/// logged): presented alone as a bearer token, it finds nothing — not at the resource
+/// guard, not at introspection, and revoking it revokes nothing.
+#[tokio::test]
+async fn the_bare_jti_is_no_token() {
+    let (server, _keys, _signer) = jwt_server();
+    let token = server
+        .client_credentials_token(CONF_ID, CONF_SECRET, "read")
+        .await;
+    let jti = claims_of(&token)["jti"].as_str().unwrap().to_owned();
+    assert_eq!(
+        jti.matches('.').count(),
+        1,
+        "an opaque token's shape: {jti}"
+    );
+    assert!(
+        server.is_active(&token).await,
+        "the control: the JWT itself works"
+    );
+    assert!(!server.is_active(&jti).await);
+    assert_eq!(server.introspect_ok(CONF, &jti).await["active"], false);
+    server.revoke(CONF, &[("token", &jti)]).await;
+    assert!(server.is_active(&token).await);
+}
+
 #[tokio::test]
 async fn clients_choose_their_format() {
     let (server, keys, _) = jwt_server();
