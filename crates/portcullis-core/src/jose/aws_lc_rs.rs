@@ -91,6 +91,15 @@ impl JwsAlgorithm for Rsa {
         expect_type(jwk, "RSA", None)?;
         let n = jwk.decode("n")?;
         let e = jwk.decode("e")?;
+        // Base64urlUInt is the minimal encoding (RFC 7518 §2): a leading zero octet
+        // would pad a short modulus past the size check below, and give one key two
+        // thumbprints.
+        if [&n, &e].iter().any(|v| v.first().is_none_or(|b| *b == 0)) {
+            return Err(JoseError::Key(
+                "RSA \"n\" and \"e\" must be minimal big-endian integers (no leading zero octet)"
+                    .into(),
+            ));
+        }
         if n.len() < MIN_RSA_MODULUS {
             return Err(JoseError::Key(
                 "RSA keys must have at least 2048 bits".into(),

@@ -205,16 +205,20 @@ impl KeySet {
                 })
                 .collect(),
         };
-        let mut added = 0;
-        for alg in algorithms.into_iter().filter(|a| allowed.contains(a)) {
-            let key = provider.require(alg)?.verifying_key(jwk)?;
-            self.insert(jwk.kid.clone(), key);
-            added += 1;
-        }
-        if added == 0 {
+        // Every key is built before any is trusted: an error leaves the set as it was.
+        let keys = algorithms
+            .into_iter()
+            .filter(|a| allowed.contains(a))
+            .map(|alg| provider.require(alg)?.verifying_key(jwk))
+            .collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
             return Err(JoseError::AlgorithmNotAllowed(
                 jwk.alg.clone().unwrap_or_else(|| jwk.kty.clone()),
             ));
+        }
+        let added = keys.len();
+        for key in keys {
+            self.insert(jwk.kid.clone(), key);
         }
         Ok(added)
     }
@@ -529,12 +533,9 @@ fn check_typ(header: &Map<String, Value>, validation: &Validation) -> Result<(),
         return Ok(());
     };
     let found = header.get("typ").and_then(Value::as_str);
-    let bare = |t: &str| {
-        let t = t.trim();
-        match t.get(..12) {
-            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => t[12..].to_owned(),
-            _ => t.to_owned(),
-        }
+    let bare = |t: &str| match t.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => t[12..].to_owned(),
+        _ => t.to_owned(),
     };
     match found {
         Some(found) if bare(found).eq_ignore_ascii_case(&bare(expected)) => Ok(()),

@@ -328,7 +328,13 @@ fn refuses_a_wrong_or_missing_typ() {
     let signer = es256();
     let keys = trusting(&signer);
     let at_jwt = validation().with_typ("at+jwt");
-    for typ in [Some("JWT"), Some("application/jwt"), Some("at+jwt+x"), None] {
+    for typ in [
+        Some("JWT"),
+        Some("application/jwt"),
+        Some("at+jwt+x"),
+        Some(" at+jwt "),
+        None,
+    ] {
         let token = signer.sign(typ, &claims()).unwrap();
         let err = jose::verify(&token, &keys, &at_jwt).unwrap_err();
         assert!(matches!(err, JoseError::WrongType { .. }), "{typ:?}: {err}");
@@ -616,6 +622,48 @@ fn refuses_short_rsa_keys_and_keys_not_for_signatures() {
     assert!(keys
         .add_jwk(&provider, &encryption, &Algorithm::ALL)
         .is_err());
+    assert!(keys.is_empty());
+}
+
+/// `n` and `e` are minimal integers (RFC 7518 §2): a leading zero octet is refused,
+/// whether it pads a 1024-bit modulus to 1032 bits or sits before a good key's (which
+/// would give the key a second thumbprint).
+#[test]
+fn refuses_rsa_integers_with_leading_zero_octets() {
+    let provider = provider();
+    let rs256 = provider.require(Algorithm::Rs256).unwrap();
+    let mut padded_short = Jwk::rsa(&[0xc5; 128], &[1, 0, 1]);
+    padded_short.n = Some(B64.encode([&[0u8; 129][..], &[0xc5; 128][..]].concat()));
+    let good = Signer::generate(&provider, Algorithm::Rs256)
+        .unwrap()
+        .public_jwk();
+    assert!(rs256.verifying_key(&good).is_ok(), "the control loads");
+    let n = B64.decode(good.n.as_deref().unwrap()).unwrap();
+    let mut padded_n = good.clone();
+    padded_n.n = Some(B64.encode([&[0u8][..], &n[..]].concat()));
+    let mut padded_e = good;
+    padded_e.e = Some(B64.encode([0, 1, 0, 1]));
+    for jwk in [padded_short, padded_n, padded_e] {
+        let err = rs256.verifying_key(&jwk).unwrap_err();
+        assert!(err.to_string().contains("leading zero"), "{err}");
+    }
+}
+
+/// A key that cannot be built for one of its algorithms is not trusted for the
+/// others either: the set is left as it was.
+#[test]
+fn a_jwk_that_fails_for_one_algorithm_adds_nothing() {
+    let full = provider();
+    let mut jwk = Signer::generate(&full, Algorithm::Rs256)
+        .unwrap()
+        .public_jwk();
+    jwk.alg = None;
+    // A provider that has RS256 but not PS256.
+    let partial = CryptoProvider {
+        algorithms: vec![&jose::aws_lc_rs::RS256],
+    };
+    let mut keys = KeySet::new();
+    assert!(keys.add_jwk(&partial, &jwk, &Algorithm::ALL).is_err());
     assert!(keys.is_empty());
 }
 
