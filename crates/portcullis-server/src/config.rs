@@ -217,6 +217,9 @@ pub struct MetadataConfig {
     pub service_documentation: Option<String>,
 }
 
+/// The longest any key period setting may be, seconds (100 years).
+const LONGEST_KEY_PERIOD: u64 = 100 * 365 * 24 * 3600;
+
 /// Signing keys and the JWK Set (see `crate::keys`).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -289,6 +292,15 @@ impl KeysConfig {
             .saturating_add(5)
     }
 
+    /// How long after a change in the database every instance has surely reloaded
+    /// it: `signing_key_refresh` plus 5 s. A key retired at once stays published this
+    /// much longer, since another instance may sign with it until its next reload.
+    pub fn reload_grace(&self) -> i64 {
+        i64::try_from(self.signing_key_refresh)
+            .unwrap_or(i64::MAX / 2)
+            .saturating_add(5)
+    }
+
     fn validate(&self, access_token_lifetime: i64) -> Result<(), ConfigError> {
         use portcullis_core::jose::Algorithm;
         if self.signing_algorithms.is_empty() {
@@ -313,8 +325,24 @@ impl KeysConfig {
                 "signing_key_refresh must be at least 1 second".into(),
             ));
         }
+        // Key times are sums of these and of the clock: bounded, they cannot overflow.
+        for (name, seconds) in [
+            ("jwks_max_age", self.jwks_max_age),
+            ("signing_key_refresh", self.signing_key_refresh),
+            ("signing_key_rotation", self.signing_key_rotation),
+            (
+                "signing_key_retention",
+                u64::try_from(self.signing_key_retention).unwrap_or(0),
+            ),
+        ] {
+            if seconds > LONGEST_KEY_PERIOD {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} ({seconds} s) must be at most {LONGEST_KEY_PERIOD} s (100 years)"
+                )));
+            }
+        }
         let rotation = i64::try_from(self.signing_key_rotation).unwrap_or(i64::MAX);
-        if rotation != 0 && rotation <= 2 * self.publication_delay() {
+        if rotation != 0 && rotation <= self.publication_delay().saturating_mul(2) {
             return Err(ConfigError::Invalid(format!(
                 "signing_key_rotation ({rotation} s) must be 0 (off) or more than twice the \
                  publication delay ({} s: jwks_max_age + signing_key_refresh + 5)",

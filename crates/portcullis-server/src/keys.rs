@@ -300,11 +300,13 @@ impl KeyRing {
     /// The key that signs with the server's default algorithm at `now`; while that
     /// algorithm has no active key (it was just added to `signing_algorithms`, and its
     /// first key is published but not yet signing), the active key of the first
-    /// configured algorithm that has one, so that signing does not stop for the
+    /// configured algorithm that has one, or else of any algorithm still loaded (one
+    /// just removed from `signing_algorithms`), so that signing does not stop for the
     /// publication delay.
     pub fn default_signer(&self, now: i64) -> Option<Arc<Signer>> {
         std::iter::once(self.default_algorithm)
             .chain(self.algorithms.iter().copied())
+            .chain(Algorithm::ALL)
             .find_map(|algorithm| self.signer(algorithm, now))
     }
 
@@ -378,19 +380,16 @@ impl KeyManager {
         self.kek.is_some()
     }
 
-    /// Refuses to touch `keys` without the key-encryption key when some of them are
-    /// sealed: a key created now would be stored unencrypted beside them.
+    /// Refuses to touch `keys` unless every sealed one opens: without the
+    /// key-encryption key, a key created now would be stored unencrypted beside them;
+    /// with a wrong one, it would be sealed under a key no other instance has, and the
+    /// next retirement would leave them nothing to sign with. Checked before anything
+    /// is written.
     fn require_kek_for(&self, keys: &[SigningKeyRecord]) -> Result<(), KeyError> {
-        if self.kek.is_some() {
-            return Ok(());
+        for key in keys.iter().filter(|k| k.private_key.starts_with(SEALED)) {
+            open(self.kek.as_ref(), key)?;
         }
-        match keys.iter().find(|k| k.private_key.starts_with(SEALED)) {
-            Some(key) => Err(KeyError::Stored {
-                kid: key.kid.clone(),
-                reason: NO_KEK.to_owned(),
-            }),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// Brings the database up to date and loads the keys: creates the first key of
@@ -486,9 +485,11 @@ impl KeyManager {
                 Ok(true)
             }
             (Some(current), None)
-                if rotation > 0 && now >= current.activates_at + rotation - delay =>
+                if rotation > 0 && now >= current.activates_at.saturating_add(rotation) - delay =>
             {
-                let activates_at = (now + delay).max(current.activates_at + rotation);
+                let activates_at = now
+                    .saturating_add(delay)
+                    .max(current.activates_at.saturating_add(rotation));
                 self.create(algorithm, &of_algorithm, activates_at, Some(current), now)
                     .await?;
                 Ok(true)
@@ -505,6 +506,23 @@ impl KeyManager {
         } else {
             now + self.config.publication_delay()
         }
+    }
+
+    /// Until when a key that stops signing at `retires_at`, decided at `now`, stays
+    /// published: `signing_key_retention` after it, so that everything it signed has
+    /// expired; when `retires_at` is so close that other instances may not have
+    /// reloaded by then, and keep signing with it until they do, their reload grace
+    /// longer.
+    fn published_until(&self, retires_at: i64, now: i64) -> i64 {
+        let grace = self.config.reload_grace();
+        let late = if retires_at.saturating_sub(now) < grace {
+            grace
+        } else {
+            0
+        };
+        retires_at
+            .saturating_add(late)
+            .saturating_add(self.config.signing_key_retention)
     }
 
     /// Generates a key of `algorithm` that signs from `activates_at`, retiring
@@ -548,7 +566,7 @@ impl KeyManager {
                 (
                     old.kid.clone(),
                     activates_at,
-                    activates_at + self.config.signing_key_retention,
+                    self.published_until(activates_at, now),
                 )
             })
             .into_iter()
@@ -677,13 +695,20 @@ impl KeyManager {
             .find(|k| k.kid == kid)
             .ok_or_else(|| KeyError::Refused(format!("no signing key {kid}")))?;
         let of_algorithm = keys_of(&keys, &key.alg);
-        let retention = self.config.signing_key_retention;
         match state_of(key, now) {
             None | Some(KeyState::Retired) => {
                 return Err(KeyError::Refused(format!("key {kid} is already retired")));
             }
             Some(KeyState::Next) => {
-                let mut changes = vec![(key.kid.clone(), now, Some(now), Some(now))];
+                // An instance that has not reloaded since may still start signing with
+                // it at its activation: then it stays published as a retired key would.
+                let expires = if key.activates_at.saturating_sub(now) <= self.config.reload_grace()
+                {
+                    self.published_until(key.activates_at, now)
+                } else {
+                    now
+                };
+                let mut changes = vec![(key.kid.clone(), now, Some(now), Some(expires))];
                 if let Some(current) = newest(&of_algorithm, now, KeyState::Current) {
                     if current.retires_at == Some(key.activates_at) {
                         changes.push((current.kid.clone(), current.activates_at, None, None));
@@ -696,7 +721,7 @@ impl KeyManager {
                     key.kid.clone(),
                     key.activates_at,
                     Some(now),
-                    Some(now + retention),
+                    Some(self.published_until(now, now)),
                 )];
                 match newest(&of_algorithm, now, KeyState::Next) {
                     Some(next) => {

@@ -244,7 +244,12 @@ async fn retiring_a_key_hands_over_at_once() {
     let listed = keys.retire(first.kid()).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].state, KeyState::Retired);
-    assert_eq!(listed[0].expires, Some(T0 + config.signing_key_retention));
+    // Published for the retention, and for the reload grace of the instances that
+    // may sign with it until they reload.
+    assert_eq!(
+        listed[0].expires,
+        Some(T0 + config.reload_grace() + config.signing_key_retention)
+    );
     assert_eq!(listed[1].state, KeyState::Current);
     // The old key retires exactly when its successor starts signing: no gap.
     assert_eq!(listed[0].retires, Some(T0));
@@ -335,6 +340,34 @@ async fn private_keys_are_sealed_with_the_key_encryption_key() {
     db.drop_db().await;
 }
 
+/// A next key retired so close to its activation that another instance, not yet
+/// reloaded, may start signing with it, stays published as a retired key (until
+/// what such an instance signed has expired); the current key stays current.
+#[tokio::test]
+async fn a_next_key_retired_just_before_it_signs_stays_published() {
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let config = keys_config(|c| c.signing_algorithms = vec!["ES256".into()]);
+    let keys = manager(&store, &config, &clock);
+    let first = keys.sync().await.unwrap().default_signer(T0).unwrap();
+    let waiting = keys.rotate(Some(Algorithm::Es256)).await.unwrap();
+    let activates = waiting.activates;
+    clock.set(activates - 10);
+    let listed = keys.retire(&waiting.kid).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let retired = listed.iter().find(|k| k.kid == waiting.kid).unwrap();
+    assert_eq!(retired.state, KeyState::Retired);
+    assert_eq!(
+        retired.expires,
+        Some(activates + config.reload_grace() + config.signing_key_retention)
+    );
+    let ring = keys.sync().await.unwrap();
+    assert!(kids(&jwk_set(&ring)).contains(&waiting.kid));
+    assert_eq!(ring.default_signer(activates).unwrap().kid(), first.kid());
+    db.drop_db().await;
+}
+
 /// An algorithm newly made the default has no signing key for one publication delay
 /// (its first key is published first): meanwhile the key of another configured
 /// algorithm signs, then the new one takes over.
@@ -379,14 +412,32 @@ async fn a_new_default_algorithm_signs_after_its_delay_and_another_key_signs_mea
     let later = ring.default_signer(T0 + delay).unwrap();
     assert_eq!(later.kid(), eddsa.kid);
     assert_eq!(later.algorithm(), Algorithm::EdDsa);
+
+    // ES256 replaced by PS256 outright: the ES256 key, no longer configured, still
+    // signs until the PS256 key's delay is over.
+    let replaced = keys_config(|c| {
+        c.signing_algorithms = vec!["PS256".into()];
+        c.signing_algorithm = "PS256".into();
+    });
+    let ring = manager(&store, &replaced, &clock).sync().await.unwrap();
+    assert!(
+        ring.signer(Algorithm::Ps256, T0).is_none(),
+        "not yet signing"
+    );
+    assert_eq!(ring.default_signer(T0).unwrap().kid(), es256.kid());
+    assert_eq!(
+        ring.default_signer(T0 + delay).unwrap().algorithm(),
+        Algorithm::Ps256
+    );
     db.drop_db().await;
 }
 
-/// Keys sealed with a key-encryption key are left alone by a manager without one:
-/// it neither creates nor rotates nor retires (which would store a new key
-/// unencrypted beside them), and says what to set.
+/// Keys sealed with a key-encryption key are left alone by a manager without one, or
+/// with another: it neither creates nor rotates nor retires (which would store a new
+/// key unencrypted, or sealed under a key the other instances lack, beside them), and
+/// says what to set.
 #[tokio::test]
-async fn without_the_key_encryption_key_sealed_keys_are_left_alone() {
+async fn without_the_right_key_encryption_key_sealed_keys_are_left_alone() {
     let db = TestDb::sqlite();
     let store = seed(&db).await;
     let clock = Arc::new(ManualClock::new(T0));
@@ -424,6 +475,25 @@ async fn without_the_key_encryption_key_sealed_keys_are_left_alone() {
     }
     // Nothing was written.
     assert_eq!(store.list_signing_keys().await.unwrap(), before);
+
+    // With a wrong key-encryption key, the same: refused before any write.
+    let wrong = manager(
+        &store,
+        &keys_config(|c| {
+            c.signing_algorithms = vec!["ES256".into(), "EdDSA".into()];
+            c.key_encryption_key = Some(kek(5));
+        }),
+        &clock,
+    );
+    let mut errors = vec![wrong.sync().await.unwrap_err().to_string()];
+    errors.push(wrong.rotate(None).await.unwrap_err().to_string());
+    errors.push(wrong.retire(first.kid()).await.unwrap_err().to_string());
+    for error in &errors {
+        assert!(error.contains("does not open"), "{error}");
+    }
+    assert_eq!(store.list_signing_keys().await.unwrap(), before);
+    // The control: the right key still opens them, and syncs.
+    assert!(sealed.sync().await.is_ok());
     db.drop_db().await;
 }
 
@@ -431,8 +501,24 @@ async fn without_the_key_encryption_key_sealed_keys_are_left_alone() {
 #[test]
 fn bad_key_settings_are_refused_with_their_reason() {
     use portcullis_server::Config;
-    let cases: [(&str, &str, &str); 6] = [
+    let cases: [(&str, &str, &str); 9] = [
         ("PORTCULLIS_SIGNING_ALGORITHMS", "ES256 HS256", "HS256"),
+        // "Forever" as a huge number would overflow the key times.
+        (
+            "PORTCULLIS_SIGNING_KEY_RETENTION",
+            "9223372036854775807",
+            "signing_key_retention (9223372036854775807 s) must be at most",
+        ),
+        (
+            "PORTCULLIS_SIGNING_KEY_ROTATION",
+            "9223372036854775807",
+            "signing_key_rotation (9223372036854775807 s) must be at most",
+        ),
+        (
+            "PORTCULLIS_JWKS_MAX_AGE",
+            "9223372036854775807",
+            "jwks_max_age (9223372036854775807 s) must be at most",
+        ),
         (
             "PORTCULLIS_SIGNING_ALGORITHM",
             "PS256",
