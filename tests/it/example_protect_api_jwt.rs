@@ -462,3 +462,104 @@ async fn a_no_cache_jwk_set_is_fetched_once_per_interval() {
         .unwrap();
     fake.fetches_once_per_interval(&token, 200).await;
 }
+
+/// An issuer that moves its JWK Set: once the old `jwks_uri` fails, the next attempt
+/// (after the refetch interval) reads the metadata again and fetches the new one.
+#[tokio::test]
+async fn a_moved_jwk_set_is_found_again_through_the_metadata() {
+    use axum::routing::get;
+    use portcullis_core::jose::SigningKeys as _;
+    use std::sync::atomic::AtomicBool;
+    let setup = setup().await;
+    let jwks = setup
+        .http
+        .get(format!("{}/jwks", setup.issuer))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let moved = Arc::new(AtomicBool::new(false));
+    let new_hits = Arc::new(AtomicUsize::new(0));
+    let (metadata_moved, old_moved, counter) = (moved.clone(), moved.clone(), new_hits.clone());
+    let metadata_issuer = issuer.clone();
+    let (old_set, new_set) = (jwks.clone(), jwks);
+    let router = axum::Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(move || {
+                let path = if metadata_moved.load(Ordering::SeqCst) {
+                    "new"
+                } else {
+                    "old"
+                };
+                let metadata = serde_json::json!({
+                    "issuer": metadata_issuer,
+                    "jwks_uri": format!("{metadata_issuer}/{path}"),
+                });
+                async move { axum::Json(metadata) }
+            }),
+        )
+        .route(
+            "/old",
+            get(move || {
+                let (gone, body) = (old_moved.load(Ordering::SeqCst), old_set.clone());
+                async move {
+                    if gone {
+                        (axum::http::StatusCode::NOT_FOUND, String::new())
+                    } else {
+                        (axum::http::StatusCode::OK, body)
+                    }
+                }
+            }),
+        )
+        .route(
+            "/new",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body = new_set.clone();
+                async move { body }
+            }),
+        );
+    listen(listener, router).await;
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_base = format!("http://{}", api_listener.local_addr().unwrap());
+    let validator = JwtValidator::new(issuer.clone(), [API_AUDIENCE])
+        .with_refetch_interval(5)
+        .with_clock(clock.clone());
+    listen(api_listener, api(validator)).await;
+    let mut claims = setup.claims();
+    claims["iss"] = issuer.into();
+    let token = setup
+        .keys
+        .signer(0)
+        .unwrap()
+        .sign(Some("at+jwt"), &claims)
+        .unwrap();
+    let call = || async {
+        let url = format!("{api_base}/api/reports");
+        let response = setup
+            .http
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        response.status().as_u16()
+    };
+    assert_eq!(call().await, 200);
+    // The issuer moves its keys. Once the cached set is stale (300 s), its old URL
+    // fails: the cached keys stay in use, and the new URL is not known yet.
+    moved.store(true, Ordering::SeqCst);
+    clock.advance(301);
+    assert_eq!(call().await, 200);
+    assert_eq!(new_hits.load(Ordering::SeqCst), 0);
+    // After the refetch interval, the metadata is read again: the new URL is fetched.
+    clock.advance(6);
+    assert_eq!(call().await, 200);
+    assert_eq!(new_hits.load(Ordering::SeqCst), 1);
+}

@@ -280,6 +280,10 @@ impl JwtValidator {
                 // outage is not multiplied by the request rate.
                 keys.fresh_until = now.saturating_add(self.refetch_interval.max(1));
                 keys.failure = Some(error.to_string());
+                // The issuer may have moved its keys: the next attempt reads its
+                // metadata again.
+                keys.jwks_uri = None;
+                keys.etag = None;
                 if keys.keys.is_empty() {
                     return Err(error);
                 }

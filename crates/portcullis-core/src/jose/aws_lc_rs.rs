@@ -265,8 +265,55 @@ impl JwsAlgorithm for EdDsa {
         if x.len() != signature::ED25519_PUBLIC_KEY_LEN {
             return Err(JoseError::Key("Ed25519 public keys are 32 bytes".into()));
         }
+        if weak_ed25519(&x) {
+            return Err(JoseError::Key(
+                "not a valid Ed25519 public key (a point of small order, or not canonical)".into(),
+            ));
+        }
         verifier(Algorithm::EdDsa, &signature::ED25519, &x)
     }
+}
+
+/// The `y` coordinates (little-endian, sign bit clear) of the Ed25519 points of order
+/// 1, 2, 4 and 8. AWS-LC imports a raw public key without checking it, and with such
+/// a key one signature verifies for any message.
+const SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    // (0, ±√-1), order 4
+    [0; 32],
+    // (0, 1), the identity
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    // order 8
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    // order 8
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    // (0, -1), order 2: p - 1
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
+
+/// Whether `x`, an encoded Ed25519 point, is one of small order (whatever its sign
+/// bit) or a non-canonical encoding (`y` ≥ 2²⁵⁵ − 19, RFC 8032 §5.1.3).
+fn weak_ed25519(x: &[u8]) -> bool {
+    let mut y = [0u8; 32];
+    y.copy_from_slice(x);
+    y[31] &= 0x7f;
+    // y ≥ p = 2^255 - 19: the top 31 bytes at their maximum and the lowest ≥ 0xed.
+    let non_canonical = y[31] == 0x7f && y[1..31].iter().all(|b| *b == 0xff) && y[0] >= 0xed;
+    non_canonical || SMALL_ORDER_Y.contains(&y)
 }
 
 /// An Ed25519 private key.

@@ -667,6 +667,45 @@ fn a_jwk_that_fails_for_one_algorithm_adds_nothing() {
     assert!(keys.is_empty());
 }
 
+/// Ed25519 public keys of small order (with which one signature verifies for any
+/// message) and non-canonical encodings are refused, whatever their sign bit; a
+/// generated key (the control) loads.
+#[test]
+fn refuses_small_order_and_non_canonical_ed25519_keys() {
+    let provider = provider();
+    let eddsa = provider.require(Algorithm::EdDsa).unwrap();
+    let good = Signer::generate(&provider, Algorithm::EdDsa)
+        .unwrap()
+        .public_jwk();
+    assert!(eddsa.verifying_key(&good).is_ok(), "the control loads");
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let weak = [
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        // p and p + 1: 0 and 1 written non-canonically
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ];
+    for encoded in weak {
+        for sign in [0u8, 0x80] {
+            let mut x = hex(encoded);
+            x[31] |= sign;
+            let mut jwk = good.clone();
+            jwk.x = Some(B64.encode(&x));
+            let err = eddsa.verifying_key(&jwk).unwrap_err();
+            assert!(err.to_string().contains("small order"), "{encoded}: {err}");
+        }
+    }
+}
+
 #[test]
 fn an_rsa_key_without_alg_is_trusted_for_each_allowed_rsa_algorithm() {
     let provider = provider();
