@@ -702,8 +702,7 @@ impl KeyManager {
             Some(KeyState::Next) => {
                 // An instance that has not reloaded since may still start signing with
                 // it at its activation: then it stays published as a retired key would.
-                let expires = if key.activates_at.saturating_sub(now) <= self.config.reload_grace()
-                {
+                let expires = if key.activates_at.saturating_sub(now) < self.config.reload_grace() {
                     self.published_until(key.activates_at, now)
                 } else {
                     now
