@@ -278,7 +278,7 @@ impl JwtValidator {
                 // The issuer is unreachable or answers nonsense: keep the keys there
                 // are, and do not ask again before the refetch interval, so that an
                 // outage is not multiplied by the request rate.
-                keys.fresh_until = now.saturating_add(self.refetch_interval.max(1));
+                keys.fresh_until = now.saturating_add(self.refetch_interval);
                 keys.failure = Some(error.to_string());
                 // The issuer may have moved its keys: the next attempt reads its
                 // metadata again.

@@ -13,8 +13,7 @@
 //! `Bearer` (a refresh token, reported as `refresh_token`) is refused like an inactive
 //! one (issue 9, finding 1).
 //!
-//! The endpoint goes through the same guard as the JWT validator's fetches
-//! ([`check_url`](crate::fetch::check_url)): https only (http for a loopback host, for
+//! The endpoint goes through the same URL check as the JWT validator's fetches: https only (http for a loopback host, for
 //! development), no credentials in the URL; the default client follows no redirect (a
 //! `307`/`308` would re-send the token elsewhere) and times out after 5 s, and the
 //! answer is read up to a size bound.

@@ -429,6 +429,16 @@ impl KeyManager {
             }
         }
         let ring = Arc::new(self.load(&keys, now)?);
+        if ring.signer(self.default_algorithm, now).is_none() {
+            if let Some(standing_in) = ring.default_signer(now) {
+                tracing::warn!(
+                    default = self.default_algorithm.name(),
+                    algorithm = standing_in.algorithm().name(),
+                    kid = standing_in.kid(),
+                    "the default signing algorithm has no current key yet; another key signs until it has"
+                );
+            }
+        }
         if let Ok(mut slot) = self.ring.write() {
             *slot = Some(ring.clone());
         }

@@ -281,7 +281,7 @@ impl SqlStore {
         deleted
     }
 
-    /// Replaces a client's secret hash ([`hash_secret`](portcullis_core::hash_secret)
+    /// Replaces a client's secret hash ([`hash_secret`]
     /// of the new secret). `false` when there is no such client.
     pub async fn set_client_secret_hash(
         &self,

@@ -83,7 +83,8 @@ impl Extra for AccessTokenFormat {
 /// when it has none: the default resource), `sub` (the resource owner, or the client
 /// for `client_credentials`), `client_id`, `iat`, `jti`, `scope`, and `auth_time`,
 /// `acr`, `amr` when the token's extras carry them. The `jti` is an ordered random
-/// token; the record is stored under its [`token_key`].
+/// token; the record is stored under a key hashed from it behind a label, never one a
+/// presented opaque token could map to.
 #[derive(Debug, Clone)]
 pub struct JwtAccessTokens {
     keys: Arc<dyn SigningKeys>,
@@ -201,7 +202,7 @@ impl AccessTokenStrategy for JwtAccessTokens {
     }
 
     /// A JWT (three segments) is recognised only with a valid signature of one of
-    /// this server's keys and `typ: at+jwt`; its key is [`jwt_key`] of its `jti`.
+    /// this server's keys and `typ: at+jwt`; its key is derived from its `jti`.
     /// Anything else is looked up as an opaque token. The expiry is the stored
     /// record's to decide.
     fn key(&self, token: &str) -> Option<String> {
@@ -233,6 +234,8 @@ pub(crate) fn jwt_key(jti: &str) -> String {
     let hash = hash_secret(&format!("{JWT_KEY_LABEL}{jti}"));
     match ordered_prefix(jti) {
         Some(prefix) => format!("{prefix}{hash}"),
-        None => hash,
+        // Not minted here (every `jti` this strategy mints is ordered): the label
+        // itself marks the key, which no `token_key` (hex prefix or base64url) has.
+        None => format!("{JWT_KEY_LABEL}{hash}"),
     }
 }

@@ -278,7 +278,7 @@ impl JwsAlgorithm for EdDsa {
 /// 1, 2, 4 and 8. AWS-LC imports a raw public key without checking it, and with such
 /// a key one signature verifies for any message.
 const SMALL_ORDER_Y: [[u8; 32]; 5] = [
-    // (0, ±√-1), order 4
+    // (±√-1, 0), order 4
     [0; 32],
     // (0, 1), the identity
     [

@@ -209,7 +209,8 @@ impl KeySet {
         let keys = algorithms
             .into_iter()
             .filter(|a| allowed.contains(a))
-            .map(|alg| provider.require(alg)?.verifying_key(jwk))
+            .filter_map(|alg| provider.find(alg))
+            .map(|alg| alg.verifying_key(jwk))
             .collect::<Result<Vec<_>, _>>()?;
         if keys.is_empty() {
             return Err(JoseError::AlgorithmNotAllowed(

@@ -75,7 +75,8 @@ pub trait Token: Send + Sync {
 #[non_exhaustive]
 pub struct TokenRecord {
     /// [`token_key(access_token)`](crate::token_key): a public time-ordered prefix and
-    /// the token's SHA-256, never the token.
+    /// the token's SHA-256, never the token. For a JWT access token, the key of its
+    /// `jti` as the JWT strategy derives it (`JwtAccessTokens`).
     pub access_token_hash: String,
     /// [`token_key(refresh_token)`](crate::token_key), when a refresh token was issued.
     pub refresh_token_hash: Option<String>,

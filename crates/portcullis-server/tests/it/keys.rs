@@ -365,6 +365,13 @@ async fn a_next_key_retired_just_before_it_signs_stays_published() {
     let ring = keys.sync().await.unwrap();
     assert!(kids(&jwk_set(&ring)).contains(&waiting.kid));
     assert_eq!(ring.default_signer(activates).unwrap().kid(), first.kid());
+
+    // Retired exactly the grace before its activation, every instance reloads in
+    // time: it is removed at once.
+    let again = keys.rotate(Some(Algorithm::Es256)).await.unwrap();
+    clock.set(again.activates - config.reload_grace());
+    let listed = keys.retire(&again.kid).await.unwrap();
+    assert!(listed.iter().all(|k| k.kid != again.kid), "{listed:?}");
     db.drop_db().await;
 }
 
