@@ -100,6 +100,21 @@ impl Setup {
         request.send().await.unwrap().status().as_u16()
     }
 
+    /// The authorization server's JWK Set, as served.
+    async fn jwk_set(&self) -> String {
+        let response = self.http.get(format!("{}/jwks", self.issuer)).send().await;
+        response.unwrap().text().await.unwrap()
+    }
+
+    /// A token signed by the authorization server's key that names `issuer`.
+    fn token_of_issuer(&self, issuer: &str) -> String {
+        use portcullis_core::jose::SigningKeys as _;
+        let mut claims = self.claims();
+        claims["iss"] = issuer.into();
+        let signer = self.keys.signer(0).unwrap();
+        signer.sign(Some("at+jwt"), &claims).unwrap()
+    }
+
     /// Claims the API would accept, were they signed by the issuer's key.
     fn claims(&self) -> serde_json::Value {
         serde_json::json!({
@@ -440,26 +455,10 @@ async fn an_invalid_jwk_set_is_asked_again_only_after_the_interval() {
 /// for every request; once the interval is over it is fetched again.
 #[tokio::test]
 async fn a_no_cache_jwk_set_is_fetched_once_per_interval() {
-    use portcullis_core::jose::SigningKeys as _;
     let setup = setup().await;
-    let jwks = setup
-        .http
-        .get(format!("{}/jwks", setup.issuer))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jwks = setup.jwk_set().await;
     let fake = FakeIssuer::start(200, "no-cache", jwks).await;
-    let mut claims = setup.claims();
-    claims["iss"] = fake.issuer.clone().into();
-    let token = setup
-        .keys
-        .signer(0)
-        .unwrap()
-        .sign(Some("at+jwt"), &claims)
-        .unwrap();
+    let token = setup.token_of_issuer(&fake.issuer);
     fake.fetches_once_per_interval(&token, 200).await;
 }
 
@@ -468,18 +467,9 @@ async fn a_no_cache_jwk_set_is_fetched_once_per_interval() {
 #[tokio::test]
 async fn a_moved_jwk_set_is_found_again_through_the_metadata() {
     use axum::routing::get;
-    use portcullis_core::jose::SigningKeys as _;
     use std::sync::atomic::AtomicBool;
     let setup = setup().await;
-    let jwks = setup
-        .http
-        .get(format!("{}/jwks", setup.issuer))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jwks = setup.jwk_set().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuer = format!("http://{}", listener.local_addr().unwrap());
     let moved = Arc::new(AtomicBool::new(false));
@@ -532,14 +522,7 @@ async fn a_moved_jwk_set_is_found_again_through_the_metadata() {
         .with_refetch_interval(5)
         .with_clock(clock.clone());
     listen(api_listener, api(validator)).await;
-    let mut claims = setup.claims();
-    claims["iss"] = issuer.into();
-    let token = setup
-        .keys
-        .signer(0)
-        .unwrap()
-        .sign(Some("at+jwt"), &claims)
-        .unwrap();
+    let token = setup.token_of_issuer(&issuer);
     let call = || async {
         let url = format!("{api_base}/api/reports");
         let response = setup

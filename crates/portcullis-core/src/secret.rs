@@ -37,6 +37,27 @@ pub fn token_key(token: &str) -> String {
     key
 }
 
+/// The storage key of `token` in a key space of its own, named by `label`: for an
+/// ordered token, its public prefix and the SHA-256 of `label` followed by the token
+/// (so inserts still append to the index); otherwise `label` and that hash. Neither
+/// form is ever a [`token_key`] (a hash of `label + token` has no hex prefix before
+/// it, and `label` must hold a character base64url lacks), so presenting `token`
+/// itself as an opaque token never finds what is stored under this key.
+pub(crate) fn labelled_token_key(label: &str, token: &str) -> String {
+    debug_assert!(label
+        .bytes()
+        .any(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_')));
+    let digest = Sha256::new()
+        .chain_update(label.as_bytes())
+        .chain_update(token.as_bytes())
+        .finalize();
+    let prefix = ordered_prefix(token).unwrap_or(label);
+    let mut key = String::with_capacity(prefix.len() + 43);
+    key.push_str(prefix);
+    URL_SAFE_NO_PAD.encode_string(digest, &mut key);
+    key
+}
+
 /// The public, time-ordered prefix of a token minted by
 /// [`ordered_token`](crate::random::ordered_token), its `.` included: 12 lowercase
 /// hex digits and a `.`, followed by at least one more character. `None` for any other
@@ -72,6 +93,26 @@ mod tests {
         assert!(verify_secret("s3cret", &hash));
         assert!(!verify_secret("s3cres", &hash));
         assert!(!verify_secret("", &hash));
+    }
+
+    #[test]
+    fn labelled_keys_are_never_the_tokens_own_key() {
+        let ordered = "018bcfe56800.c2VjcmV0LXBhcnQtb2YtdGhlLXRva2VuLTI1Ni1iaXRzLW9r";
+        let key = labelled_token_key("at+jwt:", ordered);
+        assert!(key.starts_with("018bcfe56800."), "{key}");
+        assert_ne!(key, token_key(ordered));
+        assert_eq!(
+            key,
+            format!("018bcfe56800.{}", hash_secret(&format!("at+jwt:{ordered}")))
+        );
+        let plain = "not-an-ordered-token";
+        let key = labelled_token_key("at+jwt:", plain);
+        assert_eq!(
+            key,
+            format!("at+jwt:{}", hash_secret(&format!("at+jwt:{plain}")))
+        );
+        assert_ne!(key, token_key(plain));
+        assert_ne!(key, token_key(&format!("at+jwt:{plain}")));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::error::OAuthError;
 use crate::model::{AuthTime, Client, Extra};
 use crate::random::ordered_token;
 use crate::scope::Scope;
-use crate::secret::{hash_secret, ordered_prefix, token_key};
+use crate::secret::{labelled_token_key, token_key};
 use crate::tokens::{AccessTokenStrategy, OpaqueTokens, StrategyContext};
 
 /// The `typ` of a JWT access token (RFC 9068 §2.1).
@@ -220,22 +220,13 @@ impl AccessTokenStrategy for JwtAccessTokens {
     }
 }
 
-/// What a JWT's key is hashed from beside its `jti`: no opaque token's key is hashed
-/// from a string that begins so.
+/// The label of JWT access tokens' key space: see [`labelled_token_key`].
 const JWT_KEY_LABEL: &str = "at+jwt:";
 
-/// The key a JWT access token's record is stored and looked up under: the `jti`'s
-/// public, time-ordered prefix (so that inserts still append to the index) and the
-/// SHA-256 of the `jti` behind [`JWT_KEY_LABEL`]. A `jti` has the shape of an opaque
-/// token, and it is readable in the token (and often logged); hashed as
-/// [`token_key`] hashes tokens, the bare `jti` presented as a bearer token would find
-/// the record without any signature.
-pub(crate) fn jwt_key(jti: &str) -> String {
-    let hash = hash_secret(&format!("{JWT_KEY_LABEL}{jti}"));
-    match ordered_prefix(jti) {
-        Some(prefix) => format!("{prefix}{hash}"),
-        // Not minted here (every `jti` this strategy mints is ordered): the label
-        // itself marks the key, which no `token_key` (hex prefix or base64url) has.
-        None => format!("{JWT_KEY_LABEL}{hash}"),
-    }
+/// The key a JWT access token's record is stored and looked up under. A `jti` has
+/// the shape of an opaque token, and it is readable in the token (and often logged):
+/// keyed as [`token_key`] keys tokens, the bare `jti` presented as a bearer token
+/// would find the record without any signature.
+fn jwt_key(jti: &str) -> String {
+    labelled_token_key(JWT_KEY_LABEL, jti)
 }
