@@ -17,9 +17,9 @@
 //!    consent decision takes it, once ([`AuthorizationServer::take_pending_request`]),
 //!    and finishes it with [`PendingAuthorization::to_request`].
 //!
-//! `prompt=login`, `max_age`, pushed and signed request objects and the device
-//! verification page plug in here later: they change the next step, or where the
-//! stored request comes from.
+//! `prompt` and `max_age` (OpenID Connect Core §3.1.2.1) change the next step; pushed
+//! and signed request objects and the device verification page plug in here later:
+//! they change where the stored request comes from.
 //!
 //! [`AuthorizationServer::get_consent_grant`]: crate::AuthorizationServer::get_consent_grant
 //! [`AuthorizationServer::save_pending_request`]: crate::AuthorizationServer::save_pending_request
@@ -132,38 +132,141 @@ impl<C> ConsentGrant<C> {
         self.request.state()
     }
 
-    /// What this request needs before it can be answered: [`NextStep::SignIn`] when
-    /// nobody is `signed_in`; then [`NextStep::Consent`] when the request says
-    /// `prompt=consent` or the user's `remembered` consent for this client does not
-    /// cover the scope asked for; otherwise [`NextStep::Ready`].
-    pub fn next_step(&self, signed_in: bool, remembered: Option<&Scope>) -> NextStep {
+    /// What this request needs before it can be answered, for the user signed in
+    /// (`session`, `None` when nobody is), whose `remembered` consent for this client
+    /// covers that scope, at `now` (see [`NextStep`] for the rules of `prompt` and
+    /// `max_age`).
+    pub fn next_step(
+        &self,
+        session: Option<SignedIn>,
+        remembered: Option<&Scope>,
+        now: i64,
+    ) -> NextStep {
         next_step(
             self.scope(),
             self.request.params().get("prompt"),
-            signed_in,
+            self.request.params().get("max_age"),
+            session,
             remembered,
+            now,
+            None,
         )
     }
 }
 
-/// The one decision of what a request for `scope` with `prompt` needs next.
+/// Who is signed in, as far as the next step is concerned: when they authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SignedIn {
+    /// When the user authenticated (UTC seconds), if known. A session of unknown age
+    /// satisfies neither `prompt=login` nor `max_age`.
+    pub auth_time: Option<i64>,
+}
+
+impl SignedIn {
+    /// A user who authenticated at `auth_time`.
+    pub fn at(auth_time: Option<i64>) -> Self {
+        Self { auth_time }
+    }
+}
+
+/// The `prompt` values of OpenID Connect Core §3.1.2.1 a request may carry.
+const PROMPT_VALUES: [&str; 4] = ["none", "login", "consent", "select_account"];
+
+/// Checks the `prompt` and `max_age` parameters of an authorization request: known
+/// `prompt` values only, `none` alone, and `max_age` a number of seconds.
+pub(crate) fn check_prompt_and_max_age(params: &Params) -> Result<(), OAuthError> {
+    if let Some(prompt) = params.get("prompt") {
+        let values: Vec<&str> = prompt.split(' ').filter(|v| !v.is_empty()).collect();
+        if let Some(unknown) = values.iter().find(|v| !PROMPT_VALUES.contains(v)) {
+            return Err(OAuthError::invalid_request(format!(
+                "the prompt value '{}' is not supported; use none, login, consent or select_account",
+                unknown.chars().take(40).collect::<String>()
+            )));
+        }
+        if values.contains(&"none") && values.len() > 1 {
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with another prompt value",
+            ));
+        }
+    }
+    if let Some(max_age) = params.get("max_age") {
+        if parse_max_age(max_age).is_none() {
+            return Err(OAuthError::invalid_request(
+                "max_age must be a non-negative whole number of seconds",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `max_age` as seconds: ASCII digits only, at most 10 of them.
+fn parse_max_age(value: &str) -> Option<i64> {
+    if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
+}
+
+/// The one decision of what a request for `scope` with `prompt` and `max_age` needs
+/// next. `asked_at` is when a stored request was made: a sign-in since then satisfies
+/// `prompt=login` and any `max_age`.
 fn next_step(
     scope: &Scope,
     prompt: Option<&str>,
-    signed_in: bool,
+    max_age: Option<&str>,
+    session: Option<SignedIn>,
     remembered: Option<&Scope>,
+    now: i64,
+    asked_at: Option<i64>,
 ) -> NextStep {
-    if !signed_in {
-        return NextStep::SignIn;
+    let has = |value: &str| prompt.is_some_and(|p| p.split(' ').any(|v| v == value));
+    let max_age = max_age.and_then(parse_max_age);
+    // max_age=0 asks for a fresh sign-in, as prompt=login does (OpenID Connect Core
+    // §3.1.2.1).
+    let login = has("login") || max_age == Some(0);
+    let fresh = match session {
+        None => false,
+        Some(SignedIn { auth_time }) => {
+            let since_asked = matches!((auth_time, asked_at), (Some(t), Some(a)) if t >= a);
+            if since_asked {
+                true
+            } else if login {
+                false
+            } else {
+                match (max_age, auth_time) {
+                    (None, _) => true,
+                    (Some(max), Some(t)) => now.saturating_sub(t) <= max,
+                    (Some(_), None) => false,
+                }
+            }
+        }
+    };
+    let none = has("none");
+    if !fresh {
+        return if none {
+            NextStep::Refused(ErrorCode::LoginRequired)
+        } else {
+            NextStep::SignIn
+        };
     }
-    let prompt_consent = prompt.is_some_and(|p| p.split(' ').any(|v| v == "consent"));
+    let ask = has("consent") || has("select_account");
     match remembered {
-        Some(granted) if !prompt_consent && scope.is_subset_of(granted) => NextStep::Ready,
+        Some(granted) if !ask && scope.is_subset_of(granted) => NextStep::Ready,
+        _ if none => NextStep::Refused(ErrorCode::ConsentRequired),
         _ => NextStep::Consent,
     }
 }
 
 /// What an authorization request needs next ([`ConsentGrant::next_step`]).
+///
+/// Nobody signed in: [`SignIn`](Self::SignIn). `prompt=login` or `max_age=0`: a
+/// sign-in after the request was made. `max_age=N`: a sign-in at most `N` seconds
+/// old. Then [`Consent`](Self::Consent) when `prompt` says `consent` or
+/// `select_account` (the consent page shows who is signed in, with a way to switch),
+/// or when no remembered consent covers the scope; otherwise [`Ready`](Self::Ready).
+/// With `prompt=none`, a step that needs a page is [`Refused`](Self::Refused)
+/// instead, with `login_required` or `consent_required`, for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NextStep {
@@ -173,6 +276,28 @@ pub enum NextStep {
     Consent,
     /// The request can be answered now.
     Ready,
+    /// `prompt=none`, and the request needs a page: the client gets this error.
+    Refused(ErrorCode),
+}
+
+impl NextStep {
+    /// The error a [`Refused`](Self::Refused) step sends the client (attach the
+    /// redirect with [`AuthorizationRequest::redirect_error`]); `None` otherwise.
+    pub fn error(self) -> Option<OAuthError> {
+        let NextStep::Refused(code) = self else {
+            return None;
+        };
+        let description = match code {
+            ErrorCode::LoginRequired => {
+                "prompt=none was asked, and the user must sign in (again) first"
+            }
+            ErrorCode::ConsentRequired => {
+                "prompt=none was asked, and the user has not consented to this scope"
+            }
+            _ => "prompt=none was asked, and the request needs the user's interaction",
+        };
+        Some(OAuthError::new(code, description))
+    }
 }
 
 /// An authorization request kept server-side while the user signs in and consents:
@@ -237,14 +362,29 @@ impl PendingAuthorization {
     }
 
     /// What the stored request needs next, now that the user may have signed in
-    /// (see [`ConsentGrant::next_step`]).
-    pub fn next_step(&self, signed_in: bool, remembered: Option<&Scope>) -> NextStep {
-        let prompt = self
-            .params
-            .iter()
-            .find(|(name, _)| name == "prompt")
-            .map(|(_, value)| value.as_str());
-        next_step(&self.scope, prompt, signed_in, remembered)
+    /// (see [`ConsentGrant::next_step`]); a sign-in since the request was stored
+    /// satisfies `prompt=login` and `max_age`.
+    pub fn next_step(
+        &self,
+        session: Option<SignedIn>,
+        remembered: Option<&Scope>,
+        now: i64,
+    ) -> NextStep {
+        let param = |name: &str| {
+            self.params
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, value)| value.as_str())
+        };
+        next_step(
+            &self.scope,
+            param("prompt"),
+            param("max_age"),
+            session,
+            remembered,
+            now,
+            Some(self.created_at),
+        )
     }
 
     /// True when it is still valid at `now` and bound to the browser holding

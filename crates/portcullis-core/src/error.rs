@@ -13,7 +13,7 @@ use http::{header, HeaderValue, StatusCode};
 use crate::response::{json_response, redirect_response, OAuthResponse};
 use crate::response_mode::ResponseMode;
 
-/// The error codes of RFC 6749, RFC 6750 and RFC 7009.
+/// The error codes of RFC 6749, RFC 6750, RFC 7009 and OpenID Connect Core §3.1.2.6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -44,6 +44,18 @@ pub enum ErrorCode {
     InsufficientScope,
     /// RFC 7009: the server does not support revoking this token type.
     UnsupportedTokenType,
+    /// OpenID Connect: `prompt=none`, and the user must sign in.
+    LoginRequired,
+    /// OpenID Connect: `prompt=none`, and the user must consent.
+    ConsentRequired,
+    /// OpenID Connect: `prompt=none`, and the user must interact in some other way.
+    InteractionRequired,
+    /// OpenID Connect: `prompt=none`, and the user must choose an account.
+    AccountSelectionRequired,
+    /// OpenID Connect: the `request` parameter (a request object) is not supported.
+    RequestNotSupported,
+    /// OpenID Connect: the `request_uri` parameter is not supported.
+    RequestUriNotSupported,
 }
 
 impl ErrorCode {
@@ -63,6 +75,12 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::AccountSelectionRequired => "account_selection_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 

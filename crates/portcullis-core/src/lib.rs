@@ -65,6 +65,7 @@
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 pub mod authorization;
+pub mod claims;
 pub mod client_auth;
 pub mod clock;
 pub mod context;
@@ -87,16 +88,19 @@ pub mod server;
 pub mod store;
 pub mod tokens;
 
-pub use authorization::{AuthorizationRequest, ConsentGrant, NextStep, PendingAuthorization};
+pub use authorization::{
+    AuthorizationRequest, ConsentGrant, NextStep, PendingAuthorization, SignedIn,
+};
 pub use client_auth::{ClientAuthentication, ClientAuthenticator};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{AuthorizationContext, EndpointContext, Environment, TokenContext};
 pub use endpoints::{
     Endpoint, IntrospectionEndpoint, JwkSetSource, JwksEndpoint, MetadataEndpoint, PublishedJwks,
-    RevocationEndpoint, UsernameResolver, INTROSPECTION_JWT, JWKS_ENDPOINT,
+    RevocationEndpoint, UserInfoEndpoint, UsernameResolver, INTROSPECTION_JWT, JWKS_ENDPOINT,
+    USERINFO_ENDPOINT,
 };
 pub use error::{ErrorCode, OAuthError, StoreError, StoreErrorKind};
-pub use extensions::{AuthorizationCodeExtension, Pkce, TokenExtension};
+pub use extensions::{AuthorizationCodeExtension, OpenIdConnect, Pkce, TokenExtension};
 pub use grants::{
     AuthorizationCodeGrant, ClientCredentialsGrant, Grant, ImplicitGrant, PasswordGrant,
     RefreshTokenGrant,

@@ -272,48 +272,7 @@ impl ResourceProtector {
         head: RequestHead<'_>,
         body: Option<&[u8]>,
     ) -> Result<String, BearerError> {
-        let mut found: Vec<String> = Vec::new();
-        if let Some(value) = head.headers.get(header::AUTHORIZATION) {
-            let value = value.to_str().map_err(|_| {
-                BearerError::InvalidRequest("the Authorization header is not valid")
-            })?;
-            match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                    let token = token.trim();
-                    if token.is_empty() || !token.bytes().all(is_b64token_char) {
-                        return Err(BearerError::InvalidToken);
-                    }
-                    found.push(token.to_owned());
-                }
-                _ => {}
-            }
-        }
-        if let Some(body) = body {
-            if is_form_body(head.method, head.headers) {
-                let params = Params::parse(body)
-                    .map_err(|_| BearerError::InvalidRequest("the request body is malformed"))?;
-                if let Some(token) = params.get("access_token") {
-                    found.push(token.to_owned());
-                }
-            }
-        }
-        let query = Params::parse(head.uri.query().unwrap_or("").as_bytes())
-            .map_err(|_| BearerError::InvalidRequest("the query string is malformed"))?;
-        if let Some(token) = query.get("access_token") {
-            if !self.allow_query {
-                return Err(BearerError::InvalidRequest(
-                    "access tokens are not accepted in the query string; use the Authorization header",
-                ));
-            }
-            found.push(token.to_owned());
-        }
-        match found.len() {
-            0 => Err(BearerError::Missing),
-            1 => Ok(found.swap_remove(0)),
-            _ => Err(BearerError::InvalidRequest(
-                "the access token was sent in more than one way",
-            )),
-        }
+        extract_bearer(head, body, self.allow_query)
     }
 
     /// Validates `token` and checks that it carries every token of `required`.
@@ -346,6 +305,57 @@ impl ResourceProtector {
         let head = RequestHead::new(request.method(), request.uri(), request.headers());
         let token = self.extract_token(head, Some(request.body()))?;
         self.validate_token(&token, required).await
+    }
+}
+
+/// Finds the bearer token of a request (RFC 6750 §2): the `Authorization` header, a
+/// form body, or — when `allow_query` — the query string; exactly one of them.
+pub(crate) fn extract_bearer(
+    head: RequestHead<'_>,
+    body: Option<&[u8]>,
+    allow_query: bool,
+) -> Result<String, BearerError> {
+    let mut found: Vec<String> = Vec::new();
+    if let Some(value) = head.headers.get(header::AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| BearerError::InvalidRequest("the Authorization header is not valid"))?;
+        match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                let token = token.trim();
+                if token.is_empty() || !token.bytes().all(is_b64token_char) {
+                    return Err(BearerError::InvalidToken);
+                }
+                found.push(token.to_owned());
+            }
+            _ => {}
+        }
+    }
+    if let Some(body) = body {
+        if is_form_body(head.method, head.headers) {
+            let params = Params::parse(body)
+                .map_err(|_| BearerError::InvalidRequest("the request body is malformed"))?;
+            if let Some(token) = params.get("access_token") {
+                found.push(token.to_owned());
+            }
+        }
+    }
+    let query = Params::parse(head.uri.query().unwrap_or("").as_bytes())
+        .map_err(|_| BearerError::InvalidRequest("the query string is malformed"))?;
+    if let Some(token) = query.get("access_token") {
+        if !allow_query {
+            return Err(BearerError::InvalidRequest(
+                "access tokens are not accepted in the query string; use the Authorization header",
+            ));
+        }
+        found.push(token.to_owned());
+    }
+    match found.len() {
+        0 => Err(BearerError::Missing),
+        1 => Ok(found.swap_remove(0)),
+        _ => Err(BearerError::InvalidRequest(
+            "the access token was sent in more than one way",
+        )),
     }
 }
 

@@ -114,6 +114,7 @@ impl<S: ClientStore> AuthorizationServer<S> {
                     (EndpointName::REVOCATION, "/revoke"),
                     (EndpointName::INTROSPECTION, "/introspect"),
                     (crate::endpoints::JWKS_ENDPOINT, "/jwks"),
+                    (crate::endpoints::USERINFO_ENDPOINT, "/userinfo"),
                 ]
                 .into_iter()
                 .map(|(name, path)| (name.to_owned(), path.to_owned()))
@@ -137,8 +138,9 @@ impl<S: ClientStore> AuthorizationServer<S> {
     }
 
     /// Sets where endpoint `name` (`authorization`, `token`, `revocation`,
-    /// `introspection`, `jwks`) is mounted, relative to the issuer; for metadata.
-    /// Defaults: `/authorize`, `/token`, `/revoke`, `/introspect`, `/jwks`.
+    /// `introspection`, `jwks`, `userinfo`) is mounted, relative to the issuer; for
+    /// metadata. Defaults: `/authorize`, `/token`, `/revoke`, `/introspect`, `/jwks`,
+    /// `/userinfo`.
     pub fn with_endpoint_path(mut self, name: &str, path: impl Into<String>) -> Self {
         self.env.endpoint_paths.insert(name.to_owned(), path.into());
         self
@@ -593,6 +595,7 @@ impl<S: ClientStore> AuthorizationServer<S> {
         let requested = Scope::parse(params.get("scope").unwrap_or(""))
             .map_err(|e| request.redirect_error(e))?;
         request.scope = check_scope(&client, &requested).map_err(|e| request.redirect_error(e))?;
+        check_request_parameters(&params).map_err(|e| request.redirect_error(e))?;
         grant
             .validate_authorization_request(
                 &self.authorization_context(),
@@ -804,4 +807,24 @@ impl<S: ClientStore + AuthorizationRequestStore> AuthorizationServer<S> {
             .map_err(OAuthError::from)?;
         Ok(taken.filter(|p| p.is_usable(binding, self.now())))
     }
+}
+
+/// What every authorization request is checked for besides its client, redirect URI,
+/// response type and scope: `prompt` and `max_age` well-formed, and no request object
+/// (`request`, `request_uri`: OpenID Connect Core §6, RFC 9101), which this server does
+/// not take yet and must not ignore, since its content would override the parameters.
+fn check_request_parameters(params: &Params) -> Result<(), OAuthError> {
+    if params.get("request").is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects (the request parameter) are not supported; send the parameters directly",
+        ));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "the request_uri parameter is not supported; send the parameters directly",
+        ));
+    }
+    crate::authorization::check_prompt_and_max_age(params)
 }

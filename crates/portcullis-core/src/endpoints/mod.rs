@@ -1,5 +1,7 @@
 //! Endpoints besides authorization and token, one file each: revocation (RFC 7009),
-//! introspection (RFC 7662) and authorization server metadata (RFC 8414).
+//! introspection (RFC 7662), authorization server metadata (RFC 8414, also served as
+//! OpenID Connect Discovery's document), the JWK Set and UserInfo (OpenID Connect
+//! Core §5.3).
 //!
 //! An [`Endpoint`] is registered on the server with
 //! [`register_endpoint`](crate::AuthorizationServer::register_endpoint) and answered
@@ -20,11 +22,13 @@ mod introspection;
 mod jwks;
 mod metadata;
 mod revocation;
+mod userinfo;
 
 pub use introspection::{IntrospectionEndpoint, UsernameResolver, INTROSPECTION_JWT};
 pub use jwks::{JwkSetSource, JwksEndpoint, PublishedJwks, JWKS_ENDPOINT};
 pub use metadata::MetadataEndpoint;
 pub use revocation::RevocationEndpoint;
+pub use userinfo::{UserInfoEndpoint, USERINFO_ENDPOINT};
 
 /// An endpoint the server can answer.
 #[async_trait]

@@ -1,5 +1,5 @@
-//! Extensions: server-level ones that take part in every token issuance, and the
-//! authorization-code grant's own (PKCE).
+//! Extensions: server-level ones that take part in every token issuance (OpenID
+//! Connect's ID token: [`openid`]), and the authorization-code grant's own (PKCE).
 //!
 //! A [`TokenExtension`] is registered on the server
 //! ([`register_extension`](crate::AuthorizationServer::register_extension)) and runs for
@@ -24,8 +24,10 @@ use crate::model::{AuthorizationCode, AuthorizationCodeRecord, Client};
 use crate::store::ClientStore;
 use crate::tokens::{Issuance, IssuedToken, TokenResponse};
 
+pub mod openid;
 mod pkce;
 
+pub use openid::OpenIdConnect;
 pub use pkce::{s256_challenge, Pkce};
 
 /// A server-level extension of the token pipeline (see the module documentation).

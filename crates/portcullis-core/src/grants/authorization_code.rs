@@ -14,7 +14,7 @@ use crate::authorization::AuthorizationRequest;
 use crate::context::{AuthorizationContext, TokenContext};
 use crate::error::OAuthError;
 use crate::extensions::{AuthorizationCodeExtension, Pkce};
-use crate::model::{AuthTime, AuthorizationCode, AuthorizationCodeRecord, Client, User};
+use crate::model::{AuthTime, AuthorizationCode, AuthorizationCodeRecord, Client, Nonce, User};
 use crate::random::{random_string, random_token};
 use crate::response_mode::ResponseMode;
 use crate::secret::hash_secret;
@@ -251,6 +251,11 @@ where
         // (`auth_time`, RFC 9068 §2.2.1), and refreshes keep the original time.
         if let Some(auth_time) = code.auth_time() {
             issuance.extras.insert::<AuthTime>(auth_time);
+        }
+        // The nonce, for the ID token to echo (the OpenID extension takes it out of
+        // the record again).
+        if let Some(nonce) = code.nonce() {
+            issuance.extras.insert::<Nonce>(nonce.to_owned());
         }
         Ok(issuance)
     }

@@ -25,6 +25,14 @@ pub trait SigningKeys: Send + Sync + fmt::Debug + 'static {
     /// The key that signs at `now` (seconds), if any is loaded.
     fn signer(&self, now: i64) -> Option<Arc<Signer>>;
 
+    /// The key of `algorithm` that signs at `now`, if any is loaded (ID tokens are
+    /// signed with the algorithm each client registered). By default, the current
+    /// key when it is of that algorithm.
+    fn signer_for(&self, algorithm: super::Algorithm, now: i64) -> Option<Arc<Signer>> {
+        self.signer(now)
+            .filter(|signer| signer.algorithm() == algorithm)
+    }
+
     /// The keys that verify this server's signatures, if loaded.
     fn verification_keys(&self) -> Option<Arc<KeySet>>;
 
@@ -47,6 +55,24 @@ pub(crate) fn required_issuer<'a>(
     })
 }
 
+/// `claims` signed by `signer`, with `typ`; with no signer, or a failed signature,
+/// `server_error` (logged, naming `what`).
+pub(crate) fn sign_now_with(
+    signer: Option<Arc<Signer>>,
+    typ: Option<&str>,
+    claims: &impl serde::Serialize,
+    what: &str,
+) -> Result<String, OAuthError> {
+    let signer = signer.ok_or_else(|| {
+        tracing::error!("no signing key is current: cannot sign {what}");
+        OAuthError::server_error()
+    })?;
+    signer.sign(typ, claims).map_err(|error| {
+        tracing::error!(%error, "signing {what} failed");
+        OAuthError::server_error()
+    })
+}
+
 /// `claims` signed by the key of `keys` that is current at `now`, with `typ`; with no
 /// current key, or a failed signature, `server_error` (logged, naming `what`).
 pub(crate) fn sign_now(
@@ -56,14 +82,7 @@ pub(crate) fn sign_now(
     claims: &impl serde::Serialize,
     what: &str,
 ) -> Result<String, OAuthError> {
-    let signer = keys.signer(now).ok_or_else(|| {
-        tracing::error!("no signing key is current: cannot sign {what}");
-        OAuthError::server_error()
-    })?;
-    signer.sign(Some(typ), claims).map_err(|error| {
-        tracing::error!(%error, "signing {what} failed");
-        OAuthError::server_error()
-    })
+    sign_now_with(keys.signer(now), Some(typ), claims, what)
 }
 
 /// A client's choice of access token format, in its registration metadata's extras

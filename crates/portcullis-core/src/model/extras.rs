@@ -141,6 +141,19 @@ impl Extra for AuthTime {
     type Value = i64;
 }
 
+/// The OpenID Connect `nonce` of the authorization request, handed from the code to
+/// the token pipeline so that the ID token can echo it. An extension that consumes it
+/// removes it from the token record: a refreshed ID token carries no `nonce` (OpenID
+/// Connect Core §12.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Nonce;
+
+impl Extra for Nonce {
+    const NAME: &'static str = "nonce";
+    type Value = String;
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -18,7 +18,7 @@ mod token;
 
 pub use client::{check_scope, AuthMethod, Client, ClientMetadata, ClientRecord, EndpointName};
 pub use code::{AuthorizationCode, AuthorizationCodeRecord};
-pub use extras::{AuthTime, Extra, Extras, GrantExpiresAt};
+pub use extras::{AuthTime, Extra, Extras, GrantExpiresAt, Nonce};
 pub use token::{Token, TokenRecord};
 
 /// The end user (resource owner) a grant is issued for.

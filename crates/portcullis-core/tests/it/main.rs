@@ -21,6 +21,7 @@ mod jwks;
 mod jwt_access_tokens;
 mod memory_concurrency;
 mod metadata;
+mod openid;
 mod password;
 mod pending;
 mod pkce;

@@ -2,7 +2,7 @@
 //! (issue 10): the next step the core decides, and the pending request — bound to a
 //! browser, short-lived, single-use — that the pages continue by id.
 
-use portcullis_core::{NextStep, Scope};
+use portcullis_core::{ErrorCode, NextStep, Scope, SignedIn};
 
 use crate::support::*;
 
@@ -20,6 +20,11 @@ fn request(pkce: &PkcePair, extra: &[(&str, &str)]) -> portcullis_core::OAuthReq
     authorize_request(&params)
 }
 
+/// A user who signed in just now.
+fn fresh() -> Option<SignedIn> {
+    Some(SignedIn::at(Some(START)))
+}
+
 #[tokio::test]
 async fn the_next_step_is_sign_in_then_consent_then_ready() {
     let ts = TestServer::new();
@@ -31,14 +36,20 @@ async fn the_next_step_is_sign_in_then_consent_then_ready() {
         .unwrap();
     let read_write = Scope::parse("read write").unwrap();
     let read = Scope::parse("read").unwrap();
-    assert_eq!(grant.next_step(false, Some(&read_write)), NextStep::SignIn);
-    assert_eq!(grant.next_step(true, None), NextStep::Consent);
     assert_eq!(
-        grant.next_step(true, Some(&read)),
+        grant.next_step(None, Some(&read_write), START),
+        NextStep::SignIn
+    );
+    assert_eq!(grant.next_step(fresh(), None, START), NextStep::Consent);
+    assert_eq!(
+        grant.next_step(fresh(), Some(&read), START),
         NextStep::Consent,
         "a new scope asks again"
     );
-    assert_eq!(grant.next_step(true, Some(&read_write)), NextStep::Ready);
+    assert_eq!(
+        grant.next_step(fresh(), Some(&read_write), START),
+        NextStep::Ready
+    );
 
     let prompted = ts
         .server
@@ -46,7 +57,7 @@ async fn the_next_step_is_sign_in_then_consent_then_ready() {
         .await
         .unwrap();
     assert_eq!(
-        prompted.next_step(true, Some(&read_write)),
+        prompted.next_step(fresh(), Some(&read_write), START),
         NextStep::Consent
     );
 }
@@ -104,9 +115,12 @@ async fn a_pending_request_continues_by_id_once_and_only_in_its_browser() {
         "the validated scope"
     );
     let read_write = Scope::parse("read write").unwrap();
-    assert_eq!(found.next_step(false, None), NextStep::SignIn);
-    assert_eq!(found.next_step(true, None), NextStep::Consent);
-    assert_eq!(found.next_step(true, Some(&read_write)), NextStep::Ready);
+    assert_eq!(found.next_step(None, None, START), NextStep::SignIn);
+    assert_eq!(found.next_step(fresh(), None, START), NextStep::Consent);
+    assert_eq!(
+        found.next_step(fresh(), Some(&read_write), START),
+        NextStep::Ready
+    );
     assert_ne!(found.id_hash, id, "the store keeps only the id's hash");
 
     // The decision takes it: once.
@@ -176,4 +190,155 @@ async fn a_pending_request_expires() {
             .unwrap(),
         None
     );
+}
+
+async fn grant_with(
+    ts: &TestServer,
+    extra: &[(&str, &str)],
+) -> portcullis_core::ConsentGrant<portcullis_core::ClientRecord> {
+    ts.server
+        .get_consent_grant(&request(&PkcePair::new(), extra), None)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn prompt_and_max_age_decide_whether_the_user_signs_in_again() {
+    let ts = TestServer::new();
+    let all = Scope::parse("read write").unwrap();
+    let signed_in_at = |t: i64| Some(SignedIn::at(Some(t)));
+    let hour_ago = signed_in_at(START - 3600);
+
+    // Control: an hour-old session with consent is ready.
+    let plain = grant_with(&ts, &[]).await;
+    assert_eq!(
+        plain.next_step(hour_ago, Some(&all), START),
+        NextStep::Ready
+    );
+
+    // prompt=login and max_age=0: sign in again, however fresh the session.
+    for extra in [[("prompt", "login")], [("max_age", "0")]] {
+        let grant = grant_with(&ts, &extra).await;
+        assert_eq!(
+            grant.next_step(fresh(), Some(&all), START),
+            NextStep::SignIn,
+            "{extra:?}"
+        );
+    }
+    // max_age: a sign-in older than it must be repeated; a younger one stands.
+    let max_age = grant_with(&ts, &[("max_age", "600")]).await;
+    assert_eq!(
+        max_age.next_step(hour_ago, Some(&all), START),
+        NextStep::SignIn
+    );
+    assert_eq!(
+        max_age.next_step(signed_in_at(START - 600), Some(&all), START),
+        NextStep::Ready
+    );
+    assert_eq!(
+        max_age.next_step(Some(SignedIn::at(None)), Some(&all), START),
+        NextStep::SignIn,
+        "a session of unknown age is too old for any max_age"
+    );
+
+    // prompt=none never shows a page: it says why to the client instead.
+    let none = grant_with(&ts, &[("prompt", "none")]).await;
+    assert_eq!(none.next_step(hour_ago, Some(&all), START), NextStep::Ready);
+    let login_required = none.next_step(None, Some(&all), START);
+    assert_eq!(login_required, NextStep::Refused(ErrorCode::LoginRequired));
+    assert_eq!(
+        login_required.error().unwrap().code(),
+        ErrorCode::LoginRequired
+    );
+    assert_eq!(
+        none.next_step(hour_ago, None, START),
+        NextStep::Refused(ErrorCode::ConsentRequired)
+    );
+    let none_max_age = grant_with(&ts, &[("prompt", "none"), ("max_age", "60")]).await;
+    assert_eq!(
+        none_max_age.next_step(hour_ago, Some(&all), START),
+        NextStep::Refused(ErrorCode::LoginRequired)
+    );
+    assert_eq!(NextStep::Ready.error(), None);
+
+    // select_account shows the consent page, which says who is signed in.
+    let select = grant_with(&ts, &[("prompt", "select_account")]).await;
+    assert_eq!(
+        select.next_step(hour_ago, Some(&all), START),
+        NextStep::Consent
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_after_the_request_was_stored_satisfies_prompt_login() {
+    let ts = TestServer::new();
+    let all = Scope::parse("read write").unwrap();
+    let grant = grant_with(&ts, &[("prompt", "login"), ("max_age", "0")]).await;
+    let id = ts.server.save_pending_request(&grant, "b").await.unwrap();
+    let pending = ts
+        .server
+        .find_pending_request(&id, "b")
+        .await
+        .unwrap()
+        .unwrap();
+    let later = START + 30;
+    assert_eq!(
+        pending.next_step(Some(SignedIn::at(Some(START - 1))), Some(&all), later),
+        NextStep::SignIn,
+        "the session from before the request does not count"
+    );
+    assert_eq!(
+        pending.next_step(Some(SignedIn::at(Some(START + 5))), Some(&all), later),
+        NextStep::Ready,
+        "the sign-in the request asked for does"
+    );
+}
+
+#[tokio::test]
+async fn malformed_prompt_and_max_age_and_request_objects_are_refused_to_the_client() {
+    let ts = TestServer::new();
+    for (extra, code, needle) in [
+        (
+            vec![("prompt", "none login")],
+            "invalid_request",
+            "cannot be combined",
+        ),
+        (
+            vec![("prompt", "sudo")],
+            "invalid_request",
+            "'sudo' is not supported",
+        ),
+        (vec![("max_age", "-1")], "invalid_request", "max_age"),
+        (vec![("max_age", "1e3")], "invalid_request", "max_age"),
+        (
+            vec![("max_age", "99999999999")],
+            "invalid_request",
+            "max_age",
+        ),
+        (
+            vec![("request", "eyJhbGciOiJub25lIn0.e30.")],
+            "request_not_supported",
+            "request objects",
+        ),
+        (
+            vec![("request_uri", "https://rp.example/r")],
+            "request_uri_not_supported",
+            "request_uri",
+        ),
+    ] {
+        let error = ts
+            .server
+            .get_consent_grant(&request(&PkcePair::new(), &extra), None)
+            .await
+            .expect_err(&format!("{extra:?} is refused"));
+        assert_eq!(error.code().as_str(), code, "{extra:?}");
+        assert!(
+            error.description().contains(needle),
+            "{extra:?}: {}",
+            error.description()
+        );
+        assert!(error.is_redirect(), "{extra:?}: the client hears of it");
+    }
+    // Control: the well-formed values pass.
+    grant_with(&ts, &[("prompt", "login consent"), ("max_age", "3600")]).await;
 }

@@ -59,6 +59,12 @@ pub(crate) struct Config {
     pub(crate) issuer: Option<&'static str>,
     /// The introspection endpoint resolves usernames through the store.
     pub(crate) usernames: bool,
+    /// OpenID Connect: ID tokens signed by these keys, and a UserInfo endpoint
+    /// reading these claims.
+    pub(crate) openid: Option<(
+        Arc<dyn portcullis_core::jose::SigningKeys>,
+        Arc<dyn portcullis_core::claims::ClaimsSource>,
+    )>,
 }
 
 impl Default for Config {
@@ -71,6 +77,7 @@ impl Default for Config {
             bearer: None,
             issuer: Some(ISSUER),
             usernames: false,
+            openid: None,
         }
     }
 }
@@ -133,6 +140,12 @@ impl TestServer {
         server.register_endpoint(RevocationEndpoint::new());
         server.register_endpoint(introspection);
         server.register_endpoint(MetadataEndpoint::new());
+        if let Some((keys, claims)) = config.openid {
+            server.register_extension(portcullis_core::OpenIdConnect::new(keys.clone()));
+            server.register_endpoint(
+                portcullis_core::UserInfoEndpoint::new(claims).with_signed_responses(keys),
+            );
+        }
         Self {
             server: Arc::new(server),
             clock,

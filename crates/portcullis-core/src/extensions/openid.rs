@@ -1,0 +1,261 @@
+//! OpenID Connect's part of the token pipeline: the ID token (Core §2, §3.1.3.3,
+//! §12.2), as a [`TokenExtension`].
+//!
+//! For a grant of the `openid` scope with a user — the authorization code, and its
+//! refreshes — the token response gets an `id_token`: `iss`, `sub`, `aud` (the
+//! client), `exp`, `iat`, `auth_time` when the sign-in time is known (the original
+//! time on refresh), `nonce` (echoed from the authorization request; never on
+//! refresh), `acr`/`amr` when the grant carries them, and `at_hash`. It is signed
+//! with the algorithm the client registered as `id_token_signed_response_alg`, RS256
+//! when it registered none (OpenID Connect Registration §2), whatever the server's
+//! default algorithm for other JWTs.
+//!
+//! Claims of the `profile`, `email`, ... scopes are not put in the ID token of the
+//! code flow: the client reads them at the UserInfo endpoint (Core §5.4).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256, Sha512};
+
+use super::TokenExtension;
+use crate::claims::ScopeClaims;
+use crate::context::TokenContext;
+use crate::error::OAuthError;
+use crate::jose::access_token::{required_issuer, sign_now_with};
+use crate::jose::{Algorithm, SigningKeys};
+use crate::model::{AuthTime, Client, Extra, Nonce};
+use crate::store::ClientStore;
+use crate::tokens::{Issuance, IssuedToken, TokenResponse};
+
+/// The scope that makes a request an OpenID Connect request.
+pub const OPENID: &str = "openid";
+
+/// The algorithm of a client's ID tokens when it registered none (OpenID Connect
+/// Registration §2).
+pub const DEFAULT_ID_TOKEN_ALGORITHM: Algorithm = Algorithm::Rs256;
+
+/// How long an ID token is valid unless configured: one hour.
+pub const DEFAULT_ID_TOKEN_LIFETIME: i64 = 3600;
+
+/// The algorithm `client`'s ID tokens are signed with: its registered
+/// `id_token_signed_response_alg` (OpenID Connect Registration §2), or RS256. A
+/// registered value this server does not know is the server's misconfiguration
+/// (`server_error`, logged): registration refuses such values.
+pub fn id_token_algorithm(client: &dyn Client) -> Result<Algorithm, OAuthError> {
+    let registered = client.metadata().id_token_signed_response_alg.as_deref();
+    registered_algorithm(client, "id_token_signed_response_alg", registered)
+        .map(|alg| alg.unwrap_or(DEFAULT_ID_TOKEN_ALGORITHM))
+}
+
+/// The algorithm `value` of the client metadata member `member` names, if any.
+pub(crate) fn registered_algorithm(
+    client: &dyn Client,
+    member: &str,
+    value: Option<&str>,
+) -> Result<Option<Algorithm>, OAuthError> {
+    let Some(alg) = value else {
+        return Ok(None);
+    };
+    Algorithm::from_name(alg).map(Some).ok_or_else(|| {
+        tracing::error!(client_id = %client.client_id(), member, %alg, "the client registered an algorithm this server does not support");
+        OAuthError::server_error()
+    })
+}
+
+/// `at_hash`, `c_hash`, `s_hash` (OpenID Connect Core §3.1.3.6, §3.3.2.11): the
+/// left half of the hash of `value`'s ASCII octets, with the hash of the ID token's
+/// algorithm (SHA-256 for the `*256` algorithms, SHA-512 for EdDSA on Ed25519),
+/// base64url-encoded.
+pub fn left_half_hash(algorithm: Algorithm, value: &str) -> String {
+    match algorithm {
+        Algorithm::EdDsa => {
+            let digest = Sha512::digest(value.as_bytes());
+            URL_SAFE_NO_PAD.encode(&digest[..32])
+        }
+        _ => {
+            let digest = Sha256::digest(value.as_bytes());
+            URL_SAFE_NO_PAD.encode(&digest[..16])
+        }
+    }
+}
+
+/// The OpenID Connect extension of the token pipeline (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct OpenIdConnect {
+    keys: Arc<dyn SigningKeys>,
+    id_token_lifetime: i64,
+    claims: ScopeClaims,
+}
+
+impl OpenIdConnect {
+    /// ID tokens signed by `keys`, valid for [`DEFAULT_ID_TOKEN_LIFETIME`], with the
+    /// standard scope claims advertised.
+    pub fn new(keys: Arc<dyn SigningKeys>) -> Self {
+        Self {
+            keys,
+            id_token_lifetime: DEFAULT_ID_TOKEN_LIFETIME,
+            claims: ScopeClaims::standard(),
+        }
+    }
+
+    /// Sets how long ID tokens are valid, in seconds (at least 1).
+    pub fn with_id_token_lifetime(mut self, seconds: i64) -> Self {
+        self.id_token_lifetime = seconds.max(1);
+        self
+    }
+
+    /// Sets the claims each scope releases, for `claims_supported` (give the
+    /// UserInfo endpoint the same).
+    pub fn with_scope_claims(mut self, claims: ScopeClaims) -> Self {
+        self.claims = claims;
+        self
+    }
+}
+
+/// The claims of an ID token, borrowed from the issuance.
+#[derive(Serialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amr: Option<&'a Value>,
+    at_hash: String,
+}
+
+/// The grants whose tokens come with an ID token: those a user signed in for.
+fn issues_id_token(issuance: &Issuance) -> bool {
+    matches!(
+        issuance.grant_type.as_str(),
+        "authorization_code" | "refresh_token"
+    ) && issuance.scope.contains(OPENID)
+        && issuance.subject.is_some()
+}
+
+#[async_trait]
+impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
+    fn name(&self) -> &str {
+        "openid"
+    }
+
+    fn metadata(&self, document: &mut Map<String, Value>) {
+        let algorithms: Vec<Value> = self
+            .keys
+            .signing_algorithms()
+            .into_iter()
+            .map(|alg| alg.name().into())
+            .collect();
+        let mut claims: Vec<Value> = [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+        ]
+        .into_iter()
+        .map(Value::from)
+        .collect();
+        claims.extend(self.claims.all().into_iter().map(Value::from));
+        document.insert("subject_types_supported".into(), vec!["public"].into());
+        document.insert(
+            "id_token_signing_alg_values_supported".into(),
+            algorithms.clone().into(),
+        );
+        document.insert(
+            "userinfo_signing_alg_values_supported".into(),
+            algorithms.into(),
+        );
+        document.insert("claims_supported".into(), claims.into());
+        document.insert("claim_types_supported".into(), vec!["normal"].into());
+        document.insert("claims_parameter_supported".into(), false.into());
+        document.insert("request_parameter_supported".into(), false.into());
+        document.insert("request_uri_parameter_supported".into(), false.into());
+        // An OpenID provider lists `openid` among its scopes (Discovery §3).
+        if let Some(Value::Array(scopes)) = document.get_mut("scopes_supported") {
+            if !scopes.iter().any(|s| s == OPENID) {
+                scopes.insert(0, OPENID.into());
+            }
+        }
+    }
+
+    async fn after_issue(
+        &self,
+        context: &TokenContext<'_, S>,
+        issuance: &Issuance,
+        issued: &mut IssuedToken,
+        response: &mut TokenResponse,
+    ) -> Result<(), OAuthError> {
+        // The nonce was handed over for this ID token only: it is not kept with the
+        // tokens, so a refresh cannot echo it.
+        issued.record.extras.remove::<Nonce>();
+        if !issues_id_token(issuance) {
+            return Ok(());
+        }
+        let client = context.client()?;
+        let algorithm = id_token_algorithm(client)?;
+        let issuer = required_issuer(context.env().issuer(), "ID tokens")?;
+        let now = context.now();
+        let nonce = match issuance.grant_type.as_str() {
+            "authorization_code" => issuance.extras.get_raw(Nonce::NAME).and_then(Value::as_str),
+            _ => None,
+        };
+        let claims = IdTokenClaims {
+            iss: issuer,
+            sub: issuance.subject.as_deref().unwrap_or_default(),
+            aud: client.client_id(),
+            exp: now.saturating_add(self.id_token_lifetime),
+            iat: now,
+            auth_time: issuance.extras.get::<AuthTime>(),
+            nonce,
+            acr: issuance.extras.get_raw("acr"),
+            amr: issuance.extras.get_raw("amr"),
+            at_hash: left_half_hash(algorithm, &issued.access_token),
+        };
+        let signer = self.keys.signer_for(algorithm, now);
+        if signer.is_none() {
+            tracing::error!(
+                client_id = %client.client_id(),
+                alg = %algorithm,
+                "no signing key of the client's ID token algorithm is loaded; add it to the signing algorithms"
+            );
+        }
+        let id_token = sign_now_with(signer, None, &claims, "an ID token")?;
+        response.insert("id_token", id_token);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_is_the_left_half_of_the_algorithms_hash() {
+        // OpenID Connect Core §A.3's example access token and at_hash (RS256).
+        assert_eq!(
+            left_half_hash(
+                Algorithm::Rs256,
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+            ),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        assert_eq!(left_half_hash(Algorithm::EdDsa, "x").len(), 43);
+        assert_eq!(left_half_hash(Algorithm::Es256, "x").len(), 22);
+    }
+}

@@ -1,0 +1,468 @@
+//! OpenID Connect through the engine (issue 12): the ID token of the code flow and of
+//! refreshes, signed with each client's algorithm and verified with the published
+//! keys; the UserInfo endpoint and its RFC 6750 errors; the discovery members.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{header, Method, StatusCode};
+use portcullis_core::claims::ClaimsSource;
+use portcullis_core::extensions::openid::left_half_hash;
+use portcullis_core::jose::{
+    self, aws_lc_rs, Algorithm, JwkSet, KeySet, Signer, SigningKeys, Validation, VerifiedJwt,
+};
+use portcullis_core::{ClientMetadata, ClientRecord, OAuthRequest, StoreError, User};
+use serde_json::{json, Map, Value};
+
+use crate::support::*;
+
+const RP: &str = "rp";
+const RP_SECRET: &str = "rp-secret-5d1f0c7a9e";
+const RP_REDIRECT: &str = "https://rp.example/cb";
+const NONCE: &str = "n-0S6_WzA2Mj";
+const SIGNED_IN_AT: i64 = START - 60;
+
+/// An RS256 and an ES256 key, both current; verification trusts both.
+#[derive(Debug)]
+struct Keys {
+    signers: Vec<Arc<Signer>>,
+    trusted: Arc<KeySet>,
+}
+
+impl Keys {
+    fn new() -> Arc<Self> {
+        let provider = aws_lc_rs::provider();
+        let signers: Vec<Arc<Signer>> = [Algorithm::Es256, Algorithm::Rs256]
+            .into_iter()
+            .map(|alg| Arc::new(Signer::generate(&provider, alg).unwrap()))
+            .collect();
+        let set = JwkSet::new(signers.iter().map(|s| s.public_jwk()).collect());
+        let trusted = Arc::new(KeySet::from_jwk_set(&provider, &set, &Algorithm::ALL));
+        Arc::new(Keys { signers, trusted })
+    }
+}
+
+impl SigningKeys for Keys {
+    /// The default (for other JWTs) is ES256: ID tokens must not follow it.
+    fn signer(&self, _now: i64) -> Option<Arc<Signer>> {
+        self.signers.first().cloned()
+    }
+
+    fn signer_for(&self, algorithm: Algorithm, _now: i64) -> Option<Arc<Signer>> {
+        self.signers
+            .iter()
+            .find(|s| s.algorithm() == algorithm)
+            .cloned()
+    }
+
+    fn verification_keys(&self) -> Option<Arc<KeySet>> {
+        Some(self.trusted.clone())
+    }
+
+    fn signing_algorithms(&self) -> Vec<Algorithm> {
+        self.signers.iter().map(|s| s.algorithm()).collect()
+    }
+}
+
+/// alice's claims; everyone else is unknown.
+struct Directory;
+
+#[async_trait]
+impl ClaimsSource for Directory {
+    async fn claims(&self, subject: &str) -> Result<Option<Map<String, Value>>, StoreError> {
+        let Value::Object(claims) = json!({
+            "name": "Alice Liddell",
+            "email": "alice@example.com",
+            "email_verified": true,
+            "phone_number": "+1 555 0100",
+            "sub": "not-alice",
+        }) else {
+            unreachable!()
+        };
+        Ok((subject == USER).then_some(claims))
+    }
+}
+
+/// alice, signed in a minute ago.
+struct SignedIn;
+
+impl User for SignedIn {
+    fn subject(&self) -> &str {
+        USER
+    }
+
+    fn auth_time(&self) -> Option<i64> {
+        Some(SIGNED_IN_AT)
+    }
+}
+
+fn rp(metadata: ClientMetadata) -> ClientRecord {
+    ClientRecord::new(RP)
+        .with_secret_hash(portcullis_core::hash_secret(RP_SECRET))
+        .with_redirect_uris(vec![RP_REDIRECT])
+        .with_scope(portcullis_core::Scope::parse("openid profile email read").unwrap())
+        .with_grant_types(["authorization_code", "refresh_token"])
+        .with_response_types(["code"])
+        .with_metadata(metadata)
+}
+
+fn provider(metadata: ClientMetadata) -> (TestServer, Arc<Keys>) {
+    let keys = Keys::new();
+    let ts = TestServer::with_config(Config {
+        openid: Some((keys.clone(), Arc::new(Directory))),
+        ..Config::default()
+    });
+    ts.add_client(rp(metadata));
+    (ts, keys)
+}
+
+/// The code flow for `rp` with `scope` (and `nonce`, when given): the token response.
+async fn tokens(ts: &TestServer, scope: &str, nonce: Option<&str>) -> Value {
+    let pkce = PkcePair::new();
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", RP),
+        ("redirect_uri", RP_REDIRECT),
+        ("scope", scope),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    if let Some(nonce) = nonce {
+        params.push(("nonce", nonce));
+    }
+    let response = ts
+        .server
+        .create_authorization_response(&authorize_request(&params), Some(&SignedIn))
+        .await
+        .unwrap();
+    let code = query_params(&location(&response)).remove("code").unwrap();
+    let response = ts
+        .post_token(
+            Auth::Basic(RP, RP_SECRET),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", RP_REDIRECT),
+                ("code_verifier", &pkce.verifier),
+            ],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        body_text(&response)
+    );
+    json(&response)
+}
+
+fn verify_id_token(keys: &Keys, token: &Value, now: i64) -> VerifiedJwt {
+    let id_token = token["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an id_token in {token}"));
+    jose::verify(
+        id_token,
+        &keys.trusted,
+        &Validation::new(now).with_issuer(ISSUER).with_audience([RP]),
+    )
+    .unwrap_or_else(|e| panic!("the ID token verifies: {e}"))
+}
+
+#[tokio::test]
+async fn the_code_flow_returns_an_id_token_signed_rs256_by_default() {
+    let (ts, keys) = provider(ClientMetadata::new());
+    let token = tokens(&ts, "openid profile", Some(NONCE)).await;
+    let verified = verify_id_token(&keys, &token, START);
+    assert_eq!(
+        verified.algorithm,
+        Algorithm::Rs256,
+        "RS256 unless the client registered another, whatever the server's default"
+    );
+    let access_token = token["access_token"].as_str().unwrap();
+    assert_eq!(
+        Value::Object(verified.claims),
+        json!({
+            "iss": ISSUER,
+            "sub": USER,
+            "aud": RP,
+            "iat": START,
+            "exp": START + 3600,
+            "auth_time": SIGNED_IN_AT,
+            "nonce": NONCE,
+            "at_hash": left_half_hash(Algorithm::Rs256, access_token),
+        }),
+        "exactly the claims of Core §2 and §3.1.3.6: no profile claims in the code flow's ID token"
+    );
+}
+
+#[tokio::test]
+async fn a_code_flow_without_nonce_succeeds_and_its_id_token_has_none() {
+    let (ts, keys) = provider(ClientMetadata::new());
+    let token = tokens(&ts, "openid", None).await;
+    let claims = verify_id_token(&keys, &token, START).claims;
+    assert!(!claims.contains_key("nonce"), "{claims:?}");
+}
+
+#[tokio::test]
+async fn a_refresh_returns_an_id_token_with_the_original_auth_time_and_no_nonce() {
+    let (ts, keys) = provider(ClientMetadata::new());
+    let first = tokens(&ts, "openid profile", Some(NONCE)).await;
+    ts.clock.advance(600);
+    let response = ts
+        .post_token(
+            Auth::Basic(RP, RP_SECRET),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", first["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        body_text(&response)
+    );
+    let refreshed = json(&response);
+    let claims = verify_id_token(&keys, &refreshed, START + 600).claims;
+    assert_eq!(claims["sub"], USER);
+    assert_eq!(claims["aud"], RP);
+    assert_eq!(claims["iat"], START + 600, "issued now");
+    assert_eq!(claims["auth_time"], SIGNED_IN_AT, "the original sign-in");
+    assert!(
+        !claims.contains_key("nonce"),
+        "Core §12.2: no nonce on refresh"
+    );
+    assert_eq!(
+        claims["at_hash"],
+        left_half_hash(
+            Algorithm::Rs256,
+            refreshed["access_token"].as_str().unwrap()
+        )
+    );
+
+    // Narrowed to a scope without openid, the refresh brings no ID token.
+    ts.clock.advance(1);
+    let response = ts
+        .post_token(
+            Auth::Basic(RP, RP_SECRET),
+            &[
+                ("grant_type", "refresh_token"),
+                (
+                    "refresh_token",
+                    refreshed["refresh_token"].as_str().unwrap(),
+                ),
+                ("scope", "profile"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        body_text(&response)
+    );
+    assert!(json(&response).get("id_token").is_none());
+}
+
+#[tokio::test]
+async fn the_id_token_is_signed_with_the_clients_registered_algorithm() {
+    let mut metadata = ClientMetadata::new();
+    metadata.id_token_signed_response_alg = Some("ES256".into());
+    let (ts, keys) = provider(metadata);
+    let token = tokens(&ts, "openid", Some(NONCE)).await;
+    let verified = verify_id_token(&keys, &token, START);
+    assert_eq!(verified.algorithm, Algorithm::Es256);
+    assert_eq!(
+        verified.claims["at_hash"],
+        left_half_hash(Algorithm::Es256, token["access_token"].as_str().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn without_the_openid_scope_there_is_no_id_token() {
+    let (ts, _keys) = provider(ClientMetadata::new());
+    let token = tokens(&ts, "profile read", Some(NONCE)).await;
+    assert!(token.get("id_token").is_none(), "{token}");
+    assert!(token["access_token"].is_string());
+}
+
+fn userinfo_request(method: Method, bearer: Option<&str>, body: Option<&str>) -> OAuthRequest {
+    let mut builder = http::Request::builder().method(method).uri("/userinfo");
+    if let Some(token) = bearer {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    if body.is_some() {
+        builder = builder.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    }
+    builder
+        .body(Bytes::from(body.unwrap_or_default().to_owned()))
+        .unwrap()
+}
+
+async fn userinfo(ts: &TestServer, request: OAuthRequest) -> portcullis_core::OAuthResponse {
+    ts.endpoint("userinfo", &request).await
+}
+
+fn challenge(response: &portcullis_core::OAuthResponse) -> String {
+    response.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn userinfo_answers_the_claims_the_scope_releases_by_header_or_form() {
+    let (ts, _keys) = provider(ClientMetadata::new());
+    let token = tokens(&ts, "openid email", None).await;
+    let access_token = token["access_token"].as_str().unwrap();
+    let expected = json!({"sub": USER, "email": "alice@example.com", "email_verified": true});
+
+    let response = userinfo(&ts, userinfo_request(Method::GET, Some(access_token), None)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        body_text(&response)
+    );
+    assert_eq!(
+        response.headers()[header::CACHE_CONTROL],
+        "no-store",
+        "personal data is not cached"
+    );
+    assert_eq!(
+        json(&response),
+        expected,
+        "sub from the token, email claims only: no name, no phone, and not the source's own sub"
+    );
+
+    let form = format!("access_token={access_token}");
+    let response = userinfo(&ts, userinfo_request(Method::POST, None, Some(&form))).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        body_text(&response)
+    );
+    assert_eq!(json(&response), expected);
+}
+
+#[tokio::test]
+async fn userinfo_refuses_what_is_no_openid_access_token_with_rfc_6750_challenges() {
+    let (ts, _keys) = provider(ClientMetadata::new());
+    let openid = tokens(&ts, "openid profile", None).await;
+    let plain = tokens(&ts, "profile", None).await;
+
+    let missing = userinfo(&ts, userinfo_request(Method::GET, None, None)).await;
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        !challenge(&missing).contains("error="),
+        "{}",
+        challenge(&missing)
+    );
+
+    for (what, token) in [
+        ("a made-up token", "made-up-token"),
+        ("a refresh token", openid["refresh_token"].as_str().unwrap()),
+    ] {
+        let response = userinfo(&ts, userinfo_request(Method::GET, Some(token), None)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert!(
+            challenge(&response).contains("error=\"invalid_token\""),
+            "{what}: {}",
+            challenge(&response)
+        );
+    }
+
+    let response = userinfo(
+        &ts,
+        userinfo_request(Method::GET, plain["access_token"].as_str(), None),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        challenge(&response).contains("error=\"insufficient_scope\"")
+            && challenge(&response).contains("scope=\"openid\""),
+        "{}",
+        challenge(&response)
+    );
+
+    let access_token = openid["access_token"].as_str().unwrap();
+    let in_query = http::Request::get(format!("/userinfo?access_token={access_token}"))
+        .body(Bytes::new())
+        .unwrap();
+    let response = userinfo(&ts, in_query).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(&response)["error"], "invalid_request");
+
+    let response = userinfo(&ts, userinfo_request(Method::PUT, Some(access_token), None)).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    // Revoked: no longer answered. Control first.
+    let ok = userinfo(&ts, userinfo_request(Method::GET, Some(access_token), None)).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let revoked = ts
+        .revoke(Auth::Basic(RP, RP_SECRET), &[("token", access_token)])
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let response = userinfo(&ts, userinfo_request(Method::GET, Some(access_token), None)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_client_that_registered_userinfo_signing_gets_a_signed_jwt() {
+    let mut metadata = ClientMetadata::new();
+    metadata.userinfo_signed_response_alg = Some("RS256".into());
+    let (ts, keys) = provider(metadata);
+    let token = tokens(&ts, "openid profile", None).await;
+    let response = userinfo(
+        &ts,
+        userinfo_request(Method::GET, token["access_token"].as_str(), None),
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        body_text(&response)
+    );
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/jwt");
+    let jwt = std::str::from_utf8(response.body()).unwrap();
+    let verified = jose::verify(
+        jwt,
+        &keys.trusted,
+        &Validation::new(START)
+            .with_issuer(ISSUER)
+            .with_audience([RP])
+            .allow_missing_exp(),
+    )
+    .unwrap();
+    assert_eq!(verified.algorithm, Algorithm::Rs256);
+    assert_eq!(verified.claims["sub"], USER);
+    assert_eq!(verified.claims["name"], "Alice Liddell");
+    assert!(!verified.claims.contains_key("email"));
+}
+
+#[tokio::test]
+async fn the_metadata_carries_the_openid_provider_members() {
+    let (ts, _keys) = provider(ClientMetadata::new());
+    let document = ts.server.metadata().unwrap();
+    assert_eq!(document["userinfo_endpoint"], format!("{ISSUER}/userinfo"));
+    assert_eq!(document["subject_types_supported"], json!(["public"]));
+    let algs = document["id_token_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(algs.contains(&json!("RS256")), "{algs:?}");
+    for member in [
+        "claims_parameter_supported",
+        "request_parameter_supported",
+        "request_uri_parameter_supported",
+    ] {
+        assert_eq!(document[member], false, "{member}");
+    }
+    let claims = document["claims_supported"].as_array().unwrap();
+    for claim in ["sub", "email", "name", "auth_time"] {
+        assert!(claims.contains(&json!(claim)), "{claim} in {claims:?}");
+    }
+}
