@@ -807,6 +807,14 @@ impl SigningKeys for KeyManager {
     fn signing_algorithms(&self) -> Vec<Algorithm> {
         vec![self.default_algorithm]
     }
+
+    fn signer_for(&self, algorithm: Algorithm, now: i64) -> Option<Arc<Signer>> {
+        self.loaded()?.signer(algorithm, now)
+    }
+
+    fn selectable_algorithms(&self) -> Vec<Algorithm> {
+        self.algorithms.clone()
+    }
 }
 
 #[async_trait]

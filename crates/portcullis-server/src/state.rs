@@ -7,8 +7,8 @@ use std::sync::Arc;
 use portcullis_core::jose::JwtAccessTokens;
 use portcullis_core::{
     AuthorizationCodeGrant, AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant,
-    Clock, ImplicitGrant, IntrospectionEndpoint, JwksEndpoint, MetadataEndpoint, PasswordGrant,
-    RandomSource, RefreshTokenGrant, RevocationEndpoint,
+    Clock, ImplicitGrant, IntrospectionEndpoint, JwksEndpoint, MetadataEndpoint, OpenIdConnect,
+    PasswordGrant, RandomSource, RefreshTokenGrant, RevocationEndpoint, UserInfoEndpoint,
 };
 use portcullis_sql::SqlStore;
 
@@ -165,6 +165,7 @@ pub fn authorization_server(
 ) -> AuthorizationServer<SqlStore> {
     let tokens = &config.tokens;
     let usernames = Arc::new(store.clone());
+    let claims = Arc::new(store.clone());
     let strategy =
         JwtAccessTokens::new(keys.clone()).jwt_by_default(tokens.access_token_format == "jwt");
     let bearer = BearerTokenGenerator::default()
@@ -204,7 +205,11 @@ pub fn authorization_server(
                 .with_usernames(usernames)
                 .with_jwt_responses(keys.clone()),
         )
-        .register_endpoint(JwksEndpoint::new(keys))
+        .register_endpoint(UserInfoEndpoint::new(claims).with_signed_responses(keys.clone()))
+        .register_endpoint(JwksEndpoint::new(keys.clone()))
         .register_endpoint(metadata);
+    // OpenID Connect: ID tokens for the `openid` scope, signed with each client's
+    // algorithm (RS256 unless it registered another).
+    server.register_extension(OpenIdConnect::new(keys));
     server
 }

@@ -154,3 +154,30 @@ impl portcullis_core::UsernameResolver for SqlStore {
             .map(|user| user.username))
     }
 }
+
+/// A user's claims for the UserInfo endpoint: `preferred_username`, `email` and `name`
+/// from their columns, every other claim from the `claims` column. A disabled or
+/// deleted user has none.
+#[async_trait]
+impl portcullis_core::claims::ClaimsSource for SqlStore {
+    async fn claims(
+        &self,
+        subject: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        let Some(user) = self.find_user_by_subject(subject).await? else {
+            return Ok(None);
+        };
+        if user.disabled {
+            return Ok(None);
+        }
+        let mut claims = user.claims;
+        claims.insert("preferred_username".into(), user.username.into());
+        if let Some(email) = user.email {
+            claims.insert("email".into(), email.into());
+        }
+        if let Some(name) = user.name {
+            claims.insert("name".into(), name.into());
+        }
+        Ok(Some(claims))
+    }
+}

@@ -335,6 +335,7 @@ impl SqlStore {
             email,
             name,
             password,
+            claims,
         } = new;
         let username = normalize_username(&username).map_err(SqlError::InvalidUsername)?;
         let key = username_key(&username);
@@ -343,6 +344,7 @@ impl SqlStore {
         let mut user = UserRecord::new(subject, username, now_seconds());
         user.email = email;
         user.name = name;
+        user.claims = claims;
         self.repository
             .insert_user(&user, &key, &password_hash)
             .await?;

@@ -28,6 +28,10 @@ pub struct UserRecord {
     /// [`SqlStore::set_user_disabled`](crate::SqlStore::set_user_disabled)).
     #[serde(default)]
     pub disabled: bool,
+    /// The user's other OpenID Connect claims (`given_name`, `email_verified`,
+    /// `phone_number`, custom ones...), released by scope at the UserInfo endpoint.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl UserRecord {
@@ -41,6 +45,7 @@ impl UserRecord {
             name: None,
             created_at,
             disabled: false,
+            claims: serde_json::Map::new(),
         }
     }
 }
@@ -64,6 +69,8 @@ pub struct NewUser {
     pub name: Option<String>,
     /// The password in clear; stored as an Argon2id hash.
     pub password: String,
+    /// Other OpenID Connect claims (see [`UserRecord::claims`]).
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl NewUser {
@@ -74,12 +81,19 @@ impl NewUser {
             email: None,
             name: None,
             password: password.into(),
+            claims: serde_json::Map::new(),
         }
     }
 
     /// With an email address.
     pub fn with_email(mut self, email: Option<String>) -> Self {
         self.email = email;
+        self
+    }
+
+    /// With other OpenID Connect claims (see [`UserRecord::claims`]).
+    pub fn with_claims(mut self, claims: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.claims = claims;
         self
     }
 

@@ -193,7 +193,7 @@ impl Repository {
     ) -> Result<(), SqlError> {
         let query = Query::new(
             "INSERT INTO users (subject, username, username_key, email, name, password_hash, \
-             created_at, disabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             created_at, disabled, claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(user.subject.as_str())
         .bind(user.username.as_str())
@@ -202,7 +202,8 @@ impl Repository {
         .bind(user.name.as_deref())
         .bind(password_hash)
         .bind(user.created_at)
-        .bind(user.disabled);
+        .bind(user.disabled)
+        .bind(serde_json::Value::Object(user.claims.clone()).to_string());
         self.db
             .execute(query)
             .await

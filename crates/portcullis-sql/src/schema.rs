@@ -386,7 +386,7 @@ pub(crate) fn pending_from_row(row: &impl Row) -> Result<PendingAuthorization, S
 /// The user columns, in the order [`user_from_row`] reads them (the password hash
 /// last: it never leaves the crate).
 pub(crate) const USER_COLUMNS: &str =
-    "subject, username, email, name, created_at, disabled, password_hash";
+    "subject, username, email, name, created_at, disabled, claims, password_hash";
 
 /// A user row ([`USER_COLUMNS`]) as a record and its password hash.
 pub(crate) fn user_from_row(row: &impl Row) -> Result<(UserRecord, String), SqlError> {
@@ -394,7 +394,20 @@ pub(crate) fn user_from_row(row: &impl Row) -> Result<(UserRecord, String), SqlE
     user.email = row.opt_text(2)?;
     user.name = row.opt_text(3)?;
     user.disabled = row.boolean(5)?;
-    Ok((user, row.text(6)?))
+    user.claims = claims_from_json(&row.text(6)?, &user.subject)?;
+    Ok((user, row.text(7)?))
+}
+
+/// A user's `claims` column: a JSON object.
+fn claims_from_json(
+    text: &str,
+    subject: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, SqlError> {
+    serde_json::from_str(text).map_err(|e| {
+        SqlError::Corrupt(format!(
+            "the claims of user {subject} are not a JSON object: {e}"
+        ))
+    })
 }
 
 /// The session columns, in the order [`session_from_row`] reads them.

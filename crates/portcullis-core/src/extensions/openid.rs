@@ -154,7 +154,7 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
     fn metadata(&self, document: &mut Map<String, Value>) {
         let algorithms: Vec<Value> = self
             .keys
-            .signing_algorithms()
+            .selectable_algorithms()
             .into_iter()
             .map(|alg| alg.name().into())
             .collect();

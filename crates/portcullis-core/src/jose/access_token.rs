@@ -41,6 +41,13 @@ pub trait SigningKeys: Send + Sync + fmt::Debug + 'static {
     fn signing_algorithms(&self) -> Vec<super::Algorithm> {
         Vec::new()
     }
+
+    /// Every algorithm [`signer_for`](Self::signer_for) signs with, for metadata such
+    /// as `id_token_signing_alg_values_supported`; by default
+    /// [`signing_algorithms`](Self::signing_algorithms).
+    fn selectable_algorithms(&self) -> Vec<super::Algorithm> {
+        self.signing_algorithms()
+    }
 }
 
 /// The server's issuer, which a signed token must name; its absence is the server's

@@ -61,6 +61,10 @@ impl SigningKeys for Keys {
     }
 
     fn signing_algorithms(&self) -> Vec<Algorithm> {
+        vec![Algorithm::Es256]
+    }
+
+    fn selectable_algorithms(&self) -> Vec<Algorithm> {
         self.signers.iter().map(|s| s.algorithm()).collect()
     }
 }

@@ -1,15 +1,17 @@
 //! `GET, POST /authorize`: the authorization endpoint (RFC 6749 §3.1).
 //!
 //! The request is validated here, once. The core then says what it needs next: a
-//! request that is ready (the user is signed in and consented to this scope before,
-//! and `prompt=consent` was not asked) is answered at once; otherwise it is stored,
+//! request that is ready (the user is signed in recently enough for `prompt` and
+//! `max_age`, and consented to this scope before, and `prompt=consent` was not asked)
+//! is answered at once; one with `prompt=none` that would need a page is answered
+//! with the error (`login_required`, `consent_required`); otherwise it is stored,
 //! bound to this browser, and the visitor goes to the sign-in or consent page with
 //! its id.
 
 use axum::extract::State;
 use axum::response::Response;
 use portcullis_axum::OAuth;
-use portcullis_core::{Client, NextStep, User};
+use portcullis_core::{Client, NextStep, SignedIn, User};
 
 use crate::pages::extract::CurrentSession;
 use crate::pages::{authorization_error, finish, redirect, server_error, with_request_id};
@@ -42,7 +44,16 @@ pub async fn authorize(
         },
         None => None,
     };
-    let page = match grant.next_step(user.is_some(), remembered.as_ref()) {
+    let signed_in = user.as_ref().map(|u| SignedIn::at(u.auth_time));
+    let step = grant.next_step(signed_in, remembered.as_ref(), state.now());
+    let page = match step {
+        NextStep::Refused(_) => {
+            // prompt=none: the client hears why, and no page is shown.
+            let error = step
+                .error()
+                .unwrap_or_else(portcullis_core::OAuthError::server_error);
+            return authorization_error(&state, grant.request.redirect_error(error));
+        }
         NextStep::Ready => {
             tracing::debug!(client_id = %grant.client.client_id(), "consent remembered");
             let result = state

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::Response;
 use http::StatusCode;
 use portcullis_axum::OAuth;
-use portcullis_core::{Client, ClientStore, NextStep, PendingAuthorization, User};
+use portcullis_core::{Client, ClientStore, NextStep, PendingAuthorization, SignedIn, User};
 
 use crate::pages::extract::{query, BrowserBinding, CheckedForm, CurrentSession};
 use crate::pages::{
@@ -91,13 +91,22 @@ pub async fn show(
         Ok(remembered) => remembered,
         Err(error) => return server_error(&state, error),
     };
-    if pending.next_step(true, remembered.as_ref()) == NextStep::Ready {
+    match pending.next_step(
+        Some(SignedIn::at(user.auth_time)),
+        remembered.as_ref(),
+        state.now(),
+    ) {
+        // prompt=login or max_age: the request asks for a sign-in newer than this one.
+        NextStep::SignIn => return redirect(&with_request_id("/login", &id)),
         // Granted before (the user signed in only now): nothing to ask.
-        return match state.server().take_pending_request(&id, &binding).await {
-            Ok(Some(pending)) => complete(&state, &pending, Some(&user)).await,
-            Ok(None) => request_gone(&state),
-            Err(error) => server_error(&state, error),
-        };
+        NextStep::Ready => {
+            return match state.server().take_pending_request(&id, &binding).await {
+                Ok(Some(pending)) => complete(&state, &pending, Some(&user)).await,
+                Ok(None) => request_gone(&state),
+                Err(error) => server_error(&state, error),
+            };
+        }
+        _ => {}
     }
     let client = match state.store().find_client(&pending.client_id).await {
         Ok(Some(client)) => client,
@@ -148,11 +157,21 @@ pub async fn decide(
     let Some(id) = form.query.get(REQUEST_ID) else {
         return request_gone(&state);
     };
-    let pending = match state
-        .server()
-        .take_pending_request(id, binding.as_deref().unwrap_or_default())
-        .await
-    {
+    let binding = binding.as_deref().unwrap_or_default();
+    // A decision by a session older than the request allows (prompt=login, max_age)
+    // counts for nothing: sign in first. The request stays pending meanwhile.
+    match state.server().find_pending_request(id, binding).await {
+        Ok(Some(pending))
+            if pending.next_step(Some(SignedIn::at(form.user.auth_time)), None, state.now())
+                == NextStep::SignIn =>
+        {
+            return redirect(&with_request_id("/login", id));
+        }
+        Ok(Some(_)) => {}
+        Ok(None) => return request_gone(&state),
+        Err(error) => return server_error(&state, error),
+    }
+    let pending = match state.server().take_pending_request(id, binding).await {
         Ok(Some(pending)) => pending,
         Ok(None) => return request_gone(&state),
         Err(error) => return server_error(&state, error),

@@ -72,26 +72,36 @@ fn safe_return_to(value: Option<&str>) -> String {
     }
 }
 
-/// `GET /login`: the sign-in form.
+/// The longest `login_hint` put in the username field.
+const MAX_USERNAME_HINT: usize = 256;
+
+/// `GET /login`: the sign-in form, its username filled in from the request's
+/// `login_hint`.
 pub async fn show(
     State(state): State<AppState>,
     BrowserBinding(binding): BrowserBinding,
     OAuth(request): OAuth,
 ) -> Response {
     let next = Next::of(&query(&request));
+    // The client may suggest who signs in (OpenID Connect's `login_hint`).
+    let mut hint = String::new();
     if let Next::Request(id) = &next {
         match state
             .server()
             .find_pending_request(id, binding.as_deref().unwrap_or_default())
             .await
         {
-            Ok(Some(_)) => {}
+            Ok(Some(pending)) => {
+                if let Some((_, value)) = pending.params.iter().find(|(n, _)| n == "login_hint") {
+                    hint = value.chars().take(MAX_USERNAME_HINT).collect();
+                }
+            }
             Ok(None) => return request_gone(&state),
             Err(error) => return server_error(&state, error),
         }
     }
     let (csrf_token, cookie) = state.sessions().login_csrf(request.headers());
-    let mut response = page(&state, StatusCode::OK, &csrf_token, &next, None, "");
+    let mut response = page(&state, StatusCode::OK, &csrf_token, &next, None, &hint);
     if let Some(cookie) = cookie {
         set_cookie(response.headers_mut(), cookie);
     }

@@ -1,7 +1,8 @@
 //! The protocol endpoints, mounted the way any application mounts them with
 //! `portcullis-axum`: the token endpoint with `token_route`, and every endpoint the
-//! engine has registered (revocation, introspection, metadata, JWK Set) with `endpoint_route`
-//! at its path. The engine answers wrong methods itself.
+//! engine has registered (revocation, introspection, metadata — also as the OpenID
+//! Connect Discovery document —, JWK Set, UserInfo) with `endpoint_route` at its path.
+//! The engine answers wrong methods itself.
 
 use axum::middleware;
 use axum::response::Response;
@@ -17,7 +18,9 @@ pub const ENDPOINT_PATHS: &[(&str, &str)] = &[
     ("revocation", "/revoke"),
     ("introspection", "/introspect"),
     ("metadata", "/.well-known/oauth-authorization-server"),
+    ("metadata", "/.well-known/openid-configuration"),
     ("jwks", "/jwks"),
+    ("userinfo", "/userinfo"),
 ];
 
 /// The token endpoint and every registered endpoint.
@@ -25,18 +28,23 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let server = state.server();
     let mut router = Router::new().route("/token", token_route(server.clone()));
     for name in server.endpoint_names() {
-        let Some((name, path)) = ENDPOINT_PATHS.iter().find(|(known, _)| *known == name) else {
+        let mut mounted = false;
+        // The metadata is one document at two addresses: RFC 8414's and OpenID
+        // Connect Discovery's.
+        for (name, path) in ENDPOINT_PATHS.iter().filter(|(known, _)| *known == name) {
+            let mut route = endpoint_route(server.clone(), name);
+            if *name == "metadata" {
+                route = route.layer(middleware::map_response(cache_metadata));
+            }
+            router = router.route(path, route);
+            mounted = true;
+        }
+        if !mounted {
             tracing::warn!(
                 endpoint = name,
                 "a registered endpoint has no path; not mounted"
             );
-            continue;
-        };
-        let mut route = endpoint_route(server.clone(), name);
-        if *name == "metadata" {
-            route = route.layer(middleware::map_response(cache_metadata));
         }
-        router = router.route(path, route);
     }
     router
 }

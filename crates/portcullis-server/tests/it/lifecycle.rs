@@ -150,7 +150,11 @@ async fn metadata_without_password_grant_does_not_list_it() {
         .as_array()
         .unwrap()
         .contains(&"password".into()));
-    assert_eq!(doc["scopes_supported"], serde_json::json!(["profile"]));
+    // An OpenID provider lists `openid` first (OpenID Connect Discovery §3).
+    assert_eq!(
+        doc["scopes_supported"],
+        serde_json::json!(["openid", "profile"])
+    );
     assert!(doc.get("service_documentation").is_none());
     db.drop_db().await;
 }

@@ -14,6 +14,7 @@ mod keys;
 mod lifecycle;
 mod listener;
 mod login;
+mod openid;
 mod pending;
 mod race;
 mod security;

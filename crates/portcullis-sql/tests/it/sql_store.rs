@@ -1242,6 +1242,55 @@ async fn signing_keys(db: TestDb) {
     assert_eq!(kids, ["k2", "r1"]);
 }
 
+/// A user's claims are kept with them and released to the UserInfo endpoint with the
+/// column values; a disabled user has none.
+async fn user_claims(db: TestDb) {
+    use portcullis_core::claims::ClaimsSource;
+    let store = db.store().await;
+    let serde_json::Value::Object(claims) = serde_json::json!({
+        "given_name": "Alice",
+        "email_verified": true,
+        "address": {"country": "NZ"},
+    }) else {
+        unreachable!()
+    };
+    let alice = store
+        .create_user(new_user("alice", "pw-alice-0123456789").with_claims(claims.clone()))
+        .await
+        .unwrap();
+    assert_eq!(alice.claims, claims);
+    let found = store
+        .find_user_by_subject(&alice.subject)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.claims, claims, "read back as written");
+    let released = store.claims(&alice.subject).await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::Value::Object(released),
+        serde_json::json!({
+            "given_name": "Alice",
+            "email_verified": true,
+            "address": {"country": "NZ"},
+            "preferred_username": "alice",
+            "email": "alice@example.com",
+            "name": "ALICE",
+        })
+    );
+    let plain = store
+        .create_user(new_user("bob", "pw-bob-0123456789"))
+        .await
+        .unwrap();
+    assert!(plain.claims.is_empty());
+    assert_eq!(store.claims("no-such-subject").await.unwrap(), None);
+    store.set_user_disabled("alice", true).await.unwrap();
+    assert_eq!(
+        store.claims(&alice.subject).await.unwrap(),
+        None,
+        "a disabled user's tokens speak for nobody"
+    );
+}
+
 macro_rules! on_both_databases {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -1284,6 +1333,7 @@ on_both_databases!(
     a_write_for_a_deleted_client_is_an_unknown_client,
     injected_randomness_decides_subjects_and_salts,
     signing_keys,
+    user_claims,
 );
 
 /// On PostgreSQL, codes leave room on their pages for the one update each gets (its

@@ -1,0 +1,395 @@
+//! OpenID Connect in `portcullis serve` (issue 12), over real sockets: discovery, the
+//! browser flow ending in an ID token verified against the served JWK Set, UserInfo,
+//! refresh, and what `prompt`, `max_age` and `login_hint` change in the pages.
+
+use std::collections::HashMap;
+
+use portcullis_core::extensions::openid::left_half_hash;
+use portcullis_core::jose::{self, aws_lc_rs, Algorithm, JwkSet, KeySet, Validation};
+use portcullis_core::{hash_secret, ClientRecord, Scope};
+use serde_json::{Map, Value};
+
+use crate::support::*;
+
+const RP: &str = "oidc-rp";
+const RP_SECRET: &str = "oidc-rp-secret-6b2e94d1c07a";
+const RP_REDIRECT: &str = "https://rp.example/callback";
+
+/// A server with the seeded user and an OpenID relying party.
+async fn provider(db: &TestDb) -> TestServer {
+    provider_with_clock(db, std::sync::Arc::new(portcullis_core::SystemClock)).await
+}
+
+/// The current time, in seconds.
+fn now() -> i64 {
+    use portcullis_core::Clock;
+    portcullis_core::SystemClock.now()
+}
+
+/// [`provider`] reading the time from `clock`.
+async fn provider_with_clock(
+    db: &TestDb,
+    clock: std::sync::Arc<dyn portcullis_core::Clock>,
+) -> TestServer {
+    let store = seed(db).await;
+    store
+        .insert_client(
+            &ClientRecord::new(RP)
+                .with_secret_hash(hash_secret(RP_SECRET))
+                .with_name("Relying Party")
+                .with_redirect_uris(vec![RP_REDIRECT])
+                .with_scope(Scope::parse("openid profile email").unwrap())
+                .with_grant_types(vec!["authorization_code", "refresh_token"])
+                .with_response_types(vec!["code"])
+                .with_auth_method("client_secret_basic"),
+        )
+        .await
+        .unwrap();
+    let scopes = |config: &mut portcullis_server::Config| {
+        config.metadata.scopes_supported = Some(vec!["profile".into(), "email".into()]);
+    };
+    TestServer::start_with_clock(db, store, scopes, clock).await
+}
+
+/// An authorization request URL of the relying party, with PKCE; returns it and
+/// the verifier.
+fn authorize_url(server: &TestServer, scope: &str, extra: &[(&str, &str)]) -> (String, String) {
+    let verifier = "a-verifier-of-more-than-43-characters-0123456789abcdef".to_owned();
+    let challenge = portcullis_core::extensions::s256_challenge(&verifier);
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", RP),
+        ("redirect_uri", RP_REDIRECT),
+        ("scope", scope),
+        ("state", "st-42"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend_from_slice(extra);
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    (server.url(&format!("/authorize?{query}")), verifier)
+}
+
+/// Allows on the consent page `response` (at `url`); returns the client's callback
+/// parameters.
+async fn allow(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    response: reqwest::Response,
+    url: &str,
+) -> HashMap<String, String> {
+    assert!(
+        url.contains("/consent?"),
+        "expected the consent page, got {url}"
+    );
+    let form = parse_form(&response.text().await.unwrap());
+    let response = submit(browser, &server.base, &form, &[("decision", "allow")]).await;
+    assert_eq!(response.status(), 302);
+    callback(server, &response)
+}
+
+/// The parameters of a redirect to the relying party.
+fn callback(server: &TestServer, response: &reqwest::Response) -> HashMap<String, String> {
+    let target = location(&server.base, response);
+    assert!(target.starts_with(RP_REDIRECT), "{target}");
+    query(&target)
+}
+
+async fn redeem(server: &TestServer, code: &str, verifier: &str) -> Value {
+    let response = reqwest::Client::new()
+        .post(server.url("/token"))
+        .basic_auth(RP, Some(RP_SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", RP_REDIRECT),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// The ID token of `token`, verified with the JWK Set the server serves.
+async fn verified_claims(server: &TestServer, token: &Value) -> (Algorithm, Map<String, Value>) {
+    let set: JwkSet = reqwest::get(server.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = KeySet::from_jwk_set(&aws_lc_rs::provider(), &set, &Algorithm::ALL);
+    let id_token = token["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an id_token in {token}"));
+    let verified = jose::verify(
+        id_token,
+        &keys,
+        &Validation::new(now())
+            .with_leeway(60)
+            .with_issuer(server.base.clone())
+            .with_audience([RP]),
+    )
+    .unwrap_or_else(|e| panic!("the ID token verifies with the served keys: {e}"));
+    (verified.algorithm, verified.claims)
+}
+
+async fn sign_in_with_openid_connect(db: TestDb) {
+    let server = provider(&db).await;
+    let browser = browser();
+    let before = now();
+    let (url, verifier) = authorize_url(&server, "openid profile email", &[("nonce", "n-4f1c")]);
+    let (consent, consent_url) =
+        sign_in_from(&browser, &server.base, url, USERNAME, PASSWORD).await;
+    let params = allow(&browser, &server, consent, &consent_url).await;
+    assert_eq!(params["state"], "st-42");
+    assert_eq!(params["iss"], server.base);
+    let token = redeem(&server, &params["code"], &verifier).await;
+
+    let (alg, claims) = verified_claims(&server, &token).await;
+    assert_eq!(
+        alg,
+        Algorithm::Rs256,
+        "RS256 for a client that registered no algorithm"
+    );
+    assert_eq!(claims["nonce"], "n-4f1c");
+    let auth_time = claims["auth_time"].as_i64().expect("auth_time");
+    assert!(
+        auth_time >= before,
+        "the sign-in just now: {auth_time} < {before}"
+    );
+    let access_token = token["access_token"].as_str().unwrap();
+    assert_eq!(
+        claims["at_hash"],
+        left_half_hash(Algorithm::Rs256, access_token)
+    );
+    let subject = claims["sub"].as_str().unwrap().to_owned();
+    assert_ne!(
+        subject, USERNAME,
+        "sub is the stable subject, not the username"
+    );
+
+    // UserInfo: the same subject, the claims of profile and email.
+    let info: Value = reqwest::Client::new()
+        .get(server.url("/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], subject.as_str());
+    assert_eq!(info["email"], "alice@example.com");
+    assert_eq!(info["name"], "Alice Liddell");
+    assert_eq!(info["preferred_username"], USERNAME);
+
+    // A refresh: a new ID token for the same user and sign-in, without the nonce.
+    let response = reqwest::Client::new()
+        .post(server.url("/token"))
+        .basic_auth(RP, Some(RP_SECRET))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let refreshed: Value = response.json().await.unwrap();
+    let (_, again) = verified_claims(&server, &refreshed).await;
+    assert_eq!(again["sub"], subject.as_str());
+    assert_eq!(again["auth_time"], auth_time);
+    assert!(!again.contains_key("nonce"), "{again:?}");
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn sign_in_with_openid_connect_on_sqlite() {
+    sign_in_with_openid_connect(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
+async fn sign_in_with_openid_connect_on_postgres() {
+    sign_in_with_openid_connect(TestDb::postgres().await).await;
+}
+
+#[tokio::test]
+async fn discovery_is_served_at_the_openid_address_too() {
+    let db = TestDb::sqlite();
+    let server = provider(&db).await;
+    let openid: Value = reqwest::get(server.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let oauth: Value = reqwest::get(server.url("/.well-known/oauth-authorization-server"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openid, oauth, "one document at both addresses");
+    assert_eq!(openid["issuer"], server.base);
+    assert_eq!(openid["userinfo_endpoint"], server.url("/userinfo"));
+    assert_eq!(openid["jwks_uri"], server.url("/jwks"));
+    assert_eq!(
+        openid["subject_types_supported"],
+        serde_json::json!(["public"])
+    );
+    let algs = openid["id_token_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(algs.contains(&Value::from("RS256")), "{algs:?}");
+    assert_eq!(
+        openid["scopes_supported"][0], "openid",
+        "an OpenID provider lists openid: {}",
+        openid["scopes_supported"]
+    );
+    // Discovery §3's REQUIRED members.
+    for member in [
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "response_types_supported",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+    ] {
+        assert!(openid.get(member).is_some(), "{member} is missing");
+    }
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn prompt_none_answers_the_client_instead_of_showing_a_page() {
+    let db = TestDb::sqlite();
+    let server = provider(&db).await;
+    let browser = browser();
+
+    // Nobody signed in: login_required, with state and iss, and no page.
+    let (url, _) = authorize_url(&server, "openid", &[("prompt", "none")]);
+    let response = browser.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    let params = callback(&server, &response);
+    assert_eq!(params["error"], "login_required");
+    assert_eq!(params["state"], "st-42");
+    assert_eq!(params["iss"], server.base);
+
+    // Signed in and consented to `openid`: prompt=none answers with a code.
+    let (url, verifier) = authorize_url(&server, "openid", &[]);
+    let (consent, consent_url) =
+        sign_in_from(&browser, &server.base, url, USERNAME, PASSWORD).await;
+    allow(&browser, &server, consent, &consent_url).await;
+    let (url, _) = authorize_url(&server, "openid", &[("prompt", "none")]);
+    let response = browser.get(&url).send().await.unwrap();
+    let params = callback(&server, &response);
+    assert!(params.contains_key("code"), "{params:?}");
+    redeem(&server, &params["code"], &verifier).await;
+
+    // A scope not consented to yet: consent_required.
+    let (url, _) = authorize_url(&server, "openid email", &[("prompt", "none")]);
+    let response = browser.get(&url).send().await.unwrap();
+    assert_eq!(callback(&server, &response)["error"], "consent_required");
+
+    // An old enough sign-in for max_age it is not: login_required.
+    let (url, _) = authorize_url(&server, "openid", &[("prompt", "none"), ("max_age", "0")]);
+    let response = browser.get(&url).send().await.unwrap();
+    assert_eq!(callback(&server, &response)["error"], "login_required");
+
+    // prompt=none with another value is malformed.
+    let (url, _) = authorize_url(&server, "openid", &[("prompt", "none consent")]);
+    let response = browser.get(&url).send().await.unwrap();
+    assert_eq!(callback(&server, &response)["error"], "invalid_request");
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn prompt_login_and_max_age_zero_ask_a_signed_in_user_to_sign_in_again() {
+    let db = TestDb::sqlite();
+    let clock = std::sync::Arc::new(portcullis_core::ManualClock::new(now()));
+    let server = provider_with_clock(&db, clock.clone()).await;
+    let browser = browser();
+    let (url, _) = authorize_url(&server, "openid", &[]);
+    let (consent, _) = sign_in_from(&browser, &server.base, url, USERNAME, PASSWORD).await;
+    let first_form = parse_form(&consent.text().await.unwrap());
+    let response = submit(
+        &browser,
+        &server.base,
+        &first_form,
+        &[("decision", "allow")],
+    )
+    .await;
+    assert!(callback(&server, &response).contains_key("code"));
+
+    // Control: signed in and consented, the next request is answered at once.
+    let (url, _) = authorize_url(&server, "openid", &[]);
+    let response = browser.get(&url).send().await.unwrap();
+    assert!(callback(&server, &response).contains_key("code"));
+
+    for extra in [("prompt", "login"), ("max_age", "0")] {
+        let (url, verifier) = authorize_url(&server, "openid", &[extra, ("nonce", "n-2")]);
+        // The sign-in page, although a session exists; after it, the code.
+        let (response, _) = sign_in_from(&browser, &server.base, url, USERNAME, PASSWORD).await;
+        assert_eq!(response.status(), 302, "{extra:?}");
+        let params = callback(&server, &response);
+        let token = redeem(&server, &params["code"], &verifier).await;
+        let (_, claims) = verified_claims(&server, &token).await;
+        assert_eq!(claims["nonce"], "n-2", "{extra:?}");
+    }
+
+    // The consent page with a session older than the request does not skip the
+    // sign-in. (Within the second of a sign-in, that sign-in counts as fresh.)
+    let (url, _) = authorize_url(&server, "openid profile", &[]);
+    let (page, page_url) = follow(&browser, &server.base, url).await;
+    assert!(page_url.contains("/consent?"), "{page_url}");
+    let current_form = parse_form(&page.text().await.unwrap());
+    clock.advance(5);
+    let (url, _) = authorize_url(&server, "openid email", &[("prompt", "login")]);
+    let response = browser.get(&url).send().await.unwrap();
+    let login = location(&server.base, &response);
+    assert!(login.contains("/login?request_id="), "{login}");
+    let consent = login.replace("/login?", "/consent?");
+    let page = browser.get(&consent).send().await.unwrap();
+    assert_eq!(
+        page.status(),
+        303,
+        "the consent page sends a stale session to sign in"
+    );
+    assert!(location(&server.base, &page).contains("/login?request_id="));
+    // ...and so does posting a decision with that session's CSRF token.
+    let forged = Form {
+        action: consent.trim_start_matches(&server.base).to_owned(),
+        hidden: current_form.hidden.clone(),
+    };
+    let response = submit(&browser, &server.base, &forged, &[("decision", "allow")]).await;
+    assert_eq!(response.status(), 303);
+    assert!(location(&server.base, &response).contains("/login?request_id="));
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn login_hint_fills_in_the_username() {
+    let db = TestDb::sqlite();
+    let server = provider(&db).await;
+    let browser = browser();
+    let (url, _) = authorize_url(&server, "openid", &[("login_hint", "bob\"><script>")]);
+    let (page, page_url) = follow(&browser, &server.base, url).await;
+    assert!(page_url.contains("/login"), "{page_url}");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("value=\"bob&quot;&gt;&lt;script&gt;\""),
+        "the hint, escaped, in the username field: {html}"
+    );
+    // Control: without a hint the field is empty.
+    let (url, _) = authorize_url(&server, "openid", &[]);
+    let (page, _) = follow(&browser, &server.base, url).await;
+    assert!(!page.text().await.unwrap().contains("bob"));
+    db.drop_db().await;
+}
