@@ -15,6 +15,7 @@ mod lifecycle;
 mod listener;
 mod login;
 mod openid;
+mod openid_interop;
 mod pending;
 mod race;
 mod security;
