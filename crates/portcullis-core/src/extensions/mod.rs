@@ -28,7 +28,7 @@ pub mod openid;
 mod pkce;
 
 pub use openid::OpenIdConnect;
-pub use pkce::{s256_challenge, Pkce};
+pub use pkce::{s256_challenge, Pkce, REQUIRE_PKCE};
 
 /// A server-level extension of the token pipeline (see the module documentation).
 #[async_trait]

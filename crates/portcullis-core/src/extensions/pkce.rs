@@ -1,7 +1,10 @@
 //! Proof Key for Code Exchange (RFC 7636), with RFC 9700 §2.1.1's rules.
 //!
 //! Defaults: a `code_challenge` is required of every client (public or confidential),
-//! the method is `S256`, and `plain` is refused. `plain` can be allowed for
+//! the method is `S256`, and `plain` is refused. A confidential client whose
+//! registration says `require_pkce: false` ([`REQUIRE_PKCE`]) may omit it, as may
+//! every confidential client under
+//! [`optional_for_confidential_clients`](Pkce::optional_for_confidential_clients). `plain` can be allowed for
 //! confidential clients; public clients always need `S256`. A token request with a
 //! `code_verifier` for a code issued without a challenge is refused, which closes the
 //! PKCE downgrade attack.
@@ -61,6 +64,22 @@ impl Pkce {
     }
 }
 
+/// The client metadata member by which a confidential client is let omit PKCE
+/// (`false`); public clients never are. For relying parties that predate PKCE: a
+/// challenge they do send is still enforced (RFC 9700 §2.1.1, §4.5.3.2).
+pub const REQUIRE_PKCE: &str = "require_pkce";
+
+/// True when a confidential `client` registered `require_pkce: false`.
+fn opts_out(client: &dyn Client) -> bool {
+    !client.is_public()
+        && client
+            .metadata()
+            .extras
+            .get_raw(REQUIRE_PKCE)
+            .and_then(serde_json::Value::as_bool)
+            == Some(false)
+}
+
 /// BASE64URL(SHA256(verifier)): the S256 challenge of a verifier (RFC 7636 §4.2).
 pub fn s256_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
@@ -88,7 +107,7 @@ impl AuthorizationCodeExtension for Pkce {
                     "code_challenge_method was sent without a code_challenge",
                 ));
             }
-            if client.is_public() || self.require_for_confidential {
+            if client.is_public() || (self.require_for_confidential && !opts_out(client)) {
                 return Err(OAuthError::invalid_request(
                     "a code_challenge is required (PKCE, RFC 7636) with code_challenge_method=S256",
                 ));

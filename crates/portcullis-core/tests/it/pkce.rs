@@ -342,3 +342,95 @@ async fn challenge_method_without_challenge_is_invalid_request() {
     )
     .await;
 }
+
+/// `conf-app`'s twin `legacy-rp` (same secret and redirect URI), registered with
+/// `require_pkce: false`; and the public client likewise opted out.
+fn opted_out_server() -> TestServer {
+    let ts = TestServer::new();
+    let mut metadata = portcullis_core::ClientMetadata::new();
+    metadata
+        .extras
+        .insert_raw(portcullis_core::extensions::REQUIRE_PKCE, false.into());
+    let mut legacy = confidential_client().with_metadata(metadata.clone());
+    legacy.client_id = "legacy-rp".into();
+    ts.add_client(legacy);
+    let mut public = public_client().with_metadata(metadata);
+    public.client_id = "public-opted-out".into();
+    ts.add_client(public);
+    ts
+}
+
+fn legacy_params<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut params = conf_params(extra);
+    params[1] = ("client_id", "legacy-rp");
+    params
+}
+
+async fn redeem_legacy(
+    ts: &TestServer,
+    code: &str,
+    verifier: Option<&str>,
+) -> portcullis_core::OAuthResponse {
+    let mut params = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", CONF_REDIRECT),
+    ];
+    if let Some(verifier) = verifier {
+        params.push(("code_verifier", verifier));
+    }
+    ts.post_token(Auth::Basic("legacy-rp", CONF_SECRET), &params)
+        .await
+}
+
+#[tokio::test]
+async fn a_confidential_client_registered_without_pkce_may_omit_it_and_no_other() {
+    let ts = opted_out_server();
+    let code = code_from(&ts, &legacy_params(&[])).await;
+    let response = redeem_legacy(&ts, &code, None).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        body_text(&response)
+    );
+
+    // Control: the same server still requires PKCE of the other confidential client.
+    ts.authorize_redirect_error(&conf_params(&[]), "invalid_request")
+        .await;
+    // A public client cannot opt out.
+    let mut public = public_params(&[]);
+    public[1] = ("client_id", "public-opted-out");
+    ts.authorize_redirect_error(&public, "invalid_request")
+        .await;
+}
+
+#[tokio::test]
+async fn a_challenge_the_opted_out_client_sends_is_still_enforced() {
+    let ts = opted_out_server();
+    let pkce = PkcePair::new();
+    let code = code_from(
+        &ts,
+        &legacy_params(&[
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ]),
+    )
+    .await;
+    assert_invalid_grant(&redeem_legacy(&ts, &code, None).await);
+    let code = code_from(
+        &ts,
+        &legacy_params(&[
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ]),
+    )
+    .await;
+    let response = redeem_legacy(&ts, &code, Some(&pkce.verifier)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        body_text(&response)
+    );
+}
