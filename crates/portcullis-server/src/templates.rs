@@ -84,6 +84,9 @@ pub struct ScopeLine {
     pub name: String,
     /// What it means, in words.
     pub description: String,
+    /// What of the user's own it shares, in words (an OpenID scope: "your email
+    /// address (alice@example.com)"); empty for the others.
+    pub shares: Vec<String>,
 }
 
 /// `consent.html`: what the client asks for, Allow or Deny.
@@ -99,6 +102,8 @@ pub struct ConsentPage {
     pub username: String,
     /// What is asked for.
     pub scopes: Vec<ScopeLine>,
+    /// The sign-in page for this request: to continue as someone else.
+    pub switch_account: String,
 }
 
 impl Page for ConsentPage {
@@ -110,9 +115,11 @@ impl Page for ConsentPage {
             client_name: "Sample App".into(),
             username: "alice".into(),
             scopes: vec![ScopeLine {
-                name: "profile".into(),
-                description: "See your name and profile".into(),
+                name: "email".into(),
+                description: "See your email address".into(),
+                shares: vec!["your email address (alice@example.com)".into()],
             }],
+            switch_account: "/login?request_id=sample".into(),
         }
     }
 }
@@ -325,8 +332,10 @@ mod tests {
         for expected in [
             "Sample App",
             "alice",
-            "See your name and profile",
-            "<code>profile</code>",
+            "See your email address",
+            "<code>email</code>",
+            "Shares your email address (alice@example.com)",
+            "href=\"&#x2f;login?request_id=sample\"",
             "&#x2f;consent?request_id=sample",
         ] {
             assert!(consent.contains(expected), "consent page shows {expected}");

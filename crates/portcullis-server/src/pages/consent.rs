@@ -36,6 +36,56 @@ fn scope_description(state: &AppState, scope: &str) -> String {
     .to_owned()
 }
 
+/// A claim in words, for the consent page.
+fn claim_in_words(claim: &str) -> Option<&'static str> {
+    Some(match claim {
+        "name" => "your name",
+        "given_name" => "your given name",
+        "family_name" => "your family name",
+        "middle_name" => "your middle name",
+        "nickname" => "your nickname",
+        "preferred_username" => "your username",
+        "profile" => "your profile page",
+        "picture" => "your picture",
+        "website" => "your website",
+        "gender" => "your gender",
+        "birthdate" => "your date of birth",
+        "zoneinfo" => "your time zone",
+        "locale" => "your language",
+        "updated_at" => "when your profile last changed",
+        "email" => "your email address",
+        "email_verified" => "whether your email address is verified",
+        "address" => "your postal address",
+        "phone_number" => "your phone number",
+        "phone_number_verified" => "whether your phone number is verified",
+        _ => return None,
+    })
+}
+
+/// What of the user's `claims` the OpenID scope `scope` would share, in words, with
+/// the value where it is short text (the email address, the name), in the order of
+/// the claims' names.
+fn shared_claims(scope: &str, claims: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    let released = portcullis_core::claims::ScopeClaims::standard()
+        .released_by(&portcullis_core::Scope::from_tokens([scope]))
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    released
+        .iter()
+        .filter(|claim| claims.get(claim.as_str()).is_some_and(|v| !v.is_null()))
+        .filter_map(|claim| {
+            let words = claim_in_words(claim)?;
+            Some(match claims.get(claim.as_str()) {
+                Some(serde_json::Value::String(value)) if value.chars().count() <= 80 => {
+                    format!("{words} ({value})")
+                }
+                _ => words.to_owned(),
+            })
+        })
+        .collect()
+}
+
 /// Finishes a pending request: the user grants it (`Some`) or denies it (`None`).
 async fn complete(
     state: &AppState,
@@ -113,9 +163,19 @@ pub async fn show(
         Ok(None) => return request_gone(&state),
         Err(error) => return server_error(&state, error),
     };
-    let username = match state.store().find_user_by_subject(&user.subject).await {
-        Ok(Some(record)) => record.username,
-        Ok(None) => user.subject.clone(),
+    let (username, claims) = match state.store().find_user_by_subject(&user.subject).await {
+        Ok(Some(record)) => {
+            let mut claims = record.claims;
+            claims.insert("preferred_username".into(), record.username.clone().into());
+            if let Some(email) = record.email {
+                claims.insert("email".into(), email.into());
+            }
+            if let Some(name) = record.name {
+                claims.insert("name".into(), name.into());
+            }
+            (record.username, claims)
+        }
+        Ok(None) => (user.subject.clone(), serde_json::Map::new()),
         Err(error) => return server_error(&state, error),
     };
     let page = ConsentPage {
@@ -123,11 +183,13 @@ pub async fn show(
         csrf_token: session.record.csrf_token.clone(),
         client_name: client.client_name().to_owned(),
         username,
+        switch_account: with_request_id("/login", &id),
         scopes: pending
             .scope
             .iter()
             .map(|s| ScopeLine {
                 name: s.to_owned(),
+                shares: shared_claims(s, &claims),
                 description: scope_description(&state, s),
             })
             .collect(),

@@ -393,3 +393,32 @@ async fn login_hint_fills_in_the_username() {
     assert!(!page.text().await.unwrap().contains("bob"));
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn the_consent_page_says_what_each_scope_shares_and_offers_another_account() {
+    let db = TestDb::sqlite();
+    let server = provider(&db).await;
+    let browser = browser();
+    let (url, _) = authorize_url(&server, "openid profile email", &[]);
+    let (consent, consent_url) =
+        sign_in_from(&browser, &server.base, url, USERNAME, PASSWORD).await;
+    assert!(consent_url.contains("/consent?"), "{consent_url}");
+    let html = consent.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(
+        html.contains("Shares your email address (alice@example.com), whether")
+            || html.contains("Shares your email address (alice@example.com)</span>"),
+        "the email scope names the address: {html}"
+    );
+    assert!(
+        html.contains("your name (Alice Liddell)") && html.contains("your username (alice)"),
+        "the profile scope names what it shares: {html}"
+    );
+    let switch = consent_url
+        .trim_start_matches(&server.base)
+        .replace("/consent?", "/login?");
+    assert!(
+        html.contains(&format!("href=\"{switch}\"")) && html.contains("Not you?"),
+        "a way to continue as someone else: {html}"
+    );
+    db.drop_db().await;
+}
