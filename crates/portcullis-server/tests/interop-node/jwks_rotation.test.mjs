@@ -52,6 +52,8 @@ let issuer;
 let client;
 
 before(async () => {
+  // Management commands open an existing database: create it first.
+  cli("migrate");
   client = cli(
     "client", "create", "--name", "jose-interop", "--grant-type", "client_credentials",
     "--scope", "reports:read",

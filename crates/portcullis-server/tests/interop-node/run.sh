@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# JOSE interoperability, Node side: Node's `jose` verifies what a real
-# `portcullis serve` signs, across a key rotation.
+# Interoperability, Node side: Node's `jose` verifies what a real `portcullis serve`
+# signs, across a key rotation; Node's `openid-client` signs a user in with OpenID
+# Connect (discovery, code + PKCE + nonce, ID token, UserInfo, refresh).
 #
 #   bash crates/portcullis-server/tests/interop-node/run.sh   (from the repository root)
 #
@@ -37,6 +38,6 @@ fi
 PORTCULLIS_BIN="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 export PORTCULLIS_BIN
 
-log "node --test jwks_rotation.test.mjs (server: $PORTCULLIS_BIN)"
+log "node --test jwks_rotation.test.mjs openid_client.test.mjs (server: $PORTCULLIS_BIN)"
 cd "$here"
-exec node --test --test-reporter=spec jwks_rotation.test.mjs
+exec node --test --test-reporter=spec jwks_rotation.test.mjs openid_client.test.mjs

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Authlib interoperability tests: Python's Authlib client, and Authlib's JOSE verifying
-# what the server signs, against a real `portcullis serve`.
+# Authlib interoperability tests: Python's Authlib client, Authlib's JOSE verifying
+# what the server signs, and Authlib's OpenID Connect client signing a user in,
+# against a real `portcullis serve`.
 #
 # Run from the repository root (CI does): crates/portcullis-server/tests/interop/run.sh
 # Set PORTCULLIS_BIN to test a prebuilt binary; otherwise this builds target/debug/portcullis.
@@ -37,4 +38,4 @@ export PORTCULLIS_BIN="$bin_dir/$(basename "$bin")"
 
 cd "$here"
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
-exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" test_authlib.py test_jose.py
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" test_authlib.py test_jose.py test_oidc.py
