@@ -155,6 +155,9 @@ pub struct LogoutPage {
     pub csrf_token: String,
     /// Who is signed in.
     pub username: String,
+    /// A relying party's logout parameters (`client_id`, `post_logout_redirect_uri`,
+    /// `state`), carried through the confirmation as hidden fields.
+    pub carried: Vec<(String, String)>,
 }
 
 impl Page for LogoutPage {
@@ -164,6 +167,7 @@ impl Page for LogoutPage {
             action: "/logout".into(),
             csrf_token: "sample-csrf-token".into(),
             username: "alice".into(),
+            carried: vec![("state".into(), "sample-state".into())],
         }
     }
 }

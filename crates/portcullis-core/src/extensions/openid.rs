@@ -27,7 +27,7 @@ use crate::claims::ScopeClaims;
 use crate::context::TokenContext;
 use crate::error::OAuthError;
 use crate::jose::access_token::{required_issuer, sign_now_with};
-use crate::jose::{Algorithm, SigningKeys};
+use crate::jose::{verify, Algorithm, SigningKeys, Validation};
 use crate::model::{AuthTime, Client, Extra, Nonce};
 use crate::store::ClientStore;
 use crate::tokens::{Issuance, IssuedToken, TokenResponse};
@@ -84,12 +84,73 @@ pub fn left_half_hash(algorithm: Algorithm, value: &str) -> String {
     }
 }
 
+/// What an `id_token_hint` (OpenID Connect Core §3.1.2.1, RP-Initiated Logout §2)
+/// says: whom this server issued the ID token for, and to which clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IdTokenHint {
+    /// The `sub`.
+    pub subject: String,
+    /// The `aud`: the clients it was issued to.
+    pub audience: Vec<String>,
+}
+
+/// Checks that `token` is an ID token this server (`issuer`) signed with one of
+/// `keys`, expired or not, as a hint must be accepted (Core §3.1.2.1: "even if it has
+/// expired"); a JWT access token (`typ: at+jwt`) or anything signed elsewhere is
+/// refused with `invalid_request`.
+pub fn verify_id_token_hint(
+    keys: &dyn SigningKeys,
+    issuer: &str,
+    token: &str,
+) -> Result<IdTokenHint, OAuthError> {
+    let refused =
+        || OAuthError::invalid_request("the id_token_hint is not an ID token this server issued");
+    let trusted = keys.verification_keys().ok_or_else(|| {
+        tracing::error!("no verification keys are loaded: cannot check an id_token_hint");
+        OAuthError::server_error()
+    })?;
+    let validation = Validation::new(0)
+        .without_time_checks()
+        .with_issuer(issuer)
+        .skip_audience();
+    let verified = verify(token, &trusted, &validation).map_err(|_| refused())?;
+    // ID tokens are signed without `typ`; other JWTs of this server carry one.
+    if verified
+        .header
+        .get("typ")
+        .and_then(Value::as_str)
+        .is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT"))
+    {
+        return Err(refused());
+    }
+    let subject = verified
+        .claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .ok_or_else(refused)?;
+    let audience = match verified.claims.get("aud") {
+        Some(Value::String(one)) => vec![one.clone()],
+        Some(Value::Array(many)) => many
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => return Err(refused()),
+    };
+    Ok(IdTokenHint {
+        subject: subject.to_owned(),
+        audience,
+    })
+}
+
 /// The OpenID Connect extension of the token pipeline (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct OpenIdConnect {
     keys: Arc<dyn SigningKeys>,
     id_token_lifetime: i64,
     claims: ScopeClaims,
+    end_session_endpoint: Option<String>,
 }
 
 impl OpenIdConnect {
@@ -100,7 +161,15 @@ impl OpenIdConnect {
             keys,
             id_token_lifetime: DEFAULT_ID_TOKEN_LIFETIME,
             claims: ScopeClaims::standard(),
+            end_session_endpoint: None,
         }
+    }
+
+    /// Publishes `end_session_endpoint` (RP-Initiated Logout §2.1): the absolute URL
+    /// where the application answers logout requests.
+    pub fn with_end_session_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.end_session_endpoint = Some(url.into());
+        self
     }
 
     /// Sets how long ID tokens are valid, in seconds (at least 1).
@@ -186,6 +255,9 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
         document.insert("claims_parameter_supported".into(), false.into());
         document.insert("request_parameter_supported".into(), false.into());
         document.insert("request_uri_parameter_supported".into(), false.into());
+        if let Some(url) = &self.end_session_endpoint {
+            document.insert("end_session_endpoint".into(), url.clone().into());
+        }
         // An OpenID provider lists `openid` among its scopes (Discovery §3).
         if let Some(Value::Array(scopes)) = document.get_mut("scopes_supported") {
             if !scopes.iter().any(|s| s == OPENID) {

@@ -470,3 +470,35 @@ async fn the_metadata_carries_the_openid_provider_members() {
         assert!(claims.contains(&json!(claim)), "{claim} in {claims:?}");
     }
 }
+
+#[tokio::test]
+async fn an_id_token_hint_is_checked_by_signature_and_kind_not_by_expiry() {
+    use portcullis_core::extensions::openid::verify_id_token_hint;
+    let (ts, keys) = provider(ClientMetadata::new());
+    let token = tokens(&ts, "openid", Some(NONCE)).await;
+    let id_token = token["id_token"].as_str().unwrap();
+
+    // Checked without regard to time: an expired hint is still a hint.
+    let hint = verify_id_token_hint(&*keys, ISSUER, id_token).unwrap();
+    assert_eq!(hint.subject, USER);
+    assert_eq!(hint.audience, vec![RP.to_owned()]);
+
+    // Another issuer's view of it, another key, and another kind of JWT are refused.
+    assert!(verify_id_token_hint(&*keys, "https://other.example", id_token).is_err());
+    let stranger = Keys::new();
+    assert!(verify_id_token_hint(&*stranger, ISSUER, id_token).is_err());
+    let signer = keys.signer_for(Algorithm::Rs256, START).unwrap();
+    let access_token_like = signer
+        .sign(
+            Some("at+jwt"),
+            &json!({"iss": ISSUER, "sub": USER, "aud": RP}),
+        )
+        .unwrap();
+    let error = verify_id_token_hint(&*keys, ISSUER, &access_token_like).unwrap_err();
+    assert_eq!(error.code().as_str(), "invalid_request");
+    // Control: the same claims without `typ` pass.
+    let id_like = signer
+        .sign(None, &json!({"iss": ISSUER, "sub": USER, "aud": RP}))
+        .unwrap();
+    assert!(verify_id_token_hint(&*keys, ISSUER, &id_like).is_ok());
+}

@@ -11,6 +11,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use portcullis_axum::OAuth;
+use portcullis_core::extensions::openid::verify_id_token_hint;
 use portcullis_core::{Client, NextStep, SignedIn, User};
 
 use crate::pages::extract::CurrentSession;
@@ -32,6 +33,21 @@ pub async fn authorize(
     {
         Ok(grant) => grant,
         Err(error) => return authorization_error(&state, error),
+    };
+    // An `id_token_hint` names who the client expects: it must be an ID token of ours,
+    // and a session of someone else counts as nobody signed in (so prompt=none says
+    // login_required, and otherwise the sign-in page comes first).
+    let user = match grant.request.params().get("id_token_hint") {
+        None => user,
+        Some(token) => {
+            let issuer = &state.config().http.issuer;
+            match verify_id_token_hint(&**state.keys(), issuer, token) {
+                Ok(hint) => user.filter(|u| u.subject == hint.subject),
+                Err(error) => {
+                    return authorization_error(&state, grant.request.redirect_error(error))
+                }
+            }
+        }
     };
     let remembered = match &user {
         Some(user) => match state

@@ -15,6 +15,15 @@ const RP: &str = "oidc-rp";
 const RP_SECRET: &str = "oidc-rp-secret-6b2e94d1c07a";
 const RP_REDIRECT: &str = "https://rp.example/callback";
 
+const POST_LOGOUT: &str = "https://rp.example/signed-out";
+
+/// The relying party registers where to return after logout.
+fn rp_metadata() -> portcullis_core::ClientMetadata {
+    let mut metadata = portcullis_core::ClientMetadata::new();
+    metadata.post_logout_redirect_uris = vec![POST_LOGOUT.into()];
+    metadata
+}
+
 /// A server with the seeded user and an OpenID relying party.
 async fn provider(db: &TestDb) -> TestServer {
     provider_with_clock(db, std::sync::Arc::new(portcullis_core::SystemClock)).await
@@ -41,7 +50,8 @@ async fn provider_with_clock(
                 .with_scope(Scope::parse("openid profile email").unwrap())
                 .with_grant_types(vec!["authorization_code", "refresh_token"])
                 .with_response_types(vec!["code"])
-                .with_auth_method("client_secret_basic"),
+                .with_auth_method("client_secret_basic")
+                .with_metadata(rp_metadata()),
         )
         .await
         .unwrap();
@@ -420,5 +430,245 @@ async fn the_consent_page_says_what_each_scope_shares_and_offers_another_account
         html.contains(&format!("href=\"{switch}\"")) && html.contains("Not you?"),
         "a way to continue as someone else: {html}"
     );
+    db.drop_db().await;
+}
+
+/// Signs `browser` in as alice through the relying party's code flow (consenting to
+/// `openid`), and returns the ID token.
+async fn signed_in_id_token(browser: &reqwest::Client, server: &TestServer) -> String {
+    let (url, verifier) = authorize_url(server, "openid", &[]);
+    let (page, page_url) = follow(browser, &server.base, url.clone()).await;
+    let params = if page_url.contains("/login") {
+        let form = parse_form(&page.text().await.unwrap());
+        let response = submit(
+            browser,
+            &server.base,
+            &form,
+            &[("username", USERNAME), ("password", PASSWORD)],
+        )
+        .await;
+        let (consent, consent_url) =
+            follow(browser, &server.base, location(&server.base, &response)).await;
+        if consent.status() == 302 {
+            callback(server, &consent)
+        } else {
+            allow(browser, server, consent, &consent_url).await
+        }
+    } else if page.status() == 302 {
+        callback(server, &page)
+    } else {
+        allow(browser, server, page, &page_url).await
+    };
+    let token = redeem(server, &params["code"], &verifier).await;
+    token["id_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_id_token_hint_must_be_ours_and_name_the_signed_in_user() {
+    let db = TestDb::sqlite();
+    let server = provider(&db).await;
+    let browser = browser();
+    let id_token = signed_in_id_token(&browser, &server).await;
+
+    // The hint of the user signed in: prompt=none answers at once.
+    let (url, _) = authorize_url(
+        &server,
+        "openid",
+        &[("prompt", "none"), ("id_token_hint", &id_token)],
+    );
+    let response = browser.get(&url).send().await.unwrap();
+    assert!(callback(&server, &response).contains_key("code"));
+
+    // The hint of someone else: as if nobody were signed in.
+    let bob = portcullis_sql::SqlStore::connect(&db.url()).await.unwrap();
+    bob.create_user(portcullis_sql::NewUser::new(
+        "bob",
+        "bob's long password 123",
+    ))
+    .await
+    .unwrap();
+    let other = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (url, verifier) = authorize_url(&server, "openid", &[]);
+    let (consent, consent_url) =
+        sign_in_from(&other, &server.base, url, "bob", "bob's long password 123").await;
+    let params = allow(&other, &server, consent, &consent_url).await;
+    let bobs_token = redeem(&server, &params["code"], &verifier).await;
+    let (url, _) = authorize_url(
+        &server,
+        "openid",
+        &[
+            ("prompt", "none"),
+            ("id_token_hint", bobs_token["id_token"].as_str().unwrap()),
+        ],
+    );
+    let response = browser.get(&url).send().await.unwrap();
+    assert_eq!(callback(&server, &response)["error"], "login_required");
+
+    // A made-up or tampered hint is refused.
+    let mut tampered = id_token.clone();
+    tampered.pop();
+    tampered.push(if id_token.ends_with('A') { 'B' } else { 'A' });
+    for hint in ["not-a-jwt", tampered.as_str()] {
+        let (url, _) = authorize_url(&server, "openid", &[("id_token_hint", hint)]);
+        let response = browser.get(&url).send().await.unwrap();
+        let params = callback(&server, &response);
+        assert_eq!(params["error"], "invalid_request", "{hint}");
+        assert!(params["error_description"].contains("id_token_hint"));
+    }
+    db.drop_db().await;
+}
+
+/// `/logout` with these parameters.
+fn logout_url(server: &TestServer, params: &[(&str, &str)]) -> String {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    server.url(&format!("/logout?{query}"))
+}
+
+/// True when `browser` is still signed in: prompt=none gets a code.
+async fn still_signed_in(browser: &reqwest::Client, server: &TestServer) -> bool {
+    let (url, _) = authorize_url(server, "openid", &[("prompt", "none")]);
+    let response = browser.get(&url).send().await.unwrap();
+    callback(server, &response).contains_key("code")
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_with_a_hint_signs_out_and_returns_to_the_registered_uri() {
+    let db = TestDb::sqlite();
+    let server = provider(&db).await;
+    let document: Value = reqwest::get(server.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["end_session_endpoint"], server.url("/logout"));
+
+    let browser = browser();
+    let id_token = signed_in_id_token(&browser, &server).await;
+    assert!(still_signed_in(&browser, &server).await, "control");
+    let response = browser
+        .get(logout_url(
+            &server,
+            &[
+                ("id_token_hint", &id_token),
+                ("post_logout_redirect_uri", POST_LOGOUT),
+                ("state", "bye-1"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        location(&server.base, &response),
+        format!("{POST_LOGOUT}?state=bye-1")
+    );
+    assert!(
+        !still_signed_in(&browser, &server).await,
+        "the session ended"
+    );
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_never_redirects_to_an_unverified_uri() {
+    let db = TestDb::sqlite();
+    let server = provider(&db).await;
+    let browser = browser();
+    let id_token = signed_in_id_token(&browser, &server).await;
+    for (params, needle) in [
+        (
+            vec![
+                ("id_token_hint", id_token.as_str()),
+                ("post_logout_redirect_uri", "https://evil.example/"),
+            ],
+            "not registered",
+        ),
+        (
+            vec![("post_logout_redirect_uri", POST_LOGOUT)],
+            "needs the client_id",
+        ),
+        (
+            vec![
+                ("id_token_hint", id_token.as_str()),
+                ("client_id", CLIENT_ID),
+            ],
+            "not the client",
+        ),
+        (
+            vec![("id_token_hint", "forged.token.here")],
+            "id_token_hint",
+        ),
+    ] {
+        let response = browser
+            .get(logout_url(&server, &params))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{params:?}");
+        assert!(response.headers().get("location").is_none(), "{params:?}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains(needle), "{params:?}: {html}");
+    }
+    assert!(
+        still_signed_in(&browser, &server).await,
+        "nothing signed anyone out"
+    );
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_without_a_hint_asks_first_then_returns() {
+    let db = TestDb::sqlite();
+    let server = provider(&db).await;
+    let browser = browser();
+    signed_in_id_token(&browser, &server).await;
+    let response = browser
+        .get(logout_url(
+            &server,
+            &[
+                ("client_id", RP),
+                ("post_logout_redirect_uri", POST_LOGOUT),
+                ("state", "bye-2"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "a confirmation page");
+    let form = parse_form(&response.text().await.unwrap());
+    assert!(
+        still_signed_in(&browser, &server).await,
+        "a GET alone signs nobody out"
+    );
+    let response = submit(&browser, &server.base, &form, &[]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        location(&server.base, &response),
+        format!("{POST_LOGOUT}?state=bye-2")
+    );
+    assert!(!still_signed_in(&browser, &server).await);
+
+    // The carried target is checked again at the POST.
+    signed_in_id_token(&browser, &server).await;
+    let response = browser
+        .get(logout_url(&server, &[("client_id", RP)]))
+        .send()
+        .await
+        .unwrap();
+    let mut form = parse_form(&response.text().await.unwrap());
+    form.hidden.push((
+        "post_logout_redirect_uri".into(),
+        "https://evil.example/".into(),
+    ));
+    let response = submit(&browser, &server.base, &form, &[]).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
     db.drop_db().await;
 }
