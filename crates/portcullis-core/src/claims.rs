@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use crate::error::StoreError;
+use crate::error::{OAuthError, StoreError};
+use crate::model::Extra;
 use crate::scope::Scope;
 
 /// Where the claims of a user come from: the application's user model.
@@ -145,6 +146,86 @@ impl ScopeClaims {
     }
 }
 
+/// The `claims` request parameter (OpenID Connect Core §5.5), as validated: a JSON
+/// object whose `id_token` and `userinfo` members name claims. Recorded in the code
+/// and kept with the grant's tokens.
+///
+/// Portcullis uses it to choose *where* consented claims appear: a claim named under
+/// `id_token` that the granted scopes release is put in the ID token too. It never
+/// releases a claim the scopes do not: the consent page lists what is shared by
+/// scope, and that is what the user agreed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClaimsRequest;
+
+impl Extra for ClaimsRequest {
+    const NAME: &'static str = "claims_request";
+    type Value = Value;
+}
+
+/// The longest `claims` parameter taken, in bytes.
+const MAX_CLAIMS_REQUEST: usize = 4096;
+
+/// Parses and checks a `claims` request parameter (Core §5.5): a JSON object with
+/// optional `userinfo` and `id_token` objects, each claim `null` or an object of
+/// `essential` (a boolean), `value`, `values` (an array). Anything else is
+/// `invalid_request`.
+pub fn parse_claims_request(text: &str) -> Result<Value, OAuthError> {
+    let invalid = |what: &str| {
+        OAuthError::invalid_request(format!(
+            "the claims parameter must be a JSON object as OpenID Connect Core §5.5 describes: {what}"
+        ))
+    };
+    if text.len() > MAX_CLAIMS_REQUEST {
+        return Err(invalid("it is too long"));
+    }
+    let value: Value = serde_json::from_str(text).map_err(|_| invalid("it is not JSON"))?;
+    let Value::Object(members) = &value else {
+        return Err(invalid("it is not an object"));
+    };
+    for (target, requested) in members {
+        if target != "userinfo" && target != "id_token" {
+            continue; // other members are for extensions: ignored
+        }
+        let Value::Object(claims) = requested else {
+            if requested.is_null() {
+                continue;
+            }
+            return Err(invalid(&format!("'{target}' is not an object")));
+        };
+        for (claim, request) in claims {
+            match request {
+                Value::Null => {}
+                Value::Object(request) => {
+                    if request.get("essential").is_some_and(|e| !e.is_boolean()) {
+                        return Err(invalid(&format!(
+                            "'essential' of '{claim}' is not a boolean"
+                        )));
+                    }
+                    if request.get("values").is_some_and(|v| !v.is_array()) {
+                        return Err(invalid(&format!("'values' of '{claim}' is not an array")));
+                    }
+                }
+                _ => {
+                    return Err(invalid(&format!(
+                        "the request for '{claim}' is not null or an object"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(value)
+}
+
+/// The claims `request` names for `target` (`id_token` or `userinfo`).
+pub fn requested_for<'a>(request: &'a Value, target: &str) -> impl Iterator<Item = &'a str> {
+    request
+        .get(target)
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|claims| claims.keys().map(String::as_str))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +243,31 @@ mod tests {
             unreachable!()
         };
         map
+    }
+
+    #[test]
+    fn a_claims_request_is_checked_as_core_5_5_describes() {
+        let ok = parse_claims_request(
+            r#"{"id_token":{"email":{"essential":true},"auth_time":null},"userinfo":{"name":{"values":["a"]}},"x":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            requested_for(&ok, "id_token").collect::<Vec<_>>(),
+            ["auth_time", "email"]
+        );
+        assert_eq!(requested_for(&ok, "userinfo").collect::<Vec<_>>(), ["name"]);
+        for bad in [
+            "not json",
+            "[]",
+            r#"{"id_token":[]}"#,
+            r#"{"id_token":{"email":true}}"#,
+            r#"{"id_token":{"email":{"essential":"yes"}}}"#,
+            r#"{"userinfo":{"email":{"values":"a"}}}"#,
+        ] {
+            let error = parse_claims_request(bad).unwrap_err();
+            assert_eq!(error.code().as_str(), "invalid_request", "{bad}");
+        }
+        assert!(parse_claims_request(&format!("{{\"x\":\"{}\"}}", "a".repeat(5000))).is_err());
     }
 
     #[test]

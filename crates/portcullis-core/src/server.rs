@@ -810,7 +810,7 @@ impl<S: ClientStore + AuthorizationRequestStore> AuthorizationServer<S> {
 }
 
 /// What every authorization request is checked for besides its client, redirect URI,
-/// response type and scope: `prompt` and `max_age` well-formed, and no request object
+/// response type and scope: `prompt`, `max_age` and `claims` well-formed, and no request object
 /// (`request`, `request_uri`: OpenID Connect Core §6, RFC 9101), which this server does
 /// not take yet and must not ignore, since its content would override the parameters.
 fn check_request_parameters(params: &Params) -> Result<(), OAuthError> {
@@ -825,6 +825,9 @@ fn check_request_parameters(params: &Params) -> Result<(), OAuthError> {
             ErrorCode::RequestUriNotSupported,
             "the request_uri parameter is not supported; send the parameters directly",
         ));
+    }
+    if let Some(claims) = params.get("claims") {
+        crate::claims::parse_claims_request(claims)?;
     }
     crate::authorization::check_prompt_and_max_age(params)
 }

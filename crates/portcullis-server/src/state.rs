@@ -205,12 +205,18 @@ pub fn authorization_server(
                 .with_usernames(usernames)
                 .with_jwt_responses(keys.clone()),
         )
-        .register_endpoint(UserInfoEndpoint::new(claims).with_signed_responses(keys.clone()))
+        .register_endpoint(
+            UserInfoEndpoint::new(claims.clone()).with_signed_responses(keys.clone()),
+        )
         .register_endpoint(JwksEndpoint::new(keys.clone()))
         .register_endpoint(metadata);
     // OpenID Connect: ID tokens for the `openid` scope, signed with each client's
     // algorithm (RS256 unless it registered another).
     let end_session = format!("{}/logout", config.http.issuer.trim_end_matches('/'));
-    server.register_extension(OpenIdConnect::new(keys).with_end_session_endpoint(end_session));
+    server.register_extension(
+        OpenIdConnect::new(keys)
+            .with_claims_source(claims.clone())
+            .with_end_session_endpoint(end_session),
+    );
     server
 }

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha512};
 
 use super::TokenExtension;
-use crate::claims::ScopeClaims;
+use crate::claims::{requested_for, ClaimsRequest, ClaimsSource, ScopeClaims};
 use crate::context::TokenContext;
 use crate::error::OAuthError;
 use crate::jose::access_token::{required_issuer, sign_now_with};
@@ -145,11 +145,12 @@ pub fn verify_id_token_hint(
 }
 
 /// The OpenID Connect extension of the token pipeline (see the module documentation).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OpenIdConnect {
     keys: Arc<dyn SigningKeys>,
     id_token_lifetime: i64,
     claims: ScopeClaims,
+    source: Option<Arc<dyn ClaimsSource>>,
     end_session_endpoint: Option<String>,
 }
 
@@ -161,8 +162,17 @@ impl OpenIdConnect {
             keys,
             id_token_lifetime: DEFAULT_ID_TOKEN_LIFETIME,
             claims: ScopeClaims::standard(),
+            source: None,
             end_session_endpoint: None,
         }
+    }
+
+    /// Reads users' claims from `source`, for the ID tokens of requests whose `claims`
+    /// parameter asks for consented claims in the ID token (and advertises
+    /// `claims_parameter_supported`).
+    pub fn with_claims_source(mut self, source: Arc<dyn ClaimsSource>) -> Self {
+        self.source = Some(source);
+        self
     }
 
     /// Publishes `end_session_endpoint` (RP-Initiated Logout §2.1): the absolute URL
@@ -186,6 +196,44 @@ impl OpenIdConnect {
     }
 }
 
+impl OpenIdConnect {
+    /// The user's claims the grant's `claims` parameter asks to have in the ID token,
+    /// of those its scope releases.
+    async fn requested_claims(
+        &self,
+        issuance: &Issuance,
+    ) -> Result<Map<String, Value>, OAuthError> {
+        let (Some(source), Some(request), Some(subject)) = (
+            &self.source,
+            issuance.extras.get_raw(ClaimsRequest::NAME),
+            issuance.subject.as_deref(),
+        ) else {
+            return Ok(Map::new());
+        };
+        let wanted: Vec<&str> = requested_for(request, "id_token").collect();
+        if wanted.is_empty() {
+            return Ok(Map::new());
+        }
+        let Some(all) = source.claims(subject).await? else {
+            return Ok(Map::new());
+        };
+        let mut released = self.claims.filter(&issuance.scope, all);
+        released.retain(|name, _| wanted.contains(&name.as_str()));
+        Ok(released)
+    }
+}
+
+impl std::fmt::Debug for OpenIdConnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenIdConnect")
+            .field("id_token_lifetime", &self.id_token_lifetime)
+            .field("claims", &self.claims)
+            .field("claims_source", &self.source.is_some())
+            .field("end_session_endpoint", &self.end_session_endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The claims of an ID token, borrowed from the issuance.
 #[derive(Serialize)]
 struct IdTokenClaims<'a> {
@@ -203,6 +251,9 @@ struct IdTokenClaims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     amr: Option<&'a Value>,
     at_hash: String,
+    /// Consented claims the `claims` parameter asked to have here.
+    #[serde(flatten)]
+    requested: Map<String, Value>,
 }
 
 /// The grants whose tokens come with an ID token: those a user signed in for.
@@ -252,7 +303,10 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
         );
         document.insert("claims_supported".into(), claims.into());
         document.insert("claim_types_supported".into(), vec!["normal"].into());
-        document.insert("claims_parameter_supported".into(), false.into());
+        document.insert(
+            "claims_parameter_supported".into(),
+            self.source.is_some().into(),
+        );
         document.insert("request_parameter_supported".into(), false.into());
         document.insert("request_uri_parameter_supported".into(), false.into());
         if let Some(url) = &self.end_session_endpoint {
@@ -287,6 +341,7 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
             "authorization_code" => issuance.extras.get_raw(Nonce::NAME).and_then(Value::as_str),
             _ => None,
         };
+        let requested = self.requested_claims(issuance).await?;
         let claims = IdTokenClaims {
             iss: issuer,
             sub: issuance.subject.as_deref().unwrap_or_default(),
@@ -298,6 +353,7 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
             acr: issuance.extras.get_raw("acr"),
             amr: issuance.extras.get_raw("amr"),
             at_hash: left_half_hash(algorithm, &issued.access_token),
+            requested,
         };
         let signer = self.keys.signer_for(algorithm, now);
         if signer.is_none() {

@@ -100,6 +100,15 @@ impl AuthorizationCodeGrant {
             .then(|| request.redirect_uri().to_owned());
         code.scope = request.scope().clone();
         code.nonce = request.params().get("nonce").map(str::to_owned);
+        // The OpenID `claims` parameter (validated with the request) travels with the
+        // grant.
+        if let Some(Ok(claims)) = request
+            .params()
+            .get("claims")
+            .map(crate::claims::parse_claims_request)
+        {
+            code.extras.insert::<crate::claims::ClaimsRequest>(claims);
+        }
         code
     }
 }

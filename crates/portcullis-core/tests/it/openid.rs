@@ -123,6 +123,16 @@ fn provider(metadata: ClientMetadata) -> (TestServer, Arc<Keys>) {
 
 /// The code flow for `rp` with `scope` (and `nonce`, when given): the token response.
 async fn tokens(ts: &TestServer, scope: &str, nonce: Option<&str>) -> Value {
+    tokens_with(ts, scope, nonce, &[]).await
+}
+
+/// [`tokens`] with more authorization request parameters.
+async fn tokens_with(
+    ts: &TestServer,
+    scope: &str,
+    nonce: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Value {
     let pkce = PkcePair::new();
     let mut params = vec![
         ("response_type", "code"),
@@ -135,6 +145,7 @@ async fn tokens(ts: &TestServer, scope: &str, nonce: Option<&str>) -> Value {
     if let Some(nonce) = nonce {
         params.push(("nonce", nonce));
     }
+    params.extend_from_slice(extra);
     let response = ts
         .server
         .create_authorization_response(&authorize_request(&params), Some(&SignedIn))
@@ -458,8 +469,8 @@ async fn the_metadata_carries_the_openid_provider_members() {
         .as_array()
         .unwrap();
     assert!(algs.contains(&json!("RS256")), "{algs:?}");
+    assert_eq!(document["claims_parameter_supported"], true);
     for member in [
-        "claims_parameter_supported",
         "request_parameter_supported",
         "request_uri_parameter_supported",
     ] {
@@ -501,4 +512,46 @@ async fn an_id_token_hint_is_checked_by_signature_and_kind_not_by_expiry() {
         .sign(None, &json!({"iss": ISSUER, "sub": USER, "aud": RP}))
         .unwrap();
     assert!(verify_id_token_hint(&*keys, ISSUER, &id_like).is_ok());
+}
+
+#[tokio::test]
+async fn the_claims_parameter_puts_consented_claims_in_the_id_token_and_nothing_more() {
+    let (ts, keys) = provider(ClientMetadata::new());
+    let request = r#"{"id_token":{"email":{"essential":true},"phone_number":null,"name":null}}"#;
+    let token = tokens_with(&ts, "openid email", None, &[("claims", request)]).await;
+    let claims = verify_id_token(&keys, &token, START).claims;
+    assert_eq!(
+        claims["email"], "alice@example.com",
+        "asked for and consented"
+    );
+    assert!(
+        !claims.contains_key("phone_number") && !claims.contains_key("name"),
+        "asked for, but no granted scope releases them: {claims:?}"
+    );
+    assert!(
+        !claims.contains_key("email_verified"),
+        "consented, but not asked for here"
+    );
+
+    // The request stays with the grant: a refreshed ID token carries the claim too.
+    let response = ts
+        .post_token(
+            Auth::Basic(RP, RP_SECRET),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    let refreshed = json(&response);
+    assert_eq!(
+        verify_id_token(&keys, &refreshed, START).claims["email"],
+        "alice@example.com"
+    );
+
+    // Control: without the parameter the ID token has no email.
+    let plain = tokens(&ts, "openid email", None).await;
+    assert!(!verify_id_token(&keys, &plain, START)
+        .claims
+        .contains_key("email"));
 }

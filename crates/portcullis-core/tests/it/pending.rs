@@ -316,6 +316,11 @@ async fn malformed_prompt_and_max_age_and_request_objects_are_refused_to_the_cli
             "max_age",
         ),
         (
+            vec![("claims", "{\"id_token\":[]}")],
+            "invalid_request",
+            "claims parameter",
+        ),
+        (
             vec![("request", "eyJhbGciOiJub25lIn0.e30.")],
             "request_not_supported",
             "request objects",

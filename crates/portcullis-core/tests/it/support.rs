@@ -141,7 +141,10 @@ impl TestServer {
         server.register_endpoint(introspection);
         server.register_endpoint(MetadataEndpoint::new());
         if let Some((keys, claims)) = config.openid {
-            server.register_extension(portcullis_core::OpenIdConnect::new(keys.clone()));
+            server.register_extension(
+                portcullis_core::OpenIdConnect::new(keys.clone())
+                    .with_claims_source(claims.clone()),
+            );
             server.register_endpoint(
                 portcullis_core::UserInfoEndpoint::new(claims).with_signed_responses(keys),
             );
