@@ -215,7 +215,7 @@ pub fn authorization_server(
     let end_session = format!("{}/logout", config.http.issuer.trim_end_matches('/'));
     server.register_extension(
         OpenIdConnect::new(keys)
-            .with_claims_source(claims.clone())
+            .with_claims_source(claims)
             .with_end_session_endpoint(end_session),
     );
     server
