@@ -52,6 +52,8 @@ let issuer;
 let client;
 
 before(async () => {
+  // Only serve and migrate create the database; the management commands open it.
+  cli("migrate");
   client = cli(
     "client", "create", "--name", "jose-interop", "--grant-type", "client_credentials",
     "--scope", "reports:read",

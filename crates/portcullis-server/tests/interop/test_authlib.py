@@ -164,6 +164,15 @@ def server(tmp_path_factory):
     binary = portcullis_binary()
     workdir = tmp_path_factory.mktemp("portcullis")
     database_url = f"sqlite://{workdir / 'portcullis.db'}"
+    # Only serve and migrate create the database; the management commands open it.
+    migrated = subprocess.run(
+        [binary, "--database-url", database_url, "migrate"],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert migrated.returncode == 0, f"migrate failed: {migrated.stderr}"
     clients = {
         "basic": create_client(binary, database_url, "Basic", "--auth-method", "client_secret_basic"),
         "post": create_client(binary, database_url, "Post", "--auth-method", "client_secret_post"),
