@@ -348,7 +348,7 @@ async fn keys(
 enum Opening {
     /// `serve` and `migrate`: a missing SQLite file is created.
     CreateIfMissing,
-    /// Every other command: the database must exist.
+    /// Every other command: the database must exist and hold the schema.
     Existing,
 }
 
@@ -362,8 +362,25 @@ async fn open(config: &Config, opening: Opening) -> CliResult<SqlStore> {
             SqliteSynchronous::Normal
         })
         .with_client_cache_ttl(database.client_cache_ttl)
-        .with_require_existing(opening == Opening::Existing);
-    Ok(SqlStore::connect_with(&database.database_url, options).await?)
+        .with_require_existing(opening == Opening::Existing)
+        .with_run_migrations(opening == Opening::CreateIfMissing);
+    let store = SqlStore::connect_with(&database.database_url, options).await?;
+    if opening == Opening::Existing {
+        // An existing database without the schema is someone else's (a PostgreSQL
+        // server's default database, say): never fill it with tables.
+        if !store.has_schema().await? {
+            return Err(format!(
+                "the database ({}) has no Portcullis tables: create them with `portcullis \
+                 migrate`, or point --database-url (PORTCULLIS_DATABASE_URL) at the \
+                 Portcullis database",
+                store.describe()
+            )
+            .into());
+        }
+        // Brings a database of an earlier version up to this one, as before.
+        store.migrate().await?;
+    }
+    Ok(store)
 }
 
 fn print(value: &serde_json::Value) -> CliResult {

@@ -254,6 +254,13 @@ impl SqlStore {
         self.fill_username_keys().await
     }
 
+    /// True when the database holds the store's schema: [`migrate`](Self::migrate) has
+    /// run on it at least once. A tool that must not create a database checks this
+    /// before migrating an existing one to the current version.
+    pub async fn has_schema(&self) -> Result<bool, SqlError> {
+        self.repository.backend().has_schema().await
+    }
+
     /// Runs a trivial query: `Ok` when the database answers (for health checks).
     pub async fn ping(&self) -> Result<(), SqlError> {
         self.repository.ping().await

@@ -49,7 +49,18 @@ fn run_in(dir: Option<&Path>, args: &[&str], stdin: Option<&str>, env: &[(&str, 
         input.write_all(text.as_bytes()).unwrap();
     }
     drop(input);
-    child.wait_with_output().unwrap()
+    // Bounded: a `serve` that should have refused to start fails the test instead of
+    // hanging it.
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output().unwrap()));
+    match receiver.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(output) => output,
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            panic!("`portcullis {}` still ran after 30 s", args.join(" "));
+        }
+    }
 }
 
 /// A new empty directory.
@@ -538,6 +549,29 @@ fn management_commands_open_only_an_existing_database() {
         0,
         "no command created a file"
     );
+    // A file that is not a Portcullis database (empty here) is not filled with tables.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+    }
+    assert_one_line_error(
+        &run_in(Some(&dir), &["client", "list"], None, &[]),
+        "has no Portcullis tables: create them with `portcullis migrate`",
+    );
+    let tables: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM sqlite_master", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(tables, 0, "no table was created");
+    std::fs::remove_file(&path).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("portcullis.db{suffix}")));
+    }
 
     let migrated = run_in(Some(&dir), &["migrate"], None, &[]);
     assert_eq!(json(&migrated)["created"], true);
