@@ -714,6 +714,10 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// Keys whose values may hold a secret (a password in the URL, the key itself): never
+/// quoted in an error.
+const SECRET_KEYS: &[&str] = &["database_url", "key_encryption_key"];
+
 /// Checks the type of each known key of the file alone, so that an error names the key
 /// and its line (the flattened sections would only say "invalid type").
 fn check_file_types(path: &Path, text: &str, table: &toml::Table) -> Result<(), ConfigError> {
@@ -731,10 +735,15 @@ fn check_file_types(path: &Path, text: &str, table: &toml::Table) -> Result<(), 
                 .get(key)
                 .map(|spanned| format!(" line {}", line_of(text, spanned.span().start)))
                 .unwrap_or_default();
+            // The parser's words may quote the value: not for a value that may be secret.
+            let why = if SECRET_KEYS.contains(&key.as_str()) {
+                "must be a string".to_owned()
+            } else {
+                error.message().to_owned()
+            };
             return Err(ConfigError::Invalid(format!(
-                "{}{line}: {key}: {}",
-                path.display(),
-                error.message()
+                "{}{line}: {key}: {why}",
+                path.display()
             )));
         }
     }
@@ -830,6 +839,47 @@ mod tests {
         )];
         let error = Config::load(None, env).unwrap_err().to_string();
         assert!(error.contains("PORTCULLIS_SESSION_LIFETIME"), "{error}");
+    }
+
+    /// Issue 15, item 9: a type error in the file names the key and its line, without
+    /// quoting a value that may be secret.
+    #[test]
+    fn file_type_errors_name_the_key_and_line() {
+        let dir =
+            std::env::temp_dir().join(format!("portcullis-config-types-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("types.toml");
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:8080\"\n\nsession_lifetime = \"12h\"\n",
+        )
+        .unwrap();
+        let error = Config::load(Some(&file), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("types.toml line 3: session_lifetime: invalid type"),
+            "{error}"
+        );
+        std::fs::write(&file, "key_encryption_key = [\"s3cr3t-value\"]\n").unwrap();
+        let error = Config::load(Some(&file), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 1: key_encryption_key: must be a string")
+                && !error.contains("s3cr3t-value"),
+            "{error}"
+        );
+        assert!(unknown_variable("PORTCULLIS_ISSUER").is_none());
+        assert!(unknown_variable("PORTCULLIS_CONFIG").is_none());
+        assert!(unknown_variable("HOME").is_none());
+        assert!(unknown_variable("PORTCULLIS_ISUER")
+            .unwrap()
+            .contains("did you mean PORTCULLIS_ISSUER?"));
+        assert!(!unknown_variable("PORTCULLIS_SOMETHING_ELSE_ENTIRELY")
+            .unwrap()
+            .contains("did you mean"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Every key is a field of one section, and every field a key: the flattened
