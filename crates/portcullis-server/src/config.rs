@@ -5,7 +5,8 @@
 //! `PORTCULLIS_CONFIG`) and by an environment variable named after it in upper case:
 //! `issuer` ← `PORTCULLIS_ISSUER`, `access_token_lifetime` ←
 //! `PORTCULLIS_ACCESS_TOKEN_LIFETIME`. Unknown keys in the file are an error, so a typo
-//! never goes unnoticed.
+//! never goes unnoticed; a type error names the key and its line; a `PORTCULLIS_*`
+//! variable that is no setting is warned about, with the closest setting.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
