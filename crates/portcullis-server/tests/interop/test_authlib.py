@@ -92,6 +92,18 @@ def authlib_session(client, **kwargs):
     return session
 
 
+def migrate(binary, database_url):
+    """Creates the database: only serve and migrate do; the management commands open it."""
+    result = subprocess.run(
+        [binary, "--database-url", database_url, "migrate"],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, f"migrate failed: {result.stderr}"
+
+
 def create_client(binary, database_url, name, *extra):
     result = subprocess.run(
         [
@@ -164,15 +176,7 @@ def server(tmp_path_factory):
     binary = portcullis_binary()
     workdir = tmp_path_factory.mktemp("portcullis")
     database_url = f"sqlite://{workdir / 'portcullis.db'}"
-    # Only serve and migrate create the database; the management commands open it.
-    migrated = subprocess.run(
-        [binary, "--database-url", database_url, "migrate"],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert migrated.returncode == 0, f"migrate failed: {migrated.stderr}"
+    migrate(binary, database_url)
     clients = {
         "basic": create_client(binary, database_url, "Basic", "--auth-method", "client_secret_basic"),
         "post": create_client(binary, database_url, "Post", "--auth-method", "client_secret_post"),

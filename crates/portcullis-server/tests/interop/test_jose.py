@@ -16,7 +16,7 @@ import pytest
 from authlib.jose import JsonWebKey, JsonWebToken
 from authlib.jose.errors import BadSignatureError, InvalidClaimError
 
-from test_authlib import child_env, create_client, http, portcullis_binary, start_server, stop_server
+from test_authlib import child_env, create_client, http, migrate, portcullis_binary, start_server, stop_server
 
 # A short JWK Set cache lifetime and reload interval: the publication delay of a
 # rotation is then 2 + 1 + 5 seconds.
@@ -32,6 +32,7 @@ def jwt_server(tmp_path_factory):
     binary = portcullis_binary()
     workdir = tmp_path_factory.mktemp("portcullis-jose")
     database_url = f"sqlite://{workdir / 'portcullis.db'}"
+    migrate(binary, database_url)
     client = create_client(binary, database_url, "JOSE", "--auth-method", "client_secret_basic")
     process, issuer = start_server(binary, database_url, workdir / "server.log", SETTINGS)
     try:
