@@ -1009,3 +1009,52 @@ async fn a_disabled_password_grant_names_its_setting() {
         .contains(&serde_json::json!("password")));
     db.drop_db().await;
 }
+
+/// Issue 15, item 4 on PostgreSQL: a database that exists but has no Portcullis tables
+/// (a server's default database, say) is refused by the management commands and left
+/// without tables; after `migrate` they work and name it.
+#[tokio::test]
+#[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
+async fn management_commands_leave_a_foreign_postgres_database_alone() {
+    let db = TestDb::postgres().await;
+    let url = db.url();
+    let refused = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || run_in(None, &["--database-url", &url, "client", "list"], None, &[])
+    })
+    .await
+    .unwrap();
+    assert_one_line_error(
+        &refused,
+        "has no Portcullis tables: create them with `portcullis migrate`",
+    );
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(tables, 0, "no table was created");
+    drop(conn);
+    let listed = tokio::task::spawn_blocking(move || {
+        json(&run_in(
+            None,
+            &["--database-url", &url, "migrate"],
+            None,
+            &[],
+        ));
+        run_in(None, &["--database-url", &url, "client", "list"], None, &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(json(&listed), serde_json::json!([]));
+    assert!(
+        stderr(&listed).starts_with("database: PostgreSQL at "),
+        "{}",
+        stderr(&listed)
+    );
+    db.drop_db().await;
+}
