@@ -683,7 +683,9 @@ async fn run_on(
         load_average(),
     );
 
-    // Clients and a user, through the CLI like an operator would.
+    // The database, then clients and a user, through the CLI like an operator would
+    // (only serve and migrate create a database).
+    portcullis_cli(bin, args, url, &["migrate"], None)?;
     let cc = register_client(
         bin,
         args,

@@ -17,6 +17,7 @@
 //! rotating, extensions again, and the response, serialized once. Adding a grant, an
 //! extension or an authentication method never edits this file.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -67,6 +68,9 @@ pub struct AuthorizationServer<S: ClientStore> {
     repeatable: Vec<&'static str>,
     /// How long a pending authorization request works (seconds).
     pending_lifetime: i64,
+    /// Grant types known but turned off, with the description of their
+    /// `unsupported_grant_type` error.
+    disabled_grants: BTreeMap<String, String>,
 }
 
 /// How long a pending authorization request works unless set otherwise: time to sign
@@ -127,6 +131,7 @@ impl<S: ClientStore> AuthorizationServer<S> {
             authentication: ClientAuthentication::default(),
             repeatable: Vec::new(),
             pending_lifetime: PENDING_REQUEST_LIFETIME,
+            disabled_grants: BTreeMap::new(),
         }
     }
 
@@ -134,6 +139,20 @@ impl<S: ClientStore> AuthorizationServer<S> {
     /// [`PENDING_REQUEST_LIFETIME`] unless set).
     pub fn with_pending_request_lifetime(mut self, seconds: i64) -> Self {
         self.pending_lifetime = seconds.max(1);
+        self
+    }
+
+    /// Names `grant_type` as known but turned off: a token request for it is refused
+    /// `unsupported_grant_type` with `description` (the setting that turns it on, say)
+    /// instead of the generic words. Nothing is registered, so the metadata does not
+    /// list it.
+    pub fn with_disabled_grant(
+        mut self,
+        grant_type: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        self.disabled_grants
+            .insert(grant_type.into(), description.into());
         self
     }
 
@@ -632,9 +651,15 @@ impl<S: ClientStore> AuthorizationServer<S> {
         let params = Params::from_form_allowing(request, &self.repeatable)?;
         params.require("grant_type")?;
         let handler = self.grants.token_handler(&params).ok_or_else(|| {
+            let disabled = params
+                .get("grant_type")
+                .and_then(|grant_type| self.disabled_grants.get(grant_type));
             OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                "this grant_type is not supported by the authorization server",
+                disabled.map_or(
+                    Cow::Borrowed("this grant_type is not supported by the authorization server"),
+                    |description| Cow::Owned(description.clone()),
+                ),
             )
         })?;
         let client = if handler.skips_client_authentication(&params) {

@@ -147,19 +147,30 @@ async fn security_headers(
 /// Runs the server until SIGTERM or SIGINT, then finishes in-flight requests within
 /// `shutdown_grace_period` and returns.
 pub async fn serve(
-    config: Config,
+    mut config: Config,
     store: SqlStore,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let addr = config.bind_addr()?;
-    let issuer = config.http.issuer.clone();
-    let limits = Limits::from_config(&config);
-    let app = app_for(started_state(config, store.clone(), clock.clone(), random).await?);
+    // Bound first: without a configured issuer, the issuer is the address it listens
+    // on, the port the system chose for port 0 included.
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e} (is another server using the port? change it with --bind)"))?;
     let local = listener.local_addr()?;
+    if config.http.issuer.is_none() {
+        let issuer = config.issuer_for(local)?;
+        tracing::info!(
+            %issuer,
+            "no issuer is configured: using the loopback address the server listens on \
+             (set --issuer or PORTCULLIS_ISSUER to the public URL when there is one)"
+        );
+        config.http.issuer = Some(issuer);
+    }
+    let issuer = config.issuer().to_owned();
+    let limits = Limits::from_config(&config);
+    let app = app_for(started_state(config, store.clone(), clock.clone(), random).await?);
     tracing::info!(address = %local, %issuer, database = %store.describe(), "Portcullis is listening");
     if store
         .list_clients()

@@ -13,6 +13,11 @@
 //!
 //! Management commands print JSON on stdout. Any failure prints one line starting with
 //! `error:` on stderr, exits with status 1 and changes nothing.
+//!
+//! Only `serve` and `migrate` create a database, and say where. Every other command
+//! opens an existing one and names it on stderr (`database: SQLite at /abs/path`, or in
+//! its error line), so that a command run in the wrong directory, or with the wrong
+//! `--database-url`, says so instead of working on an empty database of its own.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -32,8 +37,14 @@ use crate::config::Config;
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, about, long_about = None)]
 pub struct Cli {
-    /// Database URL: sqlite://PATH (default sqlite://portcullis.db) or postgres://...
-    #[arg(long, global = true, env = "PORTCULLIS_DATABASE_URL")]
+    /// Database URL: sqlite://PATH (default sqlite://portcullis.db, in the current
+    /// directory) or postgres://USER@HOST/DATABASE.
+    #[arg(
+        long,
+        global = true,
+        env = "PORTCULLIS_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// TOML configuration file.
     #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
@@ -48,11 +59,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the authorization server.
     Serve {
-        /// Address to listen on (default 127.0.0.1:8080).
-        #[arg(long)]
+        /// Address to listen on, IP:PORT (default 127.0.0.1:8080).
+        #[arg(long, env = "PORTCULLIS_BIND")]
         bind: Option<String>,
-        /// Public base URL, the issuer identifier (default http://127.0.0.1:8080).
-        #[arg(long)]
+        /// Public base URL, the issuer identifier. Default: http:// and the bind address
+        /// when it is a loopback one (127.0.0.1:8080 gives http://127.0.0.1:8080);
+        /// required for any other bind address.
+        #[arg(long, env = "PORTCULLIS_ISSUER")]
         issuer: Option<String>,
     },
     /// Create or upgrade the database schema.
@@ -257,41 +270,89 @@ pub async fn run(cli: Cli) -> CliResult {
                 config.http.bind = bind;
             }
             if let Some(issuer) = issuer {
-                config.http.issuer = issuer;
+                config.http.issuer = Some(issuer);
             }
             config.validate()?;
-            let store = open(&config).await?;
+            let store = open(&config, Opening::CreateIfMissing).await?;
+            if store.created_database() {
+                tracing::info!(database = %store.describe(), "created a new database");
+            }
             crate::app::serve(config, store, clock, random).await
         }
         Command::Migrate => {
-            let store = open(&config).await?;
+            let store = open(&config, Opening::CreateIfMissing).await?;
             store.migrate().await?;
-            print(&json!({"migrated": true, "database": store.describe()}))
+            let created = store.created_database();
+            if created {
+                eprintln!("created a new database: {}", store.describe());
+            } else {
+                eprintln!("database: {}", store.describe());
+            }
+            print(&json!({"migrated": true, "created": created, "database": store.describe()}))
         }
-        Command::User(command) => user(&open(&config).await?, command).await,
-        Command::Client(command) => client(&open(&config).await?, command, &*random).await,
+        Command::User(command) => {
+            config.sign_in.validate_password_policy()?;
+            let store = open(&config, Opening::Existing).await?;
+            let result = user(&store, command, &config).await;
+            opened(&store, result)
+        }
+        Command::Client(command) => {
+            let store = open(&config, Opening::Existing).await?;
+            let result = client(&store, command, &*random, &config).await;
+            opened(&store, result)
+        }
         Command::Keys(command) => {
             config.validate()?;
-            let store = open(&config).await?;
-            let keys = crate::keys::KeyManager::new(store, &config.keys, clock, random)?;
-            match command {
-                KeysCommand::List => print(&serde_json::to_value(keys.list().await?)?),
-                KeysCommand::Rotate { alg } => {
-                    let alg = alg
-                        .map(|a| a.parse::<portcullis_core::jose::Algorithm>())
-                        .transpose()
-                        .map_err(|e| format!("--alg: {e}"))?;
-                    print(&serde_json::to_value(keys.rotate(alg).await?)?)
-                }
-                KeysCommand::Retire { kid } => {
-                    print(&serde_json::to_value(keys.retire(&kid).await?)?)
-                }
-            }
+            let store = open(&config, Opening::Existing).await?;
+            let result = keys(store.clone(), command, &config, clock, random).await;
+            opened(&store, result)
         }
     }
 }
 
-async fn open(config: &Config) -> CliResult<SqlStore> {
+/// The outcome of a command on `store`: on success, which database it was goes to
+/// stderr; on failure, it ends the one error line.
+fn opened(store: &SqlStore, result: CliResult) -> CliResult {
+    match result {
+        Ok(()) => {
+            eprintln!("database: {}", store.describe());
+            Ok(())
+        }
+        Err(error) => Err(format!("{error} (database: {})", store.describe()).into()),
+    }
+}
+
+async fn keys(
+    store: SqlStore,
+    command: KeysCommand,
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+) -> CliResult {
+    let keys = crate::keys::KeyManager::new(store, &config.keys, clock, random)?;
+    match command {
+        KeysCommand::List => print(&serde_json::to_value(keys.list().await?)?),
+        KeysCommand::Rotate { alg } => {
+            let alg = alg
+                .map(|a| a.parse::<portcullis_core::jose::Algorithm>())
+                .transpose()
+                .map_err(|e| format!("--alg: {e}"))?;
+            print(&serde_json::to_value(keys.rotate(alg).await?)?)
+        }
+        KeysCommand::Retire { kid } => print(&serde_json::to_value(keys.retire(&kid).await?)?),
+    }
+}
+
+/// Whether a command may create the database it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// `serve` and `migrate`: a missing SQLite file is created.
+    CreateIfMissing,
+    /// Every other command: the database must exist and hold the schema.
+    Existing,
+}
+
+async fn open(config: &Config, opening: Opening) -> CliResult<SqlStore> {
     let database = &config.database;
     let options = SqlOptions::default()
         .with_max_connections(database.max_connections)
@@ -300,8 +361,26 @@ async fn open(config: &Config) -> CliResult<SqlStore> {
         } else {
             SqliteSynchronous::Normal
         })
-        .with_client_cache_ttl(database.client_cache_ttl);
-    Ok(SqlStore::connect_with(&database.database_url, options).await?)
+        .with_client_cache_ttl(database.client_cache_ttl)
+        .with_require_existing(opening == Opening::Existing)
+        .with_run_migrations(opening == Opening::CreateIfMissing);
+    let store = SqlStore::connect_with(&database.database_url, options).await?;
+    if opening == Opening::Existing {
+        // An existing database without the schema is someone else's (a PostgreSQL
+        // server's default database, say): never fill it with tables.
+        if !store.has_schema().await? {
+            return Err(format!(
+                "the database ({}) has no Portcullis tables: create them with `portcullis \
+                 migrate`, or point --database-url (PORTCULLIS_DATABASE_URL) at the \
+                 Portcullis database",
+                store.describe()
+            )
+            .into());
+        }
+        // Brings a database of an earlier version up to this one, as before.
+        store.migrate().await?;
+    }
+    Ok(store)
 }
 
 fn print(value: &serde_json::Value) -> CliResult {
@@ -322,7 +401,8 @@ fn read_password() -> CliResult<String> {
     Ok(password)
 }
 
-async fn user(store: &SqlStore, command: UserCommand) -> CliResult {
+async fn user(store: &SqlStore, command: UserCommand, config: &Config) -> CliResult {
+    let min_length = config.sign_in.password_min_length;
     match command {
         UserCommand::Create {
             username,
@@ -333,7 +413,11 @@ async fn user(store: &SqlStore, command: UserCommand) -> CliResult {
             if username.trim().is_empty() || username.chars().any(char::is_control) {
                 return Err("the username must not be empty or contain control characters".into());
             }
+            if let Some(email) = &email {
+                crate::passwords::check_email(email)?;
+            }
             let password = read_password()?;
+            crate::passwords::check_password(&password, &username, min_length)?;
             let user = store
                 .create_user(
                     NewUser::new(username, password)
@@ -352,6 +436,7 @@ async fn user(store: &SqlStore, command: UserCommand) -> CliResult {
         }
         UserCommand::SetPassword { username, .. } => {
             let password = read_password()?;
+            crate::passwords::check_password(&password, &username, min_length)?;
             if !store.set_user_password(&username, &password).await? {
                 return Err(format!("no user named '{username}'").into());
             }
@@ -367,6 +452,29 @@ async fn set_disabled(store: &SqlStore, username: &str, disabled: bool) -> CliRe
         return Err(format!("no user named '{username}'").into());
     }
     print(&json!({"username": username, "disabled": disabled}))
+}
+
+/// Warns on stderr when `client` asks for a legacy grant this configuration leaves off:
+/// it is registered, but the server refuses the grant until the setting is on.
+fn warn_about_disabled_grants(client: &ClientRecord, config: &Config) {
+    let tokens = &config.tokens;
+    if !tokens.enable_password_grant && client.grant_types.iter().any(|g| g == "password") {
+        eprintln!(
+            "warning: the password grant is off in this configuration: the server refuses \
+             it until enable_password_grant = true (or PORTCULLIS_ENABLE_PASSWORD_GRANT=true)"
+        );
+    }
+    let implicit = client.grant_types.iter().any(|g| g == "implicit")
+        || client
+            .response_types
+            .iter()
+            .any(|r| r.split(' ').any(|t| t == "token"));
+    if !tokens.enable_implicit_grant && implicit {
+        eprintln!(
+            "warning: the implicit grant is off in this configuration: the server refuses \
+             it until enable_implicit_grant = true (or PORTCULLIS_ENABLE_IMPLICIT_GRANT=true)"
+        );
+    }
 }
 
 fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value {
@@ -408,10 +516,16 @@ impl ClientCreate {
     }
 }
 
-async fn client(store: &SqlStore, command: ClientCommand, random: &dyn RandomSource) -> CliResult {
+async fn client(
+    store: &SqlStore,
+    command: ClientCommand,
+    random: &dyn RandomSource,
+    config: &Config,
+) -> CliResult {
     match command {
         ClientCommand::Create(options) => {
             let mut client = clients::validate(&options.registration())?;
+            warn_about_disabled_grants(&client, config);
             client.client_id = clients::new_client_id(random);
             let secret = (client.token_endpoint_auth_method != AuthMethod::NONE)
                 .then(|| clients::new_client_secret(random));

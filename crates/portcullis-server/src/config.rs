@@ -5,7 +5,8 @@
 //! `PORTCULLIS_CONFIG`) and by an environment variable named after it in upper case:
 //! `issuer` ← `PORTCULLIS_ISSUER`, `access_token_lifetime` ←
 //! `PORTCULLIS_ACCESS_TOKEN_LIFETIME`. Unknown keys in the file are an error, so a typo
-//! never goes unnoticed.
+//! never goes unnoticed; a type error names the key and its line; a `PORTCULLIS_*`
+//! variable that is no setting is warned about, with the closest setting.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -93,8 +94,9 @@ pub struct HttpConfig {
     /// The address `serve` listens on.
     pub bind: String,
     /// The issuer identifier: the server's public base URL. `https` is required unless
-    /// the host is a loopback address.
-    pub issuer: String,
+    /// the host is a loopback address. Unset, `serve` derives it from a loopback
+    /// `bind` (`http://` and the address it listens on); any other `bind` needs it.
+    pub issuer: Option<String>,
     /// Seconds a client has to send a request's head (line and headers), counted
     /// from the first byte it sends.
     pub http_header_timeout: u64,
@@ -116,7 +118,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8080".into(),
-            issuer: "http://127.0.0.1:8080".into(),
+            issuer: None,
             http_header_timeout: 10,
             http_body_timeout: 10,
             http_idle_timeout: 30,
@@ -181,6 +183,10 @@ pub struct SignInConfig {
     /// Failed sign-ins allowed from one client address (an IPv6 client: its /64) per
     /// `login_max_delay` window, whatever the accounts; successes never count.
     pub login_address_failures: u32,
+    /// The fewest characters (Unicode code points) a user's password may have: at
+    /// least 8 (NIST SP 800-63B §3.1.1.2). There are no composition rules; the most
+    /// common passwords are refused whatever their length.
+    pub password_min_length: u32,
 }
 
 impl Default for SignInConfig {
@@ -191,7 +197,32 @@ impl Default for SignInConfig {
             login_free_attempts: 3,
             login_max_delay: 900,
             login_address_failures: 50,
+            password_min_length: PASSWORD_MIN_LENGTH_FLOOR,
         }
+    }
+}
+
+/// The lowest `password_min_length` may be: NIST SP 800-63B's minimum.
+pub const PASSWORD_MIN_LENGTH_FLOOR: u32 = 8;
+
+impl SignInConfig {
+    /// Checks `password_min_length`.
+    pub fn validate_password_policy(&self) -> Result<(), ConfigError> {
+        if self.password_min_length < PASSWORD_MIN_LENGTH_FLOOR {
+            return Err(ConfigError::Invalid(format!(
+                "password_min_length must be at least {PASSWORD_MIN_LENGTH_FLOOR} (NIST SP \
+                 800-63B), not {}",
+                self.password_min_length
+            )));
+        }
+        if self.password_min_length > 64 {
+            return Err(ConfigError::Invalid(format!(
+                "password_min_length must be at most 64 (NIST SP 800-63B asks that \
+                 passwords of 64 characters be accepted), not {}",
+                self.password_min_length
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -378,15 +409,29 @@ impl Config {
                     path: path.to_owned(),
                     source,
                 })?;
-                toml::from_str::<toml::Table>(&text).map_err(|e| {
-                    ConfigError::Invalid(format!("{}: {}", path.display(), e.message()))
-                })?
+                let table = toml::from_str::<toml::Table>(&text).map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "{}{}: {}",
+                        path.display(),
+                        e.span()
+                            .map(|span| format!(" line {}", line_of(&text, span.start)))
+                            .unwrap_or_default(),
+                        e.message()
+                    ))
+                })?;
+                check_file_types(path, &text, &table)?;
+                table
             }
             None => toml::Table::new(),
         };
         let defaults = toml::Table::try_from(Config::default())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let env: BTreeMap<String, String> = env.into_iter().collect();
+        for var in env.keys() {
+            if let Some(warning) = unknown_variable(var) {
+                tracing::warn!("{warning}");
+            }
+        }
         for &key in Self::keys() {
             let var = format!("PORTCULLIS_{}", key.to_uppercase());
             let Some(raw) = env.get(&var) else { continue };
@@ -460,6 +505,7 @@ impl Config {
             "login_free_attempts",
             "login_max_delay",
             "login_address_failures",
+            "password_min_length",
             "sqlite_synchronous",
             "max_connections",
             "client_cache_ttl",
@@ -484,10 +530,23 @@ impl Config {
         ]
     }
 
-    /// Checks the settings `serve` depends on: the bind address, the issuer, lifetimes.
+    /// Checks the settings `serve` depends on: the bind address, the issuer (or that it
+    /// can be derived from the bind address), lifetimes.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.bind_addr()?;
-        validate_issuer(&self.http.issuer)?;
+        let bind = self.bind_addr()?;
+        match &self.http.issuer {
+            Some(issuer) => validate_issuer(issuer)?,
+            None if bind.ip().is_loopback() => {}
+            None => {
+                return Err(ConfigError::Invalid(format!(
+                    "no issuer is configured and the bind address {bind} is not a loopback \
+                     address, so the server's public URL cannot be guessed: set it with \
+                     --issuer URL or PORTCULLIS_ISSUER (for example \
+                     --issuer https://auth.example.com)"
+                )))
+            }
+        }
+        self.sign_in.validate_password_policy()?;
         let (tokens, sign_in, http) = (&self.tokens, &self.sign_in, &self.http);
         for (name, value) in [
             ("access_token_lifetime", tokens.access_token_lifetime),
@@ -543,6 +602,35 @@ impl Config {
         Ok(())
     }
 
+    /// The issuer a server listening on `local` advertises: the configured one, or,
+    /// when none is, `http://` and `local` if it is a loopback address (127.0.0.0/8,
+    /// `[::1]`). Any other address needs a configured issuer: what clients reach
+    /// cannot be guessed from it.
+    pub fn issuer_for(&self, local: SocketAddr) -> Result<String, ConfigError> {
+        if let Some(issuer) = &self.http.issuer {
+            return Ok(issuer.clone());
+        }
+        if !local.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "no issuer is configured and the bind address {local} is not a loopback \
+                 address: set it with --issuer URL or PORTCULLIS_ISSUER"
+            )));
+        }
+        if local.port() == 0 {
+            return Err(ConfigError::Invalid(
+                "no issuer is configured and the bind address has port 0: set the issuer \
+                 (--issuer URL or PORTCULLIS_ISSUER), or bind the listener first"
+                    .into(),
+            ));
+        }
+        Ok(format!("http://{local}"))
+    }
+
+    /// The issuer, or `""` while none is set (see [`Config::issuer_for`]).
+    pub fn issuer(&self) -> &str {
+        self.http.issuer.as_deref().unwrap_or_default()
+    }
+
     /// The parsed bind address.
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.http.bind.parse().map_err(|_| {
@@ -562,8 +650,105 @@ impl Config {
 
     /// True when cookies must be `Secure`: the issuer is https.
     pub fn secure_cookies(&self) -> bool {
-        url::Url::parse(&self.http.issuer).is_ok_and(|url| url.scheme() == "https")
+        url::Url::parse(self.issuer()).is_ok_and(|url| url.scheme() == "https")
     }
+}
+
+/// `PORTCULLIS_*` variables that are not settings but are read all the same: the
+/// configuration file's (a flag's environment name), and those of the project's own
+/// test and benchmark scripts.
+const OTHER_VARIABLES: &[&str] = &[
+    "PORTCULLIS_CONFIG",
+    "PORTCULLIS_BIN",
+    "PORTCULLIS_BENCH_BIN",
+];
+
+/// The warning for `var` when it is a `PORTCULLIS_*` variable that sets nothing (a
+/// misspelt setting, say), naming the closest setting.
+pub fn unknown_variable(var: &str) -> Option<String> {
+    let key = var.strip_prefix("PORTCULLIS_")?;
+    if OTHER_VARIABLES.contains(&var)
+        || key.starts_with("TEST_")
+        || Config::keys().iter().any(|k| k.to_uppercase() == key)
+    {
+        return None;
+    }
+    let lower = key.to_lowercase();
+    let closest = Config::keys()
+        .iter()
+        .map(|k| (edit_distance(k, &lower), *k))
+        .min()
+        .filter(|(distance, _)| *distance <= 3)
+        .map(|(_, k)| format!(" (did you mean PORTCULLIS_{}?)", k.to_uppercase()))
+        .unwrap_or_default();
+    Some(format!(
+        "the environment variable {var} is not a setting and is ignored{closest}; the \
+         settings are PORTCULLIS_ and a configuration key in upper case"
+    ))
+}
+
+/// The Levenshtein distance between `a` and `b`, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .unwrap_or(text)
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
+}
+
+/// Keys whose values may hold a secret (a password in the URL, the key itself): never
+/// quoted in an error.
+const SECRET_KEYS: &[&str] = &["database_url", "key_encryption_key"];
+
+/// Checks the type of each known key of the file alone, so that an error names the key
+/// and its line (the flattened sections would only say "invalid type").
+fn check_file_types(path: &Path, text: &str, table: &toml::Table) -> Result<(), ConfigError> {
+    // Where each top-level key is: its span in the file.
+    let spans: BTreeMap<String, toml::Spanned<toml::Value>> =
+        toml::from_str(text).unwrap_or_default();
+    for (key, value) in table {
+        if !Config::keys().contains(&key.as_str()) {
+            continue; // refused below, by name
+        }
+        let mut alone = toml::Table::new();
+        alone.insert(key.clone(), value.clone());
+        if let Err(error) = toml::Value::Table(alone).try_into::<Config>() {
+            let line = spans
+                .get(key)
+                .map(|spanned| format!(" line {}", line_of(text, spanned.span().start)))
+                .unwrap_or_default();
+            // The parser's words may quote the value: not for a value that may be secret.
+            let why = if SECRET_KEYS.contains(&key.as_str()) {
+                "must be a string".to_owned()
+            } else {
+                error.message().to_owned()
+            };
+            return Err(ConfigError::Invalid(format!(
+                "{}{line}: {key}: {why}",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The non-empty items of `raw` separated by `separator`, as a TOML array.
@@ -632,7 +817,7 @@ mod tests {
             ("OTHER".to_owned(), "x".to_owned()),
         ];
         let config = Config::load(Some(&file), env).unwrap();
-        assert_eq!(config.http.issuer, "https://file.example");
+        assert_eq!(config.http.issuer.as_deref(), Some("https://file.example"));
         assert_eq!(config.tokens.access_token_lifetime, 20);
         assert!(config.tokens.enable_password_grant);
         assert_eq!(config.http.bind, "127.0.0.1:8080");
@@ -657,6 +842,47 @@ mod tests {
         assert!(error.contains("PORTCULLIS_SESSION_LIFETIME"), "{error}");
     }
 
+    /// Issue 15, item 9: a type error in the file names the key and its line, without
+    /// quoting a value that may be secret.
+    #[test]
+    fn file_type_errors_name_the_key_and_line() {
+        let dir =
+            std::env::temp_dir().join(format!("portcullis-config-types-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("types.toml");
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:8080\"\n\nsession_lifetime = \"12h\"\n",
+        )
+        .unwrap();
+        let error = Config::load(Some(&file), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("types.toml line 3: session_lifetime: invalid type"),
+            "{error}"
+        );
+        std::fs::write(&file, "key_encryption_key = [\"s3cr3t-value\"]\n").unwrap();
+        let error = Config::load(Some(&file), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 1: key_encryption_key: must be a string")
+                && !error.contains("s3cr3t-value"),
+            "{error}"
+        );
+        assert!(unknown_variable("PORTCULLIS_ISSUER").is_none());
+        assert!(unknown_variable("PORTCULLIS_CONFIG").is_none());
+        assert!(unknown_variable("HOME").is_none());
+        assert!(unknown_variable("PORTCULLIS_ISUER")
+            .unwrap()
+            .contains("did you mean PORTCULLIS_ISSUER?"));
+        assert!(!unknown_variable("PORTCULLIS_SOMETHING_ELSE_ENTIRELY")
+            .unwrap()
+            .contains("did you mean"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Every key is a field of one section, and every field a key: the flattened
     /// sections keep the file and environment names flat.
     #[test]
@@ -665,6 +891,7 @@ mod tests {
         let mut fields: Vec<&str> = table.keys().map(String::as_str).collect();
         // Unset optional values are not serialized.
         fields.extend([
+            "issuer",
             "templates_dir",
             "scopes_supported",
             "service_documentation",

@@ -2,7 +2,8 @@
 //!
 //! The ready-to-run Portcullis authorization server (`portcullis serve`) and its command
 //! line: configuration in sections ([`config`]), the CLI ([`cli`]), client
-//! registration rules ([`clients`]), the shared state and composition root
+//! registration rules ([`clients`]), the password and email rules ([`passwords`]),
+//! the shared state and composition root
 //! ([`state`]), the HTTP application ([`app`]) with its routes by area ([`routes`])
 //! and its authorize, login, consent and logout pages ([`pages`]), the HTTP listener
 //! with its connection limits and timeouts ([`listener`]), server-side sessions
@@ -18,6 +19,7 @@ pub mod config;
 pub mod keys;
 pub mod listener;
 pub mod pages;
+pub mod passwords;
 pub mod routes;
 pub mod session;
 pub mod state;

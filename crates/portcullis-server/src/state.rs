@@ -27,7 +27,7 @@ pub struct AppState {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("issuer", &self.inner.config.http.issuer)
+            .field("issuer", &self.inner.config.issuer())
             .field("database", &self.inner.store.describe())
             .finish_non_exhaustive()
     }
@@ -64,12 +64,16 @@ impl AppState {
     /// The state for `config` over `store`, reading time from `clock` and random bytes
     /// from `random`.
     pub fn new(
-        config: Config,
+        mut config: Config,
         store: SqlStore,
         clock: Arc<dyn Clock>,
         random: Arc<dyn RandomSource>,
     ) -> Result<Self, AppError> {
         config.validate()?;
+        if config.http.issuer.is_none() {
+            // Embedded without an issuer: the one of the (loopback) bind address.
+            config.http.issuer = Some(config.issuer_for(config.bind_addr()?)?);
+        }
         let keys = Arc::new(KeyManager::new(
             store.clone(),
             &config.keys,
@@ -174,11 +178,16 @@ pub fn authorization_server(
         .with_refresh_token_lifetime(Some(tokens.refresh_token_lifetime))
         .with_max_grant_lifetime(Some(tokens.grant_lifetime));
     let mut server = AuthorizationServer::new(store)
-        .with_issuer(config.http.issuer.clone())
+        .with_issuer(config.issuer().to_owned())
         .with_clock(clock)
         .with_random(random)
         .with_bearer_tokens(bearer)
-        .with_pending_request_lifetime(config.sign_in.authorization_request_lifetime);
+        .with_pending_request_lifetime(config.sign_in.authorization_request_lifetime)
+        .with_disabled_grant(
+            "password",
+            "the password grant is turned off on this server (its operator can turn it on \
+             with enable_password_grant = true)",
+        );
     server
         .register_grant(
             AuthorizationCodeGrant::new().with_code_lifetime(tokens.authorization_code_lifetime),

@@ -39,6 +39,19 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// `SQLite at /path` or `PostgreSQL at host:port/db`, never a password.
     fn describe(&self) -> String;
 
+    /// True when the migrations have run here at least once: the migrations table
+    /// exists.
+    async fn has_schema(&self) -> Result<bool, SqlError> {
+        let rows = self.fetch(Query::new(self.schema_probe())).await?;
+        Ok(match rows.first() {
+            Some(row) => crate::schema::Row::int(row, 0)? > 0,
+            None => false,
+        })
+    }
+
+    /// A query whose first column counts the migrations tables (0 or 1).
+    fn schema_probe(&self) -> &'static str;
+
     /// The rows `query` returns, read from committed data.
     async fn fetch(&self, query: Query) -> Result<Vec<OwnedRow>, SqlError>;
 

@@ -26,19 +26,25 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A pooled PostgreSQL connection idle for longer than this is pinged before use.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
-/// Opens the database `url` names: the backend, and which database it is.
+/// Opens the database `url` names: the backend, which database it is, and whether
+/// opening created it (a new SQLite file).
 pub(crate) async fn connect(
     url: &str,
     options: &SqlOptions,
-) -> Result<(Arc<dyn Backend>, Kind), SqlError> {
+) -> Result<(Arc<dyn Backend>, Kind, bool), SqlError> {
     let Some((scheme, _)) = url.split_once(':') else {
         return Err(SqlError::InvalidUrl {
             reason: "it has no scheme".to_owned(),
         });
     };
     match scheme.to_ascii_lowercase().as_str() {
-        "sqlite" => Ok((connect_sqlite(url, options).await?, Kind::Sqlite)),
-        "postgres" | "postgresql" => Ok((connect_postgres(url, options).await?, Kind::Postgres)),
+        "sqlite" => {
+            let (backend, created) = connect_sqlite(url, options).await?;
+            Ok((backend, Kind::Sqlite, created))
+        }
+        "postgres" | "postgresql" => {
+            Ok((connect_postgres(url, options).await?, Kind::Postgres, false))
+        }
         _ => Err(SqlError::UnsupportedScheme {
             // Only the scheme: the rest of the URL may hold a password.
             scheme: scheme.chars().take(32).collect(),
@@ -46,17 +52,36 @@ pub(crate) async fn connect(
     }
 }
 
-async fn connect_sqlite(url: &str, options: &SqlOptions) -> Result<Arc<dyn Backend>, SqlError> {
+async fn connect_sqlite(
+    url: &str,
+    options: &SqlOptions,
+) -> Result<(Arc<dyn Backend>, bool), SqlError> {
     let location = location_of(url)?;
-    if let Location::File(path) = &location {
-        check_parent_directory(path)?;
-        if path.is_dir() {
-            return Err(SqlError::OpenSqlite {
-                path: path.display().to_string(),
-                reason: "it is a directory, not a database file".to_owned(),
+    let mut created = false;
+    match &location {
+        Location::File(path) => {
+            check_parent_directory(path)?;
+            if path.is_dir() {
+                return Err(SqlError::OpenSqlite {
+                    path: path.display().to_string(),
+                    reason: "it is a directory, not a database file".to_owned(),
+                });
+            }
+            if options.require_existing && !path.exists() {
+                return Err(SqlError::NoDatabase {
+                    path: path.display().to_string(),
+                });
+            }
+            created = secure_database_file(path)?;
+        }
+        Location::Memory if options.require_existing => {
+            return Err(SqlError::InvalidUrl {
+                reason: "an in-memory SQLite database starts empty and is gone when the \
+                         command ends: name the database file (sqlite://PATH)"
+                    .to_owned(),
             });
         }
-        secure_database_file(path)?;
+        Location::Memory => {}
     }
     let synchronous = options.sqlite_synchronous;
     let opened = {
@@ -67,7 +92,7 @@ async fn connect_sqlite(url: &str, options: &SqlOptions) -> Result<Arc<dyn Backe
             .map_err(|e| SqlError::Task(e.to_string()))?
     };
     match opened {
-        Ok(backend) => Ok(Arc::new(backend)),
+        Ok(backend) => Ok((Arc::new(backend), created)),
         Err(error) => Err(SqlError::OpenSqlite {
             path: match &location {
                 Location::File(path) => path.display().to_string(),
@@ -82,6 +107,14 @@ async fn connect_sqlite(url: &str, options: &SqlOptions) -> Result<Arc<dyn Backe
 }
 
 async fn connect_postgres(url: &str, options: &SqlOptions) -> Result<Arc<dyn Backend>, SqlError> {
+    if !names_a_postgres_database(url) {
+        return Err(SqlError::InvalidUrl {
+            reason: "the PostgreSQL URL names no database (without one, the server's \
+                     default for the user would be used): add it as the path, \
+                     postgres://USER@HOST/DATABASE"
+                .to_owned(),
+        });
+    }
     let connect_options = PgConnectOptions::from_str(url).map_err(|e| SqlError::InvalidUrl {
         reason: e.to_string(),
     })?;
@@ -152,12 +185,31 @@ async fn connect_postgres(url: &str, options: &SqlOptions) -> Result<Arc<dyn Bac
     Ok(Arc::new(PgBackend::new(pool, hot, unflushed, target)))
 }
 
+/// True when the PostgreSQL `url` itself names the database: a non-empty path
+/// (`postgres://HOST/DATABASE`) or a `dbname` parameter. `PGDATABASE` and the
+/// server's per-user default do not count: a URL that leaves the database to them
+/// reaches whichever database they happen to imply.
+fn names_a_postgres_database(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = before_query
+        .split_once('/')
+        .map(|(_, path)| path)
+        .unwrap_or("");
+    !path.is_empty()
+        || query
+            .split('&')
+            .any(|pair| pair.strip_prefix("dbname=").is_some_and(|v| !v.is_empty()))
+}
+
 /// Creates a new database file readable by its owner only (0600), before SQLite
 /// opens it: SQLite gives its `-wal` and `-shm` files the database file's permissions,
 /// so all three hold password hashes, emails and session data for the owner alone,
 /// whatever the umask. For an existing file readable or writable by others, logs a
-/// warning that says how to fix it.
-fn secure_database_file(path: &Path) -> Result<(), SqlError> {
+/// warning that says how to fix it. True when it created the file.
+fn secure_database_file(path: &Path) -> Result<bool, SqlError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -167,7 +219,7 @@ fn secure_database_file(path: &Path) -> Result<(), SqlError> {
             .mode(0o600)
             .open(path)
         {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(true),
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(error) => {
                 return Err(SqlError::OpenSqlite {
@@ -192,8 +244,9 @@ fn secure_database_file(path: &Path) -> Result<(), SqlError> {
         }
     }
     #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
+    return Ok(!path.exists());
+    #[cfg(unix)]
+    Ok(false)
 }
 
 /// The database file and the two files SQLite keeps beside it in WAL mode.
@@ -267,5 +320,32 @@ fn postgres_target(options: &PgConnectOptions) -> String {
     match options.get_socket() {
         Some(socket) => format!("{}/{database}", socket.display()),
         None => format!("{}:{}/{database}", options.get_host(), options.get_port()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_a_postgres_database;
+
+    #[test]
+    fn a_postgres_url_must_name_its_database() {
+        for url in [
+            "postgres://u:p@db.internal/portcullis",
+            "postgresql://db.internal:5432/portcullis?sslmode=require",
+            "postgres://db.internal?dbname=portcullis",
+            "postgres:///portcullis",
+        ] {
+            assert!(names_a_postgres_database(url), "{url}");
+        }
+        for url in [
+            "postgres://",
+            "postgres:",
+            "postgres://u:p@db.internal",
+            "postgres://db.internal:5432/",
+            "postgres://db.internal/?sslmode=require",
+            "postgres://db.internal?dbname=",
+        ] {
+            assert!(!names_a_postgres_database(url), "{url}");
+        }
     }
 }

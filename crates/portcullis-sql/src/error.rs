@@ -38,6 +38,15 @@ pub enum SqlError {
         reason: String,
     },
 
+    /// The options asked for an existing database
+    /// ([`SqlOptions::require_existing`](crate::SqlOptions)) and there is no SQLite
+    /// file at `path`.
+    #[error("there is no database at '{path}' — create it with `portcullis migrate` (or `portcullis serve`), or point --database-url (PORTCULLIS_DATABASE_URL) at the existing one")]
+    NoDatabase {
+        /// The absolute path of the missing database file.
+        path: String,
+    },
+
     /// The PostgreSQL server could not be reached or refused the connection.
     #[error("cannot connect to PostgreSQL at {target}: {reason} — check that the server is running and the URL (--database-url) is right")]
     ConnectPostgres {

@@ -121,6 +121,11 @@ pub struct SqlOptions {
     /// How long, in seconds, the token endpoint may reuse a client it read (changes
     /// made by another process show within this time). Default 5; 0 disables.
     pub client_cache_ttl: u64,
+    /// Open only a database that already exists. Default `false`: a missing SQLite file
+    /// is created. With `true`, a missing file is [`SqlError::NoDatabase`] and an
+    /// in-memory database (empty, gone when the store is) is refused: for management
+    /// tools, which must never write into a database of their own making.
+    pub require_existing: bool,
 }
 
 impl Default for SqlOptions {
@@ -130,6 +135,7 @@ impl Default for SqlOptions {
             sqlite_synchronous: SqliteSynchronous::Normal,
             run_migrations: true,
             client_cache_ttl: 5,
+            require_existing: false,
         }
     }
 }
@@ -150,6 +156,12 @@ impl SqlOptions {
     /// Applying the migrations when connecting, or not.
     pub fn with_run_migrations(mut self, run: bool) -> Self {
         self.run_migrations = run;
+        self
+    }
+
+    /// Opening only a database that already exists, or creating a missing SQLite file.
+    pub fn with_require_existing(mut self, require: bool) -> Self {
+        self.require_existing = require;
         self
     }
 
@@ -181,6 +193,7 @@ pub struct SqlStore {
     clients: Arc<client_cache::ClientCache>,
     backend: Backend,
     description: Arc<str>,
+    created: bool,
     random: Arc<dyn RandomSource>,
 }
 
@@ -201,9 +214,10 @@ impl SqlStore {
     // The store's one composition-root default of randomness.
     #[allow(clippy::disallowed_types)]
     pub async fn connect_with(url: &str, options: SqlOptions) -> Result<SqlStore, SqlError> {
-        let (backend, kind) = connect::connect(url, &options).await?;
+        let (backend, kind, created) = connect::connect(url, &options).await?;
         let store = SqlStore {
             description: backend.describe().into(),
+            created,
             repository: Repository::new(backend),
             clients: Arc::new(client_cache::ClientCache::new(
                 options.client_cache_ttl,
@@ -240,6 +254,13 @@ impl SqlStore {
         self.fill_username_keys().await
     }
 
+    /// True when the database holds the store's schema: [`migrate`](Self::migrate) has
+    /// run on it at least once. A tool that must not create a database checks this
+    /// before migrating an existing one to the current version.
+    pub async fn has_schema(&self) -> Result<bool, SqlError> {
+        self.repository.backend().has_schema().await
+    }
+
     /// Runs a trivial query: `Ok` when the database answers (for health checks).
     pub async fn ping(&self) -> Result<(), SqlError> {
         self.repository.ping().await
@@ -248,6 +269,11 @@ impl SqlStore {
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// True when opening created the database: a SQLite file that did not exist.
+    pub fn created_database(&self) -> bool {
+        self.created
     }
 
     /// Where the data lives, for logs: `SQLite at /abs/path/portcullis.db` or

@@ -231,6 +231,11 @@ impl Backend for PgBackend {
             .map_err(|e| SqlError::Migrate(e.to_string()))
     }
 
+    fn schema_probe(&self) -> &'static str {
+        "SELECT COUNT(*) FROM pg_catalog.pg_tables \
+         WHERE schemaname = current_schema() AND tablename = '_sqlx_migrations'"
+    }
+
     fn describe(&self) -> String {
         format!("PostgreSQL at {}", self.target)
     }

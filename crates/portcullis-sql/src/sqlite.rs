@@ -563,6 +563,10 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
+    fn schema_probe(&self) -> &'static str {
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+    }
+
     fn describe(&self) -> String {
         match &self.location {
             Location::File(path) => format!("SQLite at {}", path.display()),

@@ -179,6 +179,8 @@ describe('sign-in and consent in headless Chromium', { timeout: 180_000 }, () =>
     });
     callback = { server: cbServer, base: `http://127.0.0.1:${cbServer.address().port}`, hits };
 
+    // Only serve and migrate create the database; the management commands open it.
+    cli(databaseUrl, ['migrate']);
     client = cli(databaseUrl, [
       'client', 'create', '--name', CLIENT_NAME, '--redirect-uri', redirectUri(), '--scope', 'profile',
     ]);

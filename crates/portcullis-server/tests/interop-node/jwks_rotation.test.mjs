@@ -52,7 +52,7 @@ let issuer;
 let client;
 
 before(async () => {
-  // Management commands open an existing database: create it first.
+  // Only serve and migrate create the database; the management commands open it.
   cli("migrate");
   client = cli(
     "client", "create", "--name", "jose-interop", "--grant-type", "client_credentials",

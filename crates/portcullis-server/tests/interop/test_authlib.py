@@ -93,7 +93,7 @@ def authlib_session(client, **kwargs):
 
 
 def migrate(binary, database_url):
-    """Creates the database: management commands open an existing one only."""
+    """Creates the database: only serve and migrate do; the management commands open it."""
     result = subprocess.run(
         [binary, "--database-url", database_url, "migrate"],
         env=child_env(),

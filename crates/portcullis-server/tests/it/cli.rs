@@ -1,6 +1,7 @@
 //! The command line, run as the real binary against a fresh SQLite file.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use portcullis_core::Client;
@@ -8,26 +9,78 @@ use portcullis_core::Client;
 use crate::support::TestDb;
 
 fn portcullis(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
+    portcullis_with(db, args, stdin, &[])
+}
+
+/// `portcullis --database-url DB ARGS` with the settings of `env`.
+fn portcullis_with(
+    db: &TestDb,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
+    let url = db.url();
+    let mut all = vec!["--database-url", url.as_str()];
+    all.extend_from_slice(args);
+    run_in(None, &all, stdin, env)
+}
+
+/// The binary with `args` (no `--database-url` added), in `dir`, with no
+/// `PORTCULLIS_*` variable but those of `env`.
+fn run_in(dir: Option<&Path>, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     command
-        .arg("--database-url")
-        .arg(db.url())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
     for (key, _) in std::env::vars() {
         if key.starts_with("PORTCULLIS_") {
             command.env_remove(key);
         }
     }
+    command.envs(env.iter().copied());
     let mut child = command.spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
     if let Some(text) = stdin {
         input.write_all(text.as_bytes()).unwrap();
     }
     drop(input);
-    child.wait_with_output().unwrap()
+    // Bounded: a `serve` that should have refused to start fails the test instead of
+    // hanging it.
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output().unwrap()));
+    match receiver.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(output) => output,
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            panic!("`portcullis {}` still ran after 30 s", args.join(" "));
+        }
+    }
+}
+
+/// A new empty directory.
+fn empty_dir() -> PathBuf {
+    let TestDb::Sqlite(path) = TestDb::sqlite() else {
+        unreachable!()
+    };
+    path.parent().unwrap().to_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A fresh SQLite database, created by `portcullis migrate` as the README says: the
+/// management commands open only an existing database.
+fn migrated_db() -> TestDb {
+    let db = TestDb::sqlite();
+    json(&portcullis(&db, &["migrate"], None));
+    db
 }
 
 fn json(output: &Output) -> serde_json::Value {
@@ -54,7 +107,7 @@ fn assert_one_line_error(output: &Output, needle: &str) {
 
 #[test]
 fn client_lifecycle() {
-    let db = TestDb::sqlite();
+    let db = migrated_db();
     let created = json(&portcullis(
         &db,
         &[
@@ -131,7 +184,7 @@ fn client_lifecycle() {
 
 #[test]
 fn bad_input_fails_with_one_line_and_changes_nothing() {
-    let db = TestDb::sqlite();
+    let db = migrated_db();
     assert_one_line_error(
         &portcullis(
             &db,
@@ -180,7 +233,7 @@ fn bad_input_fails_with_one_line_and_changes_nothing() {
 
 #[test]
 fn user_lifecycle() {
-    let db = TestDb::sqlite();
+    let db = migrated_db();
     let created = json(&portcullis(
         &db,
         &[
@@ -202,7 +255,7 @@ fn user_lifecycle() {
         &portcullis(
             &db,
             &["user", "create", "--username", "alice", "--password-stdin"],
-            Some("other\n"),
+            Some("other password\n"),
         ),
         "alice",
     );
@@ -296,7 +349,7 @@ fn serve_refuses_an_insecure_or_malformed_issuer() {
 
 #[test]
 fn client_create_with_audiences() {
-    let db = TestDb::sqlite();
+    let db = migrated_db();
     let api = json(&portcullis(
         &db,
         &[
@@ -355,7 +408,7 @@ fn client_create_with_audiences() {
 /// misled by, with the reason, and creates nothing.
 #[test]
 fn client_create_refuses_dangerous_redirect_uris() {
-    let db = TestDb::sqlite();
+    let db = migrated_db();
     for (uri, reason) in [
         (
             "https://app.example/cb\r\nX-Injected: 1",
@@ -424,18 +477,18 @@ fn client_create_refuses_dangerous_redirect_uris() {
 /// spelling.
 #[test]
 fn usernames_are_one_user_whatever_the_spelling() {
-    let db = TestDb::sqlite();
+    let db = migrated_db();
     json(&portcullis(
         &db,
         &["user", "create", "--username", "alice", "--password-stdin"],
-        Some("pw one\n"),
+        Some("password one\n"),
     ));
     for twin in ["Alice", " alice", "ALICE"] {
         assert_one_line_error(
             &portcullis(
                 &db,
                 &["user", "create", "--username", twin, "--password-stdin"],
-                Some("pw two\n"),
+                Some("password two\n"),
             ),
             "already exists",
         );
@@ -450,7 +503,7 @@ fn usernames_are_one_user_whatever_the_spelling() {
                 "\u{0430}lice",
                 "--password-stdin",
             ],
-            Some("pw three\n"),
+            Some("password three\n"),
         ),
         "mixes letters",
     );
@@ -467,4 +520,541 @@ fn usernames_are_one_user_whatever_the_spelling() {
     tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(db.drop_db());
+}
+
+/// Issue 15, item 4: run where there is no database, the management commands refuse,
+/// name the database they looked for and create nothing; `migrate` creates it and
+/// says where; from then on every command names the database it opened on stderr.
+#[test]
+fn management_commands_open_only_an_existing_database() {
+    let dir = empty_dir();
+    let path = dir.join("portcullis.db");
+    let expected = format!("there is no database at '{}'", path.display());
+    assert_one_line_error(
+        &run_in(Some(&dir), &["client", "list"], None, &[]),
+        &expected,
+    );
+    assert_one_line_error(
+        &run_in(
+            Some(&dir),
+            &["user", "create", "--username", "alice", "--password-stdin"],
+            Some("correct horse battery staple\n"),
+            &[],
+        ),
+        "portcullis migrate",
+    );
+    assert_one_line_error(&run_in(Some(&dir), &["keys", "list"], None, &[]), &expected);
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "no command created a file"
+    );
+    // A file that is not a Portcullis database (empty here) is not filled with tables.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+    }
+    assert_one_line_error(
+        &run_in(Some(&dir), &["client", "list"], None, &[]),
+        "has no Portcullis tables: create them with `portcullis migrate`",
+    );
+    let tables: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM sqlite_master", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(tables, 0, "no table was created");
+    std::fs::remove_file(&path).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("portcullis.db{suffix}")));
+    }
+
+    let migrated = run_in(Some(&dir), &["migrate"], None, &[]);
+    assert_eq!(json(&migrated)["created"], true);
+    assert_eq!(
+        stderr(&migrated).trim(),
+        format!("created a new database: SQLite at {}", path.display())
+    );
+    assert_eq!(
+        json(&run_in(Some(&dir), &["migrate"], None, &[]))["created"],
+        false
+    );
+    let listed = run_in(Some(&dir), &["client", "list"], None, &[]);
+    assert_eq!(json(&listed), serde_json::json!([]));
+    assert_eq!(
+        stderr(&listed).trim(),
+        format!("database: SQLite at {}", path.display())
+    );
+    // A failure after opening names the database in its one line.
+    assert_one_line_error(
+        &run_in(Some(&dir), &["user", "delete", "nobody"], None, &[]),
+        &format!(
+            "no user named 'nobody' (database: SQLite at {})",
+            path.display()
+        ),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 15, item 4: an empty SQLite path, an in-memory database for a management
+/// command, and a PostgreSQL URL without a database name are refused before anything
+/// is opened, by every command.
+#[test]
+fn empty_or_nameless_database_urls_are_refused() {
+    let dir = empty_dir();
+    for url in ["sqlite:", "sqlite://", "sqlite://?mode=rwc"] {
+        for args in [
+            &["client", "list"][..],
+            &["migrate"],
+            &["serve", "--bind", "127.0.0.1:0"],
+        ] {
+            let mut all = vec!["--database-url", url];
+            all.extend_from_slice(args);
+            assert_one_line_error(&run_in(Some(&dir), &all, None, &[]), "names no file");
+        }
+    }
+    assert_one_line_error(
+        &run_in(
+            Some(&dir),
+            &["--database-url", "sqlite::memory:", "user", "list"],
+            None,
+            &[],
+        ),
+        "in-memory SQLite database starts empty",
+    );
+    for url in [
+        "postgres://",
+        "postgres://portcullis@127.0.0.1:9",
+        "postgresql://127.0.0.1:9/",
+    ] {
+        for args in [
+            &["client", "list"][..],
+            &["migrate"],
+            &["serve", "--bind", "127.0.0.1:0"],
+        ] {
+            let mut all = vec!["--database-url", url];
+            all.extend_from_slice(args);
+            let output = run_in(Some(&dir), &all, None, &[]);
+            assert_one_line_error(&output, "the PostgreSQL URL names no database");
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 15, item 2: `serve --bind 127.0.0.1:PORT` without an issuer advertises
+/// `http://127.0.0.1:PORT` — in the metadata and in the callback's `iss` — and its
+/// token endpoint redeems the code; on first start it creates the database and says
+/// where.
+#[tokio::test]
+async fn serve_without_an_issuer_advertises_its_loopback_address() {
+    use crate::support::*;
+    use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, Scope};
+
+    let dir = empty_dir();
+    let log = dir.join("serve.log");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PORTCULLIS_") {
+            command.env_remove(key);
+        }
+    }
+    let child = command
+        .current_dir(&dir)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _instance = Instance {
+        child,
+        base: base.clone(),
+    };
+    let http = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..300 {
+        if let Ok(response) = http.get(format!("{base}/healthz")).send().await {
+            if response.status() == 200 {
+                healthy = true;
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        healthy,
+        "serve did not start: {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    let metadata: serde_json::Value = http
+        .get(format!("{base}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["issuer"], base);
+    assert_eq!(metadata["token_endpoint"], format!("{base}/token"));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let path = dir.join("portcullis.db");
+    assert!(
+        logged.contains("created a new database")
+            && logged.contains(&format!("SQLite at {}", path.display())),
+        "{logged}"
+    );
+
+    let db = TestDb::Sqlite(path);
+    seed(&db).await;
+    let client = oauth_client(&base);
+    let browser = browser();
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let (consent, _) = sign_in_from(&browser, &base, url.to_string(), USERNAME, PASSWORD).await;
+    let form = parse_form(&consent.text().await.unwrap());
+    let response = submit(&browser, &base, &form, &[("decision", "allow")]).await;
+    let params = query(&location(&base, &response));
+    assert_eq!(
+        params["iss"], base,
+        "the callback's iss is the address served"
+    );
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    client
+        .exchange_code(AuthorizationCode::new(params["code"].clone()))
+        .set_pkce_verifier(verifier)
+        .request_async(&no_redirects)
+        .await
+        .expect("the advertised token endpoint redeems the code");
+    drop(_instance);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 15, item 2: on an address that is not loopback the issuer cannot be guessed,
+/// so `serve` refuses to start without one and says how to set it.
+#[test]
+fn serve_refuses_a_public_bind_without_an_issuer() {
+    let db = TestDb::sqlite();
+    for bind in ["0.0.0.0:0", "[::]:0", "192.0.2.1:8080"] {
+        let output = portcullis(&db, &["serve", "--bind", bind], None);
+        assert_one_line_error(&output, "not a loopback address");
+        assert_one_line_error(&output, "--issuer URL or PORTCULLIS_ISSUER");
+        let output = portcullis_with(&db, &["serve"], None, &[("PORTCULLIS_BIND", bind)]);
+        assert_one_line_error(&output, "no issuer is configured");
+    }
+    let TestDb::Sqlite(path) = &db else {
+        unreachable!()
+    };
+    assert!(!path.exists(), "refused before opening the database");
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(db.drop_db());
+}
+
+/// Issue 15, item 6: passwords shorter than `password_min_length` (8 unless set
+/// higher) and the most common passwords are refused, at creation and at a change,
+/// and so are malformed emails; a minimum under 8 is a configuration error.
+#[test]
+fn passwords_and_emails_follow_the_policy() {
+    let db = migrated_db();
+    let create = |username: &str, email: Option<&str>, password: &str, env: &[(&str, &str)]| {
+        let mut args = vec!["user", "create", "--username", username, "--password-stdin"];
+        if let Some(email) = email {
+            args.extend(["--email", email]);
+        }
+        portcullis_with(&db, &args, Some(&format!("{password}\n")), env)
+    };
+    for (password, error) in [
+        (
+            "a",
+            "the password is too short: 1 character, and at least 8",
+        ),
+        ("seven c", "too short: 7 characters"),
+        ("password", "most commonly used passwords"),
+        ("PassWord", "most commonly used passwords"),
+        ("iloveyou", "most commonly used passwords"),
+        ("bob-the-builder", "must not be the username"),
+        ("xxxxxxxxxxxx", "one character repeated"),
+    ] {
+        let output = create("bob-the-builder", None, password, &[]);
+        assert_one_line_error(&output, error);
+        assert!(
+            // (Only passwords that are not words of the messages themselves.)
+            ["a", "password", "bob-the-builder"].contains(&password)
+                || !stderr(&output).contains(password),
+            "the error never repeats the password: {}",
+            stderr(&output)
+        );
+    }
+    for email in ["notanemail", "bob@", "@example.com", "bob @example.com"] {
+        assert_one_line_error(
+            &create("bob", Some(email), "correct horse battery staple", &[]),
+            "invalid email",
+        );
+    }
+    let longer = [("PORTCULLIS_PASSWORD_MIN_LENGTH", "16")];
+    assert_one_line_error(
+        &create("bob", None, "fifteen chars!!", &longer),
+        "at least 16 are needed (password_min_length)",
+    );
+    assert_one_line_error(
+        &create(
+            "bob",
+            None,
+            "correct horse",
+            &[("PORTCULLIS_PASSWORD_MIN_LENGTH", "4")],
+        ),
+        "password_min_length must be at least 8",
+    );
+    assert_one_line_error(
+        &portcullis_with(
+            &db,
+            &["serve", "--bind", "127.0.0.1:0"],
+            None,
+            &[("PORTCULLIS_PASSWORD_MIN_LENGTH", "7")],
+        ),
+        "password_min_length must be at least 8",
+    );
+    assert_eq!(
+        json(&portcullis(&db, &["user", "list"], None)),
+        serde_json::json!([]),
+        "nobody was created"
+    );
+    let created = json(&create(
+        "bob",
+        Some("bob@example.com"),
+        "sixteen chars ok",
+        &longer,
+    ));
+    assert_eq!(created["email"], "bob@example.com");
+    assert_one_line_error(
+        &portcullis(
+            &db,
+            &["user", "set-password", "bob", "--password-stdin"],
+            Some("password1\n"),
+        ),
+        "most commonly used passwords",
+    );
+    assert_one_line_error(
+        &portcullis(
+            &db,
+            &["user", "set-password", "bob", "--password-stdin"],
+            Some("short\n"),
+        ),
+        "too short",
+    );
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(db.drop_db());
+}
+
+/// Issue 15, item 9: a misspelt `PORTCULLIS_*` variable is named in a warning with the
+/// setting it resembles; a type error in the file names the key and the line;
+/// `serve --help` shows the environment names of `--bind` and `--issuer`; a password
+/// grant client on a configuration without that grant gets a warning naming
+/// `enable_password_grant`.
+#[test]
+fn configuration_slips_are_reported() {
+    let db = migrated_db();
+    let output = portcullis_with(
+        &db,
+        &["client", "list"],
+        None,
+        &[("PORTCULLIS_ACESS_TOKEN_LIFETIME", "60")],
+    );
+    json(&output);
+    let warned = stderr(&output);
+    assert!(
+        warned.contains("PORTCULLIS_ACESS_TOKEN_LIFETIME is not a setting")
+            && warned.contains("did you mean PORTCULLIS_ACCESS_TOKEN_LIFETIME?"),
+        "{warned}"
+    );
+    let quiet = portcullis_with(
+        &db,
+        &["client", "list"],
+        None,
+        &[("PORTCULLIS_ACCESS_TOKEN_LIFETIME", "60")],
+    );
+    assert!(
+        !stderr(&quiet).contains("not a setting"),
+        "{}",
+        stderr(&quiet)
+    );
+
+    let TestDb::Sqlite(path) = &db else {
+        unreachable!()
+    };
+    let file = path.with_file_name("portcullis.toml");
+    std::fs::write(
+        &file,
+        "# settings\nissuer = \"http://127.0.0.1:8080\"\naccess_token_lifetime = \"1h\"\n",
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+    assert_one_line_error(
+        &portcullis(&db, &["--config", config, "client", "list"], None),
+        &format!("{config} line 3: access_token_lifetime: invalid type: string \"1h\""),
+    );
+    std::fs::write(&file, "bind = \"127.0.0.1:8080\"\nmax_connections = -1\n").unwrap();
+    assert_one_line_error(
+        &portcullis(&db, &["--config", config, "client", "list"], None),
+        &format!("{config} line 2: max_connections:"),
+    );
+    std::fs::write(&file, "bind = \"127.0.0.1:8080\"\n\nissuer = http://x\n").unwrap();
+    assert_one_line_error(
+        &portcullis(&db, &["--config", config, "client", "list"], None),
+        &format!("{config} line 3:"),
+    );
+
+    let help = run_in(None, &["serve", "--help"], None, &[]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("[env: PORTCULLIS_BIND="), "{help}");
+    assert!(help.contains("[env: PORTCULLIS_ISSUER="), "{help}");
+
+    let args = [
+        "client",
+        "create",
+        "--name",
+        "Legacy",
+        "--grant-type",
+        "password",
+    ];
+    let created = portcullis(&db, &args, None);
+    json(&created);
+    let warning = stderr(&created);
+    assert!(
+        warning.contains("warning: the password grant is off")
+            && warning.contains("enable_password_grant = true"),
+        "{warning}"
+    );
+    let enabled = portcullis_with(
+        &db,
+        &args,
+        None,
+        &[("PORTCULLIS_ENABLE_PASSWORD_GRANT", "true")],
+    );
+    json(&enabled);
+    assert!(
+        !stderr(&enabled).contains("warning"),
+        "{}",
+        stderr(&enabled)
+    );
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(db.drop_db());
+}
+
+/// Issue 15, item 9: a password-grant request to a server with the grant off is
+/// refused `unsupported_grant_type` with words naming `enable_password_grant`; the
+/// metadata still does not list the grant.
+#[tokio::test]
+async fn a_disabled_password_grant_names_its_setting() {
+    use crate::support::*;
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, |_| {}).await;
+    let store = portcullis_sql::SqlStore::connect(&db.url()).await.unwrap();
+    store
+        .insert_client(
+            &service_client("legacy", "legacy-secret-0123456789abcdefghijkl")
+                .with_grant_types(vec!["password"]),
+        )
+        .await
+        .unwrap();
+    let response = reqwest::Client::new()
+        .post(server.url("/token"))
+        .basic_auth("legacy", Some("legacy-secret-0123456789abcdefghijkl"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", USERNAME),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unsupported_grant_type");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(
+        description.contains("enable_password_grant"),
+        "{description}"
+    );
+    let metadata: serde_json::Value =
+        reqwest::get(server.url("/.well-known/oauth-authorization-server"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert!(!metadata["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("password")));
+    db.drop_db().await;
+}
+
+/// Issue 15, item 4 on PostgreSQL: a database that exists but has no Portcullis tables
+/// (a server's default database, say) is refused by the management commands and left
+/// without tables; after `migrate` they work and name it.
+#[tokio::test]
+#[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
+async fn management_commands_leave_a_foreign_postgres_database_alone() {
+    let db = TestDb::postgres().await;
+    let url = db.url();
+    let refused = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || run_in(None, &["--database-url", &url, "client", "list"], None, &[])
+    })
+    .await
+    .unwrap();
+    assert_one_line_error(
+        &refused,
+        "has no Portcullis tables: create them with `portcullis migrate`",
+    );
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(tables, 0, "no table was created");
+    drop(conn);
+    let listed = tokio::task::spawn_blocking(move || {
+        json(&run_in(
+            None,
+            &["--database-url", &url, "migrate"],
+            None,
+            &[],
+        ));
+        run_in(None, &["--database-url", &url, "client", "list"], None, &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(json(&listed), serde_json::json!([]));
+    assert!(
+        stderr(&listed).starts_with("database: PostgreSQL at "),
+        "{}",
+        stderr(&listed)
+    );
+    db.drop_db().await;
 }

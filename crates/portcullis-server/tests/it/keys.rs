@@ -983,6 +983,8 @@ async fn jwt_access_tokens_survive_a_rotation() {
 #[test]
 fn client_create_takes_an_access_token_format() {
     let db = TestDb::sqlite();
+    // The management commands open only an existing database: create it first.
+    ok_json(&portcullis(&db, &["migrate"], &[]));
     let created = ok_json(&portcullis(
         &db,
         &[

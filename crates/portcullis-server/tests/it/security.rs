@@ -182,7 +182,8 @@ async fn a_client_deleted_elsewhere_is_invalid_client_at_once() {
 #[tokio::test]
 async fn hsts_is_sent_with_an_https_issuer() {
     let db = TestDb::sqlite();
-    let https = TestServer::start(&db, |c| c.http.issuer = "https://auth.example".into()).await;
+    let https =
+        TestServer::start(&db, |c| c.http.issuer = Some("https://auth.example".into())).await;
     let response = reqwest::get(https.url("/healthz")).await.unwrap();
     assert_eq!(
         response.headers()["strict-transport-security"],
@@ -194,7 +195,7 @@ async fn hsts_is_sent_with_an_https_issuer() {
 
     let db = TestDb::sqlite();
     let short = TestServer::start(&db, |c| {
-        c.http.issuer = "https://auth.example".into();
+        c.http.issuer = Some("https://auth.example".into());
         c.http.hsts_max_age = 600;
     })
     .await;

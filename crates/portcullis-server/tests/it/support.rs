@@ -172,7 +172,7 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut config = Config::default();
         config.database.database_url = db.url();
-        config.http.issuer = base.clone();
+        config.http.issuer = Some(base.clone());
         tweak(&mut config);
         let limits = portcullis_server::listener::Limits::from_config(&config);
         let random = std::sync::Arc::new(portcullis_core::OsRandom::default());
