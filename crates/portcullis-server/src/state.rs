@@ -221,7 +221,7 @@ pub fn authorization_server(
         .register_endpoint(metadata);
     // OpenID Connect: ID tokens for the `openid` scope, signed with each client's
     // algorithm (RS256 unless it registered another).
-    let end_session = format!("{}/logout", config.http.issuer.trim_end_matches('/'));
+    let end_session = format!("{}/logout", config.issuer().trim_end_matches('/'));
     server.register_extension(
         OpenIdConnect::new(keys)
             .with_claims_source(claims)

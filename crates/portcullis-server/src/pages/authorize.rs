@@ -40,7 +40,7 @@ pub async fn authorize(
     let user = match grant.request.params().get("id_token_hint") {
         None => user,
         Some(token) => {
-            let issuer = &state.config().http.issuer;
+            let issuer = state.config().issuer();
             match verify_id_token_hint(&**state.keys(), issuer, token) {
                 Ok(hint) => user.filter(|u| u.subject == hint.subject),
                 Err(error) => {

@@ -59,7 +59,7 @@ async fn check(state: &AppState, params: &Params) -> Result<Checked, Response> {
     let mut checked = Checked::default();
     let mut client_id = params.get("client_id").map(str::to_owned);
     if let Some(token) = params.get("id_token_hint") {
-        let hint = verify_id_token_hint(&**state.keys(), &state.config().http.issuer, token)
+        let hint = verify_id_token_hint(&**state.keys(), state.config().issuer(), token)
             .map_err(|error| invalid(error.description()))?;
         match (&client_id, hint.audience.as_slice()) {
             (Some(id), audience) if !audience.contains(id) => {
