@@ -114,15 +114,25 @@ pub enum UserCommand {
         /// The sign-in name.
         #[arg(long)]
         username: String,
-        /// Email address.
-        #[arg(long)]
-        email: Option<String>,
-        /// Full name.
-        #[arg(long)]
-        name: Option<String>,
+        /// The user's OpenID Connect claims.
+        #[command(flatten)]
+        profile: UserProfile,
         /// Read the password from standard input (required: passwords never go in arguments).
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// Show one user, with their claims.
+    Show {
+        /// The username.
+        username: String,
+    },
+    /// Change a user's claims: the options given are set, the others kept.
+    Update {
+        /// The username.
+        username: String,
+        /// The claims to set.
+        #[command(flatten)]
+        profile: UserProfile,
     },
     /// List users.
     List,
@@ -151,6 +161,104 @@ pub enum UserCommand {
         /// The username.
         username: String,
     },
+}
+
+/// A user's OpenID Connect claims (Core §5.1), as `user create` and `user update`
+/// take them; released by scope at the UserInfo endpoint.
+#[derive(Debug, Args, Default)]
+pub struct UserProfile {
+    /// Email address (`email`, with the `email` scope).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Whether the email address is verified (`email_verified`): true or false.
+    #[arg(long)]
+    pub email_verified: Option<bool>,
+    /// Full name (`name`, with the `profile` scope).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Given name (`given_name`).
+    #[arg(long)]
+    pub given_name: Option<String>,
+    /// Family name (`family_name`).
+    #[arg(long)]
+    pub family_name: Option<String>,
+    /// Phone number (`phone_number`, with the `phone` scope), E.164 recommended.
+    #[arg(long)]
+    pub phone_number: Option<String>,
+    /// Language tag (`locale`), BCP 47, such as en-GB.
+    #[arg(long)]
+    pub locale: Option<String>,
+    /// Any other claims, as a JSON object (`{"groups":["admins"]}`); a member set to
+    /// null is removed.
+    #[arg(long)]
+    pub claims: Option<String>,
+}
+
+/// The claims with a column or an option of their own, which `--claims` may not set.
+const CLAIMS_WITH_OPTIONS: [&str; 4] = ["sub", "email", "name", "preferred_username"];
+
+impl UserProfile {
+    /// Applies the options given to `user`; a wrong value says which option and why.
+    fn apply(&self, user: &mut portcullis_sql::UserRecord) -> Result<(), String> {
+        if let Some(email) = &self.email {
+            crate::passwords::check_email(email).map_err(|e| e.to_string())?;
+            user.email = Some(email.clone());
+        }
+        if let Some(name) = &self.name {
+            user.name = Some(text_claim("--name", name)?);
+        }
+        let mut set = |claim: &str, value: serde_json::Value| {
+            user.claims.insert(claim.to_owned(), value);
+        };
+        if let Some(verified) = self.email_verified {
+            set("email_verified", verified.into());
+        }
+        for (option, claim, value) in [
+            ("--given-name", "given_name", &self.given_name),
+            ("--family-name", "family_name", &self.family_name),
+            ("--phone-number", "phone_number", &self.phone_number),
+            ("--locale", "locale", &self.locale),
+        ] {
+            if let Some(value) = value {
+                set(claim, text_claim(option, value)?.into());
+            }
+        }
+        if let Some(text) = &self.claims {
+            let serde_json::Value::Object(members) = serde_json::from_str(text).map_err(|e| {
+                format!("--claims must be a JSON object ({e}), for example '{{\"groups\":[\"admins\"]}}'")
+            })?
+            else {
+                return Err("--claims must be a JSON object, for example '{\"groups\":[\"admins\"]}'".into());
+            };
+            for (claim, value) in members {
+                if CLAIMS_WITH_OPTIONS.contains(&claim.as_str()) {
+                    return Err(format!(
+                        "--claims cannot set '{claim}': it has its own option, or is the server's to state"
+                    ));
+                }
+                if value.is_null() {
+                    user.claims.remove(&claim);
+                } else {
+                    user.claims.insert(claim, value);
+                }
+            }
+        }
+        if self.email_verified == Some(true) && user.email.is_none() {
+            return Err("--email-verified true needs an email address (--email)".into());
+        }
+        Ok(())
+    }
+}
+
+/// A text claim's value: not empty, no control characters, at most 256 characters.
+fn text_claim(option: &str, value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().any(char::is_control) || value.chars().count() > 256 {
+        return Err(format!(
+            "{option} must be 1 to 256 characters without control characters"
+        ));
+    }
+    Ok(value.to_owned())
 }
 
 /// `portcullis client ...`
@@ -210,6 +318,21 @@ pub struct ClientCreate {
     /// the server's access_token_format.
     #[arg(long)]
     pub access_token_format: Option<String>,
+    /// Where RP-Initiated Logout may return the browser (repeat for several); matched
+    /// exactly.
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The algorithm of the client's ID tokens (RS256 by default); one of the server's
+    /// signing_algorithms.
+    #[arg(long)]
+    pub id_token_signed_response_alg: Option<String>,
+    /// Signs the client's UserInfo answers with this algorithm (JSON by default).
+    #[arg(long)]
+    pub userinfo_signed_response_alg: Option<String>,
+    /// `required` (the default) or `optional`: a confidential client that predates
+    /// PKCE may omit it (a challenge it sends is still checked).
+    #[arg(long)]
+    pub pkce: Option<String>,
 }
 
 /// Runs the command line; the `portcullis` binary's `main`.
@@ -405,26 +528,38 @@ async fn user(store: &SqlStore, command: UserCommand, config: &Config) -> CliRes
     let min_length = config.sign_in.password_min_length;
     match command {
         UserCommand::Create {
-            username,
-            email,
-            name,
-            ..
+            username, profile, ..
         } => {
             if username.trim().is_empty() || username.chars().any(char::is_control) {
                 return Err("the username must not be empty or contain control characters".into());
             }
-            if let Some(email) = &email {
-                crate::passwords::check_email(email)?;
-            }
+            // The options are checked before the password is read.
+            let mut draft = portcullis_sql::UserRecord::new(String::new(), username.clone(), 0);
+            profile.apply(&mut draft)?;
             let password = read_password()?;
             crate::passwords::check_password(&password, &username, min_length)?;
             let user = store
                 .create_user(
                     NewUser::new(username, password)
-                        .with_email(email)
-                        .with_name(name),
+                        .with_email(draft.email)
+                        .with_name(draft.name)
+                        .with_claims(draft.claims),
                 )
                 .await?;
+            print(&serde_json::to_value(user)?)
+        }
+        UserCommand::Show { username } => match store.get_user(&username).await? {
+            Some(user) => print(&serde_json::to_value(user)?),
+            None => Err(format!("no user named '{username}'").into()),
+        },
+        UserCommand::Update { username, profile } => {
+            let Some(mut user) = store.get_user(&username).await? else {
+                return Err(format!("no user named '{username}'").into());
+            };
+            profile.apply(&mut user)?;
+            if !store.set_user_profile(&user).await? {
+                return Err(format!("no user named '{username}'").into());
+            }
             print(&serde_json::to_value(user)?)
         }
         UserCommand::List => print(&serde_json::to_value(store.list_users().await?)?),
@@ -512,6 +647,10 @@ impl ClientCreate {
             audience: self.audience.clone(),
             resource_server_audience: self.resource_server_audience.clone(),
             access_token_format: self.access_token_format.clone(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            id_token_signed_response_alg: self.id_token_signed_response_alg.clone(),
+            userinfo_signed_response_alg: self.userinfo_signed_response_alg.clone(),
+            pkce: self.pkce.clone(),
         }
     }
 }
@@ -525,6 +664,7 @@ async fn client(
     match command {
         ClientCommand::Create(options) => {
             let mut client = clients::validate(&options.registration())?;
+            clients::check_algorithms(&client, &config.keys.signing_algorithms)?;
             warn_about_disabled_grants(&client, config);
             client.client_id = clients::new_client_id(random);
             let secret = (client.token_endpoint_auth_method != AuthMethod::NONE)

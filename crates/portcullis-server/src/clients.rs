@@ -4,6 +4,7 @@
 //! secret. The CLI uses it today; an admin API and dynamic registration (RFC 7591) will
 //! share it.
 
+use portcullis_core::jose::Algorithm;
 use portcullis_core::random::random_token;
 use portcullis_core::redirect_uri::validate_redirect_uri;
 use portcullis_core::{AuthMethod, ClientRecord, RandomSource, Scope};
@@ -39,6 +40,14 @@ pub struct ClientRegistration {
     pub resource_server_audience: Option<String>,
     /// `jwt` or `opaque` access tokens; none: the server's `access_token_format`.
     pub access_token_format: Option<String>,
+    /// Where RP-Initiated Logout may return the browser, matched exactly.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The ID token algorithm (OpenID Connect Registration §2); none: RS256.
+    pub id_token_signed_response_alg: Option<String>,
+    /// The UserInfo signing algorithm; none: JSON answers.
+    pub userinfo_signed_response_alg: Option<String>,
+    /// `required` or `optional` (confidential clients only); none: required.
+    pub pkce: Option<String>,
 }
 
 /// Why a registration was refused, in words for whoever asked.
@@ -160,7 +169,93 @@ pub fn validate(registration: &ClientRegistration) -> Result<ClientRecord, Regis
             .extras
             .insert::<portcullis_core::jose::AccessTokenFormat>(format.clone());
     }
+    for uri in &registration.post_logout_redirect_uris {
+        validate_redirect_uri(uri).map_err(|e| fail(format!("post-logout redirect URI: {e}")))?;
+    }
+    client.metadata.post_logout_redirect_uris = registration.post_logout_redirect_uris.clone();
+    for (member, value) in [
+        (
+            "id_token_signed_response_alg",
+            &registration.id_token_signed_response_alg,
+        ),
+        (
+            "userinfo_signed_response_alg",
+            &registration.userinfo_signed_response_alg,
+        ),
+    ] {
+        if let Some(alg) = value {
+            if Algorithm::from_name(alg).is_none() {
+                return Err(fail(format!(
+                    "{member} '{alg}' is not supported; use one of {}",
+                    algorithm_names()
+                )));
+            }
+        }
+    }
+    client.metadata.id_token_signed_response_alg =
+        registration.id_token_signed_response_alg.clone();
+    client.metadata.userinfo_signed_response_alg =
+        registration.userinfo_signed_response_alg.clone();
+    match registration.pkce.as_deref() {
+        None | Some("required") => {}
+        Some("optional") if method == AuthMethod::NONE => {
+            return Err(fail(
+                "a public client (auth method none) must use PKCE: --pkce optional is for confidential clients",
+            ))
+        }
+        Some("optional") => client
+            .metadata
+            .extras
+            .insert_raw(portcullis_core::extensions::REQUIRE_PKCE, false.into()),
+        Some(other) => {
+            return Err(fail(format!(
+                "invalid PKCE setting '{other}': use required or optional"
+            )))
+        }
+    }
     Ok(client)
+}
+
+fn algorithm_names() -> String {
+    Algorithm::ALL.map(Algorithm::name).join(", ")
+}
+
+/// Checks that the algorithms `client` registered for its ID tokens and UserInfo
+/// answers are among the server's `signing_algorithms` (for a client of the `openid`
+/// scope that named none for its ID tokens, RS256): the server has keys for those
+/// only.
+pub fn check_algorithms(
+    client: &ClientRecord,
+    configured: &[String],
+) -> Result<(), RegistrationError> {
+    let metadata = &client.metadata;
+    // A client of the `openid` scope that named no algorithm gets RS256 ID tokens.
+    let id_token = metadata
+        .id_token_signed_response_alg
+        .as_deref()
+        .or_else(|| {
+            client
+                .scope
+                .contains("openid")
+                .then(|| portcullis_core::extensions::openid::DEFAULT_ID_TOKEN_ALGORITHM.name())
+        });
+    for (member, alg) in [
+        ("id_token_signed_response_alg", id_token),
+        (
+            "userinfo_signed_response_alg",
+            metadata.userinfo_signed_response_alg.as_deref(),
+        ),
+    ] {
+        if let Some(alg) = alg {
+            if !configured.iter().any(|c| c == alg) {
+                return Err(fail(format!(
+                    "{member} {alg} has no signing key: add {alg} to signing_algorithms (now {}) first",
+                    configured.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A new client_id: 128 random bits in lower-case hex. Hex, not base64url, so that an

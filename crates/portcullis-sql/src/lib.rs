@@ -419,6 +419,15 @@ impl SqlStore {
             .await
     }
 
+    /// Writes `user`'s email, name and claims (the OpenID Connect profile) to the user
+    /// with their username; `false` when there is no such user. The subject, username,
+    /// password and state are not touched.
+    pub async fn set_user_profile(&self, user: &UserRecord) -> Result<bool, SqlError> {
+        self.repository
+            .set_user_profile(&username_key(&user.username), user)
+            .await
+    }
+
     /// Disables (or enables again) a user. A disabled user cannot sign in; disabling
     /// ends their sessions and revokes every grant they gave. `false` when there is no
     /// such user.

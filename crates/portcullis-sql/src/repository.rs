@@ -331,6 +331,23 @@ impl Repository {
         Ok(results.first().is_some_and(|r| r.rows_affected > 0))
     }
 
+    /// Sets the email, name and claims of the user whose username key is
+    /// `username_key`; `false` when there is none.
+    pub(crate) async fn set_user_profile(
+        &self,
+        username_key: &str,
+        user: &UserRecord,
+    ) -> Result<bool, SqlError> {
+        let query = Query::new(
+            "UPDATE users SET email = $2, name = $3, claims = $4 WHERE username_key = $1",
+        )
+        .bind(username_key)
+        .bind(user.email.as_deref())
+        .bind(user.name.as_deref())
+        .bind(serde_json::Value::Object(user.claims.clone()).to_string());
+        Ok(self.db.execute(query).await? > 0)
+    }
+
     /// `(subject, username)` of every user stored before usernames were normalized.
     pub(crate) async fn users_without_key(&self) -> Result<Vec<(String, String)>, SqlError> {
         self.db

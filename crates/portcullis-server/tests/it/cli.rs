@@ -1058,3 +1058,245 @@ async fn management_commands_leave_a_foreign_postgres_database_alone() {
     );
     db.drop_db().await;
 }
+
+#[test]
+fn users_carry_their_openid_claims_and_can_be_shown_and_updated() {
+    let db = migrated_db();
+    let created = json(&portcullis(
+        &db,
+        &[
+            "user",
+            "create",
+            "--username",
+            "carol",
+            "--email",
+            "carol@example.com",
+            "--email-verified",
+            "true",
+            "--name",
+            "Carol Ann",
+            "--given-name",
+            "Carol",
+            "--family-name",
+            "Ann",
+            "--phone-number",
+            "+1 555 0101",
+            "--locale",
+            "en-GB",
+            "--claims",
+            r#"{"groups":["admins"]}"#,
+            "--password-stdin",
+        ],
+        Some("a long enough password 1\n"),
+    ));
+    assert_eq!(created["email"], "carol@example.com");
+    assert_eq!(
+        created["claims"],
+        serde_json::json!({
+            "email_verified": true, "given_name": "Carol", "family_name": "Ann",
+            "phone_number": "+1 555 0101", "locale": "en-GB", "groups": ["admins"],
+        })
+    );
+    let shown = json(&portcullis(&db, &["user", "show", "carol"], None));
+    assert_eq!(shown, created, "show reads back what create wrote");
+
+    let updated = json(&portcullis(
+        &db,
+        &[
+            "user",
+            "update",
+            "carol",
+            "--locale",
+            "de-DE",
+            "--claims",
+            r#"{"groups":null,"department":"R&D"}"#,
+        ],
+        None,
+    ));
+    assert_eq!(updated["claims"]["locale"], "de-DE");
+    assert_eq!(updated["claims"]["department"], "R&D");
+    assert!(
+        updated["claims"].get("groups").is_none(),
+        "null removes a claim"
+    );
+    assert_eq!(updated["claims"]["given_name"], "Carol", "the rest is kept");
+    assert_eq!(updated["subject"], created["subject"]);
+    assert_eq!(
+        json(&portcullis(&db, &["user", "show", "carol"], None)),
+        updated
+    );
+
+    // Hostile or careless values: one clear line, nothing written.
+    for (args, needle) in [
+        (
+            vec!["user", "update", "carol", "--claims", "[1]"],
+            "JSON object",
+        ),
+        (
+            vec!["user", "update", "carol", "--claims", "{"],
+            "JSON object",
+        ),
+        (
+            vec!["user", "update", "carol", "--claims", r#"{"sub":"x"}"#],
+            "cannot set 'sub'",
+        ),
+        (
+            vec!["user", "update", "carol", "--claims", r#"{"email":"x@y"}"#],
+            "cannot set 'email'",
+        ),
+        (
+            vec!["user", "update", "carol", "--given-name", "   "],
+            "--given-name",
+        ),
+        (
+            vec!["user", "update", "carol", "--locale", "en\nGB"],
+            "--locale",
+        ),
+        (
+            vec!["user", "update", "carol", "--email", "notanemail"],
+            "email",
+        ),
+        (
+            vec!["user", "update", "carol", "--email-verified", "maybe"],
+            "email-verified",
+        ),
+        (
+            vec!["user", "update", "nobody", "--locale", "en"],
+            "no user named 'nobody'",
+        ),
+        (vec!["user", "show", "nobody"], "no user named 'nobody'"),
+    ] {
+        let output = portcullis(&db, &args, None);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            stderr(&output).contains(needle),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(
+        json(&portcullis(&db, &["user", "show", "carol"], None)),
+        updated,
+        "nothing written"
+    );
+    let output = portcullis(
+        &db,
+        &[
+            "user",
+            "create",
+            "--username",
+            "dave",
+            "--email-verified",
+            "true",
+            "--password-stdin",
+        ],
+        Some("a long enough password 2\n"),
+    );
+    assert!(
+        stderr(&output).contains("needs an email address"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn clients_register_their_openid_options() {
+    let db = migrated_db();
+    let created = json(&portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "RP",
+            "--redirect-uri",
+            "https://rp.example/cb",
+            "--scope",
+            "openid profile",
+            "--post-logout-redirect-uri",
+            "https://rp.example/bye",
+            "--id-token-signed-response-alg",
+            "ES256",
+            "--userinfo-signed-response-alg",
+            "RS256",
+            "--pkce",
+            "optional",
+        ],
+        None,
+    ));
+    let id = created["client_id"].as_str().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = runtime.block_on(async {
+        let store = portcullis_sql::SqlStore::connect(&db.url()).await.unwrap();
+        store.get_client(id).await.unwrap().expect("the client")
+    });
+    assert_eq!(client.client_id(), id);
+    let metadata = client.metadata();
+    assert_eq!(
+        metadata.post_logout_redirect_uris,
+        ["https://rp.example/bye"]
+    );
+    assert_eq!(
+        metadata.id_token_signed_response_alg.as_deref(),
+        Some("ES256")
+    );
+    assert_eq!(
+        metadata.userinfo_signed_response_alg.as_deref(),
+        Some("RS256")
+    );
+    assert_eq!(
+        metadata.extras.get_raw("require_pkce"),
+        Some(&serde_json::json!(false))
+    );
+
+    for (args, needle) in [
+        (
+            vec!["--id-token-signed-response-alg", "HS256"],
+            "not supported",
+        ),
+        (
+            vec!["--id-token-signed-response-alg", "none"],
+            "not supported",
+        ),
+        (
+            vec!["--id-token-signed-response-alg", "PS256"],
+            "add PS256 to signing_algorithms",
+        ),
+        (
+            vec!["--userinfo-signed-response-alg", "EdDSA"],
+            "add EdDSA to signing_algorithms",
+        ),
+        (
+            vec!["--post-logout-redirect-uri", "javascript:alert(1)"],
+            "post-logout redirect URI",
+        ),
+        (
+            vec!["--post-logout-redirect-uri", "https://rp.example/#x"],
+            "post-logout redirect URI",
+        ),
+        (vec!["--pkce", "sometimes"], "use required or optional"),
+        (
+            vec!["--pkce", "optional", "--auth-method", "none"],
+            "must use PKCE",
+        ),
+    ] {
+        let mut all = vec![
+            "client",
+            "create",
+            "--name",
+            "Bad",
+            "--redirect-uri",
+            "https://rp.example/cb",
+            "--scope",
+            "openid",
+        ];
+        all.extend_from_slice(&args);
+        let output = portcullis(&db, &all, None);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            stderr(&output).contains(needle),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}

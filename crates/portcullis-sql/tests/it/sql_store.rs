@@ -1277,6 +1277,26 @@ async fn user_claims(db: TestDb) {
             "name": "ALICE",
         })
     );
+
+    // The profile can change; the subject stays.
+    let mut changed = found.clone();
+    changed.email = Some("liddell@example.com".into());
+    changed.claims.remove("address");
+    assert!(store.set_user_profile(&changed).await.unwrap());
+    let again = store
+        .find_user_by_subject(&alice.subject)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.email.as_deref(), Some("liddell@example.com"));
+    assert!(!again.claims.contains_key("address"));
+    assert_eq!(again.subject, alice.subject);
+    let mut nobody = changed.clone();
+    nobody.username = "nobody".into();
+    assert!(
+        !store.set_user_profile(&nobody).await.unwrap(),
+        "no such user"
+    );
     let plain = store
         .create_user(new_user("bob", "pw-bob-0123456789"))
         .await
