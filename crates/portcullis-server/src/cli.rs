@@ -201,7 +201,7 @@ impl UserProfile {
     /// Applies the options given to `user`; a wrong value says which option and why.
     fn apply(&self, user: &mut portcullis_sql::UserRecord) -> Result<(), String> {
         if let Some(email) = &self.email {
-            crate::passwords::check_email(email).map_err(|e| e.to_string())?;
+            crate::passwords::check_email(email)?;
             user.email = Some(email.clone());
         }
         if let Some(name) = &self.name {
@@ -265,7 +265,7 @@ fn text_claim(option: &str, value: &str) -> Result<String, String> {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; prints its client_id and client_secret (shown only once).
-    Create(ClientCreate),
+    Create(Box<ClientCreate>),
     /// List clients.
     List,
     /// Show one client.
