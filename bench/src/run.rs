@@ -773,7 +773,15 @@ async fn run_on(
             "PORTCULLIS_SQLITE_SYNCHRONOUS",
             args.sqlite_synchronous.as_str(),
         )
-        .env("PORTCULLIS_SIGNING_ALGORITHMS", &args.jwt_alg)
+        // RS256 is always configured too: OpenID Connect's default ID token algorithm.
+        .env(
+            "PORTCULLIS_SIGNING_ALGORITHMS",
+            if args.jwt_alg == "RS256" {
+                "RS256".to_owned()
+            } else {
+                format!("{} RS256", args.jwt_alg)
+            },
+        )
         .env("PORTCULLIS_SIGNING_ALGORITHM", &args.jwt_alg)
         .stdin(Stdio::null())
         .stdout(log_file)

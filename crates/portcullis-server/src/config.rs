@@ -150,6 +150,8 @@ pub struct TokenConfig {
     /// `opaque` (default) or `jwt` (RFC 9068): the access tokens of clients that did
     /// not choose (`client create --access-token-format`).
     pub access_token_format: String,
+    /// OpenID Connect ID token lifetime, seconds.
+    pub id_token_lifetime: i64,
 }
 
 impl Default for TokenConfig {
@@ -162,6 +164,7 @@ impl Default for TokenConfig {
             enable_password_grant: false,
             enable_implicit_grant: false,
             access_token_format: "opaque".into(),
+            id_token_lifetime: 3600,
         }
     }
 }
@@ -344,6 +347,16 @@ impl KeysConfig {
             name.parse::<Algorithm>()
                 .map_err(|e| ConfigError::Invalid(format!("signing_algorithms: {e}")))?;
         }
+        // OpenID Connect: RS256 is every relying party's default ID token algorithm
+        // (Registration §2), which a provider must support (Discovery §3).
+        if !self.signing_algorithms.iter().any(|a| a == "RS256") {
+            return Err(ConfigError::Invalid(format!(
+                "signing_algorithms must include RS256, the default algorithm of OpenID Connect ID \
+                 tokens (now {}): add it, for example signing_algorithms = [\"{}\", \"RS256\"]",
+                self.signing_algorithms.join(", "),
+                self.signing_algorithm
+            )));
+        }
         if !self.signing_algorithms.contains(&self.signing_algorithm) {
             return Err(ConfigError::Invalid(format!(
                 "signing_algorithm '{}' must be one of signing_algorithms ({})",
@@ -519,6 +532,7 @@ impl Config {
             "shutdown_grace_period",
             "hsts_max_age",
             "access_token_format",
+            "id_token_lifetime",
             "signing_algorithms",
             "signing_algorithm",
             "key_encryption_key",
@@ -550,6 +564,7 @@ impl Config {
         let (tokens, sign_in, http) = (&self.tokens, &self.sign_in, &self.http);
         for (name, value) in [
             ("access_token_lifetime", tokens.access_token_lifetime),
+            ("id_token_lifetime", tokens.id_token_lifetime),
             ("refresh_token_lifetime", tokens.refresh_token_lifetime),
             ("grant_lifetime", tokens.grant_lifetime),
             (

@@ -224,6 +224,7 @@ pub fn authorization_server(
     let end_session = format!("{}/logout", config.issuer().trim_end_matches('/'));
     server.register_extension(
         OpenIdConnect::new(keys)
+            .with_id_token_lifetime(tokens.id_token_lifetime)
             .with_claims_source(claims)
             .with_end_session_endpoint(end_session),
     );

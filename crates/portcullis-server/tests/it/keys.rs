@@ -508,8 +508,14 @@ async fn without_the_right_key_encryption_key_sealed_keys_are_left_alone() {
 #[test]
 fn bad_key_settings_are_refused_with_their_reason() {
     use portcullis_server::Config;
-    let cases: [(&str, &str, &str); 9] = [
+    let cases: [(&str, &str, &str); 10] = [
         ("PORTCULLIS_SIGNING_ALGORITHMS", "ES256 HS256", "HS256"),
+        // OpenID Connect's default ID token algorithm cannot be left out.
+        (
+            "PORTCULLIS_SIGNING_ALGORITHMS",
+            "ES256",
+            "must include RS256",
+        ),
         // "Forever" as a huge number would overflow the key times.
         (
             "PORTCULLIS_SIGNING_KEY_RETENTION",
@@ -557,11 +563,11 @@ fn bad_key_settings_are_refused_with_their_reason() {
         None,
         vec![(
             "PORTCULLIS_SIGNING_ALGORITHMS".to_owned(),
-            "EdDSA, PS256".to_owned(),
+            "EdDSA, RS256".to_owned(),
         )],
     )
     .unwrap();
-    assert_eq!(config.keys.signing_algorithms, ["EdDSA", "PS256"]);
+    assert_eq!(config.keys.signing_algorithms, ["EdDSA", "RS256"]);
     // The key-encryption key never appears in the configuration's Debug output.
     let mut config = Config::default();
     config.keys.key_encryption_key = Some(kek(9));
