@@ -901,6 +901,24 @@ mod tests {
     /// Every key is a field of one section, and every field a key: the flattened
     /// sections keep the file and environment names flat.
     #[test]
+    fn the_id_token_lifetime_is_a_positive_number_of_seconds() {
+        let load = |value: &str| {
+            Config::load(
+                None,
+                vec![("PORTCULLIS_ID_TOKEN_LIFETIME".into(), value.into())],
+            )
+        };
+        assert_eq!(load("600").unwrap().tokens.id_token_lifetime, 600);
+        let error = load("0").unwrap().validate().unwrap_err().to_string();
+        assert!(
+            error.contains("id_token_lifetime must be a positive"),
+            "{error}"
+        );
+        let error = load("an hour").unwrap_err().to_string();
+        assert!(error.contains("whole number"), "{error}");
+    }
+
+    #[test]
     fn the_keys_are_the_sections_fields() {
         let table = toml::Table::try_from(Config::default()).unwrap();
         let mut fields: Vec<&str> = table.keys().map(String::as_str).collect();
