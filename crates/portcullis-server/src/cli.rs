@@ -79,6 +79,61 @@ pub enum Command {
     /// Manage signing keys (see `portcullis keys --help`).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// See and revoke what users allowed clients.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// See and end users' sign-in sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+}
+
+/// `portcullis consent ...`
+#[derive(Debug, Subcommand)]
+pub enum ConsentCommand {
+    /// List remembered consents: username, client_id, scope, created, updated.
+    List {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only for this client.
+        #[arg(long)]
+        client: Option<String>,
+    },
+    /// Forget a user's consent for a client and revoke every token and code they
+    /// granted it: the client must ask again.
+    Revoke {
+        /// The username.
+        #[arg(long)]
+        user: String,
+        /// The client_id.
+        #[arg(long)]
+        client: String,
+    },
+}
+
+/// `portcullis session ...`
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// List signed-in sessions: id, username, signed in, expires.
+    List {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// End one session (by the id `session list` shows), or every session of a user.
+    Revoke {
+        /// The session id, as `session list` shows it.
+        id: Option<String>,
+        /// Every session of this user instead.
+        #[arg(long, conflicts_with = "id")]
+        user: Option<String>,
+    },
+}
+
+/// The id `session list` shows for a session: the start of its stored hash (never
+/// the cookie value, which is not stored).
+fn session_id(session: &portcullis_sql::SessionRecord) -> String {
+    session.id_hash.chars().take(16).collect()
 }
 
 /// `portcullis keys ...`: the signing keys every instance shares. Running servers see
@@ -284,6 +339,178 @@ pub enum ClientCommand {
         /// The client_id.
         client_id: String,
     },
+    /// Change a client's registration; its client_id, secret and tokens stay. Options
+    /// not given are kept.
+    Update(Box<ClientUpdate>),
+}
+
+/// `portcullis client update` options: `client create`'s, with add and remove for the
+/// repeatable ones.
+#[derive(Debug, Args)]
+pub struct ClientUpdate {
+    /// The client_id.
+    pub client_id: String,
+    /// Name shown on the consent page.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Adds a redirect URI (repeat for several).
+    #[arg(long = "add-redirect-uri")]
+    pub add_redirect_uris: Vec<String>,
+    /// Removes a redirect URI (repeat for several).
+    #[arg(long = "remove-redirect-uri")]
+    pub remove_redirect_uris: Vec<String>,
+    /// Adds a grant type (repeat).
+    #[arg(long = "add-grant-type")]
+    pub add_grant_types: Vec<String>,
+    /// Removes a grant type (repeat).
+    #[arg(long = "remove-grant-type")]
+    pub remove_grant_types: Vec<String>,
+    /// Adds a response type (repeat).
+    #[arg(long = "add-response-type")]
+    pub add_response_types: Vec<String>,
+    /// Removes a response type (repeat).
+    #[arg(long = "remove-response-type")]
+    pub remove_response_types: Vec<String>,
+    /// Replaces the scopes the client may request (space-separated).
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// client_secret_basic, client_secret_post, or none; a client that becomes
+    /// confidential gets a new secret (printed), one that becomes public loses it.
+    #[arg(long)]
+    pub auth_method: Option<String>,
+    /// Adds an audience (repeat).
+    #[arg(long = "add-audience")]
+    pub add_audience: Vec<String>,
+    /// Removes an audience (repeat).
+    #[arg(long = "remove-audience")]
+    pub remove_audience: Vec<String>,
+    /// Makes the client a resource server for this audience ("" to stop).
+    #[arg(long)]
+    pub resource_server_audience: Option<String>,
+    /// `jwt` or `opaque` access tokens.
+    #[arg(long)]
+    pub access_token_format: Option<String>,
+    /// Adds a post-logout redirect URI (repeat).
+    #[arg(long = "add-post-logout-redirect-uri")]
+    pub add_post_logout_redirect_uris: Vec<String>,
+    /// Removes a post-logout redirect URI (repeat).
+    #[arg(long = "remove-post-logout-redirect-uri")]
+    pub remove_post_logout_redirect_uris: Vec<String>,
+    /// The algorithm of the client's ID tokens.
+    #[arg(long)]
+    pub id_token_signed_response_alg: Option<String>,
+    /// Signs the client's UserInfo answers with this algorithm ("" for JSON).
+    #[arg(long)]
+    pub userinfo_signed_response_alg: Option<String>,
+    /// `required` or `optional`.
+    #[arg(long)]
+    pub pkce: Option<String>,
+}
+
+/// `list` without `remove`, then with `add` (each once, in order).
+fn edited(list: &[String], add: &[String], remove: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = list
+        .iter()
+        .filter(|v| !remove.contains(v))
+        .cloned()
+        .collect();
+    for value in add {
+        if !out.contains(value) {
+            out.push(value.clone());
+        }
+    }
+    out
+}
+
+impl ClientUpdate {
+    /// `client`'s registration with these changes, for [`crate::clients::validate`];
+    /// removing what the client does not have is an error, so a typo is not silently
+    /// ignored.
+    fn registration(&self, client: &ClientRecord) -> Result<ClientRegistration, String> {
+        let current = clients::registration_of(client);
+        for (option, have, remove) in [
+            (
+                "--remove-redirect-uri",
+                &current.redirect_uris,
+                &self.remove_redirect_uris,
+            ),
+            (
+                "--remove-grant-type",
+                &current.grant_types,
+                &self.remove_grant_types,
+            ),
+            (
+                "--remove-response-type",
+                &current.response_types,
+                &self.remove_response_types,
+            ),
+            (
+                "--remove-audience",
+                &current.audience,
+                &self.remove_audience,
+            ),
+            (
+                "--remove-post-logout-redirect-uri",
+                &current.post_logout_redirect_uris,
+                &self.remove_post_logout_redirect_uris,
+            ),
+        ] {
+            if let Some(missing) = remove.iter().find(|v| !have.contains(v)) {
+                return Err(format!("{option} {missing}: the client has no such value"));
+            }
+        }
+        let blank_is_none = |value: &Option<String>, keep: &Option<String>| match value {
+            Some(v) if v.is_empty() => None,
+            Some(v) => Some(v.clone()),
+            None => keep.clone(),
+        };
+        Ok(ClientRegistration {
+            name: self.name.clone().unwrap_or(current.name.clone()),
+            redirect_uris: edited(
+                &current.redirect_uris,
+                &self.add_redirect_uris,
+                &self.remove_redirect_uris,
+            ),
+            grant_types: edited(
+                &current.grant_types,
+                &self.add_grant_types,
+                &self.remove_grant_types,
+            ),
+            response_types: edited(
+                &current.response_types,
+                &self.add_response_types,
+                &self.remove_response_types,
+            ),
+            scope: self.scope.clone().unwrap_or(current.scope.clone()),
+            auth_method: self
+                .auth_method
+                .clone()
+                .unwrap_or(current.auth_method.clone()),
+            audience: edited(&current.audience, &self.add_audience, &self.remove_audience),
+            resource_server_audience: blank_is_none(
+                &self.resource_server_audience,
+                &current.resource_server_audience,
+            ),
+            access_token_format: self
+                .access_token_format
+                .clone()
+                .or(current.access_token_format.clone()),
+            post_logout_redirect_uris: edited(
+                &current.post_logout_redirect_uris,
+                &self.add_post_logout_redirect_uris,
+                &self.remove_post_logout_redirect_uris,
+            ),
+            id_token_signed_response_alg: self
+                .id_token_signed_response_alg
+                .clone()
+                .or(current.id_token_signed_response_alg.clone()),
+            userinfo_signed_response_alg: blank_is_none(
+                &self.userinfo_signed_response_alg,
+                &current.userinfo_signed_response_alg,
+            ),
+            pkce: self.pkce.clone().or(current.pkce.clone()),
+        })
+    }
 }
 
 /// `portcullis client create` options.
@@ -422,6 +649,16 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Client(command) => {
             let store = open(&config, Opening::Existing).await?;
             let result = client(&store, command, &*random, &config).await;
+            opened(&store, result)
+        }
+        Command::Consent(command) => {
+            let store = open(&config, Opening::Existing).await?;
+            let result = consent(&store, command).await;
+            opened(&store, result)
+        }
+        Command::Session(command) => {
+            let store = open(&config, Opening::Existing).await?;
+            let result = session(&store, command).await;
             opened(&store, result)
         }
         Command::Keys(command) => {
@@ -582,6 +819,116 @@ async fn user(store: &SqlStore, command: UserCommand, config: &Config) -> CliRes
     }
 }
 
+/// The subject of the user `username`, or an error naming them.
+async fn subject_of(
+    store: &SqlStore,
+    username: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    match store.get_user(username).await? {
+        Some(user) => Ok(user.subject),
+        None => Err(format!("no user named '{username}'").into()),
+    }
+}
+
+/// The username of `subject` (the subject itself for a user deleted meanwhile).
+async fn username_of(
+    store: &SqlStore,
+    subject: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    Ok(store
+        .find_user_by_subject(subject)
+        .await?
+        .map_or_else(|| subject.to_owned(), |user| user.username))
+}
+
+async fn consent(store: &SqlStore, command: ConsentCommand) -> CliResult {
+    match command {
+        ConsentCommand::List { user, client } => {
+            let subject = match &user {
+                Some(name) => Some(subject_of(store, name).await?),
+                None => None,
+            };
+            let mut listed = Vec::new();
+            for consent in store
+                .list_consents(subject.as_deref(), client.as_deref())
+                .await?
+            {
+                listed.push(json!({
+                    "username": username_of(store, &consent.subject).await?,
+                    "client_id": consent.client_id,
+                    "scope": consent.scope.to_string(),
+                    "created_at": consent.created_at,
+                    "updated_at": consent.updated_at,
+                }));
+            }
+            print(&serde_json::Value::Array(listed))
+        }
+        ConsentCommand::Revoke { user, client } => {
+            let subject = subject_of(store, &user).await?;
+            if !store.revoke_consent(&subject, &client).await? {
+                return Err(format!("user '{user}' has no consent for client '{client}'").into());
+            }
+            print(
+                &json!({"username": user, "client_id": client, "revoked": true, "grants_revoked": true}),
+            )
+        }
+    }
+}
+
+async fn session(store: &SqlStore, command: SessionCommand) -> CliResult {
+    match command {
+        SessionCommand::List { user } => {
+            let subject = match &user {
+                Some(name) => Some(subject_of(store, name).await?),
+                None => None,
+            };
+            let mut listed = Vec::new();
+            for session in store.list_sessions(subject.as_deref()).await? {
+                let username = match &session.subject {
+                    Some(subject) => username_of(store, subject).await?,
+                    None => continue,
+                };
+                listed.push(json!({
+                    "id": session_id(&session),
+                    "username": username,
+                    "auth_time": session.auth_time,
+                    "created_at": session.created_at,
+                    "expires_at": session.expires_at,
+                }));
+            }
+            print(&serde_json::Value::Array(listed))
+        }
+        SessionCommand::Revoke { id: Some(id), .. } => {
+            if id.chars().count() < 16 {
+                return Err(
+                    "give the session id as `session list` shows it (16 characters)".into(),
+                );
+            }
+            let matching: Vec<_> = store
+                .list_sessions(None)
+                .await?
+                .into_iter()
+                .filter(|s| session_id(s) == id)
+                .collect();
+            let [found] = matching.as_slice() else {
+                return Err(format!("no session with id '{id}'").into());
+            };
+            store.delete_session(&found.id_hash).await?;
+            print(&json!({"ended": [id]}))
+        }
+        SessionCommand::Revoke {
+            user: Some(user), ..
+        } => {
+            let subject = subject_of(store, &user).await?;
+            let ended = store.delete_sessions_of(&subject).await?;
+            print(&json!({"username": user, "ended": ended}))
+        }
+        SessionCommand::Revoke { .. } => {
+            Err("name the session id, or --user USERNAME to end all of a user's sessions".into())
+        }
+    }
+}
+
 async fn set_disabled(store: &SqlStore, username: &str, disabled: bool) -> CliResult {
     if !store.set_user_disabled(username, disabled).await? {
         return Err(format!("no user named '{username}'").into());
@@ -627,6 +974,10 @@ fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value
             .metadata
             .extras
             .get::<portcullis_core::jose::AccessTokenFormat>(),
+        "post_logout_redirect_uris": client.metadata.post_logout_redirect_uris,
+        "id_token_signed_response_alg": client.metadata.id_token_signed_response_alg,
+        "userinfo_signed_response_alg": client.metadata.userinfo_signed_response_alg,
+        "pkce": clients::registration_of(client).pkce.unwrap_or_else(|| "required".into()),
     });
     if let Some(secret) = secret {
         value["client_secret"] = json!(secret);
@@ -690,6 +1041,37 @@ async fn client(
                 return Err(format!("no client with client_id '{client_id}'").into());
             }
             print(&json!({"deleted": client_id}))
+        }
+        ClientCommand::Update(options) => {
+            let Some(old) = store.get_client(&options.client_id).await? else {
+                return Err(format!("no client with client_id '{}'", options.client_id).into());
+            };
+            let registration = options.registration(&old)?;
+            let mut client = clients::validate(&registration)?;
+            clients::check_algorithms(&client, &config.keys.signing_algorithms)?;
+            warn_about_disabled_grants(&client, config);
+            client.client_id = old.client_id.clone();
+            client.metadata = clients::merged_metadata(&old.metadata, &client.metadata);
+            let secret = match (
+                old.token_endpoint_auth_method == AuthMethod::NONE,
+                client.token_endpoint_auth_method == AuthMethod::NONE,
+            ) {
+                // Becomes confidential: it needs a secret, shown once.
+                (true, false) => Some(clients::new_client_secret(random)),
+                _ => None,
+            };
+            client.client_secret_hash = match (
+                &secret,
+                client.token_endpoint_auth_method == AuthMethod::NONE,
+            ) {
+                (_, true) => None,
+                (Some(secret), false) => Some(hash_secret(secret)),
+                (None, false) => old.client_secret_hash.clone(),
+            };
+            if !store.update_client(&client).await? {
+                return Err(format!("no client with client_id '{}'", options.client_id).into());
+            }
+            print(&client_json(&client, secret.as_deref()))
         }
         ClientCommand::RotateSecret { client_id } => {
             let Some(client) = store.get_client(&client_id).await? else {

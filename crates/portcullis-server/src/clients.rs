@@ -258,6 +258,52 @@ pub fn check_algorithms(
     Ok(())
 }
 
+/// What `client` is registered with, as a registration (for `client update`).
+pub fn registration_of(client: &ClientRecord) -> ClientRegistration {
+    let extras = &client.metadata.extras;
+    ClientRegistration {
+        name: client.client_name.clone(),
+        redirect_uris: client.redirect_uris.clone(),
+        grant_types: client.grant_types.clone(),
+        response_types: client.response_types.clone(),
+        scope: client.scope.to_string(),
+        auth_method: client.token_endpoint_auth_method.clone(),
+        audience: client.audience.clone(),
+        resource_server_audience: client.resource_server_audience.clone(),
+        access_token_format: extras.get::<portcullis_core::jose::AccessTokenFormat>(),
+        post_logout_redirect_uris: client.metadata.post_logout_redirect_uris.clone(),
+        id_token_signed_response_alg: client.metadata.id_token_signed_response_alg.clone(),
+        userinfo_signed_response_alg: client.metadata.userinfo_signed_response_alg.clone(),
+        pkce: (extras
+            .get_raw(portcullis_core::extensions::REQUIRE_PKCE)
+            .and_then(serde_json::Value::as_bool)
+            == Some(false))
+        .then(|| "optional".to_owned()),
+    }
+}
+
+/// `old` metadata with what a registration decides replaced by `new`'s: members
+/// nobody here manages (set by the application, or a later version) are kept.
+pub fn merged_metadata(
+    old: &portcullis_core::ClientMetadata,
+    new: &portcullis_core::ClientMetadata,
+) -> portcullis_core::ClientMetadata {
+    let mut merged = old.clone();
+    merged.post_logout_redirect_uris = new.post_logout_redirect_uris.clone();
+    merged.id_token_signed_response_alg = new.id_token_signed_response_alg.clone();
+    merged.userinfo_signed_response_alg = new.userinfo_signed_response_alg.clone();
+    for name in [
+        <portcullis_core::jose::AccessTokenFormat as portcullis_core::Extra>::NAME,
+        portcullis_core::extensions::REQUIRE_PKCE,
+    ] {
+        match new.extras.get_raw(name) {
+            Some(value) => merged.extras.insert_raw(name, value.clone()),
+            None => merged.extras.remove_raw(name),
+        }
+    }
+    merged
+}
+
 /// A new client_id: 128 random bits in lower-case hex. Hex, not base64url, so that an
 /// id never starts with `-` and can always be passed back to the CLI as an argument.
 pub fn new_client_id(random: &dyn RandomSource) -> String {

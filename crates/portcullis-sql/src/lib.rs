@@ -75,8 +75,8 @@ use portcullis_core::{hash_secret, ClientRecord, RandomSource, Scope};
 
 pub use error::SqlError;
 pub use records::{
-    AttemptOutcome, LoginThrottle, NewUser, SessionRecord, SigningKeyRecord, ThrottleReset,
-    UserRecord,
+    AttemptOutcome, ConsentRecord, LoginThrottle, NewUser, SessionRecord, SigningKeyRecord,
+    ThrottleReset, UserRecord,
 };
 pub use username::{normalize_username, username_key, UsernameError, MAX_USERNAME_CHARS};
 
@@ -287,6 +287,15 @@ impl SqlStore {
     /// Registers a client as given. A taken `client_id` is [`SqlError::Conflict`].
     pub async fn insert_client(&self, client: &ClientRecord) -> Result<(), SqlError> {
         self.repository.insert_client(client, now_seconds()).await
+    }
+
+    /// Replaces the registration of the client `client.client_id` (its id stays, and
+    /// what it was issued stays valid); `false` when there is no such client. Running
+    /// servers see the change within `client_cache_ttl`.
+    pub async fn update_client(&self, client: &ClientRecord) -> Result<bool, SqlError> {
+        let updated = self.repository.update_client(client).await;
+        self.clients.evict(&client.client_id);
+        updated
     }
 
     /// The client registered under `client_id`.
@@ -506,6 +515,20 @@ impl SqlStore {
         self.repository.get_session(id_hash).await
     }
 
+    /// The signed-in sessions of `subject` (every user's when `None`), newest first,
+    /// expired ones included until they are purged.
+    pub async fn list_sessions(
+        &self,
+        subject: Option<&str>,
+    ) -> Result<Vec<SessionRecord>, SqlError> {
+        self.repository.list_sessions(subject).await
+    }
+
+    /// Ends every session of `subject`; how many there were.
+    pub async fn delete_sessions_of(&self, subject: &str) -> Result<u64, SqlError> {
+        self.repository.delete_sessions_of(subject).await
+    }
+
     /// Deletes a session; deleting a missing one is not an error.
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), SqlError> {
         self.repository.delete_session(id_hash).await
@@ -572,6 +595,25 @@ impl SqlStore {
     ) -> Result<(), SqlError> {
         self.repository
             .save_consent(subject, client_id, scope, now)
+            .await
+    }
+
+    /// The consents remembered: of the user `subject` and the client `client_id`
+    /// when given (both optional), oldest first.
+    pub async fn list_consents(
+        &self,
+        subject: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Result<Vec<ConsentRecord>, SqlError> {
+        self.repository.list_consents(subject, client_id).await
+    }
+
+    /// Forgets `subject`'s consent for `client_id`, revoking every token and code the
+    /// user granted that client, so the next request asks again. `false` when there
+    /// was no such consent.
+    pub async fn revoke_consent(&self, subject: &str, client_id: &str) -> Result<bool, SqlError> {
+        self.repository
+            .revoke_consent(subject, client_id, now_seconds())
             .await
     }
 

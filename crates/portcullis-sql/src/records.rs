@@ -115,6 +115,22 @@ impl fmt::Debug for NewUser {
     }
 }
 
+/// A remembered consent: the scope `subject` allowed `client_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConsentRecord {
+    /// The user.
+    pub subject: String,
+    /// The client.
+    pub client_id: String,
+    /// What the user allowed (the union of every consent given).
+    pub scope: portcullis_core::Scope,
+    /// When the user first consented (UTC seconds).
+    pub created_at: i64,
+    /// When the consent last grew (UTC seconds).
+    pub updated_at: i64,
+}
+
 /// A browser session of the server's HTML pages. `Debug` hides the CSRF token.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -22,7 +22,8 @@ use portcullis_core::{
 use crate::backend::{Backend, TokenColumn};
 use crate::error::{conflict_or, for_client, SqlError};
 use crate::records::{
-    AttemptOutcome, LoginThrottle, SessionRecord, SigningKeyRecord, ThrottleReset, UserRecord,
+    AttemptOutcome, ConsentRecord, LoginThrottle, SessionRecord, SigningKeyRecord, ThrottleReset,
+    UserRecord,
 };
 use crate::schema::{
     client_args, client_from_row, code_args, pending_args, pending_from_row, scope_from_text,
@@ -136,6 +137,27 @@ impl Repository {
                 })
             })
             .map(drop)
+    }
+
+    /// Rewrites every column of the client `client.client_id` (but its creation time);
+    /// `false` when there is no such client.
+    pub(crate) async fn update_client(&self, client: &ClientRecord) -> Result<bool, SqlError> {
+        let columns: Vec<&str> = CLIENT_COLUMNS.split(',').map(str::trim).collect();
+        let assignments: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(index, column)| format!("{column} = ${}", index + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE clients SET {} WHERE client_id = $1",
+            assignments.join(", ")
+        );
+        let mut query = Query::new(sql);
+        for value in client_args(client)? {
+            query = query.bind(value);
+        }
+        Ok(self.db.execute(query).await? > 0)
     }
 
     pub(crate) async fn get_client(
@@ -475,6 +497,92 @@ impl Repository {
             .await?
             .map(|row| scope_from_text(&row.text(0)?))
             .transpose()
+    }
+
+    /// The consents remembered, of `subject` and of `client_id` when given, oldest
+    /// first.
+    pub(crate) async fn list_consents(
+        &self,
+        subject: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Result<Vec<ConsentRecord>, SqlError> {
+        let query = Query::new(
+            "SELECT subject, client_id, scope, created_at, updated_at FROM consents \
+             WHERE ($1 IS NULL OR subject = $1) AND ($2 IS NULL OR client_id = $2) \
+             ORDER BY created_at, subject, client_id",
+        )
+        .bind(subject)
+        .bind(client_id);
+        self.db
+            .fetch(query)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(ConsentRecord {
+                    subject: row.text(0)?,
+                    client_id: row.text(1)?,
+                    scope: scope_from_text(&row.text(2)?)?,
+                    created_at: row.int(3)?,
+                    updated_at: row.int(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets `subject`'s consent for `client_id` and ends what it granted: the
+    /// grants are recorded as revoked first (so a redemption or rotation racing this
+    /// is revoked too), then the tokens revoked and the codes deleted with the
+    /// consent, in one transaction. `false` when there was no such consent.
+    pub(crate) async fn revoke_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<bool, SqlError> {
+        let remember = [
+            "INSERT INTO revoked_grants (grant_id, revoked_at) \
+             SELECT DISTINCT grant_id, $3 FROM tokens \
+             WHERE subject = $1 AND client_id = $2 AND revoked = FALSE \
+             ON CONFLICT (grant_id) DO NOTHING",
+            "INSERT INTO revoked_grants (grant_id, revoked_at) \
+             SELECT DISTINCT grant_id, $3 FROM authorization_codes \
+             WHERE subject = $1 AND client_id = $2 ON CONFLICT (grant_id) DO NOTHING",
+        ]
+        .map(|sql| Query::new(sql).bind(subject).bind(client_id).bind(now));
+        self.db.transaction(remember.into()).await?;
+        let statements = [
+            "DELETE FROM consents WHERE subject = $1 AND client_id = $2",
+            "UPDATE tokens SET revoked = TRUE \
+             WHERE subject = $1 AND client_id = $2 AND revoked = FALSE",
+            "DELETE FROM authorization_codes WHERE subject = $1 AND client_id = $2",
+        ]
+        .map(|sql| Query::new(sql).bind(subject).bind(client_id));
+        let results = self.db.transaction(statements.into()).await?;
+        Ok(results.first().is_some_and(|r| r.rows_affected > 0))
+    }
+
+    /// The sessions of `subject` (every user's when `None`), newest first.
+    pub(crate) async fn list_sessions(
+        &self,
+        subject: Option<&str>,
+    ) -> Result<Vec<SessionRecord>, SqlError> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE subject IS NOT NULL \
+             AND ($1 IS NULL OR subject = $1) ORDER BY created_at DESC, id_hash"
+        );
+        self.db
+            .fetch(Query::new(sql).bind(subject))
+            .await?
+            .iter()
+            .map(session_from_row)
+            .collect()
+    }
+
+    /// Ends every session of `subject`; how many there were.
+    pub(crate) async fn delete_sessions_of(&self, subject: &str) -> Result<u64, SqlError> {
+        self.db
+            .execute(Query::new("DELETE FROM sessions WHERE subject = $1").bind(subject))
+            .await
     }
 
     /// Adds `scope` to the consent remembered so far: reads it, and writes the union

@@ -90,6 +90,11 @@ impl Extras {
         self.0.insert(name.into(), value);
     }
 
+    /// Removes a member by name, untyped.
+    pub fn remove_raw(&mut self, name: &str) {
+        self.0.remove(name);
+    }
+
     /// Every member, in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v))

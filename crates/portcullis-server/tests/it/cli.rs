@@ -1300,3 +1300,295 @@ fn clients_register_their_openid_options() {
         );
     }
 }
+
+#[test]
+fn client_update_changes_the_registration_and_keeps_the_id_and_secret() {
+    let db = migrated_db();
+    let created = json(&portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Editable",
+            "--redirect-uri",
+            "https://app.example/a",
+            "--scope",
+            "openid profile",
+        ],
+        None,
+    ));
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let updated = json(&portcullis(
+        &db,
+        &[
+            "client",
+            "update",
+            &id,
+            "--name",
+            "Edited",
+            "--add-redirect-uri",
+            "https://app.example/b",
+            "--remove-redirect-uri",
+            "https://app.example/a",
+            "--add-post-logout-redirect-uri",
+            "https://app.example/bye",
+            "--scope",
+            "openid email",
+            "--pkce",
+            "optional",
+            "--id-token-signed-response-alg",
+            "ES256",
+        ],
+        None,
+    ));
+    assert_eq!(updated["client_id"], id.as_str(), "the id stays");
+    assert_eq!(updated["client_name"], "Edited");
+    assert_eq!(
+        updated["redirect_uris"],
+        serde_json::json!(["https://app.example/b"])
+    );
+    assert_eq!(
+        updated["post_logout_redirect_uris"],
+        serde_json::json!(["https://app.example/bye"])
+    );
+    assert_eq!(updated["scope"], "openid email");
+    assert_eq!(updated["pkce"], "optional");
+    assert_eq!(updated["id_token_signed_response_alg"], "ES256");
+    assert!(
+        updated.get("client_secret").is_none(),
+        "the secret is kept, not shown"
+    );
+    assert_eq!(
+        json(&portcullis(&db, &["client", "show", &id], None)),
+        updated
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stored = runtime.block_on(async {
+        let store = portcullis_sql::SqlStore::connect(&db.url()).await.unwrap();
+        store.get_client(&id).await.unwrap().unwrap()
+    });
+    assert!(
+        stored.check_client_secret(created["client_secret"].as_str().unwrap()),
+        "the secret still works"
+    );
+
+    // Back to required; a public client loses its secret, and becoming confidential
+    // again prints a new one.
+    let required = json(&portcullis(
+        &db,
+        &["client", "update", &id, "--pkce", "required"],
+        None,
+    ));
+    assert_eq!(required["pkce"], "required");
+    let public = json(&portcullis(
+        &db,
+        &["client", "update", &id, "--auth-method", "none"],
+        None,
+    ));
+    assert_eq!(public["token_endpoint_auth_method"], "none");
+    let confidential = json(&portcullis(
+        &db,
+        &[
+            "client",
+            "update",
+            &id,
+            "--auth-method",
+            "client_secret_basic",
+        ],
+        None,
+    ));
+    let secret = confidential["client_secret"]
+        .as_str()
+        .expect("a new secret");
+    assert_ne!(secret, created["client_secret"].as_str().unwrap());
+
+    // Bad changes: one line, nothing written.
+    let before = json(&portcullis(&db, &["client", "show", &id], None));
+    for (args, needle) in [
+        (
+            vec!["--remove-redirect-uri", "https://app.example/nope"],
+            "no such value",
+        ),
+        (
+            vec!["--remove-redirect-uri", "https://app.example/b"],
+            "at least one redirect URI",
+        ),
+        (
+            vec!["--add-redirect-uri", "javascript:alert(1)"],
+            "javascript",
+        ),
+        (vec!["--add-grant-type", "magic"], "unknown grant type"),
+        (vec!["--pkce", "sometimes"], "use required or optional"),
+        (
+            vec!["--id-token-signed-response-alg", "none"],
+            "not supported",
+        ),
+        (vec!["--scope", "a\u{7f}b"], "invalid scope"),
+    ] {
+        let mut all = vec!["client", "update", id.as_str()];
+        all.extend_from_slice(&args);
+        let output = portcullis(&db, &all, None);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            stderr(&output).contains(needle),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(
+        json(&portcullis(&db, &["client", "show", &id], None)),
+        before
+    );
+    let output = portcullis(
+        &db,
+        &["client", "update", "no-such-client", "--name", "x"],
+        None,
+    );
+    assert!(
+        stderr(&output).contains("no client with client_id"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// The binary, run on a blocking thread (a server of this test runs on the runtime).
+async fn portcullis_async(db: &TestDb, args: &[&str]) -> Output {
+    let url = db.url();
+    let args: Vec<String> = ["--database-url", url.as_str()]
+        .iter()
+        .chain(args)
+        .map(|a| a.to_string())
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_in(None, &args, None, &[])
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consents_and_sessions_can_be_listed_and_revoked() {
+    use crate::support::*;
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, |_| {}).await;
+    let browser = browser();
+    let verifier = "a-verifier-of-more-than-43-characters-0123456789abcdef";
+    let challenge = portcullis_core::extensions::s256_challenge(verifier);
+    let url = server.url(&format!(
+        "/authorize?response_type=code&client_id={CLIENT_ID}&redirect_uri={}&scope=profile\
+         &state=s&code_challenge={challenge}&code_challenge_method=S256",
+        form_urlencoded::byte_serialize(REDIRECT_URI.as_bytes()).collect::<String>()
+    ));
+    let (consent, _) = sign_in_from(&browser, &server.base, url.clone(), USERNAME, PASSWORD).await;
+    let form = parse_form(&consent.text().await.unwrap());
+    let response = submit(&browser, &server.base, &form, &[("decision", "allow")]).await;
+    let code = query(&location(&server.base, &response))["code"].clone();
+    let token: serde_json::Value = reqwest::Client::new()
+        .post(server.url("/token"))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access_token = token["access_token"].as_str().unwrap().to_owned();
+
+    let consents = json(&portcullis_async(&db, &["consent", "list", "--user", USERNAME]).await);
+    assert_eq!(consents.as_array().unwrap().len(), 1, "{consents}");
+    assert_eq!(consents[0]["username"], USERNAME);
+    assert_eq!(consents[0]["client_id"], CLIENT_ID);
+    assert_eq!(consents[0]["scope"], "profile");
+    let by_client = json(&portcullis_async(&db, &["consent", "list", "--client", CLIENT_ID]).await);
+    assert_eq!(by_client, consents);
+    let none = json(&portcullis_async(&db, &["consent", "list", "--client", "other"]).await);
+    assert_eq!(none, serde_json::json!([]));
+
+    let sessions = json(&portcullis_async(&db, &["session", "list", "--user", USERNAME]).await);
+    assert_eq!(sessions.as_array().unwrap().len(), 1, "{sessions}");
+    let session_id = sessions[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(session_id.len(), 16);
+    assert_eq!(
+        json(&portcullis_async(&db, &["session", "list"]).await),
+        sessions
+    );
+
+    // Revoking the consent revokes what it granted, and the client must ask again.
+    assert_eq!(
+        introspect_as(&server, CLIENT_ID, CLIENT_SECRET, &access_token).await["active"],
+        true
+    );
+    json(
+        &portcullis_async(
+            &db,
+            &[
+                "consent", "revoke", "--user", USERNAME, "--client", CLIENT_ID,
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        introspect_as(&server, CLIENT_ID, CLIENT_SECRET, &access_token).await,
+        serde_json::json!({"active": false})
+    );
+    let (page, page_url) = follow(&browser, &server.base, url.clone()).await;
+    assert!(page_url.contains("/consent?"), "asked again: {page_url}");
+    drop(page);
+
+    // Ending the session signs the browser out.
+    json(&portcullis_async(&db, &["session", "revoke", &session_id]).await);
+    let (_, page_url) = follow(&browser, &server.base, url).await;
+    assert!(page_url.contains("/login"), "signed out: {page_url}");
+    assert_eq!(
+        json(&portcullis_async(&db, &["session", "list"]).await),
+        serde_json::json!([])
+    );
+
+    for (args, needle) in [
+        (
+            vec![
+                "consent", "revoke", "--user", USERNAME, "--client", CLIENT_ID,
+            ],
+            "has no consent",
+        ),
+        (
+            vec![
+                "consent", "revoke", "--user", "nobody", "--client", CLIENT_ID,
+            ],
+            "no user named 'nobody'",
+        ),
+        (
+            vec!["consent", "list", "--user", "nobody"],
+            "no user named 'nobody'",
+        ),
+        (vec!["session", "revoke", "abc"], "16 characters"),
+        (
+            vec!["session", "revoke", "0123456789abcdef"],
+            "no session with id",
+        ),
+        (vec!["session", "revoke"], "name the session id"),
+        (
+            vec!["session", "revoke", "--user", "nobody"],
+            "no user named 'nobody'",
+        ),
+    ] {
+        let output = portcullis_async(&db, &args).await;
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            stderr(&output).contains(needle),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    let ended = json(&portcullis_async(&db, &["session", "revoke", "--user", USERNAME]).await);
+    assert_eq!(ended["ended"], 0);
+    db.drop_db().await;
+}
