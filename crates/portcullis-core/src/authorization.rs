@@ -181,7 +181,7 @@ pub(crate) fn check_prompt_and_max_age(params: &Params) -> Result<(), OAuthError
         if let Some(unknown) = values.iter().find(|v| !PROMPT_VALUES.contains(v)) {
             return Err(OAuthError::invalid_request(format!(
                 "the prompt value '{}' is not supported; use none, login, consent or select_account",
-                unknown.chars().take(40).collect::<String>()
+                crate::error::quoted_input(unknown)
             )));
         }
         if values.contains(&"none") && values.len() > 1 {

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use crate::error::{OAuthError, StoreError};
+use crate::error::{quoted_input, OAuthError, StoreError};
 use crate::model::Extra;
 use crate::scope::Scope;
 
@@ -173,7 +173,7 @@ const MAX_CLAIMS_REQUEST: usize = 4096;
 pub fn parse_claims_request(text: &str) -> Result<Value, OAuthError> {
     let invalid = |what: &str| {
         OAuthError::invalid_request(format!(
-            "the claims parameter must be a JSON object as OpenID Connect Core §5.5 describes: {what}"
+            "the claims parameter must be a JSON object as OpenID Connect Core section 5.5 describes: {what}"
         ))
     };
     if text.len() > MAX_CLAIMS_REQUEST {
@@ -191,7 +191,10 @@ pub fn parse_claims_request(text: &str) -> Result<Value, OAuthError> {
             if requested.is_null() {
                 continue;
             }
-            return Err(invalid(&format!("'{target}' is not an object")));
+            return Err(invalid(&format!(
+                "'{}' is not an object",
+                quoted_input(target)
+            )));
         };
         for (claim, request) in claims {
             match request {
@@ -199,16 +202,21 @@ pub fn parse_claims_request(text: &str) -> Result<Value, OAuthError> {
                 Value::Object(request) => {
                     if request.get("essential").is_some_and(|e| !e.is_boolean()) {
                         return Err(invalid(&format!(
-                            "'essential' of '{claim}' is not a boolean"
+                            "'essential' of '{}' is not a boolean",
+                            quoted_input(claim)
                         )));
                     }
                     if request.get("values").is_some_and(|v| !v.is_array()) {
-                        return Err(invalid(&format!("'values' of '{claim}' is not an array")));
+                        return Err(invalid(&format!(
+                            "'values' of '{}' is not an array",
+                            quoted_input(claim)
+                        )));
                     }
                 }
                 _ => {
                     return Err(invalid(&format!(
-                        "the request for '{claim}' is not null or an object"
+                        "the request for '{}' is not null or an object",
+                        quoted_input(claim)
                     )))
                 }
             }
@@ -268,6 +276,20 @@ mod tests {
             assert_eq!(error.code().as_str(), "invalid_request", "{bad}");
         }
         assert!(parse_claims_request(&format!("{{\"x\":\"{}\"}}", "a".repeat(5000))).is_err());
+        // What the caller sent is quoted only as characters an error_description may
+        // hold (RFC 6749 section 5.2), and short.
+        let key = format!(r#"a\"\\\n\u00e9{}"#, "b".repeat(100));
+        let error =
+            parse_claims_request(&format!(r#"{{"id_token":{{"{key}":true}}}}"#)).unwrap_err();
+        let description = error.description();
+        assert!(
+            description
+                .chars()
+                .all(|c| matches!(c, ' '..='~') && c != '"' && c != '\\'),
+            "{description}"
+        );
+        assert!(description.contains("'a????bbb"), "{description}");
+        assert!(description.len() < 200, "{description}");
     }
 
     #[test]

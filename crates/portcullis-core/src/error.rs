@@ -102,6 +102,24 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// A caller's value, safe to quote in an `error_description`: the characters RFC 6749
+/// §5.2 allows there (printable ASCII but `"` and `\`), others shown as `?`, at most 40
+/// of them.
+pub(crate) fn quoted_input(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(40)
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '?',
+        })
+        .collect();
+    if value.chars().count() > 40 {
+        out.push_str("...");
+    }
+    out
+}
+
 /// Where an authorization-endpoint error is delivered: the verified redirect URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -275,14 +293,18 @@ impl OAuthError {
     }
 
     /// Renders the error: a redirect to the verified redirect URI, or a JSON body with
-    /// the right status (and `WWW-Authenticate` / `Allow` where they apply).
+    /// the right status (and `WWW-Authenticate` / `Allow` where they apply). The
+    /// response carries the [`ErrorCode`] in its extensions, for access logs.
     pub fn into_response(self) -> OAuthResponse {
         if let Some(redirect) = &self.redirect {
-            return redirect_response(
+            let mut response = redirect_response(
                 &redirect.redirect_uri,
                 redirect.response_mode,
                 &self.params(),
             );
+            // For access logs: the code, without reading the body or the Location.
+            response.extensions_mut().insert(self.code);
+            return response;
         }
         let body = serde_json::json!({
             "error": self.code.as_str(),
@@ -301,6 +323,7 @@ impl OAuthError {
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
+        response.extensions_mut().insert(self.code);
         response
     }
 }

@@ -204,6 +204,16 @@ impl BearerError {
             (None, _) => serde_json::json!({"error_description": description}),
         };
         let mut response = json_response(status, &body);
+        let logged = match &self {
+            Self::Missing => None,
+            Self::InvalidRequest(_) => Some(crate::error::ErrorCode::InvalidRequest),
+            Self::InvalidToken => Some(crate::error::ErrorCode::InvalidToken),
+            Self::InsufficientScope(_) => Some(crate::error::ErrorCode::InsufficientScope),
+            Self::ServerError => Some(crate::error::ErrorCode::ServerError),
+        };
+        if let Some(code) = logged {
+            response.extensions_mut().insert(code);
+        }
         if let Ok(value) = HeaderValue::from_str(&challenge) {
             response
                 .headers_mut()

@@ -615,6 +615,12 @@ impl<S: ClientStore> AuthorizationServer<S> {
             .map_err(|e| request.redirect_error(e))?;
         request.scope = check_scope(&client, &requested).map_err(|e| request.redirect_error(e))?;
         check_request_parameters(&params).map_err(|e| request.redirect_error(e))?;
+        // OpenID Connect Core §3.1.2.1: an OpenID request names its redirect URI.
+        if request.scope.contains("openid") && !request.redirect_uri_given {
+            return Err(request.redirect_error(OAuthError::invalid_request(
+                "redirect_uri is required in OpenID Connect requests (scope openid)",
+            )));
+        }
         grant
             .validate_authorization_request(
                 &self.authorization_context(),

@@ -1,5 +1,5 @@
 //! The HTTP application: the router with its server-wide layers (security headers,
-//! the body deadline), and `serve`. The state is in `crate::state`, the routes by area
+//! the body deadline, the access log), and `serve`. The state is in `crate::state`, the routes by area
 //! in `crate::routes` and `crate::pages`.
 //!
 //! | route | what |
@@ -14,6 +14,7 @@
 //! | `GET, POST /consent` | the consent page |
 //! | `GET, POST /logout` | sign out |
 //! | `GET /healthz` | liveness and database check |
+//! | `GET /version` | the name and version |
 //! | `GET /static/portcullis.css` | the pages' stylesheet |
 
 use std::sync::Arc;
@@ -86,15 +87,27 @@ async fn started_state(
 /// The router over `state`, with the server-wide layers.
 fn app_for(state: AppState) -> Router {
     let hsts = config_hsts(state.config());
+    let server = state
+        .config()
+        .http
+        .server_header
+        .then(|| HeaderValue::from_static(SERVER));
     let body_timeout = std::time::Duration::from_secs(state.config().http.http_body_timeout);
     crate::routes::router(&state)
+        .layer(middleware::from_fn(crate::access_log::log_request))
         .layer(middleware::from_fn_with_state(
             body_timeout,
             crate::listener::read_body,
         ))
-        .layer(middleware::map_response_with_state(hsts, security_headers))
+        .layer(middleware::map_response_with_state(
+            (hsts, server),
+            security_headers,
+        ))
         .with_state(state)
 }
+
+/// The `Server` header (unless `server_header = false`) and `/version`'s version.
+pub const SERVER: &str = concat!("portcullis/", env!("CARGO_PKG_VERSION"));
 
 /// The `Strict-Transport-Security` header value, when one is sent.
 fn config_hsts(config: &Config) -> Option<HeaderValue> {
@@ -112,12 +125,15 @@ pub const CONTENT_SECURITY_POLICY: &str =
 /// the issuer is https; HTML pages also get the CSP and are never cached (they carry
 /// CSRF tokens).
 async fn security_headers(
-    State(hsts): State<Option<HeaderValue>>,
+    State((hsts, server)): State<(Option<HeaderValue>, Option<HeaderValue>)>,
     mut response: Response,
 ) -> Response {
     let headers = response.headers_mut();
     if let Some(hsts) = hsts {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+    }
+    if let Some(server) = server {
+        headers.insert(header::SERVER, server);
     }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(

@@ -240,6 +240,9 @@ pub struct UserProfile {
     /// Phone number (`phone_number`, with the `phone` scope), E.164 recommended.
     #[arg(long)]
     pub phone_number: Option<String>,
+    /// Whether the phone number is verified (`phone_number_verified`): true or false.
+    #[arg(long)]
+    pub phone_number_verified: Option<bool>,
     /// Language tag (`locale`), BCP 47, such as en-GB.
     #[arg(long)]
     pub locale: Option<String>,
@@ -250,14 +253,32 @@ pub struct UserProfile {
 }
 
 /// The claims with a column or an option of their own, which `--claims` may not set.
-const CLAIMS_WITH_OPTIONS: [&str; 4] = ["sub", "email", "name", "preferred_username"];
+const CLAIMS_WITH_OPTIONS: [&str; 6] = [
+    "sub",
+    "email",
+    "email_verified",
+    "name",
+    "preferred_username",
+    "phone_number_verified",
+];
 
 impl UserProfile {
     /// Applies the options given to `user`; a wrong value says which option and why.
     fn apply(&self, user: &mut portcullis_sql::UserRecord) -> Result<(), String> {
         if let Some(email) = &self.email {
             crate::passwords::check_email(email)?;
+            // A new address is not verified until said so.
+            if user.email.as_deref() != Some(email.as_str()) && self.email_verified.is_none() {
+                user.claims.remove("email_verified");
+            }
             user.email = Some(email.clone());
+        }
+        if let Some(phone) = &self.phone_number {
+            if user.claims.get("phone_number").and_then(|v| v.as_str()) != Some(phone.trim())
+                && self.phone_number_verified.is_none()
+            {
+                user.claims.remove("phone_number_verified");
+            }
         }
         if let Some(name) = &self.name {
             user.name = Some(text_claim("--name", name)?);
@@ -267,6 +288,9 @@ impl UserProfile {
         };
         if let Some(verified) = self.email_verified {
             set("email_verified", verified.into());
+        }
+        if let Some(verified) = self.phone_number_verified {
+            set("phone_number_verified", verified.into());
         }
         for (option, claim, value) in [
             ("--given-name", "given_name", &self.given_name),
@@ -300,6 +324,11 @@ impl UserProfile {
         }
         if self.email_verified == Some(true) && user.email.is_none() {
             return Err("--email-verified true needs an email address (--email)".into());
+        }
+        if self.phone_number_verified == Some(true) && !user.claims.contains_key("phone_number") {
+            return Err(
+                "--phone-number-verified true needs a phone number (--phone-number)".into(),
+            );
         }
         Ok(())
     }

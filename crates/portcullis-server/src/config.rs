@@ -112,6 +112,8 @@ pub struct HttpConfig {
     /// `Strict-Transport-Security: max-age` when the issuer is https, seconds
     /// (0 sends no header).
     pub hsts_max_age: u64,
+    /// Sends `Server: portcullis/VERSION` on every response.
+    pub server_header: bool,
 }
 
 impl Default for HttpConfig {
@@ -125,6 +127,7 @@ impl Default for HttpConfig {
             http_max_connections: 1024,
             shutdown_grace_period: 10,
             hsts_max_age: 365 * 24 * 3600,
+            server_header: true,
         }
     }
 }
@@ -531,6 +534,7 @@ impl Config {
             "http_max_connections",
             "shutdown_grace_period",
             "hsts_max_age",
+            "server_header",
             "access_token_format",
             "id_token_lifetime",
             "signing_algorithms",

@@ -4,7 +4,7 @@
 //! line: configuration in sections ([`config`]), the CLI ([`cli`]), client
 //! registration rules ([`clients`]), the password and email rules ([`passwords`]),
 //! the shared state and composition root
-//! ([`state`]), the HTTP application ([`app`]) with its routes by area ([`routes`])
+//! ([`state`]), the HTTP application ([`app`]) and its access log ([`access_log`]) with its routes by area ([`routes`])
 //! and its authorize, login, consent and logout pages ([`pages`]), the HTTP listener
 //! with its connection limits and timeouts ([`listener`]), server-side sessions
 //! ([`session`]), login throttling ([`throttle`]) and typed templates ([`templates`]).
@@ -12,6 +12,7 @@
 //! Storage is `portcullis-sql`: SQLite by default, PostgreSQL for production, where any
 //! number of instances share one database.
 
+pub mod access_log;
 pub mod app;
 pub mod cli;
 pub mod clients;

@@ -6,7 +6,7 @@
 //! replaces the built-in one. Output is HTML-escaped automatically.
 //!
 //! Each page has a typed context ([`LoginPage`], [`ConsentPage`], [`ErrorPage`],
-//! [`LogoutPage`], [`SignedOutPage`]) that names exactly what its template may use,
+//! [`LogoutPage`], [`SignedOutPage`], [`HomePage`]) that names exactly what its template may use,
 //! and a [`Page::sample`] that the tests render every template against — so an
 //! operator overriding a template knows its variables, and a renamed variable fails a
 //! test instead of rendering empty.
@@ -28,6 +28,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "signed_out.html",
         include_str!("../templates/signed_out.html"),
     ),
+    ("home.html", include_str!("../templates/home.html")),
 ];
 
 const CSS: &str = include_str!("../templates/portcullis.css");
@@ -183,6 +184,34 @@ impl Page for SignedOutPage {
     }
 }
 
+/// `home.html`: the server's home page at `/`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HomePage {
+    /// The issuer identifier.
+    pub issuer: String,
+    /// Who is signed in, if anyone.
+    pub username: Option<String>,
+    /// No user exists yet: show how to create one.
+    pub needs_user: bool,
+    /// No client exists yet: show how to register one.
+    pub needs_client: bool,
+    /// `portcullis/VERSION`.
+    pub version: String,
+}
+
+impl Page for HomePage {
+    const TEMPLATE: &'static str = "home.html";
+    fn sample() -> Self {
+        Self {
+            issuer: "https://auth.example.com".into(),
+            username: Some("alice".into()),
+            needs_user: true,
+            needs_client: true,
+            version: "portcullis/0.0.0".into(),
+        }
+    }
+}
+
 /// Every page's template and its sample context, for tests and previews.
 pub fn samples() -> Vec<(&'static str, minijinja::Value)> {
     fn sample<P: Page>() -> (&'static str, minijinja::Value) {
@@ -194,6 +223,7 @@ pub fn samples() -> Vec<(&'static str, minijinja::Value)> {
         sample::<ErrorPage>(),
         sample::<LogoutPage>(),
         sample::<SignedOutPage>(),
+        sample::<HomePage>(),
     ]
 }
 

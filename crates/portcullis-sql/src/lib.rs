@@ -403,6 +403,20 @@ impl SqlStore {
         self.repository.find_user_by_subject(subject).await
     }
 
+    /// True when at least one user exists (one row read, whatever the table's size).
+    pub async fn has_users(&self) -> Result<bool, SqlError> {
+        self.repository
+            .has_rows(crate::repository::RowsOf::Users)
+            .await
+    }
+
+    /// True when at least one client is registered (one row read).
+    pub async fn has_clients(&self) -> Result<bool, SqlError> {
+        self.repository
+            .has_rows(crate::repository::RowsOf::Clients)
+            .await
+    }
+
     /// Every user, oldest first.
     pub async fn list_users(&self) -> Result<Vec<UserRecord>, SqlError> {
         self.repository.list_users().await

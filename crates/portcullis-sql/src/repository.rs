@@ -93,6 +93,13 @@ fn end_sessions_and_grants(username_key: &str) -> [Query; 3] {
     .map(|sql| Query::new(sql).bind(username_key))
 }
 
+/// The tables [`Repository::has_rows`] looks into.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RowsOf {
+    Users,
+    Clients,
+}
+
 impl Repository {
     /// The operations on `db`.
     pub(crate) fn new(db: Arc<dyn Backend>) -> Self {
@@ -263,6 +270,16 @@ impl Repository {
             .map(|row| user_from_row(&row))
             .transpose()?
             .map(|(user, _)| user))
+    }
+
+    /// True when `table` (`users` or `clients`) has a row: one row read, whatever its
+    /// size.
+    pub(crate) async fn has_rows(&self, table: RowsOf) -> Result<bool, SqlError> {
+        let sql = match table {
+            RowsOf::Users => "SELECT 1 FROM users LIMIT 1",
+            RowsOf::Clients => "SELECT 1 FROM clients LIMIT 1",
+        };
+        Ok(self.fetch_one(Query::new(sql)).await?.is_some())
     }
 
     pub(crate) async fn list_users(&self) -> Result<Vec<UserRecord>, SqlError> {

@@ -124,6 +124,14 @@ pub fn verify_id_token_hint(
     {
         return Err(refused());
     }
+    // An ID token has `exp` and `iat`; a signed UserInfo answer (also without `typ`)
+    // has neither.
+    if !["exp", "iat"]
+        .iter()
+        .all(|claim| verified.claims.get(*claim).is_some_and(Value::is_i64))
+    {
+        return Err(refused());
+    }
     let subject = verified
         .claims
         .get("sub")
@@ -143,6 +151,36 @@ pub fn verify_id_token_hint(
         audience,
     })
 }
+
+/// Recorded in the tokens of a grant that began with an ID token (the code flow of
+/// the `openid` scope): only such a grant's refreshes get ID tokens (a refreshed
+/// password-grant token, say, does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenIdGrant;
+
+impl Extra for OpenIdGrant {
+    const NAME: &'static str = "openid";
+    type Value = bool;
+}
+
+/// The claims the ID token states itself, which no requested claim may replace.
+const ID_TOKEN_OWN_CLAIMS: [&str; 14] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "sid",
+];
 
 /// The OpenID Connect extension of the token pipeline (see the module documentation).
 #[derive(Clone)]
@@ -218,7 +256,9 @@ impl OpenIdConnect {
             return Ok(Map::new());
         };
         let mut released = self.claims.filter(&issuance.scope, all);
-        released.retain(|name, _| wanted.contains(&name.as_str()));
+        released.retain(|name, _| {
+            wanted.contains(&name.as_str()) && !ID_TOKEN_OWN_CLAIMS.contains(&name.as_str())
+        });
         Ok(released)
     }
 }
@@ -256,13 +296,15 @@ struct IdTokenClaims<'a> {
     requested: Map<String, Value>,
 }
 
-/// The grants whose tokens come with an ID token: those a user signed in for.
+/// The grants whose tokens come with an ID token: the code flow a user signed in
+/// through, and the refreshes of a grant that began so.
 fn issues_id_token(issuance: &Issuance) -> bool {
-    matches!(
-        issuance.grant_type.as_str(),
-        "authorization_code" | "refresh_token"
-    ) && issuance.scope.contains(OPENID)
-        && issuance.subject.is_some()
+    let flow = match issuance.grant_type.as_str() {
+        "authorization_code" => true,
+        "refresh_token" => issuance.extras.get::<OpenIdGrant>() == Some(true),
+        _ => false,
+    };
+    flow && issuance.scope.contains(OPENID) && issuance.subject.is_some()
 }
 
 #[async_trait]
@@ -365,6 +407,7 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
         }
         let id_token = sign_now_with(signer, None, &claims, "an ID token")?;
         response.insert("id_token", id_token);
+        issued.record.extras.insert::<OpenIdGrant>(true);
         Ok(())
     }
 }

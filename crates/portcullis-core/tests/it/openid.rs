@@ -499,18 +499,17 @@ async fn an_id_token_hint_is_checked_by_signature_and_kind_not_by_expiry() {
     let stranger = Keys::new();
     assert!(verify_id_token_hint(&*stranger, ISSUER, id_token).is_err());
     let signer = keys.signer_for(Algorithm::Rs256, START).unwrap();
-    let access_token_like = signer
-        .sign(
-            Some("at+jwt"),
-            &json!({"iss": ISSUER, "sub": USER, "aud": RP}),
-        )
-        .unwrap();
+    let claims = json!({"iss": ISSUER, "sub": USER, "aud": RP, "iat": START, "exp": START + 60});
+    let access_token_like = signer.sign(Some("at+jwt"), &claims).unwrap();
     let error = verify_id_token_hint(&*keys, ISSUER, &access_token_like).unwrap_err();
     assert_eq!(error.code().as_str(), "invalid_request");
-    // Control: the same claims without `typ` pass.
-    let id_like = signer
+    // A signed UserInfo answer has no `typ` either, but no `exp` or `iat`.
+    let userinfo_like = signer
         .sign(None, &json!({"iss": ISSUER, "sub": USER, "aud": RP}))
         .unwrap();
+    assert!(verify_id_token_hint(&*keys, ISSUER, &userinfo_like).is_err());
+    // Control: the claims of an ID token without `typ` pass.
+    let id_like = signer.sign(None, &claims).unwrap();
     assert!(verify_id_token_hint(&*keys, ISSUER, &id_like).is_ok());
 }
 
@@ -554,4 +553,99 @@ async fn the_claims_parameter_puts_consented_claims_in_the_id_token_and_nothing_
     assert!(!verify_id_token(&keys, &plain, START)
         .claims
         .contains_key("email"));
+}
+
+#[tokio::test]
+async fn only_a_grant_that_began_with_an_id_token_gets_one_on_refresh() {
+    let keys = Keys::new();
+    let ts = TestServer::with_config(Config {
+        password: true,
+        openid: Some((keys.clone(), Arc::new(Directory))),
+        ..Config::default()
+    });
+    ts.add_client(rp(ClientMetadata::new()).with_grant_types([
+        "authorization_code",
+        "refresh_token",
+        "password",
+    ]));
+    ts.store().insert_user(USER, "pw-of-alice-123").unwrap();
+    let response = ts
+        .post_token(
+            Auth::Basic(RP, RP_SECRET),
+            &[
+                ("grant_type", "password"),
+                ("username", USER),
+                ("password", "pw-of-alice-123"),
+                ("scope", "openid profile"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        body_text(&response)
+    );
+    let legacy = json(&response);
+    assert!(
+        legacy.get("id_token").is_none(),
+        "the password grant has none"
+    );
+    let response = ts
+        .post_token(
+            Auth::Basic(RP, RP_SECRET),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", legacy["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert!(
+        json(&response).get("id_token").is_none(),
+        "nor do its refreshes"
+    );
+
+    // Control: the code flow's refresh has one.
+    let code_flow = tokens(&ts, "openid", None).await;
+    let response = ts
+        .post_token(
+            Auth::Basic(RP, RP_SECRET),
+            &[
+                ("grant_type", "refresh_token"),
+                (
+                    "refresh_token",
+                    code_flow["refresh_token"].as_str().unwrap(),
+                ),
+            ],
+        )
+        .await;
+    assert!(json(&response)["id_token"].is_string());
+}
+
+#[tokio::test]
+async fn an_openid_request_must_name_its_redirect_uri() {
+    let (ts, _keys) = provider(ClientMetadata::new());
+    let pkce = PkcePair::new();
+    let found = ts
+        .authorize_redirect_error(
+            &[
+                ("response_type", "code"),
+                ("client_id", RP),
+                ("scope", "openid"),
+                ("code_challenge", &pkce.challenge),
+                ("code_challenge_method", "S256"),
+            ],
+            "invalid_request",
+        )
+        .await;
+    assert!(found["error_description"].contains("redirect_uri is required"));
+    // Control: without openid, the only registered URI may be left out.
+    ts.authorize_ok(&[
+        ("response_type", "code"),
+        ("client_id", RP),
+        ("scope", "profile"),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ])
+    .await;
 }

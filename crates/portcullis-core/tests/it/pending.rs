@@ -315,6 +315,7 @@ async fn malformed_prompt_and_max_age_and_request_objects_are_refused_to_the_cli
             "invalid_request",
             "max_age",
         ),
+        (vec![("prompt", "x\"y\n")], "invalid_request", "'x?y?'"),
         (
             vec![("claims", "{\"id_token\":[]}")],
             "invalid_request",

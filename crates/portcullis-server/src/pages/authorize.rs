@@ -19,6 +19,34 @@ use crate::pages::{authorization_error, finish, redirect, server_error, with_req
 use crate::session::set_cookie;
 use crate::state::AppState;
 
+/// The users an authorization request names (OpenID Connect Core §3.1.2.1, §5.5.1):
+/// the subject of its `id_token_hint` (an ID token of this server, or the request is
+/// `invalid_request`) and a `sub` value its `claims` parameter asks for.
+pub(crate) fn named_subjects<'a>(
+    state: &AppState,
+    param: impl Fn(&str) -> Option<&'a str>,
+) -> Result<Vec<String>, portcullis_core::OAuthError> {
+    let mut named = Vec::new();
+    if let Some(token) = param("id_token_hint") {
+        let hint = verify_id_token_hint(&**state.keys(), state.config().issuer(), token)?;
+        named.push(hint.subject);
+    }
+    if let Some(text) = param("claims") {
+        let request = portcullis_core::claims::parse_claims_request(text)?;
+        for target in ["id_token", "userinfo"] {
+            if let Some(subject) = request
+                .get(target)
+                .and_then(|claims| claims.get("sub"))
+                .and_then(|sub| sub.get("value"))
+                .and_then(serde_json::Value::as_str)
+            {
+                named.push(subject.to_owned());
+            }
+        }
+    }
+    Ok(named)
+}
+
 /// `GET, POST /authorize`.
 pub async fn authorize(
     State(state): State<AppState>,
@@ -34,21 +62,14 @@ pub async fn authorize(
         Ok(grant) => grant,
         Err(error) => return authorization_error(&state, error),
     };
-    // An `id_token_hint` names who the client expects: it must be an ID token of ours,
-    // and a session of someone else counts as nobody signed in (so prompt=none says
-    // login_required, and otherwise the sign-in page comes first).
-    let user = match grant.request.params().get("id_token_hint") {
-        None => user,
-        Some(token) => {
-            let issuer = state.config().issuer();
-            match verify_id_token_hint(&**state.keys(), issuer, token) {
-                Ok(hint) => user.filter(|u| u.subject == hint.subject),
-                Err(error) => {
-                    return authorization_error(&state, grant.request.redirect_error(error))
-                }
-            }
-        }
+    // An `id_token_hint`, or a `claims` request for a `sub` value, names who the
+    // client expects: a session of someone else counts as nobody signed in (so
+    // prompt=none says login_required, and otherwise the sign-in page comes first).
+    let named = match named_subjects(&state, |name| grant.request.params().get(name)) {
+        Ok(named) => named,
+        Err(error) => return authorization_error(&state, grant.request.redirect_error(error)),
     };
+    let user = user.filter(|u| named.iter().all(|subject| *subject == u.subject));
     let remembered = match &user {
         Some(user) => match state
             .store()

@@ -10,11 +10,15 @@ use axum::extract::State;
 use axum::response::Response;
 use http::StatusCode;
 use portcullis_axum::OAuth;
-use portcullis_core::{Client, ClientStore, NextStep, PendingAuthorization, SignedIn, User};
+use portcullis_core::{
+    Client, ClientStore, ErrorCode, NextStep, OAuthError, PendingAuthorization, SignedIn, User,
+};
 
+use crate::pages::authorize::named_subjects;
 use crate::pages::extract::{query, BrowserBinding, CheckedForm, CurrentSession};
 use crate::pages::{
-    error_page, finish, redirect, render, request_gone, server_error, with_request_id, REQUEST_ID,
+    authorization_error, error_page, finish, redirect, render, request_gone, server_error,
+    with_request_id, REQUEST_ID,
 };
 use crate::session::SessionUser;
 use crate::state::AppState;
@@ -34,6 +38,47 @@ fn scope_description(state: &AppState, scope: &str) -> String {
         other => return format!("Use the \u{201c}{other}\u{201d} permission"),
     }
     .to_owned()
+}
+
+/// True when the users `pending` names (its `id_token_hint`, a `claims` request for a
+/// `sub`) are all `subject`: someone else signed in cannot answer it.
+fn names_only(state: &AppState, pending: &PendingAuthorization, subject: &str) -> bool {
+    let param = |name: &str| {
+        pending
+            .params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.as_str())
+    };
+    match named_subjects(state, param) {
+        Ok(named) => named.iter().all(|s| s == subject),
+        Err(_) => false,
+    }
+}
+
+/// `login_required`: the request named another user than the one signed in.
+fn login_required() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::LoginRequired,
+        "the request names another user than the one who signed in",
+    )
+}
+
+/// Ends the pending request `id` with `error`, sent to the client.
+async fn refuse(state: &AppState, id: &str, binding: &str, error: OAuthError) -> Response {
+    let pending = match state.server().take_pending_request(id, binding).await {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return request_gone(state),
+        Err(error) => return server_error(state, error),
+    };
+    match state
+        .server()
+        .get_consent_grant(&pending.to_request("/authorize"), None)
+        .await
+    {
+        Ok(grant) => authorization_error(state, grant.request.redirect_error(error)),
+        Err(error) => authorization_error(state, error),
+    }
 }
 
 /// A claim in words, for the consent page.
@@ -141,6 +186,9 @@ pub async fn show(
         Ok(remembered) => remembered,
         Err(error) => return server_error(&state, error),
     };
+    if !names_only(&state, &pending, &user.subject) {
+        return refuse(&state, &id, &binding, login_required()).await;
+    }
     match pending.next_step(
         Some(SignedIn::at(user.auth_time)),
         remembered.as_ref(),
@@ -223,6 +271,9 @@ pub async fn decide(
     // A decision by a session older than the request allows (prompt=login, max_age)
     // counts for nothing: sign in first. The request stays pending meanwhile.
     match state.server().find_pending_request(id, binding).await {
+        Ok(Some(pending)) if !names_only(&state, &pending, &form.user.subject) => {
+            return refuse(&state, id, binding, login_required()).await;
+        }
         Ok(Some(pending))
             if pending.next_step(Some(SignedIn::at(form.user.auth_time)), None, state.now())
                 == NextStep::SignIn =>

@@ -4,7 +4,8 @@
 //! A visit without parameters asks to confirm, and only the confirmation's POST (with
 //! the session's CSRF token) signs out: a link or an image cannot. A relying party may
 //! send `id_token_hint`, `client_id`, `post_logout_redirect_uri`, `state` (and
-//! `logout_hint`, `ui_locales`, which are accepted and not used), by GET or POST:
+//! `logout_hint`, `ui_locales`, which are accepted and not used), by GET or POST (a
+//! POST goes on as a GET, which carries the session cookie):
 //!
 //! - the hint must be an ID token this server issued (expired or not), and its
 //!   audience the `client_id` when both are sent; otherwise an error page;
@@ -160,6 +161,32 @@ async fn answer(state: &AppState, session: &CurrentSession, params: &Params) -> 
     render(state, StatusCode::OK, &page)
 }
 
+/// The parameters of RP-Initiated Logout 1.0 §2, carried from a POST to a GET.
+const RP_PARAMETERS: [&str; 6] = [
+    "id_token_hint",
+    "logout_hint",
+    "client_id",
+    "post_logout_redirect_uri",
+    "state",
+    "ui_locales",
+];
+
+/// `/logout` with the RP-Initiated Logout parameters of `params`.
+fn rp_logout_url(params: &Params) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for name in RP_PARAMETERS {
+        if let Some(value) = params.get(name) {
+            query.append_pair(name, value);
+        }
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        "/logout".to_owned()
+    } else {
+        format!("/logout?{query}")
+    }
+}
+
 /// `GET /logout`: signs out at once for a relying party that proves who it signed in,
 /// otherwise asks to confirm.
 pub async fn show(
@@ -171,7 +198,7 @@ pub async fn show(
 }
 
 /// `POST /logout`: the confirmation (with the session's CSRF token) ends the session;
-/// a relying party's form post without one is answered like a `GET`.
+/// a relying party's form post without one is redirected to the `GET`.
 pub async fn submit(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -179,7 +206,11 @@ pub async fn submit(
 ) -> Response {
     let params = form(&request);
     if params.get("csrf_token").is_none() {
-        return answer(&state, &session, &params).await;
+        // A relying party's form post. Posted from its site, it carries no session
+        // cookie (SameSite=Lax), so it could not sign anyone out and would go on as if
+        // it had: the browser is sent to this page's GET with the same parameters,
+        // which carries the cookie.
+        return redirect(&rp_logout_url(&params));
     }
     let Some(current) = &session.0 else {
         return render(&state, StatusCode::OK, &SignedOutPage {});

@@ -26,6 +26,7 @@ use crate::templates::{ErrorPage, Page};
 pub mod authorize;
 pub mod consent;
 pub mod extract;
+pub mod home;
 pub mod login;
 pub mod logout;
 
@@ -35,6 +36,7 @@ pub const REQUEST_ID: &str = "request_id";
 /// The pages' routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", get(home::show))
         .route(
             "/authorize",
             get(authorize::authorize).post(authorize::authorize),
@@ -93,13 +95,16 @@ pub(crate) fn authorization_error(state: &AppState, error: OAuthError) -> Respon
     if error.is_redirect() {
         return into_response(error.into_response());
     }
-    error_page(
+    let mut page = error_page(
         state,
         error.status(),
         "This sign-in request cannot be completed",
         error.description(),
         Some(error.code().as_str()),
-    )
+    );
+    // For the access log, as the core's own error responses carry it.
+    page.extensions_mut().insert(error.code());
+    page
 }
 
 /// The core's answer to an authorization request: a redirect to the client, or an

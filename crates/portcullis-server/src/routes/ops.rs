@@ -1,5 +1,5 @@
-//! Operations: `/healthz` (the database answers), the pages' stylesheet, and an empty
-//! favicon.
+//! Operations: `/healthz` (the database answers), `/version`, the pages' stylesheet,
+//! and an empty favicon.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -10,10 +10,11 @@ use http::StatusCode;
 
 use crate::state::AppState;
 
-/// `/healthz`, `/static/portcullis.css`, `/favicon.ico`.
+/// `/healthz`, `/version`, `/static/portcullis.css`, `/favicon.ico`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/version", get(version))
         .route("/static/portcullis.css", get(stylesheet))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
 }
@@ -35,6 +36,15 @@ async fn healthz(State(state): State<AppState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// `{"name": "portcullis", "version": "0.1.0"}`: what is running.
+async fn version() -> Response {
+    axum::Json(serde_json::json!({
+        "name": "portcullis",
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+    .into_response()
 }
 
 async fn stylesheet(State(state): State<AppState>) -> Response {

@@ -1120,11 +1120,49 @@ fn users_carry_their_openid_claims_and_can_be_shown_and_updated() {
         "null removes a claim"
     );
     assert_eq!(updated["claims"]["given_name"], "Carol", "the rest is kept");
+    assert_eq!(
+        updated["claims"]["email_verified"], true,
+        "the address did not change"
+    );
     assert_eq!(updated["subject"], created["subject"]);
     assert_eq!(
         json(&portcullis(&db, &["user", "show", "carol"], None)),
         updated
     );
+
+    // A new address or phone number is not verified until said so.
+    let moved = json(&portcullis(
+        &db,
+        &[
+            "user",
+            "update",
+            "carol",
+            "--email",
+            "carol@new.example",
+            "--phone-number",
+            "+1 555 0199",
+        ],
+        None,
+    ));
+    assert!(moved["claims"].get("email_verified").is_none(), "{moved}");
+    let verified = json(&portcullis(
+        &db,
+        &[
+            "user",
+            "update",
+            "carol",
+            "--email",
+            "carol@new.example",
+            "--email-verified",
+            "true",
+            "--phone-number-verified",
+            "true",
+        ],
+        None,
+    ));
+    assert_eq!(verified["claims"]["email_verified"], true);
+    assert_eq!(verified["claims"]["phone_number_verified"], true);
+    let updated = verified;
 
     // Hostile or careless values: one clear line, nothing written.
     for (args, needle) in [
@@ -1143,6 +1181,16 @@ fn users_carry_their_openid_claims_and_can_be_shown_and_updated() {
         (
             vec!["user", "update", "carol", "--claims", r#"{"email":"x@y"}"#],
             "cannot set 'email'",
+        ),
+        (
+            vec![
+                "user",
+                "update",
+                "carol",
+                "--claims",
+                r#"{"email_verified":true}"#,
+            ],
+            "cannot set 'email_verified'",
         ),
         (
             vec!["user", "update", "carol", "--given-name", "   "],

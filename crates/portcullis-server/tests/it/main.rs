@@ -6,10 +6,12 @@
 
 mod support;
 
+mod access_log;
 mod cli;
 mod consent;
 mod durability;
 mod flow;
+mod home;
 mod keys;
 mod lifecycle;
 mod listener;
