@@ -2,7 +2,7 @@
 //! method, the path (never the query, which may hold a code or state), the status, the
 //! latency, the client_id the request named (by HTTP Basic, its form or its query) and
 //! the RFC error code of a refusal. Never a secret, a token or a code. `RUST_LOG`
-//! decides whether it is written (`RUST_LOG=portcullis::access=off` silences it); when
+//! decides whether it is written (`RUST_LOG=info,portcullis::access=off` silences it); when
 //! it is not, nothing is extracted.
 
 use std::time::Instant;

@@ -91,7 +91,7 @@ fn app_for(state: AppState) -> Router {
         .config()
         .http
         .server_header
-        .then(|| HeaderValue::from_static(SERVER));
+        .then(|| HeaderValue::from_static(crate::config::SERVER));
     let body_timeout = std::time::Duration::from_secs(state.config().http.http_body_timeout);
     crate::routes::router(&state)
         .layer(middleware::from_fn(crate::access_log::log_request))
@@ -106,8 +106,6 @@ fn app_for(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The `Server` header (unless `server_header = false`) and `/version`'s version.
-pub const SERVER: &str = concat!("portcullis/", env!("CARGO_PKG_VERSION"));
 
 /// The `Strict-Transport-Security` header value, when one is sent.
 fn config_hsts(config: &Config) -> Option<HeaderValue> {

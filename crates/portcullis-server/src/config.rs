@@ -30,6 +30,10 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// The `Server` header (unless `server_header = false`) and the home page's version:
+/// `portcullis/VERSION`.
+pub const SERVER: &str = concat!("portcullis/", env!("CARGO_PKG_VERSION"));
+
 /// The server's settings, in sections. Every field name is also a top-level TOML key
 /// and an environment variable (the sections are not nested in the file), so
 /// `login_free_attempts = 5` in the file or `PORTCULLIS_LOGIN_FREE_ATTEMPTS=5` sets

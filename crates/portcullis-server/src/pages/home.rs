@@ -33,7 +33,7 @@ pub async fn show(State(state): State<AppState>, session: CurrentSession) -> Res
         username,
         needs_user: users,
         needs_client: clients,
-        version: crate::app::SERVER.to_owned(),
+        version: crate::config::SERVER.to_owned(),
     };
     render(&state, StatusCode::OK, &page)
 }
