@@ -106,7 +106,6 @@ fn app_for(state: AppState) -> Router {
         .with_state(state)
 }
 
-
 /// The `Strict-Transport-Security` header value, when one is sent.
 fn config_hsts(config: &Config) -> Option<HeaderValue> {
     config
