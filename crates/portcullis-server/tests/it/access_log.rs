@@ -71,9 +71,17 @@ async fn every_request_is_logged_without_secrets_and_the_version_is_shown() {
     let body: serde_json::Value = version.json().await.unwrap();
     assert_eq!(body["name"], "portcullis");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    // Lines are written by the server's log thread: wait (bounded) for the last one.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("path=/version") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     drop(instance);
 
-    let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("portcullis::access"))

@@ -383,7 +383,9 @@ pub(crate) async fn sign_in_from(
     follow(browser, base, location(base, &response)).await
 }
 
-/// A `portcullis serve` process of the built binary; killed when dropped.
+/// A `portcullis serve` process of the built binary; stopped when dropped (SIGTERM, so
+/// that it finishes and its log thread writes what is queued; SIGKILL after 5 s). A
+/// test that means to kill it does so itself (`child.kill()`).
 pub(crate) struct Instance {
     pub(crate) child: Child,
     pub(crate) base: String,
@@ -391,6 +393,18 @@ pub(crate) struct Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            for _ in 0..100 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
