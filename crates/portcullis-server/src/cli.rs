@@ -595,7 +595,7 @@ pub struct ClientCreate {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Serve { .. });
-    let _log_writer = init_tracing(serving);
+    init_tracing(serving);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -619,36 +619,16 @@ fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Logs to stderr: `serve` at `info` through a writer thread (a request never waits
-/// for the write of its access-log line; the guard, held until `main` returns, writes
-/// what is queued, and a full queue makes requests wait rather than lose lines), the
-/// other commands at `warn`, written at once so that they stay in order with the
-/// command's own output.
-fn init_tracing(serving: bool) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    use std::io::IsTerminal;
+fn init_tracing(serving: bool) {
     let default = if serving { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let ansi = std::io::stderr().is_terminal();
-    if serving {
-        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-            .lossy(false)
-            .thread_name("portcullis-log")
-            .finish(std::io::stderr());
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(writer)
-            .with_ansi(ansi)
-            .try_init();
-        Some(guard)
-    } else {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_ansi(ansi)
-            .try_init();
-        None
-    }
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
 
 type CliResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
