@@ -64,6 +64,9 @@ pub struct LoginPage {
     pub error: Option<String>,
     /// The username typed before, to fill in again.
     pub username: String,
+    /// For a pending authorization request: where "Cancel" goes (the application
+    /// hears `access_denied`).
+    pub cancel: Option<String>,
 }
 
 impl Page for LoginPage {
@@ -74,6 +77,7 @@ impl Page for LoginPage {
             csrf_token: "sample-csrf-token".into(),
             error: Some("The username or password is incorrect.".into()),
             username: "alice".into(),
+            cancel: Some("/cancel?request_id=sample".into()),
         }
     }
 }
@@ -130,9 +134,11 @@ impl Page for ConsentPage {
 pub struct ErrorPage {
     /// The headline.
     pub title: String,
-    /// What happened and what to do.
+    /// What happened and what to do, in plain words.
     pub message: String,
-    /// The OAuth error code, if any.
+    /// The technical explanation, folded away under "Technical details".
+    pub detail: Option<String>,
+    /// The OAuth error code, if any (with the details).
     pub code: Option<String>,
 }
 
@@ -141,7 +147,9 @@ impl Page for ErrorPage {
     fn sample() -> Self {
         Self {
             title: "This sign-in request cannot be completed".into(),
-            message: "The client is not registered.".into(),
+            message: "The application that sent you here made a request this server cannot accept."
+                .into(),
+            detail: Some("The client is not registered.".into()),
             code: Some("invalid_client".into()),
         }
     }
@@ -377,6 +385,10 @@ mod tests {
         let error = templates.render_page(&ErrorPage::sample()).unwrap();
         assert!(
             error.contains("The client is not registered.") && error.contains("invalid_client")
+        );
+        assert!(
+            error.contains("<details>") && error.contains("href=\"/\""),
+            "{error}"
         );
         let logout = templates.render_page(&LogoutPage::sample()).unwrap();
         assert!(logout.contains("alice") && logout.contains("sample-csrf-token"));

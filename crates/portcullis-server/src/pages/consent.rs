@@ -245,6 +245,28 @@ pub async fn show(
     render(&state, StatusCode::OK, &page)
 }
 
+/// `GET /cancel?request_id=…`: the sign-in page's "Cancel". The pending request (of
+/// this browser only) ends, and the application hears `access_denied` at its verified
+/// redirect URI.
+pub async fn cancel(
+    State(state): State<AppState>,
+    BrowserBinding(binding): BrowserBinding,
+    OAuth(request): OAuth,
+) -> Response {
+    let Some(id) = query(&request).get(REQUEST_ID).map(str::to_owned) else {
+        return request_gone(&state);
+    };
+    match state
+        .server()
+        .take_pending_request(&id, binding.as_deref().unwrap_or_default())
+        .await
+    {
+        Ok(Some(pending)) => complete(&state, &pending, None).await,
+        Ok(None) => request_gone(&state),
+        Err(error) => server_error(&state, error),
+    }
+}
+
 /// `POST /consent`: the user allows or denies.
 pub async fn decide(
     State(state): State<AppState>,

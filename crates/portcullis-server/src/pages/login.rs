@@ -121,6 +121,10 @@ fn page(
         csrf_token: csrf_token.to_owned(),
         error: error.map(str::to_owned),
         username: username.to_owned(),
+        cancel: match next {
+            Next::Request(id) => Some(with_request_id("/cancel", id)),
+            Next::Path(_) => None,
+        },
     };
     render(state, status, &page)
 }

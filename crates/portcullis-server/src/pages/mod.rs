@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
             get(authorize::authorize).post(authorize::authorize),
         )
         .route("/consent", get(consent::show).post(consent::decide))
+        .route("/cancel", get(consent::cancel))
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", get(logout::show).post(logout::submit))
 }
@@ -72,6 +73,7 @@ pub fn error_page(
     let page = ErrorPage {
         title: title.to_owned(),
         message: message.to_owned(),
+        detail: None,
         code: code.map(str::to_owned),
     };
     render(state, status, &page)
@@ -95,13 +97,17 @@ pub(crate) fn authorization_error(state: &AppState, error: OAuthError) -> Respon
     if error.is_redirect() {
         return into_response(error.into_response());
     }
-    let mut page = error_page(
-        state,
-        error.status(),
-        "This sign-in request cannot be completed",
-        error.description(),
-        Some(error.code().as_str()),
-    );
+    let page = ErrorPage {
+        title: "This sign-in request cannot be completed".to_owned(),
+        message: "The application that sent you here made a request this server cannot \
+                  accept, so you cannot sign in to it from here. Go back to the application \
+                  and try again; if it happens again, its developers can read the details \
+                  below."
+            .to_owned(),
+        detail: Some(error.description().to_owned()),
+        code: Some(error.code().as_str().to_owned()),
+    };
+    let mut page = render(state, error.status(), &page);
     // For the access log, as the core's own error responses carry it.
     page.extensions_mut().insert(error.code());
     page
