@@ -361,6 +361,15 @@ impl PendingAuthorization {
             .unwrap_or_else(|_| http::Request::new(Bytes::new()))
     }
 
+    /// The value of the stored request's parameter `name` (the first, for a repeated
+    /// one), if it has one.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     /// What the stored request needs next, now that the user may have signed in
     /// (see [`ConsentGrant::next_step`]); a sign-in since the request was stored
     /// satisfies `prompt=login` and `max_age`.
@@ -370,16 +379,10 @@ impl PendingAuthorization {
         remembered: Option<&Scope>,
         now: i64,
     ) -> NextStep {
-        let param = |name: &str| {
-            self.params
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, value)| value.as_str())
-        };
         next_step(
             &self.scope,
-            param("prompt"),
-            param("max_age"),
+            self.param("prompt"),
+            self.param("max_age"),
             session,
             remembered,
             now,

@@ -1006,7 +1006,7 @@ fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value
         "post_logout_redirect_uris": client.metadata.post_logout_redirect_uris,
         "id_token_signed_response_alg": client.metadata.id_token_signed_response_alg,
         "userinfo_signed_response_alg": client.metadata.userinfo_signed_response_alg,
-        "pkce": clients::registration_of(client).pkce.unwrap_or_else(|| "required".into()),
+        "pkce": clients::pkce_setting(client),
     });
     if let Some(secret) = secret {
         value["client_secret"] = json!(secret);

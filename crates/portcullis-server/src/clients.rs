@@ -274,11 +274,22 @@ pub fn registration_of(client: &ClientRecord) -> ClientRegistration {
         post_logout_redirect_uris: client.metadata.post_logout_redirect_uris.clone(),
         id_token_signed_response_alg: client.metadata.id_token_signed_response_alg.clone(),
         userinfo_signed_response_alg: client.metadata.userinfo_signed_response_alg.clone(),
-        pkce: (extras
-            .get_raw(portcullis_core::extensions::REQUIRE_PKCE)
-            .and_then(serde_json::Value::as_bool)
-            == Some(false))
-        .then(|| "optional".to_owned()),
+        pkce: (pkce_setting(client) == "optional").then(|| "optional".to_owned()),
+    }
+}
+
+/// `optional` when the client registered `require_pkce: false`, else `required`.
+pub fn pkce_setting(client: &ClientRecord) -> &'static str {
+    let opted_out = client
+        .metadata
+        .extras
+        .get_raw(portcullis_core::extensions::REQUIRE_PKCE)
+        .and_then(serde_json::Value::as_bool)
+        == Some(false);
+    if opted_out {
+        "optional"
+    } else {
+        "required"
     }
 }
 

@@ -43,14 +43,7 @@ fn scope_description(state: &AppState, scope: &str) -> String {
 /// True when the users `pending` names (its `id_token_hint`, a `claims` request for a
 /// `sub`) are all `subject`: someone else signed in cannot answer it.
 fn names_only(state: &AppState, pending: &PendingAuthorization, subject: &str) -> bool {
-    let param = |name: &str| {
-        pending
-            .params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, value)| value.as_str())
-    };
-    match named_subjects(state, param) {
+    match named_subjects(state, |name| pending.param(name)) {
         Ok(named) => named.iter().all(|s| s == subject),
         Err(_) => false,
     }
@@ -211,21 +204,16 @@ pub async fn show(
         Ok(None) => return request_gone(&state),
         Err(error) => return server_error(&state, error),
     };
-    let (username, claims) = match state.store().find_user_by_subject(&user.subject).await {
-        Ok(Some(record)) => {
-            let mut claims = record.claims;
-            claims.insert("preferred_username".into(), record.username.clone().into());
-            if let Some(email) = record.email {
-                claims.insert("email".into(), email.into());
-            }
-            if let Some(name) = record.name {
-                claims.insert("name".into(), name.into());
-            }
-            (record.username, claims)
-        }
-        Ok(None) => (user.subject.clone(), serde_json::Map::new()),
-        Err(error) => return server_error(&state, error),
-    };
+    // The claims UserInfo would release: what the consent page says is shared.
+    let claims =
+        match portcullis_core::claims::ClaimsSource::claims(state.store(), &user.subject).await {
+            Ok(claims) => claims.unwrap_or_default(),
+            Err(error) => return server_error(&state, error),
+        };
+    let username = claims
+        .get("preferred_username")
+        .and_then(serde_json::Value::as_str)
+        .map_or_else(|| user.subject.clone(), str::to_owned);
     let page = ConsentPage {
         action: with_request_id("/consent", &id),
         csrf_token: session.record.csrf_token.clone(),

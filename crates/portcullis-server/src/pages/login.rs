@@ -92,7 +92,7 @@ pub async fn show(
             .await
         {
             Ok(Some(pending)) => {
-                if let Some((_, value)) = pending.params.iter().find(|(n, _)| n == "login_hint") {
+                if let Some(value) = pending.param("login_hint") {
                     hint = value.chars().take(MAX_USERNAME_HINT).collect();
                 }
             }
