@@ -110,6 +110,16 @@ async fn every_request_is_logged_without_secrets_and_the_version_is_shown() {
 async fn the_server_header_can_be_turned_off() {
     let db = TestDb::sqlite();
     drop(seed(&db).await);
+    // Control: by default the header is sent.
+    let default = spawn_instance_with(&db, &[]).await;
+    let response = reqwest::get(format!("{}/healthz", default.base))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["server"],
+        concat!("portcullis/", env!("CARGO_PKG_VERSION"))
+    );
+    drop(default);
     let instance = spawn_instance_with(&db, &[("PORTCULLIS_SERVER_HEADER", "false")]).await;
     let response = reqwest::get(format!("{}/healthz", instance.base))
         .await

@@ -40,6 +40,15 @@ async fn provider_with_clock(
     db: &TestDb,
     clock: std::sync::Arc<dyn portcullis_core::Clock>,
 ) -> TestServer {
+    provider_configured(db, clock, |_| {}).await
+}
+
+/// [`provider_with_clock`] with more settings.
+async fn provider_configured(
+    db: &TestDb,
+    clock: std::sync::Arc<dyn portcullis_core::Clock>,
+    tweak: impl FnOnce(&mut portcullis_server::Config),
+) -> TestServer {
     let store = seed(db).await;
     store
         .insert_client(
@@ -55,10 +64,11 @@ async fn provider_with_clock(
         )
         .await
         .unwrap();
-    let scopes = |config: &mut portcullis_server::Config| {
+    let settings = |config: &mut portcullis_server::Config| {
         config.metadata.scopes_supported = Some(vec!["profile".into(), "email".into()]);
+        tweak(config);
     };
-    TestServer::start_with_clock(db, store, scopes, clock).await
+    TestServer::start_with_clock(db, store, settings, clock).await
 }
 
 /// An authorization request URL of the relying party, with PKCE; returns it and
@@ -507,6 +517,44 @@ async fn an_id_token_hint_must_be_ours_and_name_the_signed_in_user() {
     );
     let response = browser.get(&url).send().await.unwrap();
     assert_eq!(callback(&server, &response)["error"], "login_required");
+    // So does a `claims` request for bob's subject (Core §5.5.1).
+    let bob_sub = claims_of(bobs_token["id_token"].as_str().unwrap())["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let claims = format!(r#"{{"id_token":{{"sub":{{"value":"{bob_sub}"}}}}}}"#);
+    let (url, _) = authorize_url(
+        &server,
+        "openid",
+        &[("prompt", "none"), ("claims", &claims)],
+    );
+    let response = browser.get(&url).send().await.unwrap();
+    assert_eq!(
+        callback(&server, &response)["error"],
+        "login_required",
+        "a claims request for bob's sub while alice is signed in"
+    );
+    // Control: a claims request for alice's own subject is answered.
+    let alice_sub = claims_of(&id_token)["sub"].as_str().unwrap().to_owned();
+    let claims = format!(r#"{{"id_token":{{"sub":{{"value":"{alice_sub}"}}}}}}"#);
+    let (url, _) = authorize_url(
+        &server,
+        "openid",
+        &[("prompt", "none"), ("claims", &claims)],
+    );
+    let response = browser.get(&url).send().await.unwrap();
+    assert!(callback(&server, &response).contains_key("code"));
+
+    // Interactive: when someone other than the hinted user signs in, the request ends
+    // with login_required instead of being answered for the wrong user.
+    let (url, _) = authorize_url(
+        &server,
+        "openid",
+        &[("id_token_hint", bobs_token["id_token"].as_str().unwrap())],
+    );
+    let (response, _) = sign_in_from(&browser, &server.base, url, USERNAME, PASSWORD).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(callback(&server, &response)["error"], "login_required");
 
     // A made-up or tampered hint is refused.
     let mut tampered = id_token.clone();
@@ -520,6 +568,18 @@ async fn an_id_token_hint_must_be_ours_and_name_the_signed_in_user() {
         assert!(params["error_description"].contains("id_token_hint"));
     }
     db.drop_db().await;
+}
+
+/// The claims of a JWT, unverified (other tests verify the signature).
+fn claims_of(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// `/logout` with these parameters.
@@ -573,6 +633,36 @@ async fn rp_initiated_logout_with_a_hint_signs_out_and_returns_to_the_registered
         !still_signed_in(&browser, &server).await,
         "the session ended"
     );
+
+    // A relying party's form post goes on as a GET, which carries the session cookie
+    // (posted from the relying party's site, the POST would carry none).
+    let id_token = signed_in_id_token(&browser, &server).await;
+    let response = browser
+        .post(server.url("/logout"))
+        .form(&[
+            ("id_token_hint", id_token.as_str()),
+            ("post_logout_redirect_uri", POST_LOGOUT),
+            ("state", "bye-3"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let get = location(&server.base, &response);
+    assert!(
+        get.starts_with(&server.url("/logout?id_token_hint=")),
+        "{get}"
+    );
+    assert!(
+        still_signed_in(&browser, &server).await,
+        "the POST itself signed nobody out"
+    );
+    let response = browser.get(&get).send().await.unwrap();
+    assert_eq!(
+        location(&server.base, &response),
+        format!("{POST_LOGOUT}?state=bye-3")
+    );
+    assert!(!still_signed_in(&browser, &server).await);
     db.drop_db().await;
 }
 
@@ -671,4 +761,31 @@ async fn rp_initiated_logout_without_a_hint_asks_first_then_returns() {
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none());
     db.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_id_token_lives_for_id_token_lifetime() {
+    let db = TestDb::sqlite();
+    let clock = std::sync::Arc::new(portcullis_core::SystemClock);
+    let server = provider_configured(&db, clock, |config| {
+        config.tokens.id_token_lifetime = 120;
+    })
+    .await;
+    let id_token = signed_in_id_token(&browser(), &server).await;
+    let claims = claims_of(&id_token);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        120,
+        "{claims}"
+    );
+    // Control: the default is an hour.
+    let db2 = TestDb::sqlite();
+    let default = provider(&db2).await;
+    let claims = claims_of(&signed_in_id_token(&browser(), &default).await);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+    db.drop_db().await;
+    db2.drop_db().await;
 }

@@ -1311,6 +1311,128 @@ async fn user_claims(db: TestDb) {
     );
 }
 
+/// What `client update`, `consent` and `session` stand on (issue 15, item 5): a
+/// client's registration rewritten in place; consents listed by user and client, and
+/// revoked with what they granted; sessions listed and ended by user.
+async fn clients_consents_and_sessions_are_managed(db: TestDb) {
+    let store = db.store().await;
+    store.insert_client(&client("app-a")).await.unwrap();
+    store.insert_client(&client("app-b")).await.unwrap();
+    let mut changed = store.get_client("app-a").await.unwrap().unwrap();
+    changed.client_name = "Renamed".into();
+    changed.redirect_uris = vec!["https://a.example/new".into()];
+    changed.metadata.post_logout_redirect_uris = vec!["https://a.example/bye".into()];
+    assert!(store.update_client(&changed).await.unwrap());
+    assert_eq!(store.get_client("app-a").await.unwrap().unwrap(), changed);
+    let mut missing = changed.clone();
+    missing.client_id = "nope".into();
+    assert!(!store.update_client(&missing).await.unwrap());
+
+    let alice = store.create_user(new_user("alice", "pw")).await.unwrap();
+    let bob = store.create_user(new_user("bob", "pw")).await.unwrap();
+    let read = Scope::parse("read").unwrap();
+    for (user, app) in [(&alice, "app-a"), (&alice, "app-b"), (&bob, "app-a")] {
+        store
+            .save_consent(&user.subject, app, &read, 1)
+            .await
+            .unwrap();
+    }
+    let pairs = |list: Vec<portcullis_sql::ConsentRecord>| {
+        list.into_iter()
+            .map(|c| (c.subject, c.client_id))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(store.list_consents(None, None).await.unwrap().len(), 3);
+    assert_eq!(
+        pairs(
+            store
+                .list_consents(Some(&alice.subject), None)
+                .await
+                .unwrap()
+        ),
+        [
+            (alice.subject.clone(), "app-a".to_owned()),
+            (alice.subject.clone(), "app-b".to_owned())
+        ]
+        .into_iter()
+        .collect()
+    );
+    assert_eq!(
+        pairs(store.list_consents(None, Some("app-a")).await.unwrap()),
+        [
+            (alice.subject.clone(), "app-a".to_owned()),
+            (bob.subject.clone(), "app-a".to_owned())
+        ]
+        .into_iter()
+        .collect()
+    );
+
+    let alices = token("app-a", "g-alice", Some(&alice.subject));
+    let bobs = token("app-a", "g-bob", Some(&bob.subject));
+    let alices_other = token("app-b", "g-alice-b", Some(&alice.subject));
+    for t in [&alices, &bobs, &alices_other] {
+        store.save_token(t.clone()).await.unwrap();
+    }
+    assert!(store.revoke_consent(&alice.subject, "app-a").await.unwrap());
+    assert!(
+        !store.revoke_consent(&alice.subject, "app-a").await.unwrap(),
+        "gone"
+    );
+    let revoked = |t: &portcullis_core::TokenRecord| {
+        let store = &store;
+        let key = t.access_token_hash.clone();
+        async move {
+            portcullis_core::Token::is_revoked(
+                &store.find_access_token(&key).await.unwrap().unwrap(),
+            )
+        }
+    };
+    assert!(
+        revoked(&alices).await,
+        "what the consent granted is revoked"
+    );
+    assert!(!revoked(&bobs).await, "another user's grant stays");
+    assert!(
+        !revoked(&alices_other).await,
+        "another client's grant stays"
+    );
+    assert_eq!(store.list_consents(None, None).await.unwrap().len(), 2);
+
+    store
+        .insert_session(&session("s-a1", Some(&alice.subject), i64::MAX))
+        .await
+        .unwrap();
+    store
+        .insert_session(&session("s-a2", Some(&alice.subject), i64::MAX))
+        .await
+        .unwrap();
+    store
+        .insert_session(&session("s-b", Some(&bob.subject), i64::MAX))
+        .await
+        .unwrap();
+    store
+        .insert_session(&session("s-anon", None, i64::MAX))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_sessions(None).await.unwrap().len(),
+        3,
+        "signed-in ones only"
+    );
+    assert_eq!(
+        store
+            .list_sessions(Some(&alice.subject))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(store.delete_sessions_of(&alice.subject).await.unwrap(), 2);
+    let left = store.list_sessions(None).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id_hash, "s-b");
+}
+
 macro_rules! on_both_databases {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -1354,6 +1476,7 @@ on_both_databases!(
     injected_randomness_decides_subjects_and_salts,
     signing_keys,
     user_claims,
+    clients_consents_and_sessions_are_managed,
 );
 
 /// On PostgreSQL, codes leave room on their pages for the one update each gets (its
