@@ -16,6 +16,7 @@
 //! | `GET /healthz` | liveness and database check |
 //! | `GET /version` | the name and version |
 //! | `GET /static/portcullis.css` | the pages' stylesheet |
+//! | `GET /static/logo` | the configured logo (setting `logo`), 404 without one |
 
 use std::sync::Arc;
 

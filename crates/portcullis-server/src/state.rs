@@ -15,7 +15,7 @@ use portcullis_sql::SqlStore;
 use crate::config::Config;
 use crate::keys::{KeyError, KeyManager};
 use crate::session::Sessions;
-use crate::templates::Templates;
+use crate::templates::{Branding, Logo, Templates};
 use crate::throttle::Throttle;
 
 /// Everything the handlers share; cheap to clone.
@@ -55,6 +55,9 @@ pub enum AppError {
     /// The templates directory cannot be used.
     #[error("cannot load templates: {0}")]
     Templates(#[from] std::io::Error),
+    /// The configured logo cannot be used.
+    #[error("{0} (the setting logo, or PORTCULLIS_LOGO)")]
+    Logo(#[source] std::io::Error),
     /// The signing keys cannot be used.
     #[error(transparent)]
     Keys(#[from] KeyError),
@@ -91,7 +94,19 @@ impl AppState {
             inner: Arc::new(Inner {
                 server: Arc::new(server),
                 keys,
-                templates: Templates::new(config.pages.templates_dir.clone())?,
+                templates: Templates::new(
+                    config.pages.templates_dir.clone(),
+                    Branding {
+                        name: config.pages.service_name.clone(),
+                        logo: config
+                            .pages
+                            .logo
+                            .as_deref()
+                            .map(Logo::load)
+                            .transpose()
+                            .map_err(AppError::Logo)?,
+                    },
+                )?,
                 sessions: Sessions::new(
                     store.clone(),
                     config.secure_cookies(),
