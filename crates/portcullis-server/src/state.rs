@@ -8,7 +8,8 @@ use portcullis_core::jose::JwtAccessTokens;
 use portcullis_core::{
     AuthorizationCodeGrant, AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant,
     Clock, ImplicitGrant, IntrospectionEndpoint, JwksEndpoint, MetadataEndpoint, OpenIdConnect,
-    PasswordGrant, RandomSource, RefreshTokenGrant, RevocationEndpoint, UserInfoEndpoint,
+    OpenIdImplicitAndHybrid, PasswordGrant, RandomSource, RefreshTokenGrant, RevocationEndpoint,
+    UserInfoEndpoint,
 };
 use portcullis_sql::SqlStore;
 
@@ -203,17 +204,20 @@ pub fn authorization_server(
             "the password grant is turned off on this server (its operator can turn it on \
              with enable_password_grant = true)",
         );
+    let code_grant =
+        AuthorizationCodeGrant::new().with_code_lifetime(tokens.authorization_code_lifetime);
     server
-        .register_grant(
-            AuthorizationCodeGrant::new().with_code_lifetime(tokens.authorization_code_lifetime),
-        )
+        .register_grant(code_grant.clone())
         .register_grant(ClientCredentialsGrant::new())
         .register_grant(RefreshTokenGrant::new());
     if tokens.enable_password_grant {
         server.register_grant(PasswordGrant::new());
     }
     if tokens.enable_implicit_grant {
-        server.register_grant(ImplicitGrant::new());
+        // OAuth's `token` and OpenID Connect's implicit and hybrid response types.
+        server
+            .register_grant(ImplicitGrant::new())
+            .register_grant(OpenIdImplicitAndHybrid::new(code_grant));
     }
     let mut metadata = MetadataEndpoint::new();
     if let Some(scopes) = &config.metadata.scopes_supported {
