@@ -38,7 +38,7 @@ use crate::context::{AuthorizationContext, TokenContext};
 use crate::error::OAuthError;
 use crate::jose::access_token::{required_issuer, sign_now_with};
 use crate::jose::{verify, Algorithm, SigningKeys, Validation};
-use crate::model::{AuthTime, Client, Extra, Nonce, User};
+use crate::model::{AuthTime, Client, Extra, Nonce, SessionId, User};
 use crate::store::ClientStore;
 use crate::tokens::{Issuance, IssuedToken, TokenResponse};
 
@@ -162,6 +162,65 @@ pub fn verify_id_token_hint(
     })
 }
 
+/// The event a logout token announces (Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// How long a logout token is valid: two minutes (Back-Channel Logout §2.4 asks
+/// for a short lifetime).
+pub const LOGOUT_TOKEN_LIFETIME: i64 = 120;
+
+/// The claims of a logout token.
+#[derive(Serialize)]
+struct LogoutTokenClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    events: Value,
+}
+
+/// A logout token (OpenID Connect Back-Channel Logout 1.0 §2.4) telling `client` that
+/// the session `sid` of user `subject` ended: `iss`, `aud` (the client), `iat`, `exp`
+/// (two minutes), `jti`, `sub` and/or `sid` (at least one), the back-channel logout
+/// event, and never a `nonce`; signed, with `typ: logout+jwt` (§2.4's explicit type,
+/// so it cannot pass for an ID token), with the algorithm of the client's ID tokens.
+pub fn logout_token(
+    keys: &dyn SigningKeys,
+    issuer: &str,
+    client: &dyn Client,
+    subject: Option<&str>,
+    sid: Option<&str>,
+    jti: &str,
+    now: i64,
+) -> Result<String, OAuthError> {
+    if subject.is_none() && sid.is_none() {
+        tracing::error!("a logout token names a subject, a session, or both");
+        return Err(OAuthError::server_error());
+    }
+    let algorithm = id_token_algorithm(client)?;
+    let claims = LogoutTokenClaims {
+        iss: issuer,
+        aud: client.client_id(),
+        iat: now,
+        exp: now.saturating_add(LOGOUT_TOKEN_LIFETIME),
+        jti,
+        sub: subject,
+        sid,
+        events: serde_json::json!({ BACKCHANNEL_LOGOUT_EVENT: {} }),
+    };
+    sign_now_with(
+        keys.signer_for(algorithm, now),
+        Some("logout+jwt"),
+        &claims,
+        "a logout token",
+    )
+}
+
 /// Recorded in the tokens of a grant that began with an ID token (the code flow of
 /// the `openid` scope): only such a grant's refreshes get ID tokens (a refreshed
 /// password-grant token, say, does not).
@@ -200,6 +259,7 @@ pub struct OpenIdConnect {
     claims: ScopeClaims,
     source: Option<Arc<dyn ClaimsSource>>,
     end_session_endpoint: Option<String>,
+    backchannel_logout: bool,
 }
 
 impl OpenIdConnect {
@@ -212,7 +272,17 @@ impl OpenIdConnect {
             claims: ScopeClaims::standard(),
             source: None,
             end_session_endpoint: None,
+            backchannel_logout: false,
         }
+    }
+
+    /// Advertises Back-Channel Logout 1.0 (`backchannel_logout_supported` and
+    /// `backchannel_logout_session_supported`): the application sends
+    /// [`logout_token`]s to the clients a session signed into when it ends, and its
+    /// users carry a [`User::session_id`] for the ID tokens' `sid`.
+    pub fn with_backchannel_logout(mut self) -> Self {
+        self.backchannel_logout = true;
+        self
     }
 
     /// Reads users' claims from `source`, for the ID tokens of requests whose `claims`
@@ -320,6 +390,7 @@ impl std::fmt::Debug for OpenIdConnect {
             .field("claims", &self.claims)
             .field("claims_source", &self.source.is_some())
             .field("end_session_endpoint", &self.end_session_endpoint)
+            .field("backchannel_logout", &self.backchannel_logout)
             .finish_non_exhaustive()
     }
 }
@@ -346,6 +417,8 @@ struct IdTokenClaims<'a> {
     c_hash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     s_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
     /// Consented claims the `claims` parameter asked to have here.
     #[serde(flatten)]
     requested: Map<String, Value>,
@@ -384,6 +457,9 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
             "auth_time",
             "nonce",
             "at_hash",
+            "c_hash",
+            "s_hash",
+            "sid",
         ]
         .into_iter()
         .map(Value::from)
@@ -408,6 +484,10 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
         document.insert("request_uri_parameter_supported".into(), false.into());
         if let Some(url) = &self.end_session_endpoint {
             document.insert("end_session_endpoint".into(), url.clone().into());
+        }
+        if self.backchannel_logout {
+            document.insert("backchannel_logout_supported".into(), true.into());
+            document.insert("backchannel_logout_session_supported".into(), true.into());
         }
         // An OpenID provider lists `openid` among its scopes (Discovery §3).
         if let Some(Value::Array(scopes)) = document.get_mut("scopes_supported") {
@@ -452,6 +532,10 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
             at_hash: Some(left_half_hash(algorithm, &issued.access_token)),
             c_hash: None,
             s_hash: None,
+            sid: issuance
+                .extras
+                .get_raw(SessionId::NAME)
+                .and_then(Value::as_str),
             requested,
         };
         let id_token = self.sign(client, algorithm, now, &claims)?;
@@ -517,6 +601,7 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
             at_hash,
             c_hash,
             s_hash,
+            sid: user.session_id(),
             requested,
         };
         let id_token = self.sign(client, algorithm, now, &claims)?;

@@ -14,7 +14,9 @@ use crate::authorization::AuthorizationRequest;
 use crate::context::{AuthorizationContext, TokenContext};
 use crate::error::OAuthError;
 use crate::extensions::{AuthorizationCodeExtension, Pkce};
-use crate::model::{AuthTime, AuthorizationCode, AuthorizationCodeRecord, Client, Nonce, User};
+use crate::model::{
+    AuthTime, AuthorizationCode, AuthorizationCodeRecord, Client, Nonce, SessionId, User,
+};
 use crate::random::{random_string, random_token};
 use crate::response_mode::ResponseMode;
 use crate::secret::hash_secret;
@@ -172,6 +174,9 @@ where
     ) -> Result<AuthorizationOutcome, OAuthError> {
         let mut record = self.draft(context.now(), request, user.subject());
         record.auth_time = user.auth_time();
+        if let Some(sid) = user.session_id() {
+            record.extras.insert::<SessionId>(sid.to_owned());
+        }
         for extension in self.extensions() {
             extension.on_authorization_request(request, client, &mut record)?;
         }

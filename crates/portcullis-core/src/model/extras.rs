@@ -146,6 +146,18 @@ impl Extra for AuthTime {
     type Value = i64;
 }
 
+/// The provider session the grant began in (its `sid`, see
+/// [`User::session_id`](crate::User::session_id)): copied from the authorization code
+/// and kept through refreshes, so that every ID token of the grant names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionId;
+
+impl Extra for SessionId {
+    const NAME: &'static str = "sid";
+    type Value = String;
+}
+
 /// The OpenID Connect `nonce` of the authorization request, handed from the code to
 /// the token pipeline so that the ID token can echo it. An extension that consumes it
 /// removes it from the token record: a refreshed ID token carries no `nonce` (OpenID

@@ -18,7 +18,7 @@ mod token;
 
 pub use client::{check_scope, AuthMethod, Client, ClientMetadata, ClientRecord, EndpointName};
 pub use code::{AuthorizationCode, AuthorizationCodeRecord};
-pub use extras::{AuthTime, Extra, Extras, GrantExpiresAt, Nonce};
+pub use extras::{AuthTime, Extra, Extras, GrantExpiresAt, Nonce, SessionId};
 pub use token::{Token, TokenRecord};
 
 /// The end user (resource owner) a grant is issued for.
@@ -29,6 +29,13 @@ pub trait User: Send + Sync {
     /// When the user last authenticated (UTC seconds), if known; OpenID Connect's
     /// `auth_time`.
     fn auth_time(&self) -> Option<i64> {
+        None
+    }
+
+    /// The identifier of the sign-in session the user acts in at this provider, if
+    /// sessions have one: OpenID Connect's `sid` (Front- and Back-Channel Logout), the
+    /// same for every client the session signs into and never the session's cookie.
+    fn session_id(&self) -> Option<&str> {
         None
     }
 }

@@ -1006,3 +1006,136 @@ async fn implicit_and_hybrid_refuse_what_openid_connect_forbids() {
         .expect_err("not registered for id_token");
     assert_eq!(error.code().as_str(), "unauthorized_client");
 }
+
+/// alice, signed in a minute ago in the provider session `sess-1`.
+struct InSession;
+
+impl User for InSession {
+    fn subject(&self) -> &str {
+        USER
+    }
+
+    fn auth_time(&self) -> Option<i64> {
+        Some(SIGNED_IN_AT)
+    }
+
+    fn session_id(&self) -> Option<&str> {
+        Some("sess-1")
+    }
+}
+
+/// `sid` (Front- and Back-Channel Logout): the ID tokens of a grant begun in a
+/// provider session name it — from the token endpoint, on every refresh, and from the
+/// authorization endpoint in the hybrid flow; a user without a session id gets none.
+#[tokio::test]
+async fn id_tokens_name_the_provider_session() {
+    let (ts, keys) = hybrid_provider();
+    let pkce = PkcePair::new();
+    let params = [
+        ("response_type", "code id_token"),
+        ("client_id", RP),
+        ("redirect_uri", RP_REDIRECT),
+        ("scope", "openid offline_access"),
+        ("nonce", NONCE),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let response = ts
+        .server
+        .create_authorization_response(&authorize_request(&params), Some(&InSession))
+        .await
+        .unwrap();
+    let fragment = fragment_params(&location(&response));
+    let front = verify_id_token(&keys, &json!({ "id_token": fragment["id_token"] }), START).claims;
+    assert_eq!(front["sid"], "sess-1");
+    let response = ts
+        .post_token(
+            Auth::Basic(RP, RP_SECRET),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &fragment["code"]),
+                ("redirect_uri", RP_REDIRECT),
+                ("code_verifier", &pkce.verifier),
+            ],
+        )
+        .await;
+    let token = json(&response);
+    assert_eq!(
+        verify_id_token(&keys, &token, START).claims["sid"],
+        "sess-1"
+    );
+    let response = ts
+        .post_token(
+            Auth::Basic(RP, RP_SECRET),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    let refreshed = json(&response);
+    assert_eq!(
+        verify_id_token(&keys, &refreshed, START).claims["sid"],
+        "sess-1",
+        "refreshes keep the session"
+    );
+    // Control: a user without a session id.
+    let plain = tokens(&ts, "openid", None).await;
+    assert!(!verify_id_token(&keys, &plain, START)
+        .claims
+        .contains_key("sid"));
+}
+
+/// A logout token (Back-Channel Logout §2.4): `typ: logout+jwt`, signed like the
+/// client's ID tokens, with `iss`, `aud`, `iat`, `exp`, `jti`, `sub`, `sid` and the
+/// event, and no `nonce`; it can never pass for an `id_token_hint`; one naming neither
+/// a subject nor a session is refused.
+#[tokio::test]
+async fn logout_tokens_carry_the_event_and_cannot_pass_for_id_tokens() {
+    use portcullis_core::extensions::openid::{
+        logout_token, verify_id_token_hint, BACKCHANNEL_LOGOUT_EVENT,
+    };
+    let keys = Keys::new();
+    let client = rp(ClientMetadata::new());
+    let token = logout_token(
+        &*keys,
+        ISSUER,
+        &client,
+        Some(USER),
+        Some("sess-1"),
+        "jti-1",
+        START,
+    )
+    .unwrap();
+    let verified = jose::verify(
+        &token,
+        &keys.trusted,
+        &Validation::new(START)
+            .with_issuer(ISSUER)
+            .with_audience([RP]),
+    )
+    .unwrap();
+    assert_eq!(verified.algorithm, Algorithm::Rs256);
+    assert_eq!(verified.header["typ"], "logout+jwt");
+    let claims = verified.claims;
+    assert_eq!(claims["sub"], USER);
+    assert_eq!(claims["sid"], "sess-1");
+    assert_eq!(claims["jti"], "jti-1");
+    assert_eq!(claims["iat"], START);
+    assert_eq!(claims["exp"], START + 120);
+    assert_eq!(claims["events"], json!({ BACKCHANNEL_LOGOUT_EVENT: {} }));
+    assert!(!claims.contains_key("nonce"));
+    assert!(verify_id_token_hint(&*keys, ISSUER, &token).is_err());
+    assert!(logout_token(&*keys, ISSUER, &client, None, None, "jti-2", START).is_err());
+    let only_sid = logout_token(&*keys, ISSUER, &client, None, Some("s"), "jti-3", START).unwrap();
+    let claims = jose::verify(
+        &only_sid,
+        &keys.trusted,
+        &Validation::new(START)
+            .with_issuer(ISSUER)
+            .with_audience([RP]),
+    )
+    .unwrap()
+    .claims;
+    assert!(!claims.contains_key("sub") && claims["sid"] == "s");
+}
