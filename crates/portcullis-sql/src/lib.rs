@@ -75,8 +75,8 @@ use portcullis_core::{hash_secret, ClientRecord, RandomSource, Scope};
 
 pub use error::SqlError;
 pub use records::{
-    AttemptOutcome, ConsentRecord, LoginThrottle, NewUser, SessionRecord, SigningKeyRecord,
-    ThrottleReset, UserRecord,
+    AttemptOutcome, ConsentRecord, LoginThrottle, NewUser, SessionClient, SessionRecord,
+    SigningKeyRecord, ThrottleReset, UserRecord,
 };
 pub use username::{normalize_username, username_key, UsernameError, MAX_USERNAME_CHARS};
 
@@ -546,6 +546,28 @@ impl SqlStore {
     /// Deletes a session; deleting a missing one is not an error.
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), SqlError> {
         self.repository.delete_session(id_hash).await
+    }
+
+    /// Records that the provider session `sid` of `subject` signed into `client_id`
+    /// (OpenID Connect Back-Channel Logout), until `expires_at`; recording it again
+    /// moves the end. Purged with expired sessions.
+    pub async fn record_session_client(
+        &self,
+        sid: &str,
+        client_id: &str,
+        subject: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), SqlError> {
+        self.repository
+            .record_session_client(sid, client_id, subject, now, expires_at)
+            .await
+    }
+
+    /// The clients the session `sid` signed into, by client_id; they are forgotten as
+    /// they are returned (the session ended and they are about to be told).
+    pub async fn take_session_clients(&self, sid: &str) -> Result<Vec<SessionClient>, SqlError> {
+        self.repository.take_session_clients(sid).await
     }
 
     // ---- signing keys ----

@@ -148,6 +148,23 @@ pub struct SessionRecord {
     /// When the session expires (UTC seconds). The store returns expired sessions
     /// until they are purged; the caller compares with its clock.
     pub expires_at: i64,
+    /// The session's OpenID Connect `sid`, public (it goes into ID and logout
+    /// tokens): never derived from the cookie. `None` for sessions stored before it
+    /// existed.
+    pub sid: Option<String>,
+}
+
+/// A client a provider session signed into, for Back-Channel Logout when the session
+/// ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionClient {
+    /// The session's `sid`.
+    pub sid: String,
+    /// The client.
+    pub client_id: String,
+    /// The user signed in.
+    pub subject: String,
 }
 
 impl SessionRecord {
@@ -167,6 +184,7 @@ impl SessionRecord {
             auth_time: None,
             created_at,
             expires_at,
+            sid: None,
         }
     }
 }
@@ -180,6 +198,7 @@ impl fmt::Debug for SessionRecord {
             .field("auth_time", &self.auth_time)
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
+            .field("sid", &self.sid)
             .finish()
     }
 }

@@ -22,8 +22,8 @@ use portcullis_core::{
 use crate::backend::{Backend, TokenColumn};
 use crate::error::{conflict_or, for_client, SqlError};
 use crate::records::{
-    AttemptOutcome, ConsentRecord, LoginThrottle, SessionRecord, SigningKeyRecord, ThrottleReset,
-    UserRecord,
+    AttemptOutcome, ConsentRecord, LoginThrottle, SessionClient, SessionRecord, SigningKeyRecord,
+    ThrottleReset, UserRecord,
 };
 use crate::schema::{
     client_args, client_from_row, code_args, pending_args, pending_from_row, scope_from_text,
@@ -418,7 +418,7 @@ impl Repository {
 
     pub(crate) async fn insert_session(&self, session: &SessionRecord) -> Result<(), SqlError> {
         let sql =
-            format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
+            format!("INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
         let mut query = Query::new(sql);
         for value in session_args(session) {
             query = query.bind(value);
@@ -446,6 +446,60 @@ impl Repository {
             .execute(Query::new("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash))
             .await
             .map(drop)
+    }
+
+    /// Records that the session `sid` of `subject` signed into `client_id`, until
+    /// `expires_at` (the session's end); again is an update of the end.
+    pub(crate) async fn record_session_client(
+        &self,
+        sid: &str,
+        client_id: &str,
+        subject: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), SqlError> {
+        let query = Query::new(
+            "INSERT INTO session_clients (sid, client_id, subject, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (sid, client_id) DO UPDATE SET expires_at = excluded.expires_at",
+        )
+        .bind(sid)
+        .bind(client_id)
+        .bind(subject)
+        .bind(now)
+        .bind(expires_at);
+        self.db.execute(query).await.map(drop)
+    }
+
+    /// The clients the session `sid` signed into, forgotten as they are returned.
+    pub(crate) async fn take_session_clients(
+        &self,
+        sid: &str,
+    ) -> Result<Vec<SessionClient>, SqlError> {
+        let rows = self
+            .db
+            .fetch(
+                Query::new(
+                    "SELECT sid, client_id, subject FROM session_clients WHERE sid = $1 \
+                     ORDER BY client_id",
+                )
+                .bind(sid),
+            )
+            .await?;
+        let clients = rows
+            .iter()
+            .map(|row| {
+                Ok(SessionClient {
+                    sid: row.text(0)?,
+                    client_id: row.text(1)?,
+                    subject: row.text(2)?,
+                })
+            })
+            .collect::<Result<Vec<_>, SqlError>>()?;
+        self.db
+            .execute(Query::new("DELETE FROM session_clients WHERE sid = $1").bind(sid))
+            .await?;
+        Ok(clients)
     }
 
     // ---- pending authorization requests ----
@@ -795,6 +849,7 @@ impl Repository {
             // Used codes stay until they expire, so that a replay is recognised.
             "DELETE FROM authorization_codes WHERE expires_at <= $1",
             "DELETE FROM sessions WHERE expires_at <= $1",
+            "DELETE FROM session_clients WHERE expires_at <= $1",
             // Only needed while a redemption that raced the replay may still save its
             // token: seconds. An hour is plenty.
             "DELETE FROM revoked_grants WHERE revoked_at <= $1 - 3600",

@@ -412,7 +412,7 @@ fn claims_from_json(
 
 /// The session columns, in the order [`session_from_row`] reads them.
 pub(crate) const SESSION_COLUMNS: &str =
-    "id_hash, subject, csrf_token, auth_time, created_at, expires_at";
+    "id_hash, subject, csrf_token, auth_time, created_at, expires_at, sid";
 
 /// The values of a session, in [`SESSION_COLUMNS`] order.
 pub(crate) fn session_args(session: &SessionRecord) -> Vec<Value> {
@@ -423,6 +423,7 @@ pub(crate) fn session_args(session: &SessionRecord) -> Vec<Value> {
         session.auth_time.into(),
         session.created_at.into(),
         session.expires_at.into(),
+        session.sid.as_deref().into(),
     ]
 }
 
@@ -431,6 +432,7 @@ pub(crate) fn session_from_row(row: &impl Row) -> Result<SessionRecord, SqlError
     let mut session = SessionRecord::new(row.text(0)?, row.text(2)?, row.int(4)?, row.int(5)?);
     session.subject = row.opt_text(1)?;
     session.auth_time = row.opt_int(3)?;
+    session.sid = row.opt_text(6)?;
     Ok(session)
 }
 

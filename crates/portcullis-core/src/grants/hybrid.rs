@@ -143,7 +143,7 @@ where
             HybridGrant::id_token_token(),
             HybridGrant::code_id_token(self.code.clone()),
             HybridGrant::code_token(self.code.clone()),
-            HybridGrant::code_id_token_token(self.code.clone()),
+            HybridGrant::code_id_token_token(self.code),
         ] {
             registry.add_authorization_grant(Arc::new(grant));
         }

@@ -1311,6 +1311,72 @@ async fn user_claims(db: TestDb) {
     );
 }
 
+/// OpenID Connect sessions (issue 12): a session keeps its `sid`; the clients a
+/// session signed into are recorded once each (again moves the end), taken once, and
+/// purged with expired sessions; deleting a client forgets its records.
+async fn sessions_keep_their_sid_and_the_clients_they_signed_into(db: TestDb) {
+    let store = db.store().await;
+    let alice = store.create_user(new_user("alice", "pw")).await.unwrap();
+    let mut session = portcullis_sql::SessionRecord::new("hash-1", "csrf", 10, 1_000);
+    session.subject = Some(alice.subject.clone());
+    session.sid = Some("sid-1".into());
+    store.insert_session(&session).await.unwrap();
+    assert_eq!(
+        store
+            .get_session("hash-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .sid
+            .as_deref(),
+        Some("sid-1")
+    );
+    for app in ["app-a", "app-b", "app-c"] {
+        store.insert_client(&client(app)).await.unwrap();
+    }
+    for (sid, app, expires) in [
+        ("sid-1", "app-b", 1_000),
+        ("sid-1", "app-a", 1_000),
+        ("sid-1", "app-a", 1_500),
+        ("sid-1", "app-c", 1_000),
+        ("sid-2", "app-a", 50),
+    ] {
+        store
+            .record_session_client(sid, app, &alice.subject, 10, expires)
+            .await
+            .unwrap();
+    }
+    assert!(store.delete_client("app-c").await.unwrap());
+    assert_eq!(store.purge_expired(100).await.unwrap() >= 1, true);
+    let taken = store.take_session_clients("sid-1").await.unwrap();
+    assert_eq!(
+        taken
+            .iter()
+            .map(|c| (c.client_id.as_str(), c.subject.as_str(), c.sid.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("app-a", alice.subject.as_str(), "sid-1"),
+            ("app-b", alice.subject.as_str(), "sid-1")
+        ]
+    );
+    assert!(
+        store
+            .take_session_clients("sid-1")
+            .await
+            .unwrap()
+            .is_empty(),
+        "taken once"
+    );
+    assert!(
+        store
+            .take_session_clients("sid-2")
+            .await
+            .unwrap()
+            .is_empty(),
+        "purged with the expired sessions"
+    );
+}
+
 /// What `client update`, `consent` and `session` stand on (issue 15, item 5): a
 /// client's registration rewritten in place; consents listed by user and client, and
 /// revoked with what they granted; sessions listed and ended by user.
@@ -1477,6 +1543,7 @@ on_both_databases!(
     signing_keys,
     user_claims,
     clients_consents_and_sessions_are_managed,
+    sessions_keep_their_sid_and_the_clients_they_signed_into,
 );
 
 /// On PostgreSQL, codes leave room on their pages for the one update each gets (its
