@@ -9,6 +9,8 @@
 //! portcullis client create --name NAME [--redirect-uri URI]... [--grant-type GT]...
 //!                          [--response-type RT]... [--scope "a b"] [--auth-method M]
 //! portcullis client list | show ID | delete ID | rotate-secret ID
+//! portcullis try [--scope "openid profile email"] [--issuer URL] [--no-browser]
+//!                [--port PORT] [--timeout SECONDS]
 //! ```
 //!
 //! Management commands print JSON on stdout. Any failure prints one line starting with
@@ -85,6 +87,11 @@ pub enum Command {
     /// See and end users' sign-in sessions.
     #[command(subcommand)]
     Session(SessionCommand),
+    /// Run one authorization code flow against the running server, showing each
+    /// request and response: registers (or reuses) the client `portcullis-try`,
+    /// prints and opens the authorization URL, receives the callback on a loopback
+    /// port, redeems the code and prints the tokens, introspection and UserInfo as JSON.
+    Try(crate::try_flow::TryOptions),
 }
 
 /// `portcullis consent ...`
@@ -688,6 +695,12 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Session(command) => {
             let store = open(&config, Opening::Existing).await?;
             let result = session(&store, command).await;
+            opened(&store, result)
+        }
+        Command::Try(options) => {
+            let store = open(&config, Opening::Existing).await?;
+            let result =
+                crate::try_flow::run(&store, &config, options, clock.as_ref(), &*random).await;
             opened(&store, result)
         }
         Command::Keys(command) => {
