@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Management commands print JSON on stdout. Any failure prints one line starting with
-//! `error:` on stderr, exits with status 1 and changes nothing.
+//! `error:` on stderr, exits with status 1 and changes nothing. `try` also shows its
+//! HTTP exchange on stderr before that line (see [`crate::try_flow`]).
 //!
 //! Only `serve` and `migrate` create a database, and say where. Every other command
 //! opens an existing one and names it on stderr (`database: SQLite at /abs/path`, or in

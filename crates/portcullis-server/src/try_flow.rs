@@ -157,9 +157,9 @@ pub async fn run(
         eprintln!(
             "note: the server refused the new secret, probably from its client cache \
              (client_cache_ttl = {ttl} s): trying again in {} s",
-            ttl + 1
+            ttl.saturating_add(1)
         );
-        tokio::time::sleep(Duration::from_secs(ttl + 1)).await;
+        tokio::time::sleep(Duration::from_secs(ttl.saturating_add(1))).await;
         tokens = post_form(&http, &endpoints.token, &form, Some(&secret), "token").await;
     }
     let tokens = tokens.map_err(Failure::into_message)?;
