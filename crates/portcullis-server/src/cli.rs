@@ -88,10 +88,12 @@ pub enum Command {
     /// See and end users' sign-in sessions.
     #[command(subcommand)]
     Session(SessionCommand),
-    /// Run one authorization code flow against the running server, showing each
-    /// request and response: registers (or reuses) the client `portcullis-try`,
-    /// prints and opens the authorization URL, receives the callback on a loopback
-    /// port, redeems the code and prints the tokens, introspection and UserInfo as JSON.
+    /// Run one authorization code flow against the running server, shown on the wire.
+    ///
+    /// Registers (or reuses) the client `portcullis-try`, prints and opens the
+    /// authorization URL, receives the callback on a loopback port, redeems the code,
+    /// shows each request and response on stderr and prints the tokens, introspection
+    /// and UserInfo as JSON on stdout.
     Try(crate::try_flow::TryOptions),
 }
 

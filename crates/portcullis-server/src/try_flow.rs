@@ -45,16 +45,16 @@ pub struct TryOptions {
     pub scope: String,
     /// The server's issuer URL. Default: the configured issuer (`issuer`,
     /// PORTCULLIS_ISSUER), else http:// and the bind address.
-    #[arg(long)]
+    #[arg(long, value_name = "URL")]
     pub issuer: Option<String>,
     /// Print the authorization URL only; do not try to open a browser.
     #[arg(long)]
     pub no_browser: bool,
     /// The loopback port of the callback listener (0: any free port).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
     pub port: u16,
     /// How long to wait for the browser to come back, in seconds.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub timeout: u64,
 }
 
@@ -149,18 +149,25 @@ pub async fn run(
         ("redirect_uri", redirect_uri.as_str()),
         ("code_verifier", verifier.as_str()),
     ];
-    let mut tokens = post_form(&http, &endpoints.token, &form, Some(&secret), "token").await;
+    let mut tokens = post_form(&http, &endpoints.token, &form, &secret, "token", true).await;
     if let Err(Failure::InvalidClient) = tokens {
-        // The server may still hold the client's previous registration (or secret) in
-        // its cache; a code is not spent by a failed client authentication.
-        let ttl = config.database.client_cache_ttl;
+        // A running server may still hold the client's previous secret in its client
+        // cache; a refused client authentication does not spend the code, so try again
+        // until the cache has let go, within the code's lifetime.
+        let retry_for = (config.tokens.authorization_code_lifetime - 10).clamp(0, 30);
         eprintln!(
-            "note: the server refused the new secret, probably from its client cache \
-             (client_cache_ttl = {ttl} s): trying again in {} s",
-            ttl.saturating_add(1)
+            "note: the server refused the new secret of {CLIENT_ID}: it probably still \
+             holds the previous one in its client cache (client_cache_ttl, {} s by this \
+             configuration); trying again every {RETRY_INTERVAL} s for up to {retry_for} s",
+            config.database.client_cache_ttl
         );
-        tokio::time::sleep(Duration::from_secs(ttl.saturating_add(1))).await;
-        tokens = post_form(&http, &endpoints.token, &form, Some(&secret), "token").await;
+        for _ in 0..retry_for / RETRY_INTERVAL {
+            tokio::time::sleep(Duration::from_secs(RETRY_INTERVAL as u64)).await;
+            tokens = post_form(&http, &endpoints.token, &form, &secret, "token", false).await;
+            if !matches!(tokens, Err(Failure::InvalidClient)) {
+                break;
+            }
+        }
     }
     let tokens = tokens.map_err(Failure::into_message)?;
     let access_token = tokens
@@ -187,8 +194,9 @@ pub async fn run(
                 &http,
                 endpoint,
                 &[("token", access_token.as_str())],
-                Some(&secret),
+                &secret,
                 "introspection",
+                true,
             )
             .await
             .map_err(Failure::into_message)?,
@@ -561,40 +569,51 @@ impl Failure {
     fn into_message(self) -> Box<dyn std::error::Error> {
         match self {
             Failure::InvalidClient => {
-                "the server refused the client's credentials (invalid_client)".into()
+                "the server refused the credentials of portcullis-try (invalid_client): \
+                 another `portcullis try` may have given it a newer secret since, or the \
+                 server at the issuer uses another database than this command"
+                    .into()
             }
             Failure::Other(message) => message.into(),
         }
     }
 }
 
+/// Seconds between two token requests while the server's client cache holds the
+/// previous secret.
+const RETRY_INTERVAL: i64 = 2;
+
 /// POSTs `form` to `url` with HTTP Basic authentication of [`CLIENT_ID`], showing the
-/// exchange on stderr (the secret redacted); the JSON answer of a 200.
+/// exchange on stderr (the secret redacted; the request in full when `show_request`,
+/// else one line); the JSON answer of a 200.
 async fn post_form(
     http: &reqwest::Client,
     url: &str,
     form: &[(&str, &str)],
-    secret: Option<&str>,
+    secret: &str,
     what: &str,
+    show_request: bool,
 ) -> Result<Value, Failure> {
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
         .finish();
-    eprintln!("> POST {url}");
-    let mut request = http
+    // RFC 6749 §2.3.1: both form-encoded before Basic.
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let credentials = STANDARD.encode(format!("{}:{}", encode(CLIENT_ID), encode(secret)));
+    let request = http
         .post(url)
+        .header("authorization", format!("Basic {credentials}"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body.clone());
-    if let Some(secret) = secret {
+    if show_request {
+        eprintln!("> POST {url}");
         eprintln!("> Authorization: Basic BASE64({CLIENT_ID}:<client_secret, not shown>)");
-        // RFC 6749 §2.3.1: both form-encoded before Basic.
-        let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let credentials = STANDARD.encode(format!("{}:{}", encode(CLIENT_ID), encode(secret)));
-        request = request.header("authorization", format!("Basic {credentials}"));
+        eprintln!("> Content-Type: application/x-www-form-urlencoded");
+        eprintln!(">");
+        eprintln!("> {body}");
+    } else {
+        eprintln!("> POST {url} (the same request again)");
     }
-    eprintln!("> Content-Type: application/x-www-form-urlencoded");
-    eprintln!(">");
-    eprintln!("> {body}");
     let response = request
         .send()
         .await

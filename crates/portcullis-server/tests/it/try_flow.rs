@@ -11,8 +11,8 @@ use portcullis_sql::{NewUser, SqlStore};
 use serde_json::Value;
 
 use crate::support::{
-    browser, follow, free_port, location, parse_form, query, sign_in_from, spawn_instance, submit,
-    Instance, TestDb, PASSWORD, USERNAME,
+    browser, follow, free_port, location, parse_form, query, sign_in_from, spawn_instance,
+    spawn_instance_with, submit, Instance, TestDb, PASSWORD, USERNAME,
 };
 
 const PREFIX: &str = "authorization URL: ";
@@ -22,6 +22,7 @@ struct TryRun {
     child: Child,
     lines: mpsc::Receiver<String>,
     stderr: Arc<Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
 }
 
 /// What a finished `portcullis try` left.
@@ -58,7 +59,7 @@ fn start_try(db: &TestDb, args: &[&str]) -> TryRun {
     let (sender, lines) = mpsc::channel();
     let all = Arc::new(Mutex::new(String::new()));
     let kept = all.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             let mut text = kept.lock().unwrap();
@@ -71,6 +72,7 @@ fn start_try(db: &TestDb, args: &[&str]) -> TryRun {
         child,
         lines,
         stderr: all,
+        reader,
     }
 }
 
@@ -92,6 +94,12 @@ impl TryRun {
         }
     }
 
+    /// Stops it (the test's own child).
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for it to end (at most 60 s).
     fn finish(mut self) -> Finished {
         let mut stdout = String::new();
@@ -104,7 +112,7 @@ impl TryRun {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let stdout = reader.join().unwrap();
                 // The stderr thread ends with the pipe.
-                std::thread::sleep(Duration::from_millis(50));
+                self.reader.join().unwrap();
                 let stderr = self.stderr.lock().unwrap().clone();
                 return Finished {
                     status,
@@ -229,6 +237,41 @@ async fn try_runs_the_flow_and_prints_tokens_introspection_and_userinfo() {
     let clients = store.list_clients().await.unwrap();
     assert_eq!(clients.len(), 1, "one portcullis-try client, reused");
     assert_eq!(clients[0].redirect_uris, vec!["http://127.0.0.1/callback"]);
+    drop(instance);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn try_run_again_at_once_waits_out_the_servers_client_cache() {
+    let db = TestDb::sqlite();
+    let instance = spawn_instance_with(&db, &[("PORTCULLIS_CLIENT_CACHE_TTL", "10")]).await;
+    create_user(&db).await;
+    let base = instance.base.clone();
+    // A first run registers portcullis-try; the server reads it, and keeps it in its
+    // client cache, when the browser arrives with the authorization request.
+    let first = start_try(&db, &["--issuer", &base]);
+    let url = first.authorization_url();
+    let browser = browser();
+    let (page, page_url) = follow(&browser, &base, url).await;
+    assert_eq!(page.status(), 200);
+    assert!(page_url.contains("/login"), "{page_url}");
+    first.kill();
+    // A second run at once gives the client a secret the cache does not know yet.
+    let second = start_try(&db, &["--issuer", &base]);
+    let url = second.authorization_url();
+    let callback = sign_in_and(&browser, &base, url, "allow").await;
+    assert_eq!(browser.get(&callback).send().await.unwrap().status(), 200);
+    let finished = second.finish();
+    assert!(finished.status.success(), "{}", finished.stderr);
+    assert!(
+        finished
+            .stderr
+            .contains("note: the server refused the new secret of portcullis-try"),
+        "{}",
+        finished.stderr
+    );
+    let result: Value = serde_json::from_str(&finished.stdout).unwrap();
+    assert_eq!(result["introspection"]["active"], true);
     drop(instance);
     db.drop_db().await;
 }
