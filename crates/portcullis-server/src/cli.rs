@@ -9,10 +9,13 @@
 //! portcullis client create --name NAME [--redirect-uri URI]... [--grant-type GT]...
 //!                          [--response-type RT]... [--scope "a b"] [--auth-method M]
 //! portcullis client list | show ID | delete ID | rotate-secret ID
+//! portcullis try [--scope "openid profile email"] [--issuer URL] [--no-browser]
+//!                [--port PORT] [--timeout SECONDS]
 //! ```
 //!
 //! Management commands print JSON on stdout. Any failure prints one line starting with
-//! `error:` on stderr, exits with status 1 and changes nothing.
+//! `error:` on stderr, exits with status 1 and changes nothing. `try` also shows its
+//! HTTP exchange on stderr before that line (see [`crate::try_flow`]).
 //!
 //! Only `serve` and `migrate` create a database, and say where. Every other command
 //! opens an existing one and names it on stderr (`database: SQLite at /abs/path`, or in
@@ -85,6 +88,13 @@ pub enum Command {
     /// See and end users' sign-in sessions.
     #[command(subcommand)]
     Session(SessionCommand),
+    /// Run one authorization code flow against the running server, shown on the wire.
+    ///
+    /// Registers (or reuses) the client `portcullis-try`, prints and opens the
+    /// authorization URL, receives the callback on a loopback port, redeems the code,
+    /// shows each request and response on stderr and prints the tokens, introspection
+    /// and UserInfo as JSON on stdout.
+    Try(crate::try_flow::TryOptions),
 }
 
 /// `portcullis consent ...`
@@ -688,6 +698,12 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Session(command) => {
             let store = open(&config, Opening::Existing).await?;
             let result = session(&store, command).await;
+            opened(&store, result)
+        }
+        Command::Try(options) => {
+            let store = open(&config, Opening::Existing).await?;
+            let result =
+                crate::try_flow::run(&store, &config, options, clock.as_ref(), &*random).await;
             opened(&store, result)
         }
         Command::Keys(command) => {

@@ -7,7 +7,8 @@
 //! ([`state`]), the HTTP application ([`app`]) and its access log ([`access_log`]) with its routes by area ([`routes`])
 //! and its authorize, login, consent and logout pages ([`pages`]), the HTTP listener
 //! with its connection limits and timeouts ([`listener`]), server-side sessions
-//! ([`session`]), login throttling ([`throttle`]) and typed templates ([`templates`]).
+//! ([`session`]), login throttling ([`throttle`]), typed templates ([`templates`]) and `portcullis try`,
+//! one authorization code flow shown on the wire ([`try_flow`]).
 //!
 //! Storage is `portcullis-sql`: SQLite by default, PostgreSQL for production, where any
 //! number of instances share one database.
@@ -26,6 +27,7 @@ pub mod session;
 pub mod state;
 pub mod templates;
 pub mod throttle;
+pub mod try_flow;
 
 pub use app::{build_app, build_app_with};
 pub use config::Config;

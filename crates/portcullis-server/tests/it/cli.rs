@@ -544,6 +544,10 @@ fn management_commands_open_only_an_existing_database() {
         "portcullis migrate",
     );
     assert_one_line_error(&run_in(Some(&dir), &["keys", "list"], None, &[]), &expected);
+    assert_one_line_error(
+        &run_in(Some(&dir), &["try", "--no-browser"], None, &[]),
+        &expected,
+    );
     assert_eq!(
         std::fs::read_dir(&dir).unwrap().count(),
         0,

@@ -21,3 +21,4 @@ mod openid_interop;
 mod pending;
 mod race;
 mod security;
+mod try_flow;
