@@ -82,6 +82,7 @@ pub mod redirect_uri;
 pub mod resource;
 pub mod response;
 pub mod response_mode;
+pub mod response_type;
 pub mod scope;
 pub mod secret;
 pub mod server;

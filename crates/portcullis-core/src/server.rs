@@ -588,11 +588,12 @@ impl<S: ClientStore> AuthorizationServer<S> {
             .map_err(|e| request.redirect_error(e))?;
         // Compared as a set (OAuth 2.0 Multiple Response Type Encoding Practices §5):
         // `id_token code` is `code id_token`.
-        let response_type = crate::grants::canonical_response_type(sent).ok_or_else(|| {
-            request.redirect_error(OAuthError::invalid_request(
-                "the response_type names a value twice or has an empty value",
-            ))
-        })?;
+        let response_type =
+            crate::response_type::canonical_response_type(sent).ok_or_else(|| {
+                request.redirect_error(OAuthError::invalid_request(
+                    "the response_type names a value twice or has an empty value",
+                ))
+            })?;
         let response_type = response_type.as_str();
         let grant = self
             .grants

@@ -12,7 +12,7 @@
 //! one of them needs the `openid` scope and a `nonce` (Core §3.2.2.1, §3.3.2.11).
 //!
 //! Response types are compared as sets: `id_token code` is `code id_token`
-//! ([`canonical_response_type`]).
+//! ([`canonical_response_type`](crate::response_type::canonical_response_type)).
 
 use std::sync::Arc;
 
@@ -30,27 +30,6 @@ use crate::random::random_string;
 use crate::response_mode::ResponseMode;
 use crate::store::{AuthorizationCodeStore, ClientStore, TokenStore};
 use crate::tokens::Issuance;
-
-/// The response-type values in the order a canonical `response_type` lists them.
-const ORDER: [&str; 4] = ["code", "id_token", "token", "none"];
-
-/// `value` as a set, in the canonical order (`code`, `id_token`, `token`, then any
-/// other value as sent): `id_token code` gives `code id_token`. A value listed twice
-/// or an empty value is `None`.
-pub fn canonical_response_type(value: &str) -> Option<String> {
-    let mut parts: Vec<&str> = value.split(' ').collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        return None;
-    }
-    // A stable sort: values this order does not know keep the order they came in.
-    parts.sort_by_key(|part| ORDER.iter().position(|o| o == part).unwrap_or(ORDER.len()));
-    for (i, part) in parts.iter().enumerate() {
-        if parts[i + 1..].contains(part) {
-            return None;
-        }
-    }
-    Some(parts.join(" "))
-}
 
 /// One of the OpenID implicit or hybrid response types (see the module
 /// documentation).
@@ -235,41 +214,5 @@ where
             );
         }
         Ok(outcome)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn response_types_are_compared_as_sets() {
-        assert_eq!(canonical_response_type("code").as_deref(), Some("code"));
-        assert_eq!(
-            canonical_response_type("id_token code").as_deref(),
-            Some("code id_token")
-        );
-        assert_eq!(
-            canonical_response_type("token id_token code").as_deref(),
-            Some("code id_token token")
-        );
-        assert_eq!(
-            canonical_response_type("token code").as_deref(),
-            Some("code token")
-        );
-        assert_eq!(
-            canonical_response_type("x-custom code").as_deref(),
-            Some("code x-custom")
-        );
-        for bad in [
-            "",
-            " ",
-            "code  token",
-            "code code",
-            "token id_token token",
-            "a b a",
-        ] {
-            assert_eq!(canonical_response_type(bad), None, "{bad:?}");
-        }
     }
 }

@@ -36,9 +36,10 @@ mod implicit;
 mod password;
 mod refresh_token;
 
+pub use crate::response_type::canonical_response_type;
 pub use authorization_code::{allows_refresh, AuthorizationCodeGrant, OFFLINE_ACCESS};
 pub use client_credentials::ClientCredentialsGrant;
-pub use hybrid::{canonical_response_type, HybridGrant, OpenIdImplicitAndHybrid};
+pub use hybrid::{HybridGrant, OpenIdImplicitAndHybrid};
 pub use implicit::ImplicitGrant;
 pub use password::PasswordGrant;
 pub use refresh_token::RefreshTokenGrant;

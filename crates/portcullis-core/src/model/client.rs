@@ -469,7 +469,7 @@ impl Client for ClientRecord {
     /// Compared as sets: a client registered for `id_token code` may send
     /// `code id_token`.
     fn check_response_type(&self, response_type: &str) -> bool {
-        use crate::grants::canonical_response_type;
+        use crate::response_type::canonical_response_type;
         if self.response_types.iter().any(|rt| rt == response_type) {
             return true;
         }
