@@ -16,6 +16,11 @@
 //! | `GET /healthz` | liveness and database check |
 //! | `GET /version` | the name and version |
 //! | `GET /static/portcullis.css` | the pages' stylesheet |
+//!
+//! For an issuer with a path (`https://example.com/auth`) every route is under that
+//! path (`/auth/token`, `/auth/healthz`, …) and the metadata is also at the
+//! path-inserted `/.well-known/oauth-authorization-server/auth` and
+//! `/.well-known/openid-configuration/auth`; see `crate::routes::router`.
 
 use std::sync::Arc;
 

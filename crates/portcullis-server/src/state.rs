@@ -38,6 +38,7 @@ struct Inner {
     keys: Arc<KeyManager>,
     store: SqlStore,
     config: Config,
+    base_path: String,
     templates: Templates,
     sessions: Sessions,
     throttle: Throttle,
@@ -80,6 +81,7 @@ impl AppState {
             clock.clone(),
             random.clone(),
         )?);
+        let base_path = config.base_path();
         let server = authorization_server(
             &config,
             store.clone(),
@@ -91,14 +93,18 @@ impl AppState {
             inner: Arc::new(Inner {
                 server: Arc::new(server),
                 keys,
-                templates: Templates::new(config.pages.templates_dir.clone())?,
+                templates: Templates::with_base_path(
+                    config.pages.templates_dir.clone(),
+                    &base_path,
+                )?,
                 sessions: Sessions::new(
                     store.clone(),
                     config.secure_cookies(),
                     config.sign_in.session_lifetime,
                     config.sign_in.authorization_request_lifetime,
                     random.clone(),
-                ),
+                )
+                .with_path(&base_path),
                 throttle: Throttle::new(
                     store.clone(),
                     config.sign_in.login_free_attempts,
@@ -107,6 +113,7 @@ impl AppState {
                 ),
                 store,
                 config,
+                base_path,
                 clock,
                 random,
             }),
@@ -131,6 +138,27 @@ impl AppState {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The path every endpoint is served under: the issuer's (`/auth` for
+    /// `https://example.com/auth`), `""` for an issuer without a path.
+    pub fn base_path(&self) -> &str {
+        &self.inner.base_path
+    }
+
+    /// `path` (`/login`) under the issuer's path (`/auth/login`): what the pages link,
+    /// post and redirect to.
+    pub fn path(&self, path: &str) -> String {
+        format!("{}{path}", self.inner.base_path)
+    }
+
+    /// The home page's path: the issuer's path, or `/`.
+    pub fn home_path(&self) -> String {
+        if self.inner.base_path.is_empty() {
+            "/".to_owned()
+        } else {
+            self.inner.base_path.clone()
+        }
     }
 
     /// The page templates.

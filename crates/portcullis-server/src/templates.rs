@@ -245,6 +245,13 @@ pub struct Templates {
 impl Templates {
     /// Loads the templates, with overrides from `dir` when given.
     pub fn new(dir: Option<PathBuf>) -> Result<Self, std::io::Error> {
+        Self::with_base_path(dir, "")
+    }
+
+    /// Loads the templates, with overrides from `dir` when given, for a server whose
+    /// endpoints are under `base` (the issuer's path, `""` for none): every template
+    /// sees it as `base`, and links `{{ base }}/login`.
+    pub fn with_base_path(dir: Option<PathBuf>, base: &str) -> Result<Self, std::io::Error> {
         let css = match &dir {
             Some(dir) if dir.join("portcullis.css").is_file() => {
                 std::fs::read_to_string(dir.join("portcullis.css"))?
@@ -260,6 +267,7 @@ impl Templates {
             }
         }
         let mut env = Environment::new();
+        env.add_global("base", base.to_owned());
         env.set_loader(move |name| {
             if let Some(dir) = &dir {
                 // Only the known names are ever loaded, so no path escapes `dir`.
