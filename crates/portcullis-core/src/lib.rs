@@ -102,8 +102,8 @@ pub use endpoints::{
 pub use error::{ErrorCode, OAuthError, StoreError, StoreErrorKind};
 pub use extensions::{AuthorizationCodeExtension, OpenIdConnect, Pkce, TokenExtension};
 pub use grants::{
-    AuthorizationCodeGrant, ClientCredentialsGrant, Grant, ImplicitGrant, PasswordGrant,
-    RefreshTokenGrant,
+    AuthorizationCodeGrant, ClientCredentialsGrant, Grant, HybridGrant, ImplicitGrant,
+    OpenIdImplicitAndHybrid, PasswordGrant, RefreshTokenGrant,
 };
 pub use http::{OAuthRequest, OAuthResponse, Params};
 pub use memory::MemoryStore;

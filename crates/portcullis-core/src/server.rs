@@ -496,6 +496,13 @@ impl<S: ClientStore> AuthorizationServer<S> {
                 .map_err(|e| request.redirect_error(e))?;
             params.extend(tokens.into_params());
         }
+        let context = self.authorization_context();
+        for extension in &self.extensions {
+            extension
+                .authorization_response(&context, &request, &client, user, &mut params)
+                .await
+                .map_err(|e| request.redirect_error(e))?;
+        }
         if let Some(state) = &request.state {
             params.push(("state".to_owned(), state.clone()));
         }
@@ -576,9 +583,17 @@ impl<S: ClientStore> AuthorizationServer<S> {
             params: params.clone(),
         };
 
-        let response_type = params
+        let sent = params
             .require("response_type")
             .map_err(|e| request.redirect_error(e))?;
+        // Compared as a set (OAuth 2.0 Multiple Response Type Encoding Practices §5):
+        // `id_token code` is `code id_token`.
+        let response_type = crate::grants::canonical_response_type(sent).ok_or_else(|| {
+            request.redirect_error(OAuthError::invalid_request(
+                "the response_type names a value twice or has an empty value",
+            ))
+        })?;
+        let response_type = response_type.as_str();
         let grant = self
             .grants
             .authorization_grant(response_type)
@@ -614,6 +629,18 @@ impl<S: ClientStore> AuthorizationServer<S> {
         let requested = Scope::parse(params.get("scope").unwrap_or(""))
             .map_err(|e| request.redirect_error(e))?;
         request.scope = check_scope(&client, &requested).map_err(|e| request.redirect_error(e))?;
+        // OpenID Connect Core §11: offline_access is ignored unless the response type
+        // returns a code (only the token endpoint issues refresh tokens).
+        if request.scope.contains(crate::extensions::openid::OPENID)
+            && !response_type.split(' ').any(|part| part == "code")
+        {
+            request.scope = Scope::from_tokens(
+                request
+                    .scope
+                    .iter()
+                    .filter(|s| *s != crate::grants::OFFLINE_ACCESS),
+            );
+        }
         check_request_parameters(&params).map_err(|e| request.redirect_error(e))?;
         // OpenID Connect Core §3.1.2.1: an OpenID request names its redirect URI.
         if request.scope.contains("openid") && !request.redirect_uri_given {

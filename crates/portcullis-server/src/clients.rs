@@ -9,6 +9,17 @@ use portcullis_core::random::random_token;
 use portcullis_core::redirect_uri::validate_redirect_uri;
 use portcullis_core::{AuthMethod, ClientRecord, RandomSource, Scope};
 
+/// The response types a client may register: OAuth's `code` and `token`, and OpenID
+/// Connect's implicit and hybrid ones (canonical order).
+pub const KNOWN_RESPONSE_TYPES: [&str; 7] = [
+    "code",
+    "token",
+    "id_token",
+    "id_token token",
+    "code id_token",
+    "code token",
+    "code id_token token",
+];
 /// The grant types a client may be registered for.
 pub const GRANT_TYPES: &[&str] = &[
     "authorization_code",
@@ -86,22 +97,38 @@ pub fn validate(registration: &ClientRegistration) -> Result<ClientRecord, Regis
             response_types.push("token".into());
         }
     }
-    for rt in &response_types {
-        let needs = match rt.as_str() {
-            "code" => "authorization_code",
-            "token" => "implicit",
-            _ => {
-                return Err(fail(format!(
-                    "unknown response type '{rt}'; use code or token"
-                )))
-            }
-        };
-        if !grant_types.iter().any(|g| g == needs) {
-            return Err(fail(format!(
-                "response type '{rt}' needs the '{needs}' grant type"
-            )));
+    // Stored as sets in the canonical order (`id_token code` is `code id_token`); each
+    // needs the grant types OpenID Connect Registration §2 pairs it with.
+    for rt in response_types.iter_mut() {
+        let canonical = portcullis_core::grants::canonical_response_type(rt)
+            .filter(|c| KNOWN_RESPONSE_TYPES.contains(&c.as_str()))
+            .ok_or_else(|| {
+                fail(format!(
+                    "unknown response type '{rt}'; use {}",
+                    KNOWN_RESPONSE_TYPES.join(", ")
+                ))
+            })?;
+        let mut needs = Vec::new();
+        if canonical.split(' ').any(|part| part == "code") {
+            needs.push("authorization_code");
         }
+        if canonical
+            .split(' ')
+            .any(|part| part == "token" || part == "id_token")
+        {
+            needs.push("implicit");
+        }
+        for needed in needs {
+            if !grant_types.iter().any(|g| g == needed) {
+                return Err(fail(format!(
+                    "response type '{canonical}' needs the '{needed}' grant type"
+                )));
+            }
+        }
+        *rt = canonical;
     }
+    response_types.sort_unstable();
+    response_types.dedup();
     let method = registration.auth_method.as_str();
     if ![
         AuthMethod::CLIENT_SECRET_BASIC,

@@ -237,7 +237,7 @@ impl SignInConfig {
 }
 
 /// The HTML pages.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PagesConfig {
     /// A directory whose templates (`login.html`, `consent.html`, ...) and
@@ -245,6 +245,59 @@ pub struct PagesConfig {
     pub templates_dir: Option<PathBuf>,
     /// Words shown on the consent page for each scope, e.g. `profile = "Your name"`.
     pub scope_descriptions: BTreeMap<String, String>,
+    /// The name every page shows at its top and the home page's headline: who runs
+    /// this sign-in ("Example Corp accounts"). `Portcullis` by default.
+    pub service_name: String,
+    /// An image file (PNG, JPEG, GIF, WebP or SVG, at most 256 KiB) shown beside the
+    /// service name on every page. Read once at start-up and served at `/static/logo`
+    /// from this server, so the pages' content security policy stays `img-src 'self'`.
+    pub logo: Option<PathBuf>,
+}
+
+/// The longest `service_name`, in characters.
+pub const MAX_SERVICE_NAME: usize = 64;
+
+impl Default for PagesConfig {
+    fn default() -> Self {
+        Self {
+            templates_dir: None,
+            scope_descriptions: BTreeMap::new(),
+            service_name: "Portcullis".to_owned(),
+            logo: None,
+        }
+    }
+}
+
+impl PagesConfig {
+    /// Checks `service_name` (not blank, at most [`MAX_SERVICE_NAME`] characters, no
+    /// control characters) and that the `logo` file is an image the pages can show.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let name = &self.service_name;
+        if name.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "service_name must not be empty: it is the name the sign-in pages show \
+                 (leave it unset for \"Portcullis\")"
+                    .into(),
+            ));
+        }
+        if name.chars().count() > MAX_SERVICE_NAME {
+            return Err(ConfigError::Invalid(format!(
+                "service_name must be at most {MAX_SERVICE_NAME} characters, not {}",
+                name.chars().count()
+            )));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(ConfigError::Invalid(
+                "service_name must not contain control characters (newlines, tabs)".into(),
+            ));
+        }
+        if let Some(logo) = &self.logo {
+            crate::templates::Logo::load(logo).map_err(|e| {
+                ConfigError::Invalid(format!("{e} (the setting logo, or PORTCULLIS_LOGO)"))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// The metadata document (RFC 8414).
@@ -530,6 +583,8 @@ impl Config {
             "max_connections",
             "client_cache_ttl",
             "scope_descriptions",
+            "service_name",
+            "logo",
             "scopes_supported",
             "service_documentation",
             "http_header_timeout",
@@ -569,6 +624,7 @@ impl Config {
             }
         }
         self.sign_in.validate_password_policy()?;
+        self.pages.validate()?;
         let (tokens, sign_in, http) = (&self.tokens, &self.sign_in, &self.http);
         for (name, value) in [
             ("access_token_lifetime", tokens.access_token_lifetime),
@@ -956,6 +1012,50 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// `service_name` and `logo` come from the environment like every setting; a
+    /// blank, over-long or multi-line service name is refused with the reason.
+    #[test]
+    fn the_service_name_is_checked() {
+        let load = |vars: Vec<(&str, &str)>| {
+            Config::load(
+                None,
+                vars.into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect::<Vec<(String, String)>>(),
+            )
+        };
+        let default = load(vec![]).unwrap();
+        assert_eq!(default.pages.service_name, "Portcullis");
+        assert_eq!(default.pages.logo, None);
+        let config = load(vec![
+            ("PORTCULLIS_SERVICE_NAME", "Example Corp accounts"),
+            ("PORTCULLIS_LOGO", "/etc/portcullis/logo.svg"),
+        ])
+        .unwrap();
+        assert_eq!(config.pages.service_name, "Example Corp accounts");
+        assert_eq!(
+            config.pages.logo.as_deref(),
+            Some(std::path::Path::new("/etc/portcullis/logo.svg"))
+        );
+        load(vec![("PORTCULLIS_SERVICE_NAME", "Example Corp accounts")])
+            .unwrap()
+            .validate()
+            .unwrap();
+        let long = "x".repeat(MAX_SERVICE_NAME + 1);
+        for (value, expected) in [
+            ("   ", "service_name must not be empty"),
+            (long.as_str(), "at most 64 characters, not 65"),
+            ("Example\nCorp", "control characters"),
+        ] {
+            let error = load(vec![("PORTCULLIS_SERVICE_NAME", value)])
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{value:?}: {error}");
+        }
+    }
+
     /// Every key is a field of one section, and every field a key: the flattened
     /// sections keep the file and environment names flat.
     #[test]
@@ -984,6 +1084,7 @@ mod tests {
         fields.extend([
             "issuer",
             "templates_dir",
+            "logo",
             "scopes_supported",
             "service_documentation",
             "key_encryption_key",

@@ -8,14 +8,15 @@ use portcullis_core::jose::JwtAccessTokens;
 use portcullis_core::{
     AuthorizationCodeGrant, AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant,
     Clock, ImplicitGrant, IntrospectionEndpoint, JwksEndpoint, MetadataEndpoint, OpenIdConnect,
-    PasswordGrant, RandomSource, RefreshTokenGrant, RevocationEndpoint, UserInfoEndpoint,
+    OpenIdImplicitAndHybrid, PasswordGrant, RandomSource, RefreshTokenGrant, RevocationEndpoint,
+    UserInfoEndpoint,
 };
 use portcullis_sql::SqlStore;
 
 use crate::config::Config;
 use crate::keys::{KeyError, KeyManager};
 use crate::session::Sessions;
-use crate::templates::Templates;
+use crate::templates::{Branding, Logo, Templates};
 use crate::throttle::Throttle;
 
 /// Everything the handlers share; cheap to clone.
@@ -56,6 +57,9 @@ pub enum AppError {
     /// The templates directory cannot be used.
     #[error("cannot load templates: {0}")]
     Templates(#[from] std::io::Error),
+    /// The configured logo cannot be used.
+    #[error("{0} (the setting logo, or PORTCULLIS_LOGO)")]
+    Logo(#[source] std::io::Error),
     /// The signing keys cannot be used.
     #[error(transparent)]
     Keys(#[from] KeyError),
@@ -95,6 +99,16 @@ impl AppState {
                 keys,
                 templates: Templates::with_base_path(
                     config.pages.templates_dir.clone(),
+                    Branding {
+                        name: config.pages.service_name.clone(),
+                        logo: config
+                            .pages
+                            .logo
+                            .as_deref()
+                            .map(Logo::load)
+                            .transpose()
+                            .map_err(AppError::Logo)?,
+                    },
                     &base_path,
                 )?,
                 sessions: Sessions::new(
@@ -216,17 +230,20 @@ pub fn authorization_server(
             "the password grant is turned off on this server (its operator can turn it on \
              with enable_password_grant = true)",
         );
+    let code_grant =
+        AuthorizationCodeGrant::new().with_code_lifetime(tokens.authorization_code_lifetime);
     server
-        .register_grant(
-            AuthorizationCodeGrant::new().with_code_lifetime(tokens.authorization_code_lifetime),
-        )
+        .register_grant(code_grant.clone())
         .register_grant(ClientCredentialsGrant::new())
         .register_grant(RefreshTokenGrant::new());
     if tokens.enable_password_grant {
         server.register_grant(PasswordGrant::new());
     }
     if tokens.enable_implicit_grant {
-        server.register_grant(ImplicitGrant::new());
+        // OAuth's `token` and OpenID Connect's implicit and hybrid response types.
+        server
+            .register_grant(ImplicitGrant::new())
+            .register_grant(OpenIdImplicitAndHybrid::new(code_grant));
     }
     let mut metadata = MetadataEndpoint::new();
     if let Some(scopes) = &config.metadata.scopes_supported {

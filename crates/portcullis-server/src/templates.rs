@@ -5,13 +5,16 @@
 //! `error.html`, `logout.html`, `signed_out.html`, `base.html`, `portcullis.css`)
 //! replaces the built-in one. Output is HTML-escaped automatically.
 //!
+//! Every page also sees `site`: the configured service name (`site.name`) and, when a
+//! logo is configured, its address (`site.logo`) — see [`Branding`].
+//!
 //! Each page has a typed context ([`LoginPage`], [`ConsentPage`], [`ErrorPage`],
 //! [`LogoutPage`], [`SignedOutPage`], [`HomePage`]) that names exactly what its template may use,
 //! and a [`Page::sample`] that the tests render every template against — so an
 //! operator overriding a template knows its variables, and a renamed variable fails a
 //! test instead of rendering empty.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use minijinja::Environment;
@@ -32,6 +35,102 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 ];
 
 const CSS: &str = include_str!("../templates/portcullis.css");
+
+/// The largest logo file, in bytes.
+pub const MAX_LOGO_BYTES: u64 = 256 * 1024;
+
+/// Where the pages load the logo from.
+pub const LOGO_PATH: &str = "/static/logo";
+
+/// The configured logo: an image file read once at start-up.
+#[derive(Clone)]
+pub struct Logo {
+    /// The file's bytes.
+    pub bytes: axum::body::Bytes,
+    /// Its media type, from the file name's extension.
+    pub content_type: &'static str,
+}
+
+impl Logo {
+    /// Reads the image at `path`: a `.png`, `.jpg`/`.jpeg`, `.gif`, `.webp` or `.svg`
+    /// file of at most [`MAX_LOGO_BYTES`]. The error says which rule failed and how to
+    /// fix it.
+    pub fn load(path: &Path) -> Result<Self, std::io::Error> {
+        let invalid = |why: String| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("logo '{}' {why}", path.display()),
+            )
+        };
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let content_type = match extension.as_deref() {
+            Some("png") => "image/png",
+            Some("jpg" | "jpeg") => "image/jpeg",
+            Some("gif") => "image/gif",
+            Some("webp") => "image/webp",
+            Some("svg") => "image/svg+xml",
+            _ => {
+                return Err(invalid(
+                    "is not an image the pages can show: name a .png, .jpg, .gif, .webp or \
+                     .svg file"
+                        .into(),
+                ))
+            }
+        };
+        let size = std::fs::metadata(path)
+            .map_err(|e| invalid(format!("cannot be read: {e}")))?
+            .len();
+        if size > MAX_LOGO_BYTES {
+            return Err(invalid(format!(
+                "is {size} bytes; a logo must be at most {MAX_LOGO_BYTES} bytes (256 KiB)"
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| invalid(format!("cannot be read: {e}")))?;
+        Ok(Self {
+            bytes: bytes.into(),
+            content_type,
+        })
+    }
+}
+
+impl std::fmt::Debug for Logo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logo")
+            .field("content_type", &self.content_type)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// Who runs this sign-in, as every page shows it.
+#[derive(Debug, Clone)]
+pub struct Branding {
+    /// The service name (`service_name`).
+    pub name: String,
+    /// The logo (`logo`), if any.
+    pub logo: Option<Logo>,
+}
+
+impl Default for Branding {
+    fn default() -> Self {
+        Self {
+            name: "Portcullis".to_owned(),
+            logo: None,
+        }
+    }
+}
+
+/// `site` in every template.
+#[derive(Debug, Serialize)]
+struct Site<'a> {
+    /// The service name.
+    name: &'a str,
+    /// The logo's address, when there is one.
+    logo: Option<String>,
+}
 
 /// A template failed to load or render.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +166,33 @@ pub struct LoginPage {
     /// For a pending authorization request: where "Cancel" goes (the application
     /// hears `access_denied`).
     pub cancel: Option<String>,
+    /// For a pending authorization request: the application the user signs in to
+    /// ("Sign in to continue to *My App*").
+    pub client: Option<ClientLine>,
+}
+
+/// The application a page is about: its name and where it will send the user back.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientLine {
+    /// The client's registered name.
+    pub name: String,
+    /// The host of the redirect URI the user returns to (`my-app.example`), or `None`
+    /// for a redirect URI without one (a native app's private-use scheme).
+    pub host: Option<String>,
+}
+
+impl ClientLine {
+    /// `name`, returning to `redirect_uri`.
+    pub fn new(name: &str, redirect_uri: Option<&str>) -> Self {
+        let host = redirect_uri
+            .and_then(|uri| url::Url::parse(uri).ok())
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .filter(|host| !host.is_empty());
+        Self {
+            name: name.to_owned(),
+            host,
+        }
+    }
 }
 
 impl Page for LoginPage {
@@ -78,6 +204,10 @@ impl Page for LoginPage {
             error: Some("The username or password is incorrect.".into()),
             username: "alice".into(),
             cancel: Some("/cancel?request_id=sample".into()),
+            client: Some(ClientLine::new(
+                "Sample App",
+                Some("https://app.example.com/callback"),
+            )),
         }
     }
 }
@@ -103,6 +233,8 @@ pub struct ConsentPage {
     pub csrf_token: String,
     /// The client's name.
     pub client_name: String,
+    /// The host of the redirect URI the user returns to, if it has one.
+    pub client_host: Option<String>,
     /// Who is signed in.
     pub username: String,
     /// What is asked for.
@@ -118,6 +250,7 @@ impl Page for ConsentPage {
             action: "/consent?request_id=sample".into(),
             csrf_token: "sample-csrf-token".into(),
             client_name: "Sample App".into(),
+            client_host: Some("app.example.com".into()),
             username: "alice".into(),
             scopes: vec![ScopeLine {
                 name: "email".into(),
@@ -240,18 +373,23 @@ pub fn samples() -> Vec<(&'static str, minijinja::Value)> {
 pub struct Templates {
     env: Arc<Environment<'static>>,
     css: Arc<str>,
+    logo: Option<Logo>,
 }
 
 impl Templates {
-    /// Loads the templates, with overrides from `dir` when given.
-    pub fn new(dir: Option<PathBuf>) -> Result<Self, std::io::Error> {
-        Self::with_base_path(dir, "")
+    /// Loads the templates, with overrides from `dir` when given, showing `branding`.
+    pub fn new(dir: Option<PathBuf>, branding: Branding) -> Result<Self, std::io::Error> {
+        Self::with_base_path(dir, branding, "")
     }
 
-    /// Loads the templates, with overrides from `dir` when given, for a server whose
-    /// endpoints are under `base` (the issuer's path, `""` for none): every template
-    /// sees it as `base`, and links `{{ base }}/login`.
-    pub fn with_base_path(dir: Option<PathBuf>, base: &str) -> Result<Self, std::io::Error> {
+    /// Loads the templates, with overrides from `dir` when given, showing `branding`,
+    /// for a server whose endpoints are under `base` (the issuer's path, `""` for
+    /// none): every template sees it as `base`, and links `{{ base }}/login`.
+    pub fn with_base_path(
+        dir: Option<PathBuf>,
+        branding: Branding,
+        base: &str,
+    ) -> Result<Self, std::io::Error> {
         let css = match &dir {
             Some(dir) if dir.join("portcullis.css").is_file() => {
                 std::fs::read_to_string(dir.join("portcullis.css"))?
@@ -288,9 +426,17 @@ impl Templates {
                 .find(|(known, _)| *known == name)
                 .map(|(_, text)| (*text).to_owned()))
         });
+        env.add_global(
+            "site",
+            minijinja::Value::from_serialize(Site {
+                name: &branding.name,
+                logo: branding.logo.as_ref().map(|_| format!("{base}{LOGO_PATH}")),
+            }),
+        );
         Ok(Self {
             env: Arc::new(env),
             css: css.into(),
+            logo: branding.logo,
         })
     }
 
@@ -316,6 +462,11 @@ impl Templates {
     pub fn css(&self) -> &str {
         &self.css
     }
+
+    /// The configured logo, if any.
+    pub fn logo(&self) -> Option<&Logo> {
+        self.logo.as_ref()
+    }
 }
 
 impl std::fmt::Debug for Templates {
@@ -331,7 +482,7 @@ mod tests {
 
     #[test]
     fn every_template_renders_and_escapes() {
-        let templates = Templates::new(None).unwrap();
+        let templates = Templates::new(None, Branding::default()).unwrap();
         let evil = "<script>alert(1)</script>";
         let scopes = vec![context! { name => "profile", description => evil }];
         let context = context! {
@@ -357,7 +508,7 @@ mod tests {
     /// holds: a variable renamed on one side only fails here.
     #[test]
     fn every_template_renders_its_sample() {
-        let templates = Templates::new(None).unwrap();
+        let templates = Templates::new(None, Branding::default()).unwrap();
         let samples = samples();
         for (name, _) in BUILT_IN.iter().filter(|(name, _)| *name != "base.html") {
             assert!(
@@ -378,6 +529,15 @@ mod tests {
         assert!(login.contains("value=\"sample-csrf-token\""));
         assert!(login.contains("The username or password is incorrect."));
         assert!(login.contains("value=\"alice\""));
+        assert!(
+            login.contains("Sign in to continue to <span class=\"client\">Sample App</span>")
+                && login.contains("<strong class=\"host\">app.example.com</strong>"),
+            "{login}"
+        );
+        // The error names the fields it is about, for screen readers.
+        assert!(login.contains("id=\"login-error\""));
+        assert_eq!(login.matches("aria-describedby=\"login-error\"").count(), 2);
+        assert!(login.contains("<span class=\"service\">Portcullis</span>"));
         let consent = templates.render_page(&ConsentPage::sample()).unwrap();
         for expected in [
             "Sample App",
@@ -385,6 +545,7 @@ mod tests {
             "See your email address",
             "<code>email</code>",
             "Shares your email address (alice@example.com)",
+            "<strong class=\"host\">app.example.com</strong>",
             "href=\"&#x2f;login?request_id=sample\"",
             "&#x2f;consent?request_id=sample",
         ] {
@@ -407,7 +568,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("portcullis-tpl-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("signed_out.html"), "Bye {{ 1 + 1 }}").unwrap();
-        let templates = Templates::new(Some(dir)).unwrap();
+        let templates = Templates::new(Some(dir), Branding::default()).unwrap();
         assert_eq!(
             templates.render("signed_out.html", context! {}).unwrap(),
             "Bye 2"

@@ -8,7 +8,9 @@
 //! where it may refuse the request or change what is issued; and after, before the
 //! record is saved, where it may add to the response (`id_token`), change its
 //! `token_type` (DPoP), add headers, and record extras in the token. It is async, so it
-//! may look things up (keys, users, replay caches).
+//! may look things up (keys, users, replay caches). At the authorization endpoint it
+//! may add to a granted request's redirect parameters (OpenID Connect's `id_token` in
+//! the implicit and hybrid flows).
 //!
 //! An [`AuthorizationCodeExtension`] belongs to the authorization code grant: it
 //! validates the authorization request and records into the code what it must check
@@ -17,10 +19,10 @@
 use async_trait::async_trait;
 
 use crate::authorization::AuthorizationRequest;
-use crate::context::TokenContext;
+use crate::context::{AuthorizationContext, TokenContext};
 use crate::error::OAuthError;
 use crate::http::Params;
-use crate::model::{AuthorizationCode, AuthorizationCodeRecord, Client};
+use crate::model::{AuthorizationCode, AuthorizationCodeRecord, Client, User};
 use crate::store::ClientStore;
 use crate::tokens::{Issuance, IssuedToken, TokenResponse};
 
@@ -68,6 +70,22 @@ pub trait TokenExtension<S: ClientStore>: Send + Sync + 'static {
         response: &mut TokenResponse,
     ) -> Result<(), OAuthError> {
         let _ = (context, issuance, issued, response);
+        Ok(())
+    }
+
+    /// At the authorization endpoint, once the grant answered a request `user`
+    /// granted and the tokens it asked for were issued: add to the redirect's
+    /// `params` (`code`, `access_token`, ... so far; the server adds `state` and `iss`
+    /// after), or refuse (the error goes to the client).
+    async fn authorization_response(
+        &self,
+        context: &AuthorizationContext<'_, S>,
+        request: &AuthorizationRequest,
+        client: &S::Client,
+        user: &dyn User,
+        params: &mut Vec<(String, String)>,
+    ) -> Result<(), OAuthError> {
+        let _ = (context, request, client, user, params);
         Ok(())
     }
 }

@@ -12,6 +12,13 @@
 //!
 //! Claims of the `profile`, `email`, ... scopes are not put in the ID token of the
 //! code flow: the client reads them at the UserInfo endpoint (Core §5.4).
+//!
+//! In the implicit and hybrid flows ([`OpenIdImplicitAndHybrid`](crate::grants::OpenIdImplicitAndHybrid))
+//! the authorization response carries an ID token too, made here: with `nonce`,
+//! `at_hash` when an access token comes with it, `c_hash` with a code, `s_hash` with
+//! a `state`; when no access token comes with it (`response_type=id_token`) it
+//! carries the claims of the granted scopes itself, since the client has no token to
+//! ask UserInfo with (Core §5.4).
 
 use std::sync::Arc;
 
@@ -23,12 +30,15 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha512};
 
 use super::TokenExtension;
-use crate::claims::{requested_for, ClaimsRequest, ClaimsSource, ScopeClaims};
-use crate::context::TokenContext;
+use crate::authorization::AuthorizationRequest;
+use crate::claims::{
+    parse_claims_request, requested_for, ClaimsRequest, ClaimsSource, ScopeClaims,
+};
+use crate::context::{AuthorizationContext, TokenContext};
 use crate::error::OAuthError;
 use crate::jose::access_token::{required_issuer, sign_now_with};
 use crate::jose::{verify, Algorithm, SigningKeys, Validation};
-use crate::model::{AuthTime, Client, Extra, Nonce};
+use crate::model::{AuthTime, Client, Extra, Nonce, User};
 use crate::store::ClientStore;
 use crate::tokens::{Issuance, IssuedToken, TokenResponse};
 
@@ -241,25 +251,65 @@ impl OpenIdConnect {
         &self,
         issuance: &Issuance,
     ) -> Result<Map<String, Value>, OAuthError> {
-        let (Some(source), Some(request), Some(subject)) = (
-            &self.source,
-            issuance.extras.get_raw(ClaimsRequest::NAME),
-            issuance.subject.as_deref(),
-        ) else {
+        let Some(subject) = issuance.subject.as_deref() else {
             return Ok(Map::new());
         };
-        let wanted: Vec<&str> = requested_for(request, "id_token").collect();
-        if wanted.is_empty() {
+        self.id_token_claims(
+            subject,
+            &issuance.scope,
+            issuance.extras.get_raw(ClaimsRequest::NAME),
+            false,
+        )
+        .await
+    }
+
+    /// The claims of `subject` an ID token of `scope` carries besides its own: those
+    /// the `claims` request asks for in the ID token, or (`all_of_scope`) every claim
+    /// the scope releases — only ever claims the scope releases.
+    async fn id_token_claims(
+        &self,
+        subject: &str,
+        scope: &crate::Scope,
+        claims_request: Option<&Value>,
+        all_of_scope: bool,
+    ) -> Result<Map<String, Value>, OAuthError> {
+        let Some(source) = &self.source else {
+            return Ok(Map::new());
+        };
+        let wanted: Vec<&str> = claims_request
+            .map(|request| requested_for(request, "id_token").collect())
+            .unwrap_or_default();
+        if wanted.is_empty() && !all_of_scope {
             return Ok(Map::new());
         }
         let Some(all) = source.claims(subject).await? else {
             return Ok(Map::new());
         };
-        let mut released = self.claims.filter(&issuance.scope, all);
+        let mut released = self.claims.filter(scope, all);
         released.retain(|name, _| {
-            wanted.contains(&name.as_str()) && !ID_TOKEN_OWN_CLAIMS.contains(&name.as_str())
+            (all_of_scope || wanted.contains(&name.as_str()))
+                && !ID_TOKEN_OWN_CLAIMS.contains(&name.as_str())
         });
         Ok(released)
+    }
+
+    /// Signs `claims` with `algorithm`.
+    fn sign(
+        &self,
+        client: &dyn Client,
+        algorithm: Algorithm,
+        now: i64,
+        claims: &IdTokenClaims<'_>,
+    ) -> Result<String, OAuthError> {
+        let signer = self.keys.signer_for(algorithm, now);
+        if signer.is_none() {
+            tracing::error!(
+                client_id = %client.client_id(),
+                alg = %algorithm,
+                "no signing key of the client's ID token algorithm is loaded; add it to the signing algorithms"
+            );
+        }
+        sign_now_with(signer, None, claims, "an ID token")
     }
 }
 
@@ -290,7 +340,12 @@ struct IdTokenClaims<'a> {
     acr: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     amr: Option<&'a Value>,
-    at_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    c_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s_hash: Option<String>,
     /// Consented claims the `claims` parameter asked to have here.
     #[serde(flatten)]
     requested: Map<String, Value>,
@@ -394,20 +449,78 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
             nonce,
             acr: issuance.extras.get_raw("acr"),
             amr: issuance.extras.get_raw("amr"),
-            at_hash: left_half_hash(algorithm, &issued.access_token),
+            at_hash: Some(left_half_hash(algorithm, &issued.access_token)),
+            c_hash: None,
+            s_hash: None,
             requested,
         };
-        let signer = self.keys.signer_for(algorithm, now);
-        if signer.is_none() {
-            tracing::error!(
-                client_id = %client.client_id(),
-                alg = %algorithm,
-                "no signing key of the client's ID token algorithm is loaded; add it to the signing algorithms"
-            );
-        }
-        let id_token = sign_now_with(signer, None, &claims, "an ID token")?;
+        let id_token = self.sign(client, algorithm, now, &claims)?;
         response.insert("id_token", id_token);
         issued.record.extras.insert::<OpenIdGrant>(true);
+        Ok(())
+    }
+
+    async fn authorization_response(
+        &self,
+        context: &AuthorizationContext<'_, S>,
+        request: &AuthorizationRequest,
+        client: &S::Client,
+        user: &dyn User,
+        params: &mut Vec<(String, String)>,
+    ) -> Result<(), OAuthError> {
+        if !request
+            .response_type()
+            .split(' ')
+            .any(|part| part == "id_token")
+        {
+            return Ok(());
+        }
+        let algorithm = id_token_algorithm(client)?;
+        let issuer = required_issuer(context.env().issuer(), "ID tokens")?;
+        let now = context.now();
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.as_str())
+        };
+        let at_hash = param("access_token").map(|token| left_half_hash(algorithm, token));
+        let c_hash = param("code").map(|code| left_half_hash(algorithm, code));
+        let s_hash = request
+            .state()
+            .map(|state| left_half_hash(algorithm, state));
+        // Validated with the request; a value that no longer parses asks for nothing.
+        let claims_request = request
+            .params()
+            .get("claims")
+            .and_then(|text| parse_claims_request(text).ok());
+        // `id_token` alone issues no access token, so the client cannot ask UserInfo:
+        // that ID token carries the scope's claims (Core §5.4).
+        let requested = self
+            .id_token_claims(
+                user.subject(),
+                request.scope(),
+                claims_request.as_ref(),
+                request.response_type() == "id_token",
+            )
+            .await?;
+        let claims = IdTokenClaims {
+            iss: issuer,
+            sub: user.subject(),
+            aud: client.client_id(),
+            exp: now.saturating_add(self.id_token_lifetime),
+            iat: now,
+            auth_time: user.auth_time(),
+            nonce: request.params().get("nonce"),
+            acr: None,
+            amr: None,
+            at_hash,
+            c_hash,
+            s_hash,
+            requested,
+        };
+        let id_token = self.sign(client, algorithm, now, &claims)?;
+        params.push(("id_token".to_owned(), id_token));
         Ok(())
     }
 }

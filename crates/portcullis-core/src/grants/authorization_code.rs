@@ -22,6 +22,7 @@ use crate::store::{AuthorizationCodeStore, ClientStore, CodeRedemption, TokenSto
 use crate::tokens::Issuance;
 
 /// The `authorization_code` grant and `code` response type.
+#[derive(Clone)]
 pub struct AuthorizationCodeGrant {
     code_lifetime: i64,
     pkce: Pkce,
@@ -185,6 +186,18 @@ where
     }
 }
 
+/// The scope that asks for a refresh token in OpenID Connect (Core §11).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// True when a grant of `scope` may come with a refresh token: a plain OAuth grant
+/// may (when the client may refresh); an OpenID Connect grant (`openid`) only when
+/// the user granted `offline_access` too, as OpenID Connect Core §11 intends and
+/// Hydra and node-oidc-provider do — a relying party that signs a user in gets no
+/// long-lived access it did not ask the user for.
+pub fn allows_refresh(scope: &crate::scope::Scope) -> bool {
+    !scope.contains(crate::extensions::openid::OPENID) || scope.contains(OFFLINE_ACCESS)
+}
+
 fn invalid_code() -> OAuthError {
     OAuthError::invalid_grant(
         "the authorization code is invalid, expired, or was issued to another client",
@@ -251,7 +264,9 @@ where
             code.grant_id(),
         )
         .with_subject(Some(code.subject()))
-        .with_refresh_token(context.env().may_issue_refresh_token(client))
+        .with_refresh_token(
+            context.env().may_issue_refresh_token(client) && allows_refresh(&code.scope()),
+        )
         .with_audience(client.audience());
         // What the authorization request recorded in the code (an OpenID nonce, the
         // granted resources...) travels on into the tokens.

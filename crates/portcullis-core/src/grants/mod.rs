@@ -14,6 +14,7 @@
 //! | [`RefreshTokenGrant`] (§6, rotation and reuse detection) | the application | — |
 //! | [`PasswordGrant`] (§4.3) | only if the application asks | insecure legacy |
 //! | [`ImplicitGrant`] (§4.2) | only if the application asks | insecure legacy |
+//! | [`OpenIdImplicitAndHybrid`] (OpenID Connect Core §3.2, §3.3) | only if the application asks | insecure legacy |
 
 use std::sync::Arc;
 
@@ -30,12 +31,14 @@ use crate::tokens::Issuance;
 
 mod authorization_code;
 mod client_credentials;
+mod hybrid;
 mod implicit;
 mod password;
 mod refresh_token;
 
-pub use authorization_code::AuthorizationCodeGrant;
+pub use authorization_code::{allows_refresh, AuthorizationCodeGrant, OFFLINE_ACCESS};
 pub use client_credentials::ClientCredentialsGrant;
+pub use hybrid::{canonical_response_type, HybridGrant, OpenIdImplicitAndHybrid};
 pub use implicit::ImplicitGrant;
 pub use password::PasswordGrant;
 pub use refresh_token::RefreshTokenGrant;

@@ -466,8 +466,19 @@ impl Client for ClientRecord {
         self.token_endpoint_auth_method == method
     }
 
+    /// Compared as sets: a client registered for `id_token code` may send
+    /// `code id_token`.
     fn check_response_type(&self, response_type: &str) -> bool {
-        self.response_types.iter().any(|rt| rt == response_type)
+        use crate::grants::canonical_response_type;
+        if self.response_types.iter().any(|rt| rt == response_type) {
+            return true;
+        }
+        let Some(wanted) = canonical_response_type(response_type) else {
+            return false;
+        };
+        self.response_types
+            .iter()
+            .any(|rt| canonical_response_type(rt).as_deref() == Some(wanted.as_str()))
     }
 
     fn check_grant_type(&self, grant_type: &str) -> bool {

@@ -105,7 +105,9 @@ fn rp(metadata: ClientMetadata) -> ClientRecord {
     ClientRecord::new(RP)
         .with_secret_hash(portcullis_core::hash_secret(RP_SECRET))
         .with_redirect_uris(vec![RP_REDIRECT])
-        .with_scope(portcullis_core::Scope::parse("openid profile email read").unwrap())
+        .with_scope(
+            portcullis_core::Scope::parse("openid profile email read offline_access").unwrap(),
+        )
         .with_grant_types(["authorization_code", "refresh_token"])
         .with_response_types(["code"])
         .with_metadata(metadata)
@@ -222,7 +224,7 @@ async fn a_code_flow_without_nonce_succeeds_and_its_id_token_has_none() {
 #[tokio::test]
 async fn a_refresh_returns_an_id_token_with_the_original_auth_time_and_no_nonce() {
     let (ts, keys) = provider(ClientMetadata::new());
-    let first = tokens(&ts, "openid profile", Some(NONCE)).await;
+    let first = tokens(&ts, "openid profile offline_access", Some(NONCE)).await;
     ts.clock.advance(600);
     let response = ts
         .post_token(
@@ -366,7 +368,7 @@ async fn userinfo_answers_the_claims_the_scope_releases_by_header_or_form() {
 #[tokio::test]
 async fn userinfo_refuses_what_is_no_openid_access_token_with_rfc_6750_challenges() {
     let (ts, _keys) = provider(ClientMetadata::new());
-    let openid = tokens(&ts, "openid profile", None).await;
+    let openid = tokens(&ts, "openid profile offline_access", None).await;
     let plain = tokens(&ts, "profile", None).await;
 
     let missing = userinfo(&ts, userinfo_request(Method::GET, None, None)).await;
@@ -517,7 +519,13 @@ async fn an_id_token_hint_is_checked_by_signature_and_kind_not_by_expiry() {
 async fn the_claims_parameter_puts_consented_claims_in_the_id_token_and_nothing_more() {
     let (ts, keys) = provider(ClientMetadata::new());
     let request = r#"{"id_token":{"email":{"essential":true},"phone_number":null,"name":null}}"#;
-    let token = tokens_with(&ts, "openid email", None, &[("claims", request)]).await;
+    let token = tokens_with(
+        &ts,
+        "openid email offline_access",
+        None,
+        &[("claims", request)],
+    )
+    .await;
     let claims = verify_id_token(&keys, &token, START).claims;
     assert_eq!(
         claims["email"], "alice@example.com",
@@ -606,7 +614,7 @@ async fn only_a_grant_that_began_with_an_id_token_gets_one_on_refresh() {
     );
 
     // Control: the code flow's refresh has one.
-    let code_flow = tokens(&ts, "openid", None).await;
+    let code_flow = tokens(&ts, "openid offline_access", None).await;
     let response = ts
         .post_token(
             Auth::Basic(RP, RP_SECRET),
@@ -648,4 +656,353 @@ async fn an_openid_request_must_name_its_redirect_uri() {
         ("code_challenge_method", "S256"),
     ])
     .await;
+}
+
+/// OpenID Connect Core §11: an OpenID grant gets a refresh token only when the user
+/// granted `offline_access`; a plain OAuth grant of a client that may refresh gets one
+/// as before.
+#[tokio::test]
+async fn an_openid_grant_gets_a_refresh_token_only_with_offline_access() {
+    let (ts, _keys) = provider(ClientMetadata::new());
+    let signed_in = tokens(&ts, "openid profile", None).await;
+    assert!(signed_in.get("id_token").is_some());
+    assert!(
+        signed_in.get("refresh_token").is_none(),
+        "no offline_access, no refresh token: {signed_in}"
+    );
+    let offline = tokens(&ts, "openid profile offline_access", None).await;
+    assert!(offline["refresh_token"].is_string(), "{offline}");
+    assert_eq!(offline["scope"], "openid profile offline_access");
+    let oauth = tokens(&ts, "read", None).await;
+    assert!(oauth["refresh_token"].is_string(), "{oauth}");
+}
+
+/// A provider with the implicit and hybrid flows on, and `rp` registered for every
+/// response type.
+fn hybrid_provider() -> (TestServer, Arc<Keys>) {
+    let keys = Keys::new();
+    let ts = TestServer::with_config(Config {
+        openid: Some((keys.clone(), Arc::new(Directory))),
+        implicit: true,
+        ..Config::default()
+    });
+    ts.add_client(
+        rp(ClientMetadata::new())
+            .with_grant_types(["authorization_code", "refresh_token", "implicit"])
+            .with_response_types([
+                "code",
+                "id_token",
+                "id_token token",
+                "code id_token",
+                "code token",
+                "code id_token token",
+            ]),
+    );
+    (ts, keys)
+}
+
+/// An authorization request of `rp` with `response_type`, `nonce`, `state` and PKCE,
+/// granted by alice: the redirect's fragment parameters.
+async fn authorize_fragment(
+    ts: &TestServer,
+    response_type: &str,
+    extra: &[(&str, &str)],
+) -> (std::collections::HashMap<String, String>, PkcePair) {
+    let pkce = PkcePair::new();
+    let mut params = vec![
+        ("response_type", response_type),
+        ("client_id", RP),
+        ("redirect_uri", RP_REDIRECT),
+        ("scope", "openid email"),
+        ("state", "st-hybrid"),
+        ("nonce", NONCE),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    // `extra` replaces what it names.
+    params.retain(|(name, _)| !extra.iter().any(|(other, _)| other == name));
+    params.extend_from_slice(extra);
+    let response = ts
+        .server
+        .create_authorization_response(&authorize_request(&params), Some(&SignedIn))
+        .await
+        .unwrap_or_else(|e| panic!("{response_type}: {e:?}"));
+    let url = location(&response);
+    assert!(url.as_str().starts_with(RP_REDIRECT), "{url}");
+    assert_eq!(
+        url.query(),
+        None,
+        "{response_type}: nothing in the query: {url}"
+    );
+    (fragment_params(&url), pkce)
+}
+
+/// Every implicit and hybrid response type (Core §3.2, §3.3) answers in the fragment
+/// with exactly its parts, and its ID token has `nonce`, `at_hash` with an access
+/// token, `c_hash` with a code and `s_hash` with the state; the hybrid code redeems
+/// for an ID token of the same user with the same nonce.
+#[tokio::test]
+async fn implicit_and_hybrid_flows_return_id_tokens_with_their_hashes() {
+    let (ts, keys) = hybrid_provider();
+    for response_type in [
+        "id_token",
+        "id_token token",
+        "code id_token",
+        "code token",
+        "code id_token token",
+    ] {
+        let (params, pkce) = authorize_fragment(&ts, response_type, &[]).await;
+        let parts: Vec<&str> = response_type.split(' ').collect();
+        assert_eq!(params["state"], "st-hybrid");
+        assert_eq!(params["iss"], ISSUER);
+        assert_eq!(
+            params.contains_key("code"),
+            parts.contains(&"code"),
+            "{response_type}: {params:?}"
+        );
+        assert_eq!(
+            params.contains_key("access_token"),
+            parts.contains(&"token"),
+            "{response_type}: {params:?}"
+        );
+        assert_eq!(
+            params.contains_key("id_token"),
+            parts.contains(&"id_token"),
+            "{response_type}: {params:?}"
+        );
+        assert!(
+            !params.contains_key("refresh_token"),
+            "never from the authorization endpoint"
+        );
+        if let Some(id_token) = params.get("id_token") {
+            let claims = verify_id_token(&keys, &json!({ "id_token": id_token }), START).claims;
+            assert_eq!(claims["sub"], USER, "{response_type}");
+            assert_eq!(claims["nonce"], NONCE, "{response_type}");
+            assert_eq!(claims["auth_time"], SIGNED_IN_AT, "{response_type}");
+            assert_eq!(
+                claims["s_hash"],
+                left_half_hash(Algorithm::Rs256, "st-hybrid"),
+                "{response_type}"
+            );
+            match params.get("access_token") {
+                Some(token) => {
+                    assert_eq!(claims["at_hash"], left_half_hash(Algorithm::Rs256, token));
+                    // The client can ask UserInfo: the scope's claims stay there.
+                    assert!(!claims.contains_key("email"), "{response_type}: {claims:?}");
+                }
+                None => {
+                    assert!(!claims.contains_key("at_hash"), "{response_type}");
+                }
+            }
+            match params.get("code") {
+                Some(code) => {
+                    assert_eq!(claims["c_hash"], left_half_hash(Algorithm::Rs256, code))
+                }
+                None => assert!(!claims.contains_key("c_hash"), "{response_type}"),
+            }
+            if response_type == "id_token" {
+                // No access token, no UserInfo: the ID token carries the scope's claims
+                // (Core §5.4), and only those.
+                assert_eq!(claims["email"], "alice@example.com");
+                assert_eq!(claims["email_verified"], true);
+                assert!(!claims.contains_key("name") && !claims.contains_key("phone_number"));
+            } else {
+                // An access token comes (here or from the token endpoint): UserInfo has
+                // them.
+                assert!(!claims.contains_key("email"), "{response_type}: {claims:?}");
+            }
+        }
+        if let Some(token) = params.get("access_token") {
+            assert!(
+                ts.server
+                    .resource_protector()
+                    .validate_token(token, &portcullis_core::Scope::parse("openid").unwrap())
+                    .await
+                    .is_ok(),
+                "{response_type}: the access token works"
+            );
+        }
+        if let Some(code) = params.get("code") {
+            let response = ts
+                .post_token(
+                    Auth::Basic(RP, RP_SECRET),
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", code),
+                        ("redirect_uri", RP_REDIRECT),
+                        ("code_verifier", &pkce.verifier),
+                    ],
+                )
+                .await;
+            assert_eq!(
+                response.status(),
+                StatusCode::OK,
+                "{}",
+                body_text(&response)
+            );
+            let token = json(&response);
+            let claims = verify_id_token(&keys, &token, START).claims;
+            assert_eq!(claims["sub"], USER);
+            assert_eq!(
+                claims["nonce"], NONCE,
+                "{response_type}: the token endpoint's ID token echoes it too"
+            );
+        }
+    }
+}
+
+/// Response types are sets: `id_token code` is `code id_token`, for the request and
+/// for the client's registration; `form_post` is allowed; offline_access is dropped
+/// from a response type without a code (Core §11).
+#[tokio::test]
+async fn response_types_are_sets_and_offline_access_needs_a_code() {
+    let (ts, keys) = hybrid_provider();
+    let (params, _) = authorize_fragment(&ts, "id_token code", &[]).await;
+    assert!(
+        params.contains_key("code") && params.contains_key("id_token"),
+        "{params:?}"
+    );
+    let claims = verify_id_token(&keys, &json!({ "id_token": params["id_token"] }), START).claims;
+    assert_eq!(
+        claims["c_hash"],
+        left_half_hash(Algorithm::Rs256, &params["code"])
+    );
+
+    let (params, _) =
+        authorize_fragment(&ts, "token id_token", &[("scope", "openid offline_access")]).await;
+    assert_eq!(
+        params["scope"], "openid",
+        "offline_access is ignored without a code: {params:?}"
+    );
+
+    let response = ts
+        .server
+        .create_authorization_response(
+            &authorize_request(&[
+                ("response_type", "code id_token"),
+                ("client_id", RP),
+                ("redirect_uri", RP_REDIRECT),
+                ("scope", "openid"),
+                ("nonce", NONCE),
+                ("response_mode", "form_post"),
+                ("code_challenge", PkcePair::new().challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ]),
+            Some(&SignedIn),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = body_text(&response);
+    assert!(
+        page.contains("name=\"id_token\"") && page.contains("name=\"code\""),
+        "{page}"
+    );
+}
+
+/// What Core forbids is refused to the client, in the fragment: no nonce, no `openid`
+/// scope, the query response mode, a value listed twice; a client not registered for
+/// the response type is `unauthorized_client`; a server without the implicit flows
+/// answers `unsupported_response_type`.
+#[tokio::test]
+async fn implicit_and_hybrid_refuse_what_openid_connect_forbids() {
+    let (ts, _keys) = hybrid_provider();
+    // RFC 7636 Appendix B's challenge.
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let base = |response_type: &'static str| {
+        vec![
+            ("response_type", response_type),
+            ("client_id", RP),
+            ("redirect_uri", RP_REDIRECT),
+            ("scope", "openid"),
+            ("nonce", NONCE),
+            ("state", "st-bad"),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ]
+    };
+    let without = |params: Vec<(&'static str, &'static str)>, name: &str| {
+        params
+            .into_iter()
+            .filter(|(k, _)| *k != name)
+            .collect::<Vec<_>>()
+    };
+    let cases: Vec<(&str, Vec<(&str, &str)>, &str, &str)> = vec![
+        (
+            "no nonce",
+            without(base("id_token"), "nonce"),
+            "invalid_request",
+            "nonce is required",
+        ),
+        (
+            "no nonce (hybrid)",
+            without(base("code id_token"), "nonce"),
+            "invalid_request",
+            "nonce is required",
+        ),
+        (
+            "no openid scope",
+            without(base("id_token token"), "scope")
+                .into_iter()
+                .chain([("scope", "email")])
+                .collect(),
+            "invalid_request",
+            "must include openid",
+        ),
+        (
+            "twice",
+            base("code code"),
+            "invalid_request",
+            "names a value twice",
+        ),
+    ];
+    for (what, params, code, words) in cases {
+        let error = ts
+            .server
+            .create_authorization_response(&authorize_request(&params), Some(&SignedIn))
+            .await
+            .expect_err(what);
+        assert!(error.is_redirect(), "{what}");
+        assert_eq!(error.code().as_str(), code, "{what}");
+        assert!(
+            error.description().contains(words),
+            "{what}: {}",
+            error.description()
+        );
+    }
+    let mut query = base("code id_token");
+    query.push(("response_mode", "query"));
+    let error = ts
+        .server
+        .create_authorization_response(&authorize_request(&query), Some(&SignedIn))
+        .await
+        .expect_err("query");
+    assert_eq!(error.code().as_str(), "invalid_request");
+    let url = location(&error.into_response());
+    assert!(
+        url.query().is_none() && fragment_params(&url)["error"] == "invalid_request",
+        "{url}"
+    );
+
+    // Registered for the code flow only.
+    let (code_only, _) = provider(ClientMetadata::new());
+    let error = code_only
+        .server
+        .create_authorization_response(&authorize_request(&base("code id_token")), Some(&SignedIn))
+        .await
+        .expect_err("implicit off");
+    assert_eq!(error.code().as_str(), "unsupported_response_type");
+    let ts_limited = TestServer::with_config(Config {
+        openid: Some((Keys::new(), Arc::new(Directory))),
+        implicit: true,
+        ..Config::default()
+    });
+    ts_limited
+        .add_client(rp(ClientMetadata::new()).with_grant_types(["authorization_code", "implicit"]));
+    let error = ts_limited
+        .server
+        .create_authorization_response(&authorize_request(&base("id_token")), Some(&SignedIn))
+        .await
+        .expect_err("not registered for id_token");
+    assert_eq!(error.code().as_str(), "unauthorized_client");
 }

@@ -132,6 +132,9 @@ impl TestServer {
         }
         if config.implicit {
             server.register_grant(ImplicitGrant::new());
+            server.register_grant(portcullis_core::OpenIdImplicitAndHybrid::new(
+                AuthorizationCodeGrant::new().with_pkce(config.pkce),
+            ));
         }
         let mut introspection = IntrospectionEndpoint::new();
         if config.usernames {

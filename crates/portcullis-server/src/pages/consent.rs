@@ -22,7 +22,7 @@ use crate::pages::{
 };
 use crate::session::SessionUser;
 use crate::state::AppState;
-use crate::templates::{ConsentPage, ScopeLine};
+use crate::templates::{ClientLine, ConsentPage, ScopeLine};
 
 fn scope_description(state: &AppState, scope: &str) -> String {
     if let Some(text) = state.config().pages.scope_descriptions.get(scope) {
@@ -218,6 +218,13 @@ pub async fn show(
         action: with_request_id(&state.path("/consent"), &id),
         csrf_token: session.record.csrf_token.clone(),
         client_name: client.client_name().to_owned(),
+        client_host: ClientLine::new(
+            client.client_name(),
+            pending
+                .param("redirect_uri")
+                .or_else(|| client.default_redirect_uri()),
+        )
+        .host,
         username,
         switch_account: with_request_id(&state.path("/login"), &id),
         scopes: pending

@@ -20,7 +20,7 @@ use crate::pages::{
 };
 use crate::session::set_cookie;
 use crate::state::AppState;
-use crate::templates::LoginPage;
+use crate::templates::{ClientLine, LoginPage};
 use crate::throttle::{Admission, AttemptKeys};
 
 /// Where a sign-in goes on to.
@@ -93,6 +93,7 @@ pub async fn show(
     let next = Next::of(&query(&request), state.base_path());
     // The client may suggest who signs in (OpenID Connect's `login_hint`).
     let mut hint = String::new();
+    let mut client = None;
     if let Next::Request(id) = &next {
         match state
             .server()
@@ -103,17 +104,60 @@ pub async fn show(
                 if let Some(value) = pending.param("login_hint") {
                     hint = value.chars().take(MAX_USERNAME_HINT).collect();
                 }
+                client = match client_line(&state, &pending).await {
+                    Ok(line) => line,
+                    Err(error) => return server_error(&state, error),
+                };
             }
             Ok(None) => return request_gone(&state),
             Err(error) => return server_error(&state, error),
         }
     }
     let (csrf_token, cookie) = state.sessions().login_csrf(request.headers());
-    let mut response = page(&state, StatusCode::OK, &csrf_token, &next, None, &hint);
+    let mut response = page(
+        &state,
+        StatusCode::OK,
+        &csrf_token,
+        &next,
+        None,
+        &hint,
+        client,
+    );
     if let Some(cookie) = cookie {
         set_cookie(response.headers_mut(), cookie);
     }
     response
+}
+
+/// The application pending request `pending` signs in to: its name, and the host of
+/// the redirect URI it returns to (the request's, else the one registered).
+pub(crate) async fn client_line(
+    state: &AppState,
+    pending: &portcullis_core::PendingAuthorization,
+) -> Result<Option<ClientLine>, portcullis_core::StoreError> {
+    use portcullis_core::{Client, ClientStore};
+    let Some(client) = state.store().find_client(&pending.client_id).await? else {
+        return Ok(None);
+    };
+    let redirect_uri = pending
+        .param("redirect_uri")
+        .or_else(|| client.default_redirect_uri());
+    Ok(Some(ClientLine::new(client.client_name(), redirect_uri)))
+}
+
+/// The application the pending request behind `next` signs in to, for a sign-in page
+/// shown again (a wrong password); `None` when there is none or it cannot be read.
+async fn requesting_client(state: &AppState, next: &Next, binding: &str) -> Option<ClientLine> {
+    let Next::Request(id) = next else {
+        return None;
+    };
+    let pending = state
+        .server()
+        .find_pending_request(id, binding)
+        .await
+        .ok()
+        .flatten()?;
+    client_line(state, &pending).await.ok().flatten()
 }
 
 fn page(
@@ -123,6 +167,7 @@ fn page(
     next: &Next,
     error: Option<&str>,
     username: &str,
+    client: Option<ClientLine>,
 ) -> Response {
     let page = LoginPage {
         action: next.action(state.base_path()),
@@ -133,6 +178,7 @@ fn page(
             Next::Request(id) => Some(with_request_id(&state.path("/cancel"), id)),
             Next::Path(_) => None,
         },
+        client,
     };
     render(state, status, &page)
 }
@@ -146,8 +192,17 @@ fn try_again_later(
     next: &Next,
     username: &str,
     wait: i64,
+    client: Option<ClientLine>,
 ) -> Response {
-    let mut response = page(state, status, csrf_token, next, Some(message), username);
+    let mut response = page(
+        state,
+        status,
+        csrf_token,
+        next,
+        Some(message),
+        username,
+        client,
+    );
     if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
@@ -158,9 +213,11 @@ fn try_again_later(
 pub async fn submit(
     State(state): State<AppState>,
     session: CurrentSession,
+    BrowserBinding(binding): BrowserBinding,
     OAuth(request): OAuth,
 ) -> Response {
     let next = Next::of(&query(&request), state.base_path());
+    let binding = binding.unwrap_or_default();
     let form = form(&request);
     if !state
         .sessions()
@@ -178,6 +235,7 @@ pub async fn submit(
             &next,
             Some("Enter your username and password."),
             form.get("username").unwrap_or(""),
+            requesting_client(&state, &next, &binding).await,
         );
     };
     let ip = peer_ip(&request);
@@ -199,6 +257,7 @@ pub async fn submit(
                 &next,
                 username,
                 wait,
+                requesting_client(&state, &next, &binding).await,
             );
         }
         Err(error) => return server_error(&state, error),
@@ -219,6 +278,7 @@ pub async fn submit(
                 &next,
                 username,
                 1,
+                requesting_client(&state, &next, &binding).await,
             );
         }
         Err(error) => return server_error(&state, error),
@@ -235,6 +295,7 @@ pub async fn submit(
             &next,
             Some("The username or password is incorrect."),
             username,
+            requesting_client(&state, &next, &binding).await,
         );
     };
     if let Err(error) = attempt.succeeded().await {

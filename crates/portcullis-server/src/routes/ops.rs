@@ -1,5 +1,5 @@
-//! Operations: `/healthz` (the database answers), `/version`, the pages' stylesheet,
-//! and an empty favicon.
+//! Operations: `/healthz` (the database answers), `/version`, the pages' stylesheet
+//! and logo, and an empty favicon.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -10,12 +10,13 @@ use http::StatusCode;
 
 use crate::state::AppState;
 
-/// `/healthz`, `/version`, `/static/portcullis.css`, `/favicon.ico`.
+/// `/healthz`, `/version`, `/static/portcullis.css`, `/static/logo`, `/favicon.ico`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/version", get(version))
         .route("/static/portcullis.css", get(stylesheet))
+        .route(crate::templates::LOGO_PATH, get(logo))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
 }
 
@@ -56,4 +57,23 @@ async fn stylesheet(State(state): State<AppState>) -> Response {
         state.templates().css().to_owned(),
     )
         .into_response()
+}
+
+/// The policy of the logo: an SVG opened on its own runs no script and loads nothing.
+const LOGO_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
+
+/// The configured logo (`logo`), or 404 when there is none.
+async fn logo(State(state): State<AppState>) -> Response {
+    match state.templates().logo() {
+        Some(logo) => (
+            [
+                (header::CONTENT_TYPE, logo.content_type),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+                (header::CONTENT_SECURITY_POLICY, LOGO_POLICY),
+            ],
+            logo.bytes.clone(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The browser test's one entry point: headless Debian Chromium, driven by Playwright,
-# signs in and consents against a real `portcullis serve`.
+# The browser tests' one entry point: headless Debian Chromium, driven by Playwright,
+# signs in and consents against a real `portcullis serve` (login_consent.test.mjs), and
+# checks every page at desktop and phone width, light and dark, with axe-core
+# (pages.test.mjs).
 #
 #   bash crates/portcullis-server/tests/browser/run.sh      (from the repository root)
 #
@@ -69,6 +71,6 @@ fi
 PORTCULLIS_BIN="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 export PORTCULLIS_BIN
 
-log "node --test login_consent.test.mjs (server: $PORTCULLIS_BIN)"
+log "node --test login_consent.test.mjs pages.test.mjs (server: $PORTCULLIS_BIN)"
 cd "$here"
-exec node --test --test-reporter=spec login_consent.test.mjs
+exec node --test --test-reporter=spec login_consent.test.mjs pages.test.mjs

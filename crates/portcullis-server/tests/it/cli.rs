@@ -1640,3 +1640,38 @@ async fn consents_and_sessions_can_be_listed_and_revoked() {
     assert_eq!(ended["ended"], 0);
     db.drop_db().await;
 }
+
+/// A logo that cannot be shown stops `serve` with the file and the rule it breaks
+/// (issue 15, item 7); so does a blank service name.
+#[test]
+fn serve_refuses_a_logo_it_cannot_show_and_a_blank_service_name() {
+    let db = TestDb::sqlite();
+    let dir = empty_dir();
+    let text = dir.join("logo.txt");
+    std::fs::write(&text, "not an image").unwrap();
+    let huge = dir.join("logo.png");
+    std::fs::write(&huge, vec![0u8; 256 * 1024 + 1]).unwrap();
+    let missing = dir.join("missing.svg");
+    let serve = ["serve", "--bind", "127.0.0.1:0"];
+    for (path, expected) in [
+        (&text, "name a .png, .jpg, .gif, .webp or .svg file"),
+        (&huge, "a logo must be at most 262144 bytes"),
+        (&missing, "cannot be read"),
+    ] {
+        let path = path.to_str().unwrap();
+        let output = portcullis_with(&db, &serve, None, &[("PORTCULLIS_LOGO", path)]);
+        assert_one_line_error(&output, expected);
+        let error = stderr(&output);
+        assert!(
+            error.contains(path) && error.contains("PORTCULLIS_LOGO"),
+            "{error}"
+        );
+    }
+    assert_one_line_error(
+        &portcullis_with(&db, &serve, None, &[("PORTCULLIS_SERVICE_NAME", " ")]),
+        "service_name must not be empty",
+    );
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(db.drop_db());
+}

@@ -156,3 +156,164 @@ async fn error_pages_speak_plainly_fold_the_details_and_lead_home() {
     );
     db.drop_db().await;
 }
+
+/// The configured service name and logo are on every page, and the logo is served
+/// from this server under a policy that keeps an SVG inert (issue 15, item 7).
+#[tokio::test]
+async fn the_service_name_and_logo_are_on_every_page() {
+    let db = TestDb::sqlite();
+    let TestDb::Sqlite(db_path) = &db else {
+        unreachable!()
+    };
+    let logo_path = db_path.with_file_name("logo.svg");
+    let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>"#;
+    std::fs::write(&logo_path, svg).unwrap();
+    let server = TestServer::start(&db, |config| {
+        config.pages.service_name = "Example Corp accounts".into();
+        config.pages.logo = Some(logo_path.clone());
+    })
+    .await;
+    let browser = browser();
+    let (login, _) = follow(&browser, &server.base, authorize_url(&server)).await;
+    let pages = [
+        ("home", browser.get(server.url("/")).send().await.unwrap()),
+        ("sign-in", login),
+        (
+            "error",
+            browser
+                .get(server.url("/authorize?client_id=nobody"))
+                .send()
+                .await
+                .unwrap(),
+        ),
+        (
+            "signed out",
+            browser.get(server.url("/logout")).send().await.unwrap(),
+        ),
+    ];
+    for (name, response) in pages {
+        let html = response.text().await.unwrap().replace("&#x2f;", "/");
+        assert!(
+            html.contains(r#"<span class="service">Example Corp accounts</span>"#),
+            "the {name} page names the service: {html}"
+        );
+        assert!(
+            html.contains(r#"<img src="/static/logo" alt="" class="logo">"#),
+            "the {name} page shows the logo: {html}"
+        );
+    }
+    let home = browser.get(server.url("/")).send().await.unwrap();
+    let html = home.text().await.unwrap();
+    assert!(html.contains("<h1>Example Corp accounts</h1>"), "{html}");
+
+    let logo = browser
+        .get(server.url("/static/logo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logo.status(), 200);
+    assert_eq!(logo.headers()["content-type"], "image/svg+xml");
+    let policy = logo.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("sandbox") && policy.contains("default-src 'none'"),
+        "{policy}"
+    );
+    assert_eq!(logo.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(logo.text().await.unwrap(), svg);
+    db.drop_db().await;
+}
+
+/// Without a configured logo there is no image and `/static/logo` is 404; the
+/// service name is `Portcullis`.
+#[tokio::test]
+async fn by_default_the_pages_name_portcullis_and_show_no_logo() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, |_| {}).await;
+    let html = browser()
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"<span class="service">Portcullis</span>"#));
+    assert!(!html.contains("<img"), "{html}");
+    let logo = browser()
+        .get(server.url("/static/logo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logo.status(), 404);
+    db.drop_db().await;
+}
+
+/// The sign-in page of a pending request names the application and the host it
+/// returns to — again after a wrong password, whose error is tied to the fields it is
+/// about — and so does the consent page; a plain sign-in names no application.
+#[tokio::test]
+async fn sign_in_says_which_application_is_asking_and_where_it_returns() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, |_| {}).await;
+    let browser = browser();
+    let (page, _) = follow(&browser, &server.base, authorize_url(&server)).await;
+    let html = page.text().await.unwrap();
+    let continue_to = r#"<h1>Sign in to continue to <span class="client">Web App</span></h1>"#;
+    let returns = r#"You will return to <strong class="host">client.example</strong>."#;
+    assert!(html.contains(continue_to), "{html}");
+    assert!(html.contains(returns), "{html}");
+    assert!(!html.contains("aria-invalid"), "no error yet: {html}");
+
+    let form = parse_form(&html);
+    let wrong = submit(
+        &browser,
+        &server.base,
+        &form,
+        &[("username", USERNAME), ("password", "not the password")],
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
+    let html = wrong.text().await.unwrap();
+    assert!(
+        html.contains(continue_to) && html.contains(returns),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<p class="error" id="login-error" role="alert">"#),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches(r#"aria-invalid="true" aria-describedby="login-error""#)
+            .count(),
+        2,
+        "both fields point at the error: {html}"
+    );
+
+    let form = parse_form(&html);
+    let signed_in = submit(
+        &browser,
+        &server.base,
+        &form,
+        &[("username", USERNAME), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(signed_in.status(), 303);
+    let consent = browser
+        .get(location(&server.base, &signed_in))
+        .send()
+        .await
+        .unwrap();
+    let html = consent.text().await.unwrap();
+    assert!(html.contains("Web App</span> wants to access your account"));
+    assert!(html.contains(returns), "{html}");
+
+    let plain = crate::support::browser()
+        .get(server.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    let html = plain.text().await.unwrap();
+    assert!(html.contains("<h1>Sign in</h1>"), "{html}");
+    assert!(!html.contains("continue to"), "{html}");
+    db.drop_db().await;
+}
