@@ -554,7 +554,7 @@ pub struct ClientCreate {
     /// A grant type (repeat for several); default authorization_code and refresh_token.
     #[arg(long = "grant-type")]
     pub grant_types: Vec<String>,
-    /// A response type (repeat); default: code when authorization_code is allowed.
+    /// A response type (repeat): code, token, or an OpenID Connect one (id_token, "id_token token", "code id_token", "code token", "code id_token token"; compared as sets); default: code when authorization_code is allowed.
     #[arg(long = "response-type")]
     pub response_types: Vec<String>,
     /// Space-separated scopes the client may request.

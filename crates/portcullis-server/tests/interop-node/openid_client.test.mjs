@@ -52,7 +52,7 @@ before(async () => {
   );
   client = JSON.parse(run([
     "client", "create", "--name", "openid-client", "--redirect-uri", redirectUri,
-    "--scope", "openid profile email",
+    "--scope", "openid profile email offline_access",
   ]));
   const port = await freePort();
   issuer = `http://127.0.0.1:${port}`;
@@ -137,7 +137,7 @@ test("openid-client signs in with discovery, code + PKCE + nonce, UserInfo and r
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(config, {
     redirect_uri: redirectUri,
-    scope: "openid profile email",
+    scope: "openid profile email offline_access", // offline_access: a refresh token (OpenID Connect Core §11)
     code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
     code_challenge_method: "S256",
     nonce,

@@ -1675,3 +1675,85 @@ fn serve_refuses_a_logo_it_cannot_show_and_a_blank_service_name() {
         .unwrap()
         .block_on(db.drop_db());
 }
+
+/// OpenID Connect's implicit and hybrid response types can be registered, are stored
+/// as sets in the canonical order, and need the grant types they imply; an unknown
+/// one is refused with the list of known ones.
+#[test]
+fn client_create_takes_the_openid_response_types_as_sets() {
+    let db = migrated_db();
+    let created = json(&portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Hybrid",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "implicit",
+            "--response-type",
+            "id_token code",
+            "--response-type",
+            "code id_token",
+            "--response-type",
+            "token id_token",
+            "--scope",
+            "openid",
+        ],
+        None,
+    ));
+    assert_eq!(
+        created["response_types"],
+        serde_json::json!(["code id_token", "id_token token"]),
+        "canonical and without repeats"
+    );
+    for (response_type, grant, expected) in [
+        (
+            "id_token",
+            "authorization_code",
+            "response type 'id_token' needs the 'implicit' grant type",
+        ),
+        (
+            "code id_token",
+            "implicit",
+            "response type 'code id_token' needs the 'authorization_code' grant type",
+        ),
+        (
+            "code magic",
+            "authorization_code",
+            "unknown response type 'code magic'",
+        ),
+        (
+            "code code",
+            "authorization_code",
+            "unknown response type 'code code'",
+        ),
+    ] {
+        assert_one_line_error(
+            &portcullis(
+                &db,
+                &[
+                    "client",
+                    "create",
+                    "--name",
+                    "Bad",
+                    "--redirect-uri",
+                    "https://app.example/cb",
+                    "--grant-type",
+                    grant,
+                    "--response-type",
+                    response_type,
+                ],
+                None,
+            ),
+            expected,
+        );
+    }
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(db.drop_db());
+}

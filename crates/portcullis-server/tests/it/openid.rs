@@ -56,7 +56,7 @@ async fn provider_configured(
                 .with_secret_hash(hash_secret(RP_SECRET))
                 .with_name("Relying Party")
                 .with_redirect_uris(vec![RP_REDIRECT])
-                .with_scope(Scope::parse("openid profile email").unwrap())
+                .with_scope(Scope::parse("openid profile email offline_access").unwrap())
                 .with_grant_types(vec!["authorization_code", "refresh_token"])
                 .with_response_types(vec!["code"])
                 .with_auth_method("client_secret_basic")
@@ -162,7 +162,12 @@ async fn sign_in_with_openid_connect(db: TestDb) {
     let server = provider(&db).await;
     let browser = browser();
     let before = now();
-    let (url, verifier) = authorize_url(&server, "openid profile email", &[("nonce", "n-4f1c")]);
+    // offline_access: an OpenID grant gets a refresh token only with it (Core §11).
+    let (url, verifier) = authorize_url(
+        &server,
+        "openid profile email offline_access",
+        &[("nonce", "n-4f1c")],
+    );
     let (consent, consent_url) =
         sign_in_from(&browser, &server.base, url, USERNAME, PASSWORD).await;
     let params = allow(&browser, &server, consent, &consent_url).await;
@@ -788,4 +793,67 @@ async fn the_id_token_lives_for_id_token_lifetime() {
     );
     db.drop_db().await;
     db2.drop_db().await;
+}
+
+/// With `enable_implicit_grant`, `portcullis serve` answers the hybrid flow through
+/// its real pages: `code id_token` (sent as `id_token code`) lands in the fragment
+/// with a code and an ID token whose `c_hash` and `nonce` are right, and the code
+/// redeems; without it the same request is `unsupported_response_type`.
+#[tokio::test]
+async fn the_hybrid_flow_runs_through_the_pages_when_the_implicit_grant_is_on() {
+    for enabled in [true, false] {
+        let db = TestDb::sqlite();
+        let server = provider_configured(
+            &db,
+            std::sync::Arc::new(portcullis_core::SystemClock),
+            |config| config.tokens.enable_implicit_grant = enabled,
+        )
+        .await;
+        let store = portcullis_sql::SqlStore::connect(&db.url()).await.unwrap();
+        let hybrid = store.get_client(RP).await.unwrap().unwrap();
+        store
+            .update_client(
+                &hybrid
+                    .with_grant_types(vec!["authorization_code", "implicit"])
+                    .with_response_types(vec!["code", "code id_token"]),
+            )
+            .await
+            .unwrap();
+        let (url, verifier) = authorize_url(&server, "openid email", &[("nonce", "n-hy")]);
+        let url = url.replace("response_type=code", "response_type=id_token+code");
+        let browser = browser();
+        if !enabled {
+            let (response, at) = follow(&browser, &server.base, url).await;
+            assert_eq!(response.status(), 302, "{at}");
+            let target = location(&server.base, &response);
+            assert!(target.starts_with(RP_REDIRECT), "{target}");
+            assert_eq!(query(&target)["error"], "unsupported_response_type");
+            db.drop_db().await;
+            continue;
+        }
+        let (consent, consent_url) =
+            sign_in_from(&browser, &server.base, url, USERNAME, PASSWORD).await;
+        let form = parse_form(&consent.text().await.unwrap());
+        assert!(consent_url.contains("/consent?"), "{consent_url}");
+        let response = submit(&browser, &server.base, &form, &[("decision", "allow")]).await;
+        assert_eq!(response.status(), 302);
+        let target = location(&server.base, &response);
+        let (base, fragment) = target.split_once('#').expect("a fragment");
+        assert_eq!(base, RP_REDIRECT, "nothing in the query: {target}");
+        let params: HashMap<String, String> = form_urlencoded::parse(fragment.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(params["state"], "st-42");
+        let token = serde_json::json!({ "id_token": params["id_token"] });
+        let (_, claims) = verified_claims(&server, &token).await;
+        assert_eq!(claims["nonce"], "n-hy");
+        assert_eq!(
+            claims["c_hash"],
+            left_half_hash(Algorithm::Rs256, &params["code"])
+        );
+        let redeemed = redeem(&server, &params["code"], &verifier).await;
+        let (_, again) = verified_claims(&server, &redeemed).await;
+        assert_eq!(again["sub"], claims["sub"]);
+        db.drop_db().await;
+    }
 }

@@ -28,7 +28,9 @@ async fn relying_party_signs_in(db: TestDb, path: &str) {
                 .with_secret_hash(hash_secret(RP_SECRET))
                 .with_name("openidconnect-rs")
                 .with_redirect_uris(vec![RP_REDIRECT])
-                .with_scope(portcullis_core::Scope::parse("openid profile email").unwrap())
+                .with_scope(
+                    portcullis_core::Scope::parse("openid profile email offline_access").unwrap(),
+                )
                 .with_grant_types(vec!["authorization_code", "refresh_token"])
                 .with_response_types(vec!["code"])
                 .with_auth_method("client_secret_basic"),
@@ -66,6 +68,8 @@ async fn relying_party_signs_in(db: TestDb, path: &str) {
         )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
+        // A refresh token comes only with offline_access (OpenID Connect Core §11).
+        .add_scope(Scope::new("offline_access".into()))
         .set_pkce_challenge(challenge)
         .url();
 
