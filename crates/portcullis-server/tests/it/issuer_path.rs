@@ -676,3 +676,35 @@ fn serve_refuses_an_issuer_path_with_a_query_fragment_or_odd_path() {
         .unwrap()
         .block_on(db.drop_db());
 }
+
+/// The configured logo is linked and served under the issuer's path.
+#[tokio::test]
+async fn the_logo_is_linked_and_served_under_the_path() {
+    let db = TestDb::sqlite();
+    let TestDb::Sqlite(db_path) = &db else {
+        unreachable!()
+    };
+    let logo_path = db_path.with_file_name("logo.svg");
+    let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>"#;
+    std::fs::write(&logo_path, svg).unwrap();
+    let server = TestServer::start(&db, |config| {
+        let origin = config.http.issuer.take().unwrap();
+        config.http.issuer = Some(format!("{origin}{PATH}"));
+        config.pages.logo = Some(logo_path.clone());
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let home = http.get(server.url(PATH)).send().await.unwrap();
+    let html = home.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(html.contains(r#"<img src="/auth/static/logo""#), "{html}");
+    let logo = http
+        .get(server.url("/auth/static/logo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logo.status(), 200);
+    assert_eq!(logo.text().await.unwrap(), svg);
+    let root = http.get(server.url("/static/logo")).send().await.unwrap();
+    assert_eq!(root.status(), 404);
+    db.drop_db().await;
+}
