@@ -166,15 +166,6 @@ impl AppState {
         format!("{}{path}", self.inner.base_path)
     }
 
-    /// The home page's path: the issuer's path, or `/`.
-    pub fn home_path(&self) -> String {
-        if self.inner.base_path.is_empty() {
-            "/".to_owned()
-        } else {
-            self.inner.base_path.clone()
-        }
-    }
-
     /// The page templates.
     pub fn templates(&self) -> &Templates {
         &self.inner.templates

@@ -61,9 +61,20 @@ impl Next {
 /// A local path under `base` (the issuer's path, `""` for none) to return to after
 /// sign-in; anything else becomes the home page (`base`, or `/`).
 fn safe_return_to(value: Option<&str>, base: &str) -> String {
+    // A browser resolves dot segments (`/auth/../x` is `/x`), `%2e` too.
+    let dotted = |path: &str| {
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        path.split('/').any(|segment| {
+            let segment = segment.to_ascii_lowercase().replace("%2e", ".");
+            segment == "." || segment == ".."
+        })
+    };
     let under_base = |path: &str| {
-        path.strip_prefix(base)
-            .is_some_and(|rest| base.is_empty() || rest.is_empty() || rest.starts_with(['/', '?']))
+        base.is_empty()
+            || (!dotted(path)
+                && path
+                    .strip_prefix(base)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?'])))
     };
     match value {
         Some(path)
@@ -342,6 +353,12 @@ mod tests {
             "/auth"
         );
         assert_eq!(safe_return_to(None, "/auth"), "/auth");
+        assert_eq!(safe_return_to(Some("/auth/../x"), "/auth"), "/auth");
+        assert_eq!(safe_return_to(Some("/auth/%2E%2e/x"), "/auth"), "/auth");
+        assert_eq!(
+            safe_return_to(Some("/auth/x?to=../y"), "/auth"),
+            "/auth/x?to=../y"
+        );
         let query = portcullis_core::Params::parse(b"request_id=abc").unwrap();
         let next = Next::of(&query, "/auth");
         assert_eq!(next.action("/auth"), "/auth/login?request_id=abc");
