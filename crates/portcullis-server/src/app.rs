@@ -17,6 +17,11 @@
 //! | `GET /version` | the name and version |
 //! | `GET /static/portcullis.css` | the pages' stylesheet |
 //! | `GET /static/logo` | the configured logo (setting `logo`), 404 without one |
+//!
+//! For an issuer with a path (`https://example.com/auth`) every route is under that
+//! path (`/auth/token`, `/auth/healthz`, …) and the metadata is also at the
+//! path-inserted `/.well-known/oauth-authorization-server/auth` and
+//! `/.well-known/openid-configuration/auth`; see `crate::routes::router`.
 
 use std::sync::Arc;
 

@@ -710,6 +710,12 @@ impl Config {
         self.http.issuer.as_deref().unwrap_or_default()
     }
 
+    /// The path every endpoint is served under (RFC 8414 §3.1): the issuer's path,
+    /// `""` for an issuer without one, never with a trailing `/`.
+    pub fn base_path(&self) -> String {
+        issuer_base_path(self.issuer())
+    }
+
     /// The parsed bind address.
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.http.bind.parse().map_err(|_| {
@@ -851,6 +857,30 @@ pub fn validate_issuer(issuer: &str) -> Result<(), ConfigError> {
     if issuer.ends_with('/') {
         return Err(invalid("must not end with '/'"));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must not have a user name or password"));
+    }
+    // The path is where every endpoint is mounted: it must route as written.
+    if issuer_path_as_written(issuer) != url.path().trim_end_matches('/') {
+        return Err(invalid(
+            "has a path that is not written in normal form (no '.' or '..' segments, \
+             no characters that need percent-encoding)",
+        ));
+    }
+    if let Some(path) = url.path().strip_prefix('/').filter(|p| !p.is_empty()) {
+        let fine = |segment: &str| {
+            !segment.is_empty()
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        };
+        if !path.split('/').all(fine) {
+            return Err(invalid(
+                "has a path with an empty segment or a character other than letters, digits \
+                 and '-', '.', '_', '~' (every endpoint is served under the path)",
+            ));
+        }
+    }
     match url.scheme() {
         "https" => Ok(()),
         "http" if is_loopback(&url) => Ok(()),
@@ -859,6 +889,26 @@ pub fn validate_issuer(issuer: &str) -> Result<(), ConfigError> {
         )),
         _ => Err(invalid("must be an https URL")),
     }
+}
+
+/// The path of `issuer` as written: what follows the authority, `""` for none.
+fn issuer_path_as_written(issuer: &str) -> &str {
+    let after_scheme = issuer.split_once("://").map_or(issuer, |(_, rest)| rest);
+    after_scheme
+        .find(['/', '?', '#'])
+        .map_or("", |start| &after_scheme[start..])
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+}
+
+/// The path an issuer's endpoints are served under: `""` for an issuer without a
+/// path (`https://auth.example.com`), `/auth` for `https://example.com/auth`. A
+/// valid issuer (see [`validate_issuer`]) has no trailing `/`.
+pub fn issuer_base_path(issuer: &str) -> String {
+    url::Url::parse(issuer)
+        .map(|url| url.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
 }
 
 fn is_loopback(url: &url::Url) -> bool {
@@ -1085,5 +1135,27 @@ mod tests {
         assert!(validate_issuer("https://auth.example.com/?x=1").is_err());
         assert!(validate_issuer("https://auth.example.com/").is_err());
         assert!(validate_issuer("auth.example.com").is_err());
+        assert!(validate_issuer("https://auth.example.com/tenant#x").is_err());
+        assert!(validate_issuer("https://auth.example.com/tenant?").is_err());
+        assert!(validate_issuer("https://auth.example.com/tenant/").is_err());
+        assert!(validate_issuer("https://auth.example.com/a/b-c_d.e~f").is_ok());
+        assert!(validate_issuer("https://auth.example.com/a/../b").is_err());
+        assert!(validate_issuer("https://auth.example.com/a//b").is_err());
+        assert!(validate_issuer("https://auth.example.com/a b").is_err());
+        assert!(validate_issuer("https://auth.example.com/%7Bx%7D").is_err());
+        assert!(validate_issuer("https://auth.example.com/{x}").is_err());
+        assert!(validate_issuer("https://user:pw@auth.example.com").is_err());
+    }
+
+    #[test]
+    fn base_path_of_the_issuer() {
+        assert_eq!(issuer_base_path("https://auth.example.com"), "");
+        assert_eq!(issuer_base_path("https://example.com/auth"), "/auth");
+        assert_eq!(issuer_base_path("https://example.com/a/b"), "/a/b");
+        assert_eq!(
+            issuer_path_as_written("https://example.com:8443/a/b?x#y"),
+            "/a/b"
+        );
+        assert_eq!(issuer_path_as_written("https://example.com"), "");
     }
 }

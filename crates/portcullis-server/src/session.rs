@@ -5,7 +5,10 @@
 //! carries that CSRF token in a hidden input and the POST is refused unless it matches
 //! (compared in constant time). Signing in always starts a new session, so a session
 //! id planted before sign-in is worthless (session fixation). The cookie is `Secure`
-//! (and named with the `__Host-` prefix) when the issuer is https.
+//! (and named with the `__Host-` prefix) when the issuer is https. For an issuer with
+//! a path (`https://example.com/auth`) it is scoped to that path (`Path=/auth`), so
+//! other applications of the host never receive it, and named `__Secure-` instead
+//! (`__Host-` requires `Path=/`); see [`Sessions::with_path`].
 //!
 //! Only signed-in visitors have a session row. The sign-in form itself is protected by
 //! a double-submit token — a random value in a cookie of its own and in the form, which
@@ -31,6 +34,10 @@ use portcullis_sql::{SessionRecord, SqlError, SqlStore};
 pub const COOKIE_NAME: &str = "portcullis_session";
 /// The session cookie's name over HTTPS: `__Host-` pins it to this host and path `/`.
 pub const SECURE_COOKIE_NAME: &str = "__Host-portcullis_session";
+
+/// The session cookie's name over HTTPS for an issuer with a path: `__Secure-`, since
+/// `__Host-` requires `Path=/`.
+pub const SECURE_PATH_COOKIE_NAME: &str = "__Secure-portcullis_session";
 
 /// The sign-in form's CSRF cookie over plain HTTP (development).
 pub const LOGIN_CSRF_COOKIE_NAME: &str = "portcullis_login_csrf";
@@ -96,6 +103,7 @@ pub struct Sessions {
     secure: bool,
     lifetime: i64,
     binding_lifetime: i64,
+    path: String,
     random: Arc<dyn RandomSource>,
 }
 
@@ -123,12 +131,26 @@ impl Sessions {
             secure,
             lifetime,
             binding_lifetime,
+            path: String::new(),
             random,
         }
     }
 
+    /// Scopes the session cookie to `path`, the issuer's path (`""` for none): a
+    /// browser sends it to this server only, not to other applications of the host.
+    /// Over https it is then named `__Secure-` (`__Host-` requires `Path=/`). The
+    /// sign-in form's and the browser binding's cookies keep `__Host-` and `Path=/`
+    /// over https, so that no other host can plant them; over plain http they are
+    /// scoped to `path` too.
+    pub fn with_path(mut self, path: &str) -> Self {
+        path.clone_into(&mut self.path);
+        self
+    }
+
     fn cookie_name(&self) -> &'static str {
-        if self.secure {
+        if self.secure && !self.path.is_empty() {
+            SECURE_PATH_COOKIE_NAME
+        } else if self.secure {
             SECURE_COOKIE_NAME
         } else {
             COOKIE_NAME
@@ -239,8 +261,15 @@ impl Sessions {
 
     fn cookie(&self, name: &str, value: &str, max_age: i64) -> HeaderValue {
         let secure = if self.secure { "; Secure" } else { "" };
-        let text =
-            format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+        // `__Host-` cookies must have `Path=/`.
+        let path = if name.starts_with("__Host-") || self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
+        let text = format!(
+            "{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+        );
         HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 }

@@ -39,6 +39,7 @@ struct Inner {
     keys: Arc<KeyManager>,
     store: SqlStore,
     config: Config,
+    base_path: String,
     templates: Templates,
     sessions: Sessions,
     throttle: Throttle,
@@ -84,6 +85,7 @@ impl AppState {
             clock.clone(),
             random.clone(),
         )?);
+        let base_path = config.base_path();
         let server = authorization_server(
             &config,
             store.clone(),
@@ -95,7 +97,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 server: Arc::new(server),
                 keys,
-                templates: Templates::new(
+                templates: Templates::with_base_path(
                     config.pages.templates_dir.clone(),
                     Branding {
                         name: config.pages.service_name.clone(),
@@ -107,6 +109,7 @@ impl AppState {
                             .transpose()
                             .map_err(AppError::Logo)?,
                     },
+                    &base_path,
                 )?,
                 sessions: Sessions::new(
                     store.clone(),
@@ -114,7 +117,8 @@ impl AppState {
                     config.sign_in.session_lifetime,
                     config.sign_in.authorization_request_lifetime,
                     random.clone(),
-                ),
+                )
+                .with_path(&base_path),
                 throttle: Throttle::new(
                     store.clone(),
                     config.sign_in.login_free_attempts,
@@ -123,6 +127,7 @@ impl AppState {
                 ),
                 store,
                 config,
+                base_path,
                 clock,
                 random,
             }),
@@ -147,6 +152,18 @@ impl AppState {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The path every endpoint is served under: the issuer's (`/auth` for
+    /// `https://example.com/auth`), `""` for an issuer without a path.
+    pub fn base_path(&self) -> &str {
+        &self.inner.base_path
+    }
+
+    /// `path` (`/login`) under the issuer's path (`/auth/login`): what the pages link,
+    /// post and redirect to.
+    pub fn path(&self, path: &str) -> String {
+        format!("{}{path}", self.inner.base_path)
     }
 
     /// The page templates.

@@ -129,7 +129,7 @@ struct Site<'a> {
     /// The service name.
     name: &'a str,
     /// The logo's address, when there is one.
-    logo: Option<&'static str>,
+    logo: Option<String>,
 }
 
 /// A template failed to load or render.
@@ -379,6 +379,17 @@ pub struct Templates {
 impl Templates {
     /// Loads the templates, with overrides from `dir` when given, showing `branding`.
     pub fn new(dir: Option<PathBuf>, branding: Branding) -> Result<Self, std::io::Error> {
+        Self::with_base_path(dir, branding, "")
+    }
+
+    /// Loads the templates, with overrides from `dir` when given, showing `branding`,
+    /// for a server whose endpoints are under `base` (the issuer's path, `""` for
+    /// none): every template sees it as `base`, and links `{{ base }}/login`.
+    pub fn with_base_path(
+        dir: Option<PathBuf>,
+        branding: Branding,
+        base: &str,
+    ) -> Result<Self, std::io::Error> {
         let css = match &dir {
             Some(dir) if dir.join("portcullis.css").is_file() => {
                 std::fs::read_to_string(dir.join("portcullis.css"))?
@@ -394,6 +405,7 @@ impl Templates {
             }
         }
         let mut env = Environment::new();
+        env.add_global("base", base.to_owned());
         env.set_loader(move |name| {
             if let Some(dir) = &dir {
                 // Only the known names are ever loaded, so no path escapes `dir`.
@@ -418,7 +430,7 @@ impl Templates {
             "site",
             minijinja::Value::from_serialize(Site {
                 name: &branding.name,
-                logo: branding.logo.as_ref().map(|_| LOGO_PATH),
+                logo: branding.logo.as_ref().map(|_| format!("{base}{LOGO_PATH}")),
             }),
         );
         Ok(Self {

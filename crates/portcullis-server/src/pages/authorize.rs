@@ -99,15 +99,15 @@ pub async fn authorize(
                 .await;
             return finish(&state, result);
         }
-        NextStep::SignIn => "/login",
-        _ => "/consent",
+        NextStep::SignIn => state.path("/login"),
+        _ => state.path("/consent"),
     };
     let (binding, cookie) = state.sessions().browser_binding(request.headers());
     let id = match state.server().save_pending_request(&grant, &binding).await {
         Ok(id) => id,
         Err(error) => return authorization_error(&state, error),
     };
-    let mut response = redirect(&with_request_id(page, &id));
+    let mut response = redirect(&with_request_id(&page, &id));
     set_cookie(response.headers_mut(), cookie);
     response
 }

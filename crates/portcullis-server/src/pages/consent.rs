@@ -164,7 +164,7 @@ pub async fn show(
     };
     let binding = binding.unwrap_or_default();
     let Some((session, user)) = session.signed_in() else {
-        return redirect(&with_request_id("/login", &id));
+        return redirect(&with_request_id(&state.path("/login"), &id));
     };
     let pending = match state.server().find_pending_request(&id, &binding).await {
         Ok(Some(pending)) => pending,
@@ -188,7 +188,7 @@ pub async fn show(
         state.now(),
     ) {
         // prompt=login or max_age: the request asks for a sign-in newer than this one.
-        NextStep::SignIn => return redirect(&with_request_id("/login", &id)),
+        NextStep::SignIn => return redirect(&with_request_id(&state.path("/login"), &id)),
         // Granted before (the user signed in only now): nothing to ask.
         NextStep::Ready => {
             return match state.server().take_pending_request(&id, &binding).await {
@@ -215,7 +215,7 @@ pub async fn show(
         .and_then(serde_json::Value::as_str)
         .map_or_else(|| user.subject.clone(), str::to_owned);
     let page = ConsentPage {
-        action: with_request_id("/consent", &id),
+        action: with_request_id(&state.path("/consent"), &id),
         csrf_token: session.record.csrf_token.clone(),
         client_name: client.client_name().to_owned(),
         client_host: ClientLine::new(
@@ -226,7 +226,7 @@ pub async fn show(
         )
         .host,
         username,
-        switch_account: with_request_id("/login", &id),
+        switch_account: with_request_id(&state.path("/login"), &id),
         scopes: pending
             .scope
             .iter()
@@ -295,7 +295,7 @@ pub async fn decide(
             if pending.next_step(Some(SignedIn::at(form.user.auth_time)), None, state.now())
                 == NextStep::SignIn =>
         {
-            return redirect(&with_request_id("/login", id));
+            return redirect(&with_request_id(&state.path("/login"), id));
         }
         Ok(Some(_)) => {}
         Ok(None) => return request_gone(&state),

@@ -33,42 +33,61 @@ enum Next {
 }
 
 impl Next {
-    fn of(query: &portcullis_core::Params) -> Self {
+    /// The destination `query` names, on a server under `base` (the issuer's path).
+    fn of(query: &portcullis_core::Params, base: &str) -> Self {
         match query.get(REQUEST_ID) {
             Some(id) => Next::Request(id.to_owned()),
-            None => Next::Path(safe_return_to(query.get("return_to"))),
+            None => Next::Path(safe_return_to(query.get("return_to"), base)),
         }
     }
 
     /// The form's action: back to this page with the same destination.
-    fn action(&self) -> String {
+    fn action(&self, base: &str) -> String {
         match self {
-            Next::Request(id) => with_request_id("/login", id),
-            Next::Path(path) => format!("/login?return_to={}", encode(path)),
+            Next::Request(id) => with_request_id(&format!("{base}/login"), id),
+            Next::Path(path) => format!("{base}/login?return_to={}", encode(path)),
         }
     }
 
     /// Where the browser goes once signed in.
-    fn location(&self) -> String {
+    fn location(&self, base: &str) -> String {
         match self {
-            Next::Request(id) => with_request_id("/consent", id),
+            Next::Request(id) => with_request_id(&format!("{base}/consent"), id),
             Next::Path(path) => path.clone(),
         }
     }
 }
 
-/// A local path to return to after sign-in; anything else becomes `/`.
-fn safe_return_to(value: Option<&str>) -> String {
+/// A local path under `base` (the issuer's path, `""` for none) to return to after
+/// sign-in; anything else becomes the home page (`base`, or `/`).
+fn safe_return_to(value: Option<&str>, base: &str) -> String {
+    // A browser resolves dot segments (`/auth/../x` is `/x`), `%2e` too.
+    let dotted = |path: &str| {
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        path.split('/').any(|segment| {
+            let segment = segment.to_ascii_lowercase().replace("%2e", ".");
+            segment == "." || segment == ".."
+        })
+    };
+    let under_base = |path: &str| {
+        base.is_empty()
+            || (!dotted(path)
+                && path
+                    .strip_prefix(base)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?'])))
+    };
     match value {
         Some(path)
             if path.starts_with('/')
                 && !path.starts_with("//")
                 && !path.starts_with("/\\")
-                && !path.chars().any(char::is_control) =>
+                && !path.chars().any(char::is_control)
+                && under_base(path) =>
         {
             path.to_owned()
         }
-        _ => "/".to_owned(),
+        _ if base.is_empty() => "/".to_owned(),
+        _ => base.to_owned(),
     }
 }
 
@@ -82,7 +101,7 @@ pub async fn show(
     BrowserBinding(binding): BrowserBinding,
     OAuth(request): OAuth,
 ) -> Response {
-    let next = Next::of(&query(&request));
+    let next = Next::of(&query(&request), state.base_path());
     // The client may suggest who signs in (OpenID Connect's `login_hint`).
     let mut hint = String::new();
     let mut client = None;
@@ -162,12 +181,12 @@ fn page(
     client: Option<ClientLine>,
 ) -> Response {
     let page = LoginPage {
-        action: next.action(),
+        action: next.action(state.base_path()),
         csrf_token: csrf_token.to_owned(),
         error: error.map(str::to_owned),
         username: username.to_owned(),
         cancel: match next {
-            Next::Request(id) => Some(with_request_id("/cancel", id)),
+            Next::Request(id) => Some(with_request_id(&state.path("/cancel"), id)),
             Next::Path(_) => None,
         },
         client,
@@ -208,7 +227,7 @@ pub async fn submit(
     BrowserBinding(binding): BrowserBinding,
     OAuth(request): OAuth,
 ) -> Response {
-    let next = Next::of(&query(&request));
+    let next = Next::of(&query(&request), state.base_path());
     let binding = binding.unwrap_or_default();
     let form = form(&request);
     if !state
@@ -304,7 +323,7 @@ pub async fn submit(
         Err(error) => return server_error(&state, error),
     };
     tracing::info!(subject = %user.subject, "signed in");
-    let mut response = redirect(&next.location());
+    let mut response = redirect(&next.location(state.base_path()));
     set_cookie(response.headers_mut(), cookie);
     response
 }
@@ -315,18 +334,42 @@ mod tests {
 
     #[test]
     fn return_to_stays_on_this_site() {
-        assert_eq!(safe_return_to(Some("/authorize?a=1")), "/authorize?a=1");
-        assert_eq!(safe_return_to(Some("//evil.example/x")), "/");
-        assert_eq!(safe_return_to(Some("/\\evil.example")), "/");
-        assert_eq!(safe_return_to(Some("https://evil.example")), "/");
-        assert_eq!(safe_return_to(None), "/");
+        assert_eq!(safe_return_to(Some("/authorize?a=1"), ""), "/authorize?a=1");
+        assert_eq!(safe_return_to(Some("//evil.example/x"), ""), "/");
+        assert_eq!(safe_return_to(Some("/\\evil.example"), ""), "/");
+        assert_eq!(safe_return_to(Some("https://evil.example"), ""), "/");
+        assert_eq!(safe_return_to(None, ""), "/");
+    }
+
+    #[test]
+    fn return_to_stays_under_the_issuer_path() {
+        assert_eq!(safe_return_to(Some("/auth/x?a=1"), "/auth"), "/auth/x?a=1");
+        assert_eq!(safe_return_to(Some("/auth"), "/auth"), "/auth");
+        assert_eq!(safe_return_to(Some("/auth?a"), "/auth"), "/auth?a");
+        assert_eq!(safe_return_to(Some("/authx"), "/auth"), "/auth");
+        assert_eq!(safe_return_to(Some("/other"), "/auth"), "/auth");
+        assert_eq!(
+            safe_return_to(Some("//evil.example/auth"), "/auth"),
+            "/auth"
+        );
+        assert_eq!(safe_return_to(None, "/auth"), "/auth");
+        assert_eq!(safe_return_to(Some("/auth/../x"), "/auth"), "/auth");
+        assert_eq!(safe_return_to(Some("/auth/%2E%2e/x"), "/auth"), "/auth");
+        assert_eq!(
+            safe_return_to(Some("/auth/x?to=../y"), "/auth"),
+            "/auth/x?to=../y"
+        );
+        let query = portcullis_core::Params::parse(b"request_id=abc").unwrap();
+        let next = Next::of(&query, "/auth");
+        assert_eq!(next.action("/auth"), "/auth/login?request_id=abc");
+        assert_eq!(next.location("/auth"), "/auth/consent?request_id=abc");
     }
 
     #[test]
     fn a_request_id_goes_on_to_consent() {
         let query = portcullis_core::Params::parse(b"request_id=abc%2Fd&return_to=%2Fx").unwrap();
-        let next = Next::of(&query);
-        assert_eq!(next.action(), "/login?request_id=abc%2Fd");
-        assert_eq!(next.location(), "/consent?request_id=abc%2Fd");
+        let next = Next::of(&query, "");
+        assert_eq!(next.action(""), "/login?request_id=abc%2Fd");
+        assert_eq!(next.location(""), "/consent?request_id=abc%2Fd");
     }
 }

@@ -153,7 +153,7 @@ async fn answer(state: &AppState, session: &CurrentSession, params: &Params) -> 
         _ => String::new(),
     };
     let page = LogoutPage {
-        action: "/logout".to_owned(),
+        action: state.path("/logout"),
         csrf_token: current.record.csrf_token.clone(),
         username,
         carried: checked.carried,
@@ -172,7 +172,7 @@ const RP_PARAMETERS: [&str; 6] = [
 ];
 
 /// `/logout` with the RP-Initiated Logout parameters of `params`.
-fn rp_logout_url(params: &Params) -> String {
+fn rp_logout_url(state: &AppState, params: &Params) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for name in RP_PARAMETERS {
         if let Some(value) = params.get(name) {
@@ -181,9 +181,9 @@ fn rp_logout_url(params: &Params) -> String {
     }
     let query = query.finish();
     if query.is_empty() {
-        "/logout".to_owned()
+        state.path("/logout")
     } else {
-        format!("/logout?{query}")
+        format!("{}?{query}", state.path("/logout"))
     }
 }
 
@@ -210,7 +210,7 @@ pub async fn submit(
         // cookie (SameSite=Lax), so it could not sign anyone out and would go on as if
         // it had: the browser is sent to this page's GET with the same parameters,
         // which carries the cookie.
-        return redirect(&rp_logout_url(&params));
+        return redirect(&rp_logout_url(&state, &params));
     }
     let Some(current) = &session.0 else {
         return render(&state, StatusCode::OK, &SignedOutPage {});

@@ -49,6 +49,26 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     router
 }
 
+/// The metadata documents of an issuer with the path `base` at their path-inserted
+/// locations: `/.well-known/oauth-authorization-server{base}` (RFC 8414 §3.1) and
+/// `/.well-known/openid-configuration{base}` (RFC 8414 §5's compatibility note).
+pub fn path_inserted_metadata(state: &AppState, base: &str) -> Router<AppState> {
+    let server = state.server();
+    let mut router = Router::new();
+    if !server.endpoint_names().contains(&"metadata") {
+        return router;
+    }
+    for (_, path) in ENDPOINT_PATHS
+        .iter()
+        .filter(|(name, _)| *name == "metadata")
+    {
+        let route = endpoint_route(server.clone(), "metadata")
+            .layer(middleware::map_response(cache_metadata));
+        router = router.route(&format!("{path}{base}"), route);
+    }
+    router
+}
+
 /// RFC 8414 metadata changes only with the configuration: caches may keep it five
 /// minutes. (`scopes_supported` appears only when configured: the scopes registered
 /// clients may request are theirs to know, not the public's — issue 9, finding 15.)

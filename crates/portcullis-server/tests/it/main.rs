@@ -12,6 +12,7 @@ mod consent;
 mod durability;
 mod flow;
 mod home;
+mod issuer_path;
 mod keys;
 mod lifecycle;
 mod listener;

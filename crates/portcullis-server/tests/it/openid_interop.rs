@@ -18,7 +18,9 @@ const RP: &str = "interop-rp";
 const RP_SECRET: &str = "interop-rp-secret-0f3b7a2c5d";
 const RP_REDIRECT: &str = "https://rp.example/oidc/callback";
 
-async fn relying_party_signs_in(db: TestDb) {
+/// The relying party signs in against a server whose issuer is its address plus
+/// `path` (`""`, or `/auth`: issue 12's issuer with a path).
+async fn relying_party_signs_in(db: TestDb, path: &str) {
     let store = seed(&db).await;
     store
         .insert_client(
@@ -35,14 +37,19 @@ async fn relying_party_signs_in(db: TestDb) {
         )
         .await
         .unwrap();
-    let server = TestServer::start_on(&db, store, |_| {}).await;
+    let server = TestServer::start_on(&db, store, |config| {
+        let origin = config.http.issuer.take().unwrap();
+        config.http.issuer = Some(format!("{origin}{path}"));
+    })
+    .await;
+    let issuer = server.url(path);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
 
     let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(server.base.clone()).unwrap(), &http)
+        CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone()).unwrap(), &http)
             .await
             .expect("openidconnect accepts the discovery document and the JWK Set");
     let client = CoreClient::from_provider_metadata(
@@ -69,7 +76,10 @@ async fn relying_party_signs_in(db: TestDb) {
     let browser = browser();
     let (consent, consent_url) =
         sign_in_from(&browser, &server.base, url.to_string(), USERNAME, PASSWORD).await;
-    assert!(consent_url.contains("/consent?"), "{consent_url}");
+    assert!(
+        consent_url.starts_with(&format!("{issuer}/consent?")),
+        "{consent_url}"
+    );
     let form = parse_form(&consent.text().await.unwrap());
     let response = submit(&browser, &server.base, &form, &[("decision", "allow")]).await;
     let callback = query(&location(&server.base, &response));
@@ -132,11 +142,16 @@ async fn relying_party_signs_in(db: TestDb) {
 
 #[tokio::test]
 async fn the_openidconnect_crate_signs_in_on_sqlite() {
-    relying_party_signs_in(TestDb::sqlite()).await;
+    relying_party_signs_in(TestDb::sqlite(), "").await;
+}
+
+#[tokio::test]
+async fn the_openidconnect_crate_signs_in_with_an_issuer_path() {
+    relying_party_signs_in(TestDb::sqlite(), "/auth").await;
 }
 
 #[tokio::test]
 #[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
 async fn the_openidconnect_crate_signs_in_on_postgres() {
-    relying_party_signs_in(TestDb::postgres().await).await;
+    relying_party_signs_in(TestDb::postgres().await, "").await;
 }
