@@ -927,7 +927,9 @@ async fn implicit_and_hybrid_refuse_what_openid_connect_forbids() {
             .filter(|(k, _)| *k != name)
             .collect::<Vec<_>>()
     };
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str, &str)> = vec![
+    /// What is wrong, the request, the error code and words of its description.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "no nonce",
             without(base("id_token"), "nonce"),

@@ -194,26 +194,8 @@ fn page(
     render(state, status, &page)
 }
 
-/// The sign-in page with `message`, `status` and `Retry-After: wait`.
-fn try_again_later(
-    state: &AppState,
-    status: StatusCode,
-    message: &str,
-    csrf_token: &str,
-    next: &Next,
-    username: &str,
-    wait: i64,
-    client: Option<ClientLine>,
-) -> Response {
-    let mut response = page(
-        state,
-        status,
-        csrf_token,
-        next,
-        Some(message),
-        username,
-        client,
-    );
+/// `response` with `Retry-After: wait`.
+fn retry_after(mut response: Response, wait: i64) -> Response {
     if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
@@ -260,15 +242,18 @@ pub async fn submit(
             tracing::warn!(%ip, wait, "sign-in throttled");
             let message =
                 format!("Too many failed sign-in attempts. Wait {wait} seconds and try again.");
-            return try_again_later(
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                &message,
-                csrf_token,
-                &next,
-                username,
+            let client = requesting_client(&state, &next, &binding).await;
+            return retry_after(
+                page(
+                    &state,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    csrf_token,
+                    &next,
+                    Some(&message),
+                    username,
+                    client,
+                ),
                 wait,
-                requesting_client(&state, &next, &binding).await,
             );
         }
         Err(error) => return server_error(&state, error),
@@ -281,15 +266,18 @@ pub async fn submit(
         Ok(user) => user,
         Err(SqlError::Busy(reason)) => {
             tracing::warn!(%ip, %reason, "sign-in refused: password checks are queued up");
-            return try_again_later(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The server is busy. Try again in a moment.",
-                csrf_token,
-                &next,
-                username,
+            let client = requesting_client(&state, &next, &binding).await;
+            return retry_after(
+                page(
+                    &state,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    csrf_token,
+                    &next,
+                    Some("The server is busy. Try again in a moment."),
+                    username,
+                    client,
+                ),
                 1,
-                requesting_client(&state, &next, &binding).await,
             );
         }
         Err(error) => return server_error(&state, error),
