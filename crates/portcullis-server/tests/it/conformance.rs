@@ -1460,6 +1460,25 @@ async fn oidcc_ensure_request_object_with_redirect_uri() {
     op.finish().await;
 }
 
+/// The Shannon entropy of `text` (bits per character times its length): the suite's
+/// estimate of a token's randomness (EnsureMinimumAccessTokenEntropy,
+/// EnsureMinimumRefreshTokenEntropy want more than 96 bits).
+fn shannon_bits(text: &str) -> f64 {
+    let mut counts: HashMap<char, usize> = HashMap::new();
+    for c in text.chars() {
+        *counts.entry(c).or_default() += 1;
+    }
+    let n = text.chars().count() as f64;
+    let per_char: f64 = counts
+        .values()
+        .map(|&count| {
+            let p = count as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    per_char * n
+}
+
 /// `oidcc-refresh-token`: with offline_access (listed in scopes_supported) and
 /// prompt=consent, a refresh token; refreshing (with the scope, a second later) gives a
 /// new access token that works and an ID token of the same iss/sub/aud/auth_time
@@ -1499,6 +1518,18 @@ async fn oidcc_refresh_token() {
     .await;
     let refreshed = expect_tokens(response).await;
     assert_ne!(refreshed["access_token"], first.tokens["access_token"]);
+    let access_token = refreshed["access_token"].as_str().unwrap();
+    assert!(
+        shannon_bits(access_token) > 96.0,
+        "EnsureMinimumAccessTokenEntropy"
+    );
+    if let Some(rotated) = refreshed.get("refresh_token").and_then(Value::as_str) {
+        assert!(rotated.len() * 8 >= 128, "EnsureMinimumRefreshTokenLength");
+        assert!(
+            shannon_bits(rotated) > 96.0,
+            "EnsureMinimumRefreshTokenEntropy"
+        );
+    }
     let second = check_id_token(&op, CLIENT, &refreshed, None).await;
     for claim in ["iss", "sub", "aud"] {
         assert_eq!(
