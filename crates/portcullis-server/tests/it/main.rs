@@ -8,6 +8,7 @@ mod support;
 
 mod access_log;
 mod cli;
+mod conformance;
 mod consent;
 mod durability;
 mod flow;
