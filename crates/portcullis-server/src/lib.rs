@@ -7,7 +7,7 @@
 //! ([`state`]), the HTTP application ([`app`]) and its access log ([`access_log`]) with its routes by area ([`routes`])
 //! and its authorize, login, consent and logout pages ([`pages`]), the HTTP listener
 //! with its connection limits and timeouts ([`listener`]), server-side sessions
-//! ([`session`]), login throttling ([`throttle`]), typed templates ([`templates`]) and `portcullis try`,
+//! ([`session`]) and the Back-Channel Logout they end with ([`backchannel`]), login throttling ([`throttle`]), typed templates ([`templates`]) and `portcullis try`,
 //! one authorization code flow shown on the wire ([`try_flow`]).
 //!
 //! Storage is `portcullis-sql`: SQLite by default, PostgreSQL for production, where any
@@ -15,6 +15,7 @@
 
 pub mod access_log;
 pub mod app;
+pub mod backchannel;
 pub mod cli;
 pub mod clients;
 pub mod config;

@@ -19,6 +19,11 @@
 //! that sent it by a third cookie, [`Sessions::browser_binding`]: a random value the
 //! store knows only as a hash (see `portcullis_core::authorization`).
 //!
+//! Every signed-in session also has an OpenID Connect `sid` (Back-Channel Logout): a
+//! random value of its own, never derived from the cookie, put in ID and logout
+//! tokens. A new sign-in of the same user in the same browser keeps it, so that
+//! signing in again (`prompt=login`) does not look like a logout to the applications.
+//!
 //! Every id, token and binding value comes from the injected `RandomSource`.
 
 use http::header::{COOKIE, SET_COOKIE};
@@ -66,6 +71,8 @@ impl Session {
         self.record.subject.clone().map(|subject| SessionUser {
             subject,
             auth_time: self.record.auth_time,
+            sid: self.record.sid.clone(),
+            expires_at: self.record.expires_at,
         })
     }
 
@@ -84,6 +91,10 @@ pub struct SessionUser {
     pub subject: String,
     /// When they signed in.
     pub auth_time: Option<i64>,
+    /// The session's OpenID Connect `sid` (none for sessions stored before it).
+    pub sid: Option<String>,
+    /// When the session ends (UTC seconds).
+    pub expires_at: i64,
 }
 
 impl User for SessionUser {
@@ -93,6 +104,10 @@ impl User for SessionUser {
 
     fn auth_time(&self) -> Option<i64> {
         self.auth_time
+    }
+
+    fn session_id(&self) -> Option<&str> {
+        self.sid.as_deref()
     }
 }
 
@@ -172,12 +187,14 @@ impl Sessions {
         Ok(Some(Session { record }))
     }
 
-    /// Starts a new session for the user `subject`, signed in at `now`; returns it and
-    /// the `Set-Cookie` header value.
+    /// Starts a new session for the user `subject`, signed in at `now`, with the
+    /// OpenID Connect `sid` given (that of the session it replaces, for the same user)
+    /// or a new one; returns it and the `Set-Cookie` header value.
     pub async fn start(
         &self,
         subject: String,
         now: i64,
+        sid: Option<String>,
     ) -> Result<(Session, HeaderValue), SqlError> {
         let value = random_token(&*self.random);
         let mut record = SessionRecord::new(
@@ -188,6 +205,7 @@ impl Sessions {
         );
         record.auth_time = Some(now);
         record.subject = Some(subject);
+        record.sid = Some(sid.unwrap_or_else(|| random_token(&*self.random)));
         self.store.insert_session(&record).await?;
         let cookie = self.cookie(self.cookie_name(), &value, self.lifetime);
         Ok((Session { record }, cookie))

@@ -262,7 +262,9 @@ pub fn authorization_server(
         OpenIdConnect::new(keys)
             .with_id_token_lifetime(tokens.id_token_lifetime)
             .with_claims_source(claims)
-            .with_end_session_endpoint(end_session),
+            .with_end_session_endpoint(end_session)
+            // The pages send logout tokens when a session ends (crate::backchannel).
+            .with_backchannel_logout(),
     );
     server
 }

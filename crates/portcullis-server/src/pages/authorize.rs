@@ -97,6 +97,14 @@ pub async fn authorize(
                 .server()
                 .create_authorization_response(&request, user.as_ref().map(|u| u as &dyn User))
                 .await;
+            if let (Ok(_), Some(user)) = (&result, &user) {
+                let client_id = grant.client.client_id();
+                if let Err(error) =
+                    crate::backchannel::record_sign_in(&state, user, client_id).await
+                {
+                    return server_error(&state, error);
+                }
+            }
             return finish(&state, result);
         }
         NextStep::SignIn => state.path("/login"),

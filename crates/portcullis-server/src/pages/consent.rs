@@ -136,6 +136,11 @@ async fn complete(
         .create_authorization_response(&request, user.map(|u| u as &dyn User))
         .await;
     if let (Ok(_), Some(user)) = (&result, user) {
+        if let Err(error) =
+            crate::backchannel::record_sign_in(state, user, &pending.client_id).await
+        {
+            return server_error(state, error);
+        }
         if let Err(error) = state
             .store()
             .save_consent(

@@ -300,13 +300,24 @@ pub async fn submit(
     if let Err(error) = attempt.succeeded().await {
         return server_error(&state, error);
     }
-    // A new session on every sign-in: an id planted earlier is worthless.
+    // A new session on every sign-in: an id planted earlier is worthless. The same
+    // user signing in again keeps the session's `sid` (the applications it signed
+    // into stay signed in); another user's session ends, and its applications hear so
+    // (Back-Channel Logout).
+    let mut sid = None;
     if let CurrentSession(Some(previous)) = &session {
-        if let Err(error) = state.sessions().end(previous).await {
+        let same_user = previous.record.subject.as_deref() == Some(user.subject.as_str());
+        let ended = if same_user {
+            sid = previous.record.sid.clone();
+            state.sessions().end(previous).await
+        } else {
+            crate::backchannel::end_session(&state, previous).await
+        };
+        if let Err(error) = ended {
             return server_error(&state, error);
         }
     }
-    let cookie = match state.sessions().start(user.subject.clone(), now).await {
+    let cookie = match state.sessions().start(user.subject.clone(), now, sid).await {
         Ok((_, cookie)) => cookie,
         Err(error) => return server_error(&state, error),
     };

@@ -118,7 +118,7 @@ async fn check(state: &AppState, params: &Params) -> Result<Checked, Response> {
 /// page.
 async fn sign_out(state: &AppState, session: Option<&Session>, then: Option<&str>) -> Response {
     let cookie = match session {
-        Some(session) => match state.sessions().end(session).await {
+        Some(session) => match crate::backchannel::end_session(state, session).await {
             Ok(cookie) => Some(cookie),
             Err(error) => return server_error(state, error),
         },

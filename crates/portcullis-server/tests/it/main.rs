@@ -7,6 +7,7 @@
 mod support;
 
 mod access_log;
+mod backchannel;
 mod cli;
 mod conformance;
 mod consent;
