@@ -2,8 +2,8 @@
 //! §12.2), as a [`TokenExtension`].
 //!
 //! For a grant of the `openid` scope with a user — the authorization code, and its
-//! refreshes — the token response gets an `id_token`: `iss`, `sub`, `aud` (the
-//! client), `exp`, `iat`, `auth_time` when the sign-in time is known (the original
+//! refreshes — the token response gets an `id_token`: `iss`, `sub`, `aud` and `azp`
+//! (the client), `exp`, `iat`, `auth_time` when the sign-in time is known (the original
 //! time on refresh), `nonce` (echoed from the authorization request; never on
 //! refresh), `acr`/`amr` when the grant carries them, and `at_hash`. It is signed
 //! with the algorithm the client registered as `id_token_signed_response_alg`, RS256
@@ -401,6 +401,9 @@ struct IdTokenClaims<'a> {
     iss: &'a str,
     sub: &'a str,
     aud: &'a str,
+    /// The authorized party: the client the ID token was issued to (Core §2), stated
+    /// as Keycloak and Hydra do, so a relying party need not infer it from `aud`.
+    azp: &'a str,
     exp: i64,
     iat: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -523,6 +526,7 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
             iss: issuer,
             sub: issuance.subject.as_deref().unwrap_or_default(),
             aud: client.client_id(),
+            azp: client.client_id(),
             exp: now.saturating_add(self.id_token_lifetime),
             iat: now,
             auth_time: issuance.extras.get::<AuthTime>(),
@@ -592,6 +596,7 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
             iss: issuer,
             sub: user.subject(),
             aud: client.client_id(),
+            azp: client.client_id(),
             exp: now.saturating_add(self.id_token_lifetime),
             iat: now,
             auth_time: user.auth_time(),

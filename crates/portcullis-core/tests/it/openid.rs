@@ -203,13 +203,14 @@ async fn the_code_flow_returns_an_id_token_signed_rs256_by_default() {
             "iss": ISSUER,
             "sub": USER,
             "aud": RP,
+            "azp": RP,
             "iat": START,
             "exp": START + 3600,
             "auth_time": SIGNED_IN_AT,
             "nonce": NONCE,
             "at_hash": left_half_hash(Algorithm::Rs256, access_token),
         }),
-        "exactly the claims of Core §2 and §3.1.3.6: no profile claims in the code flow's ID token"
+        "exactly the claims of Core §2 and §3.1.3.6 (azp too): no profile claims in the code flow's ID token"
     );
 }
 

@@ -1681,8 +1681,15 @@ async fn oidcc_discovery_endpoint_verification() {
     assert!(issuer.query().is_none() && issuer.fragment().is_none());
     // ValidateServerMetadataAgainstSchema: the types of the members present.
     for (member, value) in object {
+        // Booleans: the `…parameter_supported` members, `require_…`, and the logout
+        // members of Front- and Back-Channel Logout §2.1/§3 (`…logout_supported`,
+        // `…logout_session_supported`).
+        let boolean = member.ends_with("parameter_supported")
+            || member.starts_with("require_")
+            || member.ends_with("logout_supported")
+            || member.ends_with("logout_session_supported");
         let ok = if member.ends_with("_supported")
-            && !member.ends_with("parameter_supported")
+            && !boolean
             && member != "request_uri_parameter_supported"
             && member != "claims_parameter_supported"
             && member != "require_request_uri_registration"
@@ -1690,10 +1697,7 @@ async fn oidcc_discovery_endpoint_verification() {
             value
                 .as_array()
                 .is_some_and(|a| a.iter().all(Value::is_string))
-        } else if member.ends_with("parameter_supported")
-            || member.starts_with("require_")
-            || member.ends_with("_session_supported")
-        {
+        } else if boolean {
             value.is_boolean()
         } else if member.ends_with("_endpoint")
             || member == "jwks_uri"
