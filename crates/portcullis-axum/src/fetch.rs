@@ -1,6 +1,7 @@
-//! The one guard of everything the validators fetch or post to: the URL check
-//! ([`check_url`]), an HTTP client that follows no redirect and times out
-//! ([`client`]), and a size-bounded body read ([`read_body`]).
+//! The one guard of everything the validators (and the server: a client's
+//! `sector_identifier_uri`) fetch or post to: the URL check ([`check_url`]), an HTTP
+//! client that follows no redirect and times out ([`client`]), a size-bounded body
+//! read ([`read_body`]), and the three together ([`get_document`]).
 //!
 //! A redirect is never followed: for a `GET` it could lead anywhere the URL check
 //! would refuse, and for the introspection `POST` a `307`/`308` would re-send the token
@@ -16,7 +17,6 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 /// `127.0.0.0/8`, `::1`), for development; no user information. The one check every
 /// URL fetched by [`JwtValidator`](crate::jwt::JwtValidator) or posted to by
 /// [`RemoteIntrospection`](crate::remote::RemoteIntrospection) goes through.
-#[cfg_attr(not(feature = "jwt-validation"), allow(unreachable_pub))] // re-exported by `jwt`
 pub fn check_url(url: &str) -> Result<reqwest::Url, String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url}: not a URL ({e})"))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -66,6 +66,24 @@ pub(crate) async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The body of a `GET` of `url` (as [`check_url`] allows, answered `200`, redirects
+/// not followed, within [`TIMEOUT`]), refused over `limit` bytes. Errors name the URL
+/// and say what went wrong.
+pub async fn get_document(url: &str, limit: usize) -> Result<Vec<u8>, String> {
+    let checked = check_url(url)?;
+    let response = client()?
+        .get(checked)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = response.status();
+    if status != reqwest::StatusCode::OK {
+        return Err(format!("{url}: HTTP {status}"));
+    }
+    read_body(response, limit, url).await
 }
 
 #[cfg(test)]

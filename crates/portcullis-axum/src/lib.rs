@@ -41,8 +41,8 @@
 
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
-#[cfg(any(feature = "jwt-validation", feature = "remote-introspection"))]
-mod fetch;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 mod guard;
 #[cfg(feature = "jwt-validation")]
 pub mod jwt;

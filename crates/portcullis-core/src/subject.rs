@@ -86,7 +86,7 @@ impl PairwiseSubjects {
 #[non_exhaustive]
 pub enum SectorError {
     /// The `sector_identifier_uri` is not an `https` URL with a host.
-    #[error("the sector_identifier_uri '{0}' is not an https URL with a host")]
+    #[error("the sector_identifier_uri '{0}' must be an https URL with a host")]
     NotHttps(String),
     /// A redirect URI has no host to take the sector from.
     #[error("the redirect URI '{0}' has no host to take the sector identifier from")]
@@ -119,12 +119,25 @@ fn host_of(uri: &str) -> Option<String> {
 }
 
 /// Checks that `uri` may be a `sector_identifier_uri`: an `https` URL with a host
-/// (Registration §2), and returns that host.
+/// (Registration §2) — or, for development, `http` to a loopback host (`localhost`,
+/// `127.0.0.0/8`, `::1`), as the server's fetch guard allows — without user
+/// information, and returns that host.
 pub fn sector_identifier_uri_host(uri: &str) -> Result<String, SectorError> {
     let refused = || SectorError::NotHttps(uri.to_owned());
     let parsed = url::Url::parse(uri).map_err(|_| refused())?;
-    if parsed.scheme() != "https" {
+    if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(refused());
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err(refused()),
     }
     host_of(uri).ok_or_else(refused)
 }
@@ -216,8 +229,15 @@ mod tests {
             sector_identifier(None, &uris(&["com.example.app:/cb"])),
             Err(SectorError::NoHost(_))
         ));
+        assert_eq!(
+            sector_identifier(Some("http://127.0.0.1:8080/s.json"), &two_hosts),
+            Ok("127.0.0.1".to_owned()),
+            "http to a loopback host, for development, as the fetch guard allows"
+        );
         for bad in [
             "http://sector.example/s.json",
+            "http://10.0.0.1/s.json",
+            "https://user:pw@sector.example/s.json",
             "not a url",
             "ftp://sector.example/s.json",
         ] {

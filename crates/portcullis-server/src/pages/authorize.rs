@@ -47,6 +47,22 @@ pub(crate) fn named_subjects<'a>(
     Ok(named)
 }
 
+/// True when every subject in `named` is the user `local` as `client` is told it (its
+/// pairwise subject, for a pairwise client: OpenID Connect Core §8): a hint's `sub`
+/// is what the server gave that client.
+pub(crate) fn names_only_user(
+    state: &AppState,
+    client: &dyn Client,
+    named: &[String],
+    local: &str,
+) -> Result<bool, portcullis_core::OAuthError> {
+    if named.is_empty() {
+        return Ok(true);
+    }
+    let shown = state.server().env().subject_for(client, local)?;
+    Ok(named.iter().all(|subject| *subject == *shown))
+}
+
 /// `GET, POST /authorize`.
 pub async fn authorize(
     State(state): State<AppState>,
@@ -69,7 +85,14 @@ pub async fn authorize(
         Ok(named) => named,
         Err(error) => return authorization_error(&state, grant.request.redirect_error(error)),
     };
-    let user = user.filter(|u| named.iter().all(|subject| *subject == u.subject));
+    let user = match user {
+        Some(user) => match names_only_user(&state, &grant.client, &named, &user.subject) {
+            Ok(true) => Some(user),
+            Ok(false) => None,
+            Err(error) => return authorization_error(&state, grant.request.redirect_error(error)),
+        },
+        None => None,
+    };
     let remembered = match &user {
         Some(user) => match state
             .store()
