@@ -1004,6 +1004,24 @@ async fn set_disabled(store: &SqlStore, username: &str, disabled: bool) -> CliRe
 
 /// Warns on stderr when `client` asks for a legacy grant this configuration leaves off:
 /// it is registered, but the server refuses the grant until the setting is on.
+/// Warns when an update changes the subject `old`'s users are known by to the client
+/// (its subject type, or the sector of its pairwise subjects).
+fn warn_about_changed_subjects(old: &ClientRecord, new: &ClientRecord) {
+    let pairwise = |c: &ClientRecord| {
+        c.metadata.subject_type.as_deref() == Some(portcullis_core::subject::PAIRWISE)
+    };
+    let changed = pairwise(old) != pairwise(new)
+        || (pairwise(new)
+            && portcullis_core::Client::sector_identifier(old)
+                != portcullis_core::Client::sector_identifier(new));
+    if changed {
+        eprintln!(
+            "warning: the client's users now have other subjects (sub) for it: it will not \
+             recognise the users it knew"
+        );
+    }
+}
+
 fn warn_about_disabled_grants(client: &ClientRecord, config: &Config) {
     let tokens = &config.tokens;
     if !tokens.enable_password_grant && client.grant_types.iter().any(|g| g == "password") {
@@ -1124,6 +1142,7 @@ async fn client(
             warn_about_disabled_grants(&client, config);
             client.client_id = old.client_id.clone();
             client.metadata = clients::merged_metadata(&old.metadata, &client.metadata);
+            warn_about_changed_subjects(&old, &client);
             let secret = match (
                 old.token_endpoint_auth_method == AuthMethod::NONE,
                 client.token_endpoint_auth_method == AuthMethod::NONE,

@@ -1958,12 +1958,28 @@ fn clients_register_pairwise_subjects_with_a_checked_sector() {
         all_args.extend_from_slice(&args);
         assert_one_line_error(&portcullis(&db, &all_args, None), needle);
     }
-    let made_pairwise = json(&portcullis(
+    let output = portcullis(
         &db,
         &["client", "update", public_id, "--subject-type", "pairwise"],
         None,
-    ));
-    assert_eq!(made_pairwise["subject_type"], "pairwise");
+    );
+    assert!(
+        stderr(&output).contains("warning: the client's users now have other subjects"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(json(&output)["subject_type"], "pairwise");
+    let renamed = portcullis(
+        &db,
+        &["client", "update", public_id, "--name", "RP 2"],
+        None,
+    );
+    assert!(
+        !stderr(&renamed).contains("warning"),
+        "no warning when the subjects stay: {}",
+        stderr(&renamed)
+    );
+    json(&renamed);
     let back = json(&portcullis(
         &db,
         &["client", "update", public_id, "--subject-type", "public"],
