@@ -21,7 +21,9 @@ use crate::state::AppState;
 
 /// The users an authorization request names (OpenID Connect Core §3.1.2.1, §5.5.1):
 /// the subject of its `id_token_hint` (an ID token of this server, or the request is
-/// `invalid_request`) and a `sub` value its `claims` parameter asks for.
+/// `invalid_request`) and a `sub` value its `claims` parameter asks for — as the
+/// client knows them (pairwise subjects, for a pairwise client: compare with
+/// [`names_only_user`]).
 pub(crate) fn named_subjects<'a>(
     state: &AppState,
     param: impl Fn(&str) -> Option<&'a str>,
