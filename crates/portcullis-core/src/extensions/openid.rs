@@ -209,6 +209,10 @@ struct LogoutTokenClaims<'a> {
 /// (two minutes), `jti`, `sub` and/or `sid` (at least one), the back-channel logout
 /// event, and never a `nonce`; signed, with `typ: logout+jwt` (§2.4's explicit type,
 /// so it cannot pass for an ID token), with the algorithm of the client's ID tokens.
+///
+/// `subject` is the `sub` the client was told: for a user's local subject `local`,
+/// pass [`Environment::subject_for`]`(client, local)` (a pairwise subject, for a
+/// pairwise client: OpenID Connect Core §8).
 pub fn logout_token(
     keys: &dyn SigningKeys,
     issuer: &str,
@@ -611,9 +615,10 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
                 request.response_type() == "id_token",
             )
             .await?;
+        let subject = context.env().subject_for(client, user.subject())?;
         let claims = IdTokenClaims {
             iss: issuer,
-            sub: user.subject(),
+            sub: &subject,
             aud: client.client_id(),
             exp: now.saturating_add(self.id_token_lifetime),
             iat: now,

@@ -1284,7 +1284,7 @@ async fn pairwise_subjects_differ_between_sectors_and_match_within_one() {
 #[tokio::test]
 async fn the_pairwise_subject_is_the_same_on_refresh_at_userinfo_and_introspection() {
     let (ts, keys) = pairwise_provider(pairwise_metadata(), None);
-    let first = tokens(&ts, "openid profile", Some(NONCE)).await;
+    let first = tokens(&ts, "openid profile offline_access", Some(NONCE)).await;
     let sub = verify_id_token(&keys, &first, START).claims["sub"].clone();
     assert_ne!(sub, USER);
 
@@ -1459,4 +1459,71 @@ async fn a_pairwise_client_the_server_cannot_compute_a_subject_for_gets_no_token
         "{}",
         body_text(&response)
     );
+}
+
+#[tokio::test]
+async fn implicit_and_hybrid_id_tokens_carry_the_pairwise_subject() {
+    let keys = Keys::new();
+    let ts = TestServer::with_config(Config {
+        openid: Some((keys.clone(), Arc::new(Directory))),
+        implicit: true,
+        pairwise: Some(portcullis_core::subject::PairwiseSubjects::new(SALT).unwrap()),
+        ..Config::default()
+    });
+    ts.add_client(
+        rp(pairwise_metadata())
+            .with_grant_types(["authorization_code", "refresh_token", "implicit"])
+            .with_response_types(["id_token", "code id_token"]),
+    );
+    let expected = ts
+        .server
+        .env()
+        .subject_for(&rp(pairwise_metadata()), USER)
+        .unwrap()
+        .into_owned();
+    for response_type in ["id_token", "code id_token"] {
+        let (params, pkce) = authorize_fragment(&ts, response_type, &[]).await;
+        let claims =
+            verify_id_token(&keys, &json!({ "id_token": params["id_token"] }), START).claims;
+        assert_eq!(claims["sub"], expected.as_str(), "{response_type}");
+        if let Some(code) = params.get("code") {
+            let response = ts
+                .post_token(
+                    Auth::Basic(RP, RP_SECRET),
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", code),
+                        ("redirect_uri", RP_REDIRECT),
+                        ("code_verifier", &pkce.verifier),
+                    ],
+                )
+                .await;
+            let redeemed = verify_id_token(&keys, &json(&response), START).claims;
+            assert_eq!(
+                redeemed["sub"],
+                expected.as_str(),
+                "the same at the token endpoint"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_logout_token_for_a_pairwise_client_names_its_pairwise_subject() {
+    use portcullis_core::extensions::openid::logout_token;
+    let (ts, keys) = pairwise_provider(pairwise_metadata(), None);
+    let client = rp(pairwise_metadata());
+    let sub = ts.server.env().subject_for(&client, USER).unwrap();
+    let token = logout_token(&*keys, ISSUER, &client, Some(&sub), None, "jti-p", START).unwrap();
+    let claims = jose::verify(
+        &token,
+        &keys.trusted,
+        &Validation::new(START)
+            .with_issuer(ISSUER)
+            .with_audience([RP]),
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims["sub"], sub.as_ref());
+    assert_ne!(claims["sub"], USER);
 }
