@@ -12,6 +12,7 @@
 //!
 //! [`AuthorizationServer`]: crate::AuthorizationServer
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::http::{OAuthRequest, Params};
 use crate::model::Client;
 use crate::random::RandomSource;
 use crate::store::ClientStore;
+use crate::subject::{PairwiseSubjects, PAIRWISE, PUBLIC};
 use crate::tokens::BearerTokenGenerator;
 
 /// What the server is configured with, shared by every request.
@@ -37,6 +39,8 @@ pub struct Environment {
     pub(crate) endpoint_paths: BTreeMap<String, String>,
     /// Whether the `refresh_token` grant is registered.
     pub(crate) refresh_registered: bool,
+    /// The pairwise subject computation, when configured.
+    pub(crate) pairwise: Option<PairwiseSubjects>,
 }
 
 impl fmt::Debug for Environment {
@@ -46,6 +50,7 @@ impl fmt::Debug for Environment {
             .field("bearer", &self.bearer)
             .field("endpoint_paths", &self.endpoint_paths)
             .field("refresh_registered", &self.refresh_registered)
+            .field("pairwise_subjects", &self.pairwise.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -87,6 +92,43 @@ impl Environment {
     /// is registered and the client may use it.
     pub fn may_issue_refresh_token(&self, client: &dyn Client) -> bool {
         self.refresh_registered && client.check_grant_type("refresh_token")
+    }
+
+    /// True when pairwise subjects are configured (OpenID Connect Core §8.1).
+    pub fn supports_pairwise_subjects(&self) -> bool {
+        self.pairwise.is_some()
+    }
+
+    /// The `sub` `client` is told for the user whose local subject is `local`
+    /// (OpenID Connect Core §8): `local` itself for a public client, the pairwise
+    /// subject of the client's sector for one that registered
+    /// `subject_type: pairwise`. A pairwise client the server cannot compute a
+    /// subject for (no pairwise salt configured, no sector identifier, an unknown
+    /// `subject_type`) is refused with `server_error`, logged, rather than told the
+    /// local subject.
+    pub fn subject_for<'s>(
+        &self,
+        client: &dyn Client,
+        local: &'s str,
+    ) -> Result<Cow<'s, str>, OAuthError> {
+        match client.metadata().subject_type.as_deref() {
+            None | Some(PUBLIC) => Ok(Cow::Borrowed(local)),
+            Some(PAIRWISE) => {
+                let Some(pairwise) = &self.pairwise else {
+                    tracing::error!(client_id = %client.client_id(), "the client registered pairwise subjects but none are configured");
+                    return Err(OAuthError::server_error());
+                };
+                let Some(sector) = client.sector_identifier() else {
+                    tracing::error!(client_id = %client.client_id(), "the pairwise client has no sector identifier (redirect URIs on several hosts and no sector_identifier_uri)");
+                    return Err(OAuthError::server_error());
+                };
+                Ok(Cow::Owned(pairwise.subject(&sector, local)))
+            }
+            Some(other) => {
+                tracing::error!(client_id = %client.client_id(), subject_type = %other, "the client registered a subject_type this server does not know");
+                Err(OAuthError::server_error())
+            }
+        }
     }
 }
 

@@ -87,6 +87,7 @@ pub mod scope;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod subject;
 pub mod tokens;
 
 pub use authorization::{

@@ -124,6 +124,7 @@ impl<S: ClientStore> AuthorizationServer<S> {
                 .map(|(name, path)| (name.to_owned(), path.to_owned()))
                 .collect::<BTreeMap<_, _>>(),
                 refresh_registered: false,
+                pairwise: None,
             },
             grants: GrantRegistry::default(),
             endpoints: Vec::new(),
@@ -308,6 +309,13 @@ impl<S: ClientStore> AuthorizationServer<S> {
         for extension in &self.extensions {
             extension.metadata(&mut document);
         }
+        if self.env.pairwise.is_some() {
+            if let Some(Value::Array(types)) = document.get_mut("subject_types_supported") {
+                if !types.iter().any(|t| t == crate::subject::PAIRWISE) {
+                    types.push(crate::subject::PAIRWISE.into());
+                }
+            }
+        }
         Ok(document)
     }
 
@@ -327,6 +335,15 @@ impl<S: ClientStore> AuthorizationServer<S> {
     /// (RFC 9207).
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
         self.env.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Gives pairwise subjects (OpenID Connect Core §8.1) to the clients that
+    /// registered `subject_type: pairwise`, and adds `pairwise` to the
+    /// `subject_types_supported` an OpenID provider publishes. See
+    /// [`subject`](crate::subject).
+    pub fn with_pairwise_subjects(mut self, pairwise: crate::subject::PairwiseSubjects) -> Self {
+        self.env.pairwise = Some(pairwise);
         self
     }
 
@@ -752,12 +769,17 @@ impl<S: ClientStore> AuthorizationServer<S> {
         for extension in &self.extensions {
             extension.before_issue(context, &mut issuance).await?;
         }
-        let mut issued = self.env.bearer.issue(
+        let subject = match issuance.subject.as_deref() {
+            Some(local) => Some(self.env.subject_for(client, local)?),
+            None => None,
+        };
+        let mut issued = self.env.bearer.issue_as(
             self.env.random(),
             self.env.clock(),
             self.env.issuer(),
             client,
             &issuance,
+            subject.as_deref(),
         )?;
         let mut response = TokenResponse::for_token(&issued);
         for extension in &self.extensions {

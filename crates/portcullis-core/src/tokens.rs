@@ -46,6 +46,10 @@ pub struct StrategyContext<'a> {
     pub clock: &'a dyn Clock,
     /// The server's source of random bytes.
     pub random: &'a dyn RandomSource,
+    /// The `sub` the client is told for the token's user (OpenID Connect Core §8):
+    /// the record's subject, or its pairwise subject for a pairwise client. What a
+    /// self-contained token states as its subject.
+    pub subject: Option<&'a str>,
 }
 
 impl fmt::Debug for StrategyContext<'_> {
@@ -426,6 +430,27 @@ impl BearerTokenGenerator {
         client: &dyn Client,
         issuance: &Issuance,
     ) -> Result<IssuedToken, OAuthError> {
+        self.issue_as(
+            random,
+            clock,
+            issuer,
+            client,
+            issuance,
+            issuance.subject.as_deref(),
+        )
+    }
+
+    /// [`issue`](Self::issue), with `subject` the `sub` the client is told for the
+    /// token's user ([`StrategyContext::subject`]).
+    pub fn issue_as(
+        &self,
+        random: &dyn RandomSource,
+        clock: &dyn Clock,
+        issuer: Option<&str>,
+        client: &dyn Client,
+        issuance: &Issuance,
+        subject: Option<&str>,
+    ) -> Result<IssuedToken, OAuthError> {
         let now = clock.now();
         let mut record = TokenRecord::new(
             String::new(),
@@ -462,6 +487,7 @@ impl BearerTokenGenerator {
             record: &record,
             clock,
             random,
+            subject,
         })?;
         record.access_token_hash = key;
         Ok(IssuedToken {

@@ -30,6 +30,7 @@ use axum::middleware;
 use axum::response::Response;
 use axum::Router;
 use http::header::{self, HeaderValue};
+use portcullis_core::subject::PairwiseSubjects;
 use portcullis_core::{Clock, RandomSource};
 use portcullis_sql::SqlStore;
 
@@ -76,7 +77,10 @@ async fn started_state(
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
 ) -> Result<AppState, AppError> {
-    let state = AppState::new(config, store, clock, random)?;
+    let salt = crate::keys::pairwise_salt(&store, &config.keys, &*random, clock.now()).await?;
+    let pairwise = PairwiseSubjects::new(salt)
+        .map_err(|e| crate::keys::KeyError::Config(format!("the pairwise subject salt: {e}")))?;
+    let state = AppState::new(config, store, clock, random, Some(pairwise))?;
     let keys = state.keys();
     keys.sync().await?;
     if !keys.encrypts() {

@@ -444,6 +444,13 @@ pub struct ClientUpdate {
     /// `required` or `optional`.
     #[arg(long)]
     pub pkce: Option<String>,
+    /// `public` or `pairwise` subject identifiers.
+    #[arg(long)]
+    pub subject_type: Option<String>,
+    /// The https URL of the JSON array of the client's redirect URIs, whose host is its
+    /// sector ("" to remove); fetched and checked.
+    #[arg(long)]
+    pub sector_identifier_uri: Option<String>,
 }
 
 /// `list` without `remove`, then with `add` (each once, in order).
@@ -548,6 +555,11 @@ impl ClientUpdate {
                 &current.userinfo_signed_response_alg,
             ),
             pkce: self.pkce.clone().or(current.pkce.clone()),
+            subject_type: self.subject_type.clone().or(current.subject_type.clone()),
+            sector_identifier_uri: blank_is_none(
+                &self.sector_identifier_uri,
+                &current.sector_identifier_uri,
+            ),
         })
     }
 }
@@ -599,6 +611,15 @@ pub struct ClientCreate {
     /// PKCE may omit it (a challenge it sends is still checked).
     #[arg(long)]
     pub pkce: Option<String>,
+    /// `public` (the default: every client sees the user's subject) or `pairwise` (a
+    /// subject of the client's sector: OpenID Connect Core §8).
+    #[arg(long)]
+    pub subject_type: Option<String>,
+    /// The https URL of a JSON array listing every redirect URI of the client; its host
+    /// is the client's sector (needed for pairwise subjects when the redirect URIs are
+    /// on several hosts). Fetched and checked.
+    #[arg(long)]
+    pub sector_identifier_uri: Option<String>,
 }
 
 /// Runs the command line; the `portcullis` binary's `main`.
@@ -983,6 +1004,24 @@ async fn set_disabled(store: &SqlStore, username: &str, disabled: bool) -> CliRe
 
 /// Warns on stderr when `client` asks for a legacy grant this configuration leaves off:
 /// it is registered, but the server refuses the grant until the setting is on.
+/// Warns when an update changes the subject `old`'s users are known by to the client
+/// (its subject type, or the sector of its pairwise subjects).
+fn warn_about_changed_subjects(old: &ClientRecord, new: &ClientRecord) {
+    let pairwise = |c: &ClientRecord| {
+        c.metadata.subject_type.as_deref() == Some(portcullis_core::subject::PAIRWISE)
+    };
+    let changed = pairwise(old) != pairwise(new)
+        || (pairwise(new)
+            && portcullis_core::Client::sector_identifier(old)
+                != portcullis_core::Client::sector_identifier(new));
+    if changed {
+        eprintln!(
+            "warning: the client's users now have other subjects (sub) for it: it will not \
+             recognise the users it knew"
+        );
+    }
+}
+
 fn warn_about_disabled_grants(client: &ClientRecord, config: &Config) {
     let tokens = &config.tokens;
     if !tokens.enable_password_grant && client.grant_types.iter().any(|g| g == "password") {
@@ -1023,6 +1062,8 @@ fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value
         "id_token_signed_response_alg": client.metadata.id_token_signed_response_alg,
         "userinfo_signed_response_alg": client.metadata.userinfo_signed_response_alg,
         "pkce": clients::pkce_setting(client),
+        "subject_type": client.metadata.subject_type.as_deref().unwrap_or(portcullis_core::subject::PUBLIC),
+        "sector_identifier_uri": client.metadata.sector_identifier_uri,
     });
     if let Some(secret) = secret {
         value["client_secret"] = json!(secret);
@@ -1047,6 +1088,8 @@ impl ClientCreate {
             id_token_signed_response_alg: self.id_token_signed_response_alg.clone(),
             userinfo_signed_response_alg: self.userinfo_signed_response_alg.clone(),
             pkce: self.pkce.clone(),
+            subject_type: self.subject_type.clone(),
+            sector_identifier_uri: self.sector_identifier_uri.clone(),
         }
     }
 }
@@ -1061,6 +1104,7 @@ async fn client(
         ClientCommand::Create(options) => {
             let mut client = clients::validate(&options.registration())?;
             clients::check_algorithms(&client, &config.keys.signing_algorithms)?;
+            clients::check_sector_identifier(&client).await?;
             warn_about_disabled_grants(&client, config);
             client.client_id = clients::new_client_id(random);
             let secret = (client.token_endpoint_auth_method != AuthMethod::NONE)
@@ -1094,9 +1138,11 @@ async fn client(
             let registration = options.registration(&old)?;
             let mut client = clients::validate(&registration)?;
             clients::check_algorithms(&client, &config.keys.signing_algorithms)?;
+            clients::check_sector_identifier(&client).await?;
             warn_about_disabled_grants(&client, config);
             client.client_id = old.client_id.clone();
             client.metadata = clients::merged_metadata(&old.metadata, &client.metadata);
+            warn_about_changed_subjects(&old, &client);
             let secret = match (
                 old.token_endpoint_auth_method == AuthMethod::NONE,
                 client.token_endpoint_auth_method == AuthMethod::NONE,

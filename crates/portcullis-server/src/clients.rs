@@ -7,6 +7,7 @@
 use portcullis_core::jose::Algorithm;
 use portcullis_core::random::random_token;
 use portcullis_core::redirect_uri::validate_redirect_uri;
+use portcullis_core::subject;
 use portcullis_core::{AuthMethod, ClientRecord, RandomSource, Scope};
 
 /// The response types a client may register: OAuth's `code` and `token`, and OpenID
@@ -59,6 +60,11 @@ pub struct ClientRegistration {
     pub userinfo_signed_response_alg: Option<String>,
     /// `required` or `optional` (confidential clients only); none: required.
     pub pkce: Option<String>,
+    /// `public` or `pairwise` (OpenID Connect Core §8); none: public.
+    pub subject_type: Option<String>,
+    /// Where the JSON array of the client's redirect URIs is (Registration §5): its
+    /// host is the client's sector.
+    pub sector_identifier_uri: Option<String>,
 }
 
 /// Why a registration was refused, in words for whoever asked.
@@ -240,7 +246,44 @@ pub fn validate(registration: &ClientRegistration) -> Result<ClientRecord, Regis
             )))
         }
     }
+    match registration.subject_type.as_deref() {
+        None | Some(subject::PUBLIC) | Some(subject::PAIRWISE) => {}
+        Some(other) => {
+            return Err(fail(format!(
+                "invalid subject type '{other}': use public or pairwise"
+            )))
+        }
+    }
+    if let Some(uri) = &registration.sector_identifier_uri {
+        subject::sector_identifier_uri_host(uri).map_err(|e| fail(e.to_string()))?;
+    }
+    if registration.subject_type.as_deref() == Some(subject::PAIRWISE) {
+        subject::sector_identifier(
+            registration.sector_identifier_uri.as_deref(),
+            &registration.redirect_uris,
+        )
+        .map_err(|e| fail(format!("pairwise subjects: {e}")))?;
+    }
+    client.metadata.subject_type = registration.subject_type.clone();
+    client.metadata.sector_identifier_uri = registration.sector_identifier_uri.clone();
     Ok(client)
+}
+
+/// The largest sector identifier document read.
+const MAX_SECTOR_DOCUMENT_BYTES: usize = 64 * 1024;
+
+/// Fetches the `sector_identifier_uri` of `client`, if it has one, through the one
+/// fetch guard ([`portcullis_axum::fetch`]), and checks that it is a JSON array
+/// listing every redirect URI of the client (OpenID Connect Registration §5).
+pub async fn check_sector_identifier(client: &ClientRecord) -> Result<(), RegistrationError> {
+    let Some(uri) = &client.metadata.sector_identifier_uri else {
+        return Ok(());
+    };
+    let document = portcullis_axum::fetch::get_document(uri, MAX_SECTOR_DOCUMENT_BYTES)
+        .await
+        .map_err(|e| fail(format!("cannot read the sector_identifier_uri: {e}")))?;
+    subject::check_sector_document(&document, &client.redirect_uris)
+        .map_err(|e| fail(format!("sector_identifier_uri {uri}: {e}")))
 }
 
 fn algorithm_names() -> String {
@@ -302,6 +345,8 @@ pub fn registration_of(client: &ClientRecord) -> ClientRegistration {
         id_token_signed_response_alg: client.metadata.id_token_signed_response_alg.clone(),
         userinfo_signed_response_alg: client.metadata.userinfo_signed_response_alg.clone(),
         pkce: (pkce_setting(client) == "optional").then(|| "optional".to_owned()),
+        subject_type: client.metadata.subject_type.clone(),
+        sector_identifier_uri: client.metadata.sector_identifier_uri.clone(),
     }
 }
 
@@ -330,6 +375,8 @@ pub fn merged_metadata(
     merged.post_logout_redirect_uris = new.post_logout_redirect_uris.clone();
     merged.id_token_signed_response_alg = new.id_token_signed_response_alg.clone();
     merged.userinfo_signed_response_alg = new.userinfo_signed_response_alg.clone();
+    merged.subject_type = new.subject_type.clone();
+    merged.sector_identifier_uri = new.sector_identifier_uri.clone();
     for name in [
         <portcullis_core::jose::AccessTokenFormat as portcullis_core::Extra>::NAME,
         portcullis_core::extensions::REQUIRE_PKCE,

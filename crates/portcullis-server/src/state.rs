@@ -18,6 +18,7 @@ use crate::keys::{KeyError, KeyManager};
 use crate::session::Sessions;
 use crate::templates::{Branding, Logo, Templates};
 use crate::throttle::Throttle;
+use portcullis_core::subject::PairwiseSubjects;
 
 /// Everything the handlers share; cheap to clone.
 #[derive(Clone)]
@@ -67,12 +68,14 @@ pub enum AppError {
 
 impl AppState {
     /// The state for `config` over `store`, reading time from `clock` and random bytes
-    /// from `random`.
+    /// from `random`, giving the clients that registered them pairwise subjects salted
+    /// by `pairwise` (see [`crate::keys::pairwise_salt`]).
     pub fn new(
         mut config: Config,
         store: SqlStore,
         clock: Arc<dyn Clock>,
         random: Arc<dyn RandomSource>,
+        pairwise: Option<PairwiseSubjects>,
     ) -> Result<Self, AppError> {
         config.validate()?;
         if config.http.issuer.is_none() {
@@ -86,13 +89,16 @@ impl AppState {
             random.clone(),
         )?);
         let base_path = config.base_path();
-        let server = authorization_server(
+        let mut server = authorization_server(
             &config,
             store.clone(),
             clock.clone(),
             random.clone(),
             keys.clone(),
         );
+        if let Some(pairwise) = pairwise {
+            server = server.with_pairwise_subjects(pairwise);
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 server: Arc::new(server),

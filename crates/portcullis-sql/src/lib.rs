@@ -570,6 +570,21 @@ impl SqlStore {
         self.repository.take_session_clients(sid).await
     }
 
+    // ---- server secrets ----
+
+    /// The server secret `name` (the pairwise subject salt, say): the one stored, or
+    /// `fresh` when none is stored yet, which is then written. Every instance over
+    /// this database gets the same value, even when they start at once; a stored
+    /// secret is never replaced. The value is stored as given: seal it first.
+    pub async fn server_secret(
+        &self,
+        name: &str,
+        fresh: &str,
+        now: i64,
+    ) -> Result<String, SqlError> {
+        self.repository.server_secret(name, fresh, now).await
+    }
+
     // ---- signing keys ----
 
     /// Every signing key, by algorithm and generation.

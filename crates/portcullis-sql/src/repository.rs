@@ -769,6 +769,34 @@ impl Repository {
         self.db.execute(query).await.map(drop)
     }
 
+    // ---- server secrets ----
+
+    /// The secret `name`: the stored one, or `fresh` once written (when none is stored
+    /// yet). Two instances starting at once read the same value: the insert does
+    /// nothing when the row exists.
+    pub(crate) async fn server_secret(
+        &self,
+        name: &str,
+        fresh: &str,
+        now: i64,
+    ) -> Result<String, SqlError> {
+        let insert = Query::new(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .bind(now);
+        self.db.execute(insert).await?;
+        let query = Query::new("SELECT value FROM server_secrets WHERE name = $1").bind(name);
+        match self.fetch_one(query).await? {
+            Some(row) => row.text(0),
+            None => Err(SqlError::Corrupt(format!(
+                "the server secret {name} was written but cannot be read"
+            ))),
+        }
+    }
+
     // ---- signing keys ----
 
     pub(crate) async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, SqlError> {

@@ -12,6 +12,11 @@
 //! API, and a resource server has no business learning about one. Access tokens are
 //! reported with `token_type: "Bearer"`, which is what a resource server must check.
 //!
+//! The `sub` is the one the token's client is told ([`Environment::subject_for`]):
+//! pairwise for a client that registered pairwise subjects (OpenID Connect Core §8).
+//!
+//! [`Environment::subject_for`]: crate::Environment::subject_for
+//!
 //! With [`with_jwt_responses`](IntrospectionEndpoint::with_jwt_responses), a caller
 //! that sends `Accept: application/token-introspection+jwt` gets the answer as a JWT
 //! signed by the server (RFC 9701): `typ: token-introspection+jwt`, `iss`, `aud` (the
@@ -160,10 +165,25 @@ impl IntrospectionEndpoint {
             TokenKind::Access => ("Bearer", Some(found.expires_at())),
             TokenKind::Refresh => ("refresh_token", found.refresh_token_expires_at()),
         };
-        let subject = found.subject().map(str::to_owned);
-        let username = match (&subject, &self.usernames) {
+        let local = found.subject();
+        let username = match (local, &self.usernames) {
             (Some(subject), Some(resolver)) => resolver.username(subject).await?,
             _ => None,
+        };
+        // The `sub` the token's client was told (pairwise, for a pairwise client), so
+        // that a resource server sees the user as the client does.
+        let subject = match local {
+            None => None,
+            Some(local) if found.client_id() == client.client_id() => {
+                Some(context.env().subject_for(&client, local)?.into_owned())
+            }
+            Some(local) => {
+                let Some(owner) = context.store().find_client(found.client_id()).await? else {
+                    // A token of a client no longer registered speaks for nobody.
+                    return Ok((Introspection::default(), client.client_id().to_owned()));
+                };
+                Some(context.env().subject_for(&owner, local)?.into_owned())
+            }
         };
         let aud = match audience.as_slice() {
             [] => None,

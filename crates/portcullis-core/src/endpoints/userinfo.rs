@@ -2,7 +2,8 @@
 //!
 //! `GET` or `POST`, with the access token in the `Authorization: Bearer` header or a
 //! form body (never the query string). The token must be an active access token of
-//! this server granted the `openid` scope for a user; the answer is `sub` and the
+//! this server granted the `openid` scope for a user; the answer is `sub` (as the
+//! token's client is told it: pairwise for a pairwise client) and the
 //! claims the token's scope releases ([`ScopeClaims`]), as JSON — or, for a client
 //! that registered `userinfo_signed_response_alg`, as a JWT signed with that
 //! algorithm, with `iss` and `aud`. Failures carry the RFC 6750 §3 challenge:
@@ -119,15 +120,20 @@ impl UserInfoEndpoint {
             // The user is gone or may no longer sign in: the token speaks for nobody.
             return Err(BearerError::InvalidToken);
         };
-        let mut claims = Map::new();
-        claims.insert("sub".into(), subject.into());
-        claims.extend(self.claims.filter(&scope, all));
-
         let client = store
             .find_client(found.client_id())
             .await
             .map_err(server_error)?
             .ok_or(BearerError::InvalidToken)?;
+        // The `sub` the client was told in its ID token (a pairwise one, for a
+        // pairwise client).
+        let sub = context
+            .env()
+            .subject_for(&client, subject)
+            .map_err(|_| BearerError::ServerError)?;
+        let mut claims = Map::new();
+        claims.insert("sub".into(), sub.as_ref().into());
+        claims.extend(self.claims.filter(&scope, all));
         let signed = registered_algorithm(
             &client,
             "userinfo_signed_response_alg",

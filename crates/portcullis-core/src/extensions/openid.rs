@@ -10,6 +10,11 @@
 //! when it registered none (OpenID Connect Registration §2), whatever the server's
 //! default algorithm for other JWTs.
 //!
+//! The `sub` is what the client is told ([`Environment::subject_for`]): the user's
+//! subject, or for a client that registered `subject_type: pairwise` the pairwise
+//! subject of its sector (Core §8); an [`IdTokenHint`] is compared the same way
+//! ([`IdTokenHint::names`]).
+//!
 //! Claims of the `profile`, `email`, ... scopes are not put in the ID token of the
 //! code flow: the client reads them at the UserInfo endpoint (Core §5.4).
 //!
@@ -34,7 +39,7 @@ use crate::authorization::AuthorizationRequest;
 use crate::claims::{
     parse_claims_request, requested_for, ClaimsRequest, ClaimsSource, ScopeClaims,
 };
-use crate::context::{AuthorizationContext, TokenContext};
+use crate::context::{AuthorizationContext, Environment, TokenContext};
 use crate::error::OAuthError;
 use crate::jose::access_token::{required_issuer, sign_now_with};
 use crate::jose::{verify, Algorithm, SigningKeys, Validation};
@@ -103,6 +108,21 @@ pub struct IdTokenHint {
     pub subject: String,
     /// The `aud`: the clients it was issued to.
     pub audience: Vec<String>,
+}
+
+impl IdTokenHint {
+    /// True when the hint names the user whose local subject is `local`, as `client`
+    /// is told it: the hint's `sub` is what the server gave that client (a pairwise
+    /// subject, for a pairwise client), so it is compared with the subject computed
+    /// for `local` and `client` ([`Environment::subject_for`]).
+    pub fn names(
+        &self,
+        env: &Environment,
+        client: &dyn Client,
+        local: &str,
+    ) -> Result<bool, OAuthError> {
+        Ok(env.subject_for(client, local)? == self.subject.as_str())
+    }
 }
 
 /// Checks that `token` is an ID token this server (`issuer`) signed with one of
@@ -189,6 +209,10 @@ struct LogoutTokenClaims<'a> {
 /// (two minutes), `jti`, `sub` and/or `sid` (at least one), the back-channel logout
 /// event, and never a `nonce`; signed, with `typ: logout+jwt` (§2.4's explicit type,
 /// so it cannot pass for an ID token), with the algorithm of the client's ID tokens.
+///
+/// `subject` is the `sub` the client was told: for a user's local subject `local`,
+/// pass [`Environment::subject_for`]`(client, local)` (a pairwise subject, for a
+/// pairwise client: OpenID Connect Core §8).
 pub fn logout_token(
     keys: &dyn SigningKeys,
     issuer: &str,
@@ -522,9 +546,12 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
             _ => None,
         };
         let requested = self.requested_claims(issuance).await?;
+        let subject = context
+            .env()
+            .subject_for(client, issuance.subject.as_deref().unwrap_or_default())?;
         let claims = IdTokenClaims {
             iss: issuer,
-            sub: issuance.subject.as_deref().unwrap_or_default(),
+            sub: &subject,
             aud: client.client_id(),
             azp: client.client_id(),
             exp: now.saturating_add(self.id_token_lifetime),
@@ -592,9 +619,10 @@ impl<S: ClientStore> TokenExtension<S> for OpenIdConnect {
                 request.response_type() == "id_token",
             )
             .await?;
+        let subject = context.env().subject_for(client, user.subject())?;
         let claims = IdTokenClaims {
             iss: issuer,
-            sub: user.subject(),
+            sub: &subject,
             aud: client.client_id(),
             azp: client.client_id(),
             exp: now.saturating_add(self.id_token_lifetime),

@@ -106,8 +106,9 @@ impl Extra for AccessTokenFormat {
 /// JWT access tokens for the clients that want them, opaque tokens for the others.
 ///
 /// Claims (RFC 9068 §2.2): `iss`, `exp`, `aud` (the token's audience, or the issuer
-/// when it has none: the default resource), `sub` (the resource owner, or the client
-/// for `client_credentials`), `client_id`, `iat`, `jti`, `scope`, and `auth_time`,
+/// when it has none: the default resource), `sub` (the resource owner as the client
+/// is told it — pairwise for a pairwise client —, or the client for
+/// `client_credentials`), `client_id`, `iat`, `jti`, `scope`, and `auth_time`,
 /// `acr`, `amr` when the token's extras carry them. The `jti` is an ordered random
 /// token; the record is stored under a key hashed from it behind a label, never one a
 /// presented opaque token could map to.
@@ -163,7 +164,10 @@ impl JwtAccessTokens {
             iss: issuer,
             exp: record.issued_at.saturating_add(record.expires_in),
             aud: audience,
-            sub: record.subject.as_deref().unwrap_or(&record.client_id),
+            sub: context
+                .subject
+                .or(record.subject.as_deref())
+                .unwrap_or(&record.client_id),
             client_id: &record.client_id,
             iat: record.issued_at,
             jti,

@@ -102,6 +102,24 @@ pub trait Client: Send + Sync {
     fn metadata(&self) -> &ClientMetadata {
         &NO_METADATA
     }
+
+    /// The client's sector identifier (OpenID Connect Core §8.1), for pairwise
+    /// subjects: the host of its `sector_identifier_uri`, else the host of its
+    /// redirect URIs when they share one. By default, from the metadata and the
+    /// [`default_redirect_uri`](Self::default_redirect_uri); implementations that
+    /// hold several redirect URIs say so.
+    fn sector_identifier(&self) -> Option<String> {
+        let redirect: Vec<String> = self
+            .default_redirect_uri()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        crate::subject::sector_identifier(
+            self.metadata().sector_identifier_uri.as_deref(),
+            &redirect,
+        )
+        .ok()
+    }
 }
 
 /// A ready [`Client`] implementation, storing the secret as a SHA-256 hash.
@@ -503,5 +521,13 @@ impl Client for ClientRecord {
 
     fn metadata(&self) -> &ClientMetadata {
         &self.metadata
+    }
+
+    fn sector_identifier(&self) -> Option<String> {
+        crate::subject::sector_identifier(
+            self.metadata.sector_identifier_uri.as_deref(),
+            &self.redirect_uris,
+        )
+        .ok()
     }
 }

@@ -135,11 +135,31 @@ async fn tokens_with(
     nonce: Option<&str>,
     extra: &[(&str, &str)],
 ) -> Value {
+    let response = code_flow(ts, RP, RP_REDIRECT, scope, nonce, extra).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        body_text(&response)
+    );
+    json(&response)
+}
+
+/// The code flow for `client` (secret [`RP_SECRET`]) through `redirect_uri`: the token
+/// endpoint's answer.
+async fn code_flow(
+    ts: &TestServer,
+    client: &str,
+    redirect_uri: &str,
+    scope: &str,
+    nonce: Option<&str>,
+    extra: &[(&str, &str)],
+) -> portcullis_core::OAuthResponse {
     let pkce = PkcePair::new();
     let mut params = vec![
         ("response_type", "code"),
-        ("client_id", RP),
-        ("redirect_uri", RP_REDIRECT),
+        ("client_id", client),
+        ("redirect_uri", redirect_uri),
         ("scope", scope),
         ("code_challenge", pkce.challenge.as_str()),
         ("code_challenge_method", "S256"),
@@ -154,24 +174,16 @@ async fn tokens_with(
         .await
         .unwrap();
     let code = query_params(&location(&response)).remove("code").unwrap();
-    let response = ts
-        .post_token(
-            Auth::Basic(RP, RP_SECRET),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", RP_REDIRECT),
-                ("code_verifier", &pkce.verifier),
-            ],
-        )
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{}",
-        body_text(&response)
-    );
-    json(&response)
+    ts.post_token(
+        Auth::Basic(client, RP_SECRET),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", &pkce.verifier),
+        ],
+    )
+    .await
 }
 
 fn verify_id_token(keys: &Keys, token: &Value, now: i64) -> VerifiedJwt {
@@ -1141,4 +1153,378 @@ async fn logout_tokens_carry_the_event_and_cannot_pass_for_id_tokens() {
     .unwrap()
     .claims;
     assert!(!claims.contains_key("sub") && claims["sid"] == "s");
+}
+
+// Pairwise subjects (Core §8).
+
+const SALT: [u8; 32] = [7; 32];
+
+/// A pairwise client `client_id` with `redirect_uris` (and the metadata's other
+/// members), secret [`RP_SECRET`].
+fn pairwise_client(
+    client_id: &str,
+    redirect_uris: &[&str],
+    sector_uri: Option<&str>,
+) -> ClientRecord {
+    let mut metadata = ClientMetadata::new();
+    metadata.subject_type = Some("pairwise".into());
+    metadata.sector_identifier_uri = sector_uri.map(str::to_owned);
+    renamed(
+        rp(metadata).with_redirect_uris(redirect_uris.to_vec()),
+        client_id,
+    )
+}
+
+/// `client` under the id (and name) `client_id`.
+fn renamed(mut client: ClientRecord, client_id: &str) -> ClientRecord {
+    client.client_id = client_id.into();
+    client.client_name = client_id.into();
+    client
+}
+
+/// A provider with pairwise subjects, `rp` registered as `rp_metadata` says, and the
+/// ID token's `sub` of each extra client's code flow.
+fn pairwise_provider(
+    rp_metadata: ClientMetadata,
+    bearer: Option<portcullis_core::BearerTokenGenerator>,
+) -> (TestServer, Arc<Keys>) {
+    let keys = Keys::new();
+    let ts = TestServer::with_config(Config {
+        openid: Some((keys.clone(), Arc::new(Directory))),
+        pairwise: Some(portcullis_core::subject::PairwiseSubjects::new(SALT).unwrap()),
+        bearer,
+        ..Config::default()
+    });
+    ts.add_client(rp(rp_metadata));
+    (ts, keys)
+}
+
+fn pairwise_metadata() -> ClientMetadata {
+    let mut metadata = ClientMetadata::new();
+    metadata.subject_type = Some("pairwise".into());
+    metadata
+}
+
+/// The ID token `sub` `client` gets through `redirect_uri`.
+async fn id_token_sub(ts: &TestServer, keys: &Keys, client: &str, redirect_uri: &str) -> String {
+    let response = code_flow(ts, client, redirect_uri, "openid", None, &[]).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        body_text(&response)
+    );
+    let id_token = json(&response)["id_token"].as_str().unwrap().to_owned();
+    let verified = jose::verify(
+        &id_token,
+        &keys.trusted,
+        &Validation::new(START)
+            .with_issuer(ISSUER)
+            .with_audience([client]),
+    )
+    .unwrap();
+    verified.claims["sub"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn pairwise_subjects_differ_between_sectors_and_match_within_one() {
+    let (ts, keys) = pairwise_provider(pairwise_metadata(), None);
+    // Same sector as rp (https://rp.example/cb): another path on its host.
+    ts.add_client(pairwise_client(
+        "rp-same-sector",
+        &["https://rp.example/other"],
+        None,
+    ));
+    // Same sector through a sector_identifier_uri on rp's host, whatever the redirects.
+    ts.add_client(pairwise_client(
+        "rp-by-sector-uri",
+        &["https://app-one.example/cb", "https://app-two.example/cb"],
+        Some("https://rp.example/sector.json"),
+    ));
+    ts.add_client(pairwise_client(
+        "rp-other-sector",
+        &["https://other.example/cb"],
+        None,
+    ));
+    ts.add_client(renamed(
+        rp(ClientMetadata::new()).with_redirect_uris(["https://rp.example/public"]),
+        "rp-public",
+    ));
+
+    let sub = id_token_sub(&ts, &keys, RP, RP_REDIRECT).await;
+    assert_ne!(sub, USER, "a pairwise client is not told the local subject");
+    assert_eq!(sub.len(), 43, "{sub}");
+    assert_eq!(
+        sub,
+        ts.server
+            .env()
+            .subject_for(&rp(pairwise_metadata()), USER)
+            .unwrap(),
+        "the one computation"
+    );
+    assert_eq!(
+        id_token_sub(&ts, &keys, "rp-same-sector", "https://rp.example/other").await,
+        sub,
+        "one sector (the redirect host), one subject"
+    );
+    assert_eq!(
+        id_token_sub(&ts, &keys, "rp-by-sector-uri", "https://app-two.example/cb").await,
+        sub,
+        "the sector_identifier_uri's host is the sector"
+    );
+    let other = id_token_sub(&ts, &keys, "rp-other-sector", "https://other.example/cb").await;
+    assert_ne!(other, sub, "another sector cannot correlate");
+    assert_ne!(other, USER);
+    assert_eq!(
+        id_token_sub(&ts, &keys, "rp-public", "https://rp.example/public").await,
+        USER,
+        "a public client still gets the local subject"
+    );
+}
+
+#[tokio::test]
+async fn the_pairwise_subject_is_the_same_on_refresh_at_userinfo_and_introspection() {
+    let (ts, keys) = pairwise_provider(pairwise_metadata(), None);
+    let first = tokens(&ts, "openid profile offline_access", Some(NONCE)).await;
+    let sub = verify_id_token(&keys, &first, START).claims["sub"].clone();
+    assert_ne!(sub, USER);
+
+    ts.clock.advance(60);
+    let response = ts
+        .post_token(
+            Auth::Basic(RP, RP_SECRET),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", first["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        body_text(&response)
+    );
+    let refreshed = json(&response);
+    assert_eq!(
+        verify_id_token(&keys, &refreshed, START + 60).claims["sub"],
+        sub,
+        "stable across refresh"
+    );
+
+    let access = refreshed["access_token"].as_str().unwrap();
+    let response = userinfo(&ts, userinfo_request(Method::GET, Some(access), None)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        body_text(&response)
+    );
+    let info = json(&response);
+    assert_eq!(info["sub"], sub, "UserInfo says what the ID token said");
+    assert_eq!(info["name"], "Alice Liddell");
+
+    let introspected = ts.introspect_ok(Auth::Basic(RP, RP_SECRET), access).await;
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["sub"], sub, "introspection too");
+    // The store keeps the local subject: that is what the grant is for.
+    let stored = ts.store().tokens().unwrap();
+    assert!(stored.iter().all(|t| t.subject.as_deref() == Some(USER)));
+}
+
+#[tokio::test]
+async fn a_resource_server_introspects_and_reads_jwt_access_tokens_with_the_pairwise_subject() {
+    let keys = Keys::new();
+    let (ts, _) = pairwise_provider(
+        pairwise_metadata(),
+        Some(
+            portcullis_core::BearerTokenGenerator::default()
+                .with_strategy(portcullis_core::jose::JwtAccessTokens::new(keys.clone())),
+        ),
+    );
+    const API: &str = "https://api.example";
+    ts.add_client(rp(pairwise_metadata()).with_audience([API]));
+    ts.add_client(renamed(
+        confidential_client().with_resource_server_audience(API),
+        "api",
+    ));
+    let token = tokens(&ts, "openid read", None).await;
+    let access = token["access_token"].as_str().unwrap();
+    let expected = ts
+        .server
+        .env()
+        .subject_for(&rp(pairwise_metadata()), USER)
+        .unwrap()
+        .into_owned();
+    let jwt = jose::verify(
+        access,
+        &keys.trusted,
+        &Validation::new(START)
+            .with_issuer(ISSUER)
+            .with_audience([API]),
+    )
+    .unwrap_or_else(|e| panic!("the access token verifies: {e}"));
+    assert_eq!(jwt.claims["sub"], expected.as_str(), "the JWT's sub");
+    let info = ts
+        .introspect_ok(Auth::Basic("api", CONF_SECRET), access)
+        .await;
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(
+        info["sub"],
+        expected.as_str(),
+        "a resource server sees what the client sees"
+    );
+}
+
+#[tokio::test]
+async fn an_id_token_hint_with_a_pairwise_subject_names_the_same_user_only() {
+    use portcullis_core::extensions::openid::verify_id_token_hint;
+    let (ts, keys) = pairwise_provider(pairwise_metadata(), None);
+    let token = tokens(&ts, "openid", None).await;
+    let hint = verify_id_token_hint(&*keys, ISSUER, token["id_token"].as_str().unwrap()).unwrap();
+    assert_ne!(hint.subject, USER);
+    let client = rp(pairwise_metadata());
+    let env = ts.server.env();
+    assert!(
+        hint.names(env, &client, USER).unwrap(),
+        "mapped back to alice"
+    );
+    assert!(
+        !hint.names(env, &client, "bob").unwrap(),
+        "not someone else"
+    );
+    // The same hint read for a public client (told the local subject) is no match.
+    assert!(!hint.names(env, &rp(ClientMetadata::new()), USER).unwrap());
+}
+
+#[tokio::test]
+async fn pairwise_is_advertised_only_when_configured() {
+    let (ts, _keys) = pairwise_provider(ClientMetadata::new(), None);
+    let document = ts.server.metadata().unwrap();
+    assert_eq!(
+        document["subject_types_supported"],
+        json!(["public", "pairwise"])
+    );
+    // The control: without the salt, public only (the_metadata_carries_the_openid_provider_members).
+    let (plain, _keys) = provider(ClientMetadata::new());
+    assert_eq!(
+        plain.server.metadata().unwrap()["subject_types_supported"],
+        json!(["public"])
+    );
+}
+
+#[tokio::test]
+async fn a_pairwise_client_the_server_cannot_compute_a_subject_for_gets_no_tokens() {
+    // No salt configured: refused, never told the local subject.
+    let (ts, _keys) = provider(pairwise_metadata());
+    let response = code_flow(&ts, RP, RP_REDIRECT, "openid", None, &[]).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        body_text(&response)
+    );
+    assert!(!body_text(&response).contains(USER));
+
+    // Redirect URIs on two hosts and no sector_identifier_uri: no sector, refused.
+    let (ts, _keys) = pairwise_provider(ClientMetadata::new(), None);
+    ts.add_client(pairwise_client(
+        "two-hosts",
+        &["https://one.example/cb", "https://two.example/cb"],
+        None,
+    ));
+    let response = code_flow(
+        &ts,
+        "two-hosts",
+        "https://one.example/cb",
+        "openid",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        body_text(&response)
+    );
+
+    // An unknown subject_type is refused the same way.
+    let mut metadata = ClientMetadata::new();
+    metadata.subject_type = Some("secret-agent".into());
+    let (ts, _keys) = pairwise_provider(metadata, None);
+    let response = code_flow(&ts, RP, RP_REDIRECT, "openid", None, &[]).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        body_text(&response)
+    );
+}
+
+#[tokio::test]
+async fn implicit_and_hybrid_id_tokens_carry_the_pairwise_subject() {
+    let keys = Keys::new();
+    let ts = TestServer::with_config(Config {
+        openid: Some((keys.clone(), Arc::new(Directory))),
+        implicit: true,
+        pairwise: Some(portcullis_core::subject::PairwiseSubjects::new(SALT).unwrap()),
+        ..Config::default()
+    });
+    ts.add_client(
+        rp(pairwise_metadata())
+            .with_grant_types(["authorization_code", "refresh_token", "implicit"])
+            .with_response_types(["id_token", "code id_token"]),
+    );
+    let expected = ts
+        .server
+        .env()
+        .subject_for(&rp(pairwise_metadata()), USER)
+        .unwrap()
+        .into_owned();
+    for response_type in ["id_token", "code id_token"] {
+        let (params, pkce) = authorize_fragment(&ts, response_type, &[]).await;
+        let claims =
+            verify_id_token(&keys, &json!({ "id_token": params["id_token"] }), START).claims;
+        assert_eq!(claims["sub"], expected.as_str(), "{response_type}");
+        if let Some(code) = params.get("code") {
+            let response = ts
+                .post_token(
+                    Auth::Basic(RP, RP_SECRET),
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", code),
+                        ("redirect_uri", RP_REDIRECT),
+                        ("code_verifier", &pkce.verifier),
+                    ],
+                )
+                .await;
+            let redeemed = verify_id_token(&keys, &json(&response), START).claims;
+            assert_eq!(
+                redeemed["sub"],
+                expected.as_str(),
+                "the same at the token endpoint"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_logout_token_for_a_pairwise_client_names_its_pairwise_subject() {
+    use portcullis_core::extensions::openid::logout_token;
+    let (ts, keys) = pairwise_provider(pairwise_metadata(), None);
+    let client = rp(pairwise_metadata());
+    let sub = ts.server.env().subject_for(&client, USER).unwrap();
+    let token = logout_token(&*keys, ISSUER, &client, Some(&sub), None, "jti-p", START).unwrap();
+    let claims = jose::verify(
+        &token,
+        &keys.trusted,
+        &Validation::new(START)
+            .with_issuer(ISSUER)
+            .with_audience([RP]),
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims["sub"], sub.as_ref());
+    assert_ne!(claims["sub"], USER);
 }

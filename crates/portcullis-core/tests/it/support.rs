@@ -65,6 +65,8 @@ pub(crate) struct Config {
         Arc<dyn portcullis_core::jose::SigningKeys>,
         Arc<dyn portcullis_core::claims::ClaimsSource>,
     )>,
+    /// Pairwise subjects for the clients that registered them.
+    pub(crate) pairwise: Option<portcullis_core::subject::PairwiseSubjects>,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             issuer: Some(ISSUER),
             usernames: false,
             openid: None,
+            pairwise: None,
         }
     }
 }
@@ -121,6 +124,9 @@ impl TestServer {
         }
         if let Some(bearer) = config.bearer {
             server = server.with_bearer_tokens(bearer);
+        }
+        if let Some(pairwise) = config.pairwise {
+            server = server.with_pairwise_subjects(pairwise);
         }
         server.register_grant(AuthorizationCodeGrant::new().with_pkce(config.pkce));
         server.register_grant(ClientCredentialsGrant::new());

@@ -21,7 +21,9 @@ use crate::state::AppState;
 
 /// The users an authorization request names (OpenID Connect Core §3.1.2.1, §5.5.1):
 /// the subject of its `id_token_hint` (an ID token of this server, or the request is
-/// `invalid_request`) and a `sub` value its `claims` parameter asks for.
+/// `invalid_request`) and a `sub` value its `claims` parameter asks for — as the
+/// client knows them (pairwise subjects, for a pairwise client: compare with
+/// [`names_only_user`]).
 pub(crate) fn named_subjects<'a>(
     state: &AppState,
     param: impl Fn(&str) -> Option<&'a str>,
@@ -47,6 +49,22 @@ pub(crate) fn named_subjects<'a>(
     Ok(named)
 }
 
+/// True when every subject in `named` is the user `local` as `client` is told it (its
+/// pairwise subject, for a pairwise client: OpenID Connect Core §8): a hint's `sub`
+/// is what the server gave that client.
+pub(crate) fn names_only_user(
+    state: &AppState,
+    client: &dyn Client,
+    named: &[String],
+    local: &str,
+) -> Result<bool, portcullis_core::OAuthError> {
+    if named.is_empty() {
+        return Ok(true);
+    }
+    let shown = state.server().env().subject_for(client, local)?;
+    Ok(named.iter().all(|subject| *subject == *shown))
+}
+
 /// `GET, POST /authorize`.
 pub async fn authorize(
     State(state): State<AppState>,
@@ -69,7 +87,14 @@ pub async fn authorize(
         Ok(named) => named,
         Err(error) => return authorization_error(&state, grant.request.redirect_error(error)),
     };
-    let user = user.filter(|u| named.iter().all(|subject| *subject == u.subject));
+    let user = match user {
+        Some(user) => match names_only_user(&state, &grant.client, &named, &user.subject) {
+            Ok(true) => Some(user),
+            Ok(false) => None,
+            Err(error) => return authorization_error(&state, grant.request.redirect_error(error)),
+        },
+        None => None,
+    };
     let remembered = match &user {
         Some(user) => match state
             .store()

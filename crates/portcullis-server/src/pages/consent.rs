@@ -14,7 +14,7 @@ use portcullis_core::{
     Client, ClientStore, ErrorCode, NextStep, OAuthError, PendingAuthorization, SignedIn, User,
 };
 
-use crate::pages::authorize::named_subjects;
+use crate::pages::authorize::{named_subjects, names_only_user};
 use crate::pages::extract::{query, BrowserBinding, CheckedForm, CurrentSession};
 use crate::pages::{
     authorization_error, error_page, finish, redirect, render, request_gone, server_error,
@@ -42,11 +42,19 @@ fn scope_description(state: &AppState, scope: &str) -> String {
 
 /// True when the users `pending` names (its `id_token_hint`, a `claims` request for a
 /// `sub`) are all `subject`: someone else signed in cannot answer it.
-fn names_only(state: &AppState, pending: &PendingAuthorization, subject: &str) -> bool {
-    match named_subjects(state, |name| pending.param(name)) {
-        Ok(named) => named.iter().all(|s| s == subject),
-        Err(_) => false,
+/// Compared as the client was told the subject (pairwise, for a pairwise client); a
+/// client that cannot be read names nobody.
+async fn names_only(state: &AppState, pending: &PendingAuthorization, subject: &str) -> bool {
+    let Ok(named) = named_subjects(state, |name| pending.param(name)) else {
+        return false;
+    };
+    if named.is_empty() {
+        return true;
     }
+    let Ok(Some(client)) = state.store().find_client(&pending.client_id).await else {
+        return false;
+    };
+    names_only_user(state, &client, &named, subject).unwrap_or(false)
 }
 
 /// `login_required`: the request named another user than the one signed in.
@@ -184,7 +192,7 @@ pub async fn show(
         Ok(remembered) => remembered,
         Err(error) => return server_error(&state, error),
     };
-    if !names_only(&state, &pending, &user.subject) {
+    if !names_only(&state, &pending, &user.subject).await {
         return refuse(&state, &id, &binding, login_required()).await;
     }
     match pending.next_step(
@@ -293,16 +301,16 @@ pub async fn decide(
     // A decision by a session older than the request allows (prompt=login, max_age)
     // counts for nothing: sign in first. The request stays pending meanwhile.
     match state.server().find_pending_request(id, binding).await {
-        Ok(Some(pending)) if !names_only(&state, &pending, &form.user.subject) => {
-            return refuse(&state, id, binding, login_required()).await;
-        }
-        Ok(Some(pending))
+        Ok(Some(pending)) => {
+            if !names_only(&state, &pending, &form.user.subject).await {
+                return refuse(&state, id, binding, login_required()).await;
+            }
             if pending.next_step(Some(SignedIn::at(form.user.auth_time)), None, state.now())
-                == NextStep::SignIn =>
-        {
-            return redirect(&with_request_id(&state.path("/login"), id));
+                == NextStep::SignIn
+            {
+                return redirect(&with_request_id(&state.path("/login"), id));
+            }
         }
-        Ok(Some(_)) => {}
         Ok(None) => return request_gone(&state),
         Err(error) => return server_error(&state, error),
     }

@@ -22,7 +22,7 @@ use axum::extract::State;
 use axum::response::Response;
 use http::StatusCode;
 use portcullis_axum::OAuth;
-use portcullis_core::extensions::openid::verify_id_token_hint;
+use portcullis_core::extensions::openid::{verify_id_token_hint, IdTokenHint};
 use portcullis_core::{Client, ClientStore, Params};
 
 use crate::pages::extract::{form, query, CurrentSession};
@@ -38,8 +38,9 @@ const CARRIED: [&str; 3] = ["client_id", "post_logout_redirect_uri", "state"];
 /// An RP-initiated logout request, checked.
 #[derive(Debug, Default)]
 struct Checked {
-    /// The subject of a valid `id_token_hint`.
-    hinted: Option<String>,
+    /// A valid `id_token_hint`, and the clients it may have been issued to (the
+    /// `client_id`, or the hint's audience): its `sub` is what they were told.
+    hinted: Option<(IdTokenHint, Vec<String>)>,
     /// Where to send the browser afterwards (verified, `state` added).
     then: Option<String>,
     /// The parameters to carry through the confirmation.
@@ -71,7 +72,11 @@ async fn check(state: &AppState, params: &Params) -> Result<Checked, Response> {
             (None, [one]) => client_id = Some(one.clone()),
             _ => {}
         }
-        checked.hinted = Some(hint.subject);
+        let clients = match &client_id {
+            Some(id) => vec![id.clone()],
+            None => hint.audience.clone(),
+        };
+        checked.hinted = Some((hint, clients));
     }
     if let Some(uri) = params.get("post_logout_redirect_uri") {
         let Some(id) = &client_id else {
@@ -114,6 +119,31 @@ async fn check(state: &AppState, params: &Params) -> Result<Checked, Response> {
     Ok(checked)
 }
 
+/// True when the hint names the user `local` as one of its clients was told it (the
+/// pairwise subject, for a pairwise client: OpenID Connect Core §8). A client that
+/// cannot be read names nobody: the user is asked to confirm.
+async fn hint_names(
+    state: &AppState,
+    hinted: Option<&(IdTokenHint, Vec<String>)>,
+    local: &str,
+) -> bool {
+    let Some((hint, clients)) = hinted else {
+        return false;
+    };
+    for client_id in clients {
+        let Ok(Some(client)) = state.store().find_client(client_id).await else {
+            continue;
+        };
+        if hint
+            .names(state.server().env(), &client, local)
+            .unwrap_or(false)
+        {
+            return true;
+        }
+    }
+    false
+}
+
 /// Ends `session` (if any) and goes where the request said, or shows the signed-out
 /// page.
 async fn sign_out(state: &AppState, session: Option<&Session>, then: Option<&str>) -> Response {
@@ -145,7 +175,7 @@ async fn answer(state: &AppState, session: &CurrentSession, params: &Params) -> 
         // Nobody to sign out: on to the verified target, if any.
         return sign_out(state, None, checked.then.as_deref()).await;
     };
-    if checked.hinted.as_deref() == Some(user.subject.as_str()) {
+    if hint_names(state, checked.hinted.as_ref(), &user.subject).await {
         return sign_out(state, Some(current), checked.then.as_deref()).await;
     }
     let username = match state.store().find_user_by_subject(&user.subject).await {

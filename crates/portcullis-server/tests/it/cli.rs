@@ -1761,3 +1761,230 @@ fn client_create_takes_the_openid_response_types_as_sets() {
         .unwrap()
         .block_on(db.drop_db());
 }
+
+/// Serves sector identifier documents on a loopback port (which the fetch guard
+/// allows over http, for development): `/all.json` lists both redirect URIs of
+/// [`TWO_HOSTS`], `/missing.json` only the first, `/object.json` is no array,
+/// `/moved` redirects to `/all.json`; anything else is 404. Returns the base URL.
+fn sector_documents() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            use axum::routing::get;
+            let app = axum::Router::new()
+                .route(
+                    "/all.json",
+                    get(|| async { axum::Json(serde_json::json!(TWO_HOSTS)) }),
+                )
+                .route(
+                    "/missing.json",
+                    get(|| async { axum::Json(serde_json::json!([TWO_HOSTS[0]])) }),
+                )
+                .route(
+                    "/object.json",
+                    get(|| async { axum::Json(serde_json::json!({"redirect_uris": TWO_HOSTS})) }),
+                )
+                .route(
+                    "/moved",
+                    get(|| async { axum::response::Redirect::temporary("/all.json") }),
+                );
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    base
+}
+
+/// Redirect URIs on two hosts.
+const TWO_HOSTS: [&str; 2] = ["https://one.example/cb", "https://two.example/cb"];
+
+/// `client create` of an OpenID client with `redirect_uris` and more options.
+fn create_oidc(db: &TestDb, redirect_uris: &[&str], more: &[&str]) -> Output {
+    let mut args = vec!["client", "create", "--name", "RP", "--scope", "openid"];
+    for uri in redirect_uris {
+        args.extend_from_slice(&["--redirect-uri", uri]);
+    }
+    args.extend_from_slice(more);
+    portcullis(db, &args, None)
+}
+
+#[test]
+fn clients_register_pairwise_subjects_with_a_checked_sector() {
+    let db = migrated_db();
+    let sectors = sector_documents();
+
+    // Public by default, shown so.
+    let public = json(&create_oidc(&db, &["https://rp.example/cb"], &[]));
+    assert_eq!(public["subject_type"], "public");
+    assert_eq!(public["sector_identifier_uri"], serde_json::Value::Null);
+
+    // Pairwise on one redirect host needs no sector URI.
+    let pairwise = json(&create_oidc(
+        &db,
+        &["https://rp.example/cb", "https://rp.example/cb2"],
+        &["--subject-type", "pairwise"],
+    ));
+    assert_eq!(pairwise["subject_type"], "pairwise");
+
+    // On two hosts, with a sector document that lists both.
+    let all = format!("{sectors}/all.json");
+    let sectored = json(&create_oidc(
+        &db,
+        &TWO_HOSTS,
+        &[
+            "--subject-type",
+            "pairwise",
+            "--sector-identifier-uri",
+            &all,
+        ],
+    ));
+    assert_eq!(sectored["subject_type"], "pairwise");
+    assert_eq!(sectored["sector_identifier_uri"], all.as_str());
+    let id = sectored["client_id"].as_str().unwrap();
+    let shown = json(&portcullis(&db, &["client", "show", id], None));
+    assert_eq!(shown["sector_identifier_uri"], all.as_str(), "kept");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stored = runtime.block_on(async {
+        let store = portcullis_sql::SqlStore::connect(&db.url()).await.unwrap();
+        store.get_client(id).await.unwrap().expect("the client")
+    });
+    assert_eq!(stored.metadata().subject_type.as_deref(), Some("pairwise"));
+    assert_eq!(
+        stored.sector_identifier().as_deref(),
+        Some("127.0.0.1"),
+        "the sector is the sector URI's host"
+    );
+
+    let before = json(&portcullis(&db, &["client", "list"], None));
+    for (uris, args, needle) in [
+        (
+            &["https://rp.example/cb"][..],
+            vec!["--subject-type", "secret"],
+            "invalid subject type 'secret': use public or pairwise",
+        ),
+        (
+            &["https://rp.example/cb"][..],
+            vec!["--subject-type", "Pairwise"],
+            "invalid subject type 'Pairwise'",
+        ),
+        (
+            &TWO_HOSTS[..],
+            vec!["--subject-type", "pairwise"],
+            "several hosts (one.example, two.example): a pairwise client needs a sector_identifier_uri",
+        ),
+        (
+            &TWO_HOSTS[..],
+            vec![
+                "--subject-type",
+                "pairwise",
+                "--sector-identifier-uri",
+                "http://sector.example/all.json",
+            ],
+            "must be an https URL",
+        ),
+        (
+            &TWO_HOSTS[..],
+            vec![
+                "--sector-identifier-uri",
+                "https://user:pw@sector.example/all.json",
+            ],
+            "must be an https URL",
+        ),
+        (
+            &TWO_HOSTS[..],
+            vec!["--subject-type", "pairwise", "--sector-identifier-uri", &format!("{sectors}/missing.json")],
+            "does not list the redirect URI 'https://two.example/cb'",
+        ),
+        (
+            &TWO_HOSTS[..],
+            vec!["--subject-type", "pairwise", "--sector-identifier-uri", &format!("{sectors}/object.json")],
+            "not a JSON array",
+        ),
+        (
+            &TWO_HOSTS[..],
+            vec!["--subject-type", "pairwise", "--sector-identifier-uri", &format!("{sectors}/gone.json")],
+            "HTTP 404",
+        ),
+        (
+            &TWO_HOSTS[..],
+            vec!["--subject-type", "pairwise", "--sector-identifier-uri", &format!("{sectors}/moved")],
+            "HTTP 307",
+        ),
+    ] {
+        let output = create_oidc(&db, uris, &args);
+        assert_one_line_error(&output, needle);
+    }
+    assert_eq!(
+        json(&portcullis(&db, &["client", "list"], None)),
+        before,
+        "nothing registered"
+    );
+
+    // Updates are checked the same way, against the document as it is now.
+    let public_id = public["client_id"].as_str().unwrap();
+    for (args, needle) in [
+        (
+            vec![
+                "--add-redirect-uri",
+                "https://other.example/cb",
+                "--subject-type",
+                "pairwise",
+            ],
+            "a pairwise client needs a sector_identifier_uri",
+        ),
+        (vec!["--subject-type", "none"], "invalid subject type"),
+    ] {
+        let mut all_args = vec!["client", "update", public_id];
+        all_args.extend_from_slice(&args);
+        assert_one_line_error(&portcullis(&db, &all_args, None), needle);
+    }
+    for (args, needle) in [
+        (
+            vec!["--add-redirect-uri", "https://three.example/cb"],
+            "does not list the redirect URI 'https://three.example/cb'",
+        ),
+        (
+            vec!["--sector-identifier-uri", ""],
+            "a pairwise client needs a sector_identifier_uri",
+        ),
+    ] {
+        let mut all_args = vec!["client", "update", id];
+        all_args.extend_from_slice(&args);
+        assert_one_line_error(&portcullis(&db, &all_args, None), needle);
+    }
+    let output = portcullis(
+        &db,
+        &["client", "update", public_id, "--subject-type", "pairwise"],
+        None,
+    );
+    assert!(
+        stderr(&output).contains("warning: the client's users now have other subjects"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(json(&output)["subject_type"], "pairwise");
+    let renamed = portcullis(
+        &db,
+        &["client", "update", public_id, "--name", "RP 2"],
+        None,
+    );
+    assert!(
+        !stderr(&renamed).contains("warning"),
+        "no warning when the subjects stay: {}",
+        stderr(&renamed)
+    );
+    json(&renamed);
+    let back = json(&portcullis(
+        &db,
+        &["client", "update", public_id, "--subject-type", "public"],
+        None,
+    ));
+    assert_eq!(back["subject_type"], "public");
+    runtime.block_on(db.drop_db());
+}

@@ -1110,3 +1110,67 @@ async fn signing_reads_no_database() {
     assert_eq!(verified.kid.as_deref(), Some(signer.kid()));
     db.drop_db().await;
 }
+
+/// The pairwise subject salt is made once per database and read back by every later
+/// start: sealed with the key-encryption key when one is set (and then unreadable
+/// without it, or with another), stored plain (marked so) when none is.
+#[tokio::test]
+async fn the_pairwise_salt_is_made_once_and_sealed_with_the_key_encryption_key() {
+    use portcullis_server::keys::{pairwise_salt, PAIRWISE_SALT};
+    let db = TestDb::sqlite();
+    let random = OsRandom::default();
+    let store = seed(&db).await;
+    let sealing = keys_config(|c| c.key_encryption_key = Some(kek(7)));
+    let salt = pairwise_salt(&store, &sealing, &random, T0).await.unwrap();
+    assert_eq!(salt.len(), 32);
+    assert_eq!(
+        pairwise_salt(&store, &sealing, &random, T0 + 1)
+            .await
+            .unwrap(),
+        salt,
+        "read back, not made again"
+    );
+    assert_eq!(count_rows(&db, "server_secrets").await, 1);
+    let TestDb::Sqlite(path) = &db else {
+        unreachable!()
+    };
+    let stored: Vec<String> = vec![rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM server_secrets WHERE name = ?1",
+            [PAIRWISE_SALT],
+            |row| row.get(0),
+        )
+        .unwrap()];
+    assert!(stored[0].starts_with("aes256gcm:"), "{stored:?}");
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    assert!(
+        !stored[0].contains(&b64.encode(&salt)),
+        "the salt is not readable in the database"
+    );
+    let error = pairwise_salt(&store, &KeysConfig::default(), &random, T0)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("PORTCULLIS_KEY_ENCRYPTION_KEY"), "{error}");
+    let wrong = keys_config(|c| c.key_encryption_key = Some(kek(8)));
+    let error = pairwise_salt(&store, &wrong, &random, T0)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("does not open"), "{error}");
+
+    // Without a key-encryption key, on another database: plain, and stable.
+    let other = TestDb::sqlite();
+    let plain_store = seed(&other).await;
+    let plain = pairwise_salt(&plain_store, &KeysConfig::default(), &random, T0)
+        .await
+        .unwrap();
+    assert_ne!(plain, salt, "each installation its own");
+    assert_eq!(
+        pairwise_salt(&plain_store, &KeysConfig::default(), &random, T0)
+            .await
+            .unwrap(),
+        plain
+    );
+}

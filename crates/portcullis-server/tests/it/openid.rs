@@ -49,6 +49,16 @@ async fn provider_configured(
     clock: std::sync::Arc<dyn portcullis_core::Clock>,
     tweak: impl FnOnce(&mut portcullis_server::Config),
 ) -> TestServer {
+    provider_registered(db, clock, tweak, rp_metadata()).await
+}
+
+/// [`provider_configured`] with the relying party registered with `metadata`.
+async fn provider_registered(
+    db: &TestDb,
+    clock: std::sync::Arc<dyn portcullis_core::Clock>,
+    tweak: impl FnOnce(&mut portcullis_server::Config),
+    metadata: portcullis_core::ClientMetadata,
+) -> TestServer {
     let store = seed(db).await;
     store
         .insert_client(
@@ -60,7 +70,7 @@ async fn provider_configured(
                 .with_grant_types(vec!["authorization_code", "refresh_token"])
                 .with_response_types(vec!["code"])
                 .with_auth_method("client_secret_basic")
-                .with_metadata(rp_metadata()),
+                .with_metadata(metadata),
         )
         .await
         .unwrap();
@@ -266,7 +276,8 @@ async fn discovery_is_served_at_the_openid_address_too() {
     assert_eq!(openid["jwks_uri"], server.url("/jwks"));
     assert_eq!(
         openid["subject_types_supported"],
-        serde_json::json!(["public"])
+        serde_json::json!(["public", "pairwise"]),
+        "the server keeps a pairwise salt: pairwise is always available"
     );
     let algs = openid["id_token_signing_alg_values_supported"]
         .as_array()
@@ -856,4 +867,125 @@ async fn the_hybrid_flow_runs_through_the_pages_when_the_implicit_grant_is_on() 
         assert_eq!(again["sub"], claims["sub"]);
         db.drop_db().await;
     }
+}
+
+/// A relying party registered for pairwise subjects (its sector: rp.example).
+fn pairwise_metadata() -> portcullis_core::ClientMetadata {
+    let mut metadata = rp_metadata();
+    metadata.subject_type = Some("pairwise".into());
+    metadata
+}
+
+/// The token response of a `prompt=none` code flow of `browser` (signed in), with
+/// more request parameters; `None` with the error when refused.
+async fn silent_tokens(
+    browser: &reqwest::Client,
+    server: &TestServer,
+    extra: &[(&str, &str)],
+) -> Result<Value, String> {
+    let mut params = vec![("prompt", "none")];
+    params.extend_from_slice(extra);
+    let (url, verifier) = authorize_url(server, "openid", &params);
+    let response = browser.get(&url).send().await.unwrap();
+    let params = callback(server, &response);
+    match params.get("code") {
+        Some(code) => Ok(redeem(server, code, &verifier).await),
+        None => Err(params["error"].clone()),
+    }
+}
+
+/// A pairwise relying party is told one subject of its own — in the ID token, at
+/// UserInfo, across restarts (the salt is kept in the database) — and its hints and
+/// `claims` requests name the user by it.
+async fn a_pairwise_client_is_told_its_own_subject(db: TestDb) {
+    let clock = std::sync::Arc::new(portcullis_core::SystemClock);
+    let server = provider_registered(&db, clock.clone(), |_| {}, pairwise_metadata()).await;
+    let document: Value = reqwest::get(server.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        document["subject_types_supported"],
+        serde_json::json!(["public", "pairwise"])
+    );
+    let store = portcullis_sql::SqlStore::connect(&db.url()).await.unwrap();
+    let local = store.get_user(USERNAME).await.unwrap().unwrap().subject;
+
+    let browser = browser();
+    let id_token = signed_in_id_token(&browser, &server).await;
+    let sub = claims_of(&id_token)["sub"].as_str().unwrap().to_owned();
+    assert_ne!(sub, local, "not the local subject");
+    assert_eq!(sub.len(), 43, "{sub}");
+
+    // UserInfo says the same.
+    let token = silent_tokens(&browser, &server, &[]).await.unwrap();
+    assert_eq!(
+        verified_claims(&server, &token).await.1["sub"],
+        sub.as_str()
+    );
+    let info: Value = reqwest::Client::new()
+        .get(server.url("/userinfo"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], sub.as_str(), "{info}");
+
+    // The hint with the pairwise subject names the user signed in.
+    let hinted = silent_tokens(&browser, &server, &[("id_token_hint", &id_token)]).await;
+    assert!(hinted.is_ok(), "{hinted:?}");
+    // So does a `claims` request for it; the local subject is not this client's name
+    // for anyone.
+    let claims = |sub: &str| format!(r#"{{"id_token":{{"sub":{{"value":"{sub}"}}}}}}"#);
+    assert!(
+        silent_tokens(&browser, &server, &[("claims", &claims(&sub))])
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        silent_tokens(&browser, &server, &[("claims", &claims(&local))]).await,
+        Err("login_required".to_owned())
+    );
+
+    // Another instance over the same database computes the same subject.
+    let second = TestServer::start_on(&db, store.clone(), |config| {
+        config.metadata.scopes_supported = Some(vec!["profile".into(), "email".into()]);
+    })
+    .await;
+    let elsewhere = crate::support::browser();
+    let again = signed_in_id_token(&elsewhere, &second).await;
+    assert_eq!(claims_of(&again)["sub"], sub.as_str(), "the salt is shared");
+
+    // RP-initiated logout with the pairwise hint signs out at once.
+    let response = browser
+        .get(logout_url(
+            &server,
+            &[
+                ("id_token_hint", &id_token),
+                ("post_logout_redirect_uri", POST_LOGOUT),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&server.base, &response), POST_LOGOUT);
+    assert!(!still_signed_in(&browser, &server).await);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_pairwise_client_is_told_its_own_subject_on_sqlite() {
+    a_pairwise_client_is_told_its_own_subject(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
+async fn a_pairwise_client_is_told_its_own_subject_on_postgres() {
+    a_pairwise_client_is_told_its_own_subject(TestDb::postgres().await).await;
 }

@@ -1544,6 +1544,7 @@ on_both_databases!(
     user_claims,
     clients_consents_and_sessions_are_managed,
     sessions_keep_their_sid_and_the_clients_they_signed_into,
+    server_secrets_are_written_once,
 );
 
 /// On PostgreSQL, codes leave room on their pages for the one update each gets (its
@@ -1808,5 +1809,31 @@ async fn a_new_password_ends_the_users_sessions() {
     assert!(
         store.get_session("bob-session").await.unwrap().is_some(),
         "only alice's"
+    );
+}
+
+/// A server secret is written by the first store to ask and read by every other,
+/// racing or later; another name is another secret.
+async fn server_secrets_are_written_once(db: TestDb) {
+    let store = db.store().await;
+    let other = db.store().await;
+    let (a, b) = tokio::join!(
+        store.server_secret("salt", "from-a", 100),
+        other.server_secret("salt", "from-b", 100),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a, b, "both instances see one value");
+    assert!(a == "from-a" || a == "from-b", "{a}");
+    assert_eq!(
+        store.server_secret("salt", "later", 200).await.unwrap(),
+        a,
+        "never replaced"
+    );
+    assert_eq!(
+        store
+            .server_secret("another", "its-own", 200)
+            .await
+            .unwrap(),
+        "its-own"
     );
 }
