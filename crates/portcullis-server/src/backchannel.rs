@@ -4,8 +4,8 @@
 //! The pages record each client a session grants to (by the session's `sid`,
 //! [`record_sign_in`]). Ending the session ([`end_session`]) takes those records and
 //! hands each delivery to a background task, so the user's sign-out never waits for
-//! an application: the logout token (`sub` and `sid`, signed like the client's ID
-//! tokens) is POSTed as `logout_token=…` through the one fetch guard (https, or http to
+//! an application: the logout token (`sub` — the client's own, pairwise where it
+//! registered so — and `sid`, signed like the client's ID tokens) is POSTed as `logout_token=…` through the one fetch guard (https, or http to
 //! a loopback host; no redirect followed; a timeout), tried [`ATTEMPTS`] times with a
 //! growing pause while the client answers a server error or cannot be reached, and
 //! dropped with a warning after that. A `4xx` answer is the client refusing the token:
@@ -80,12 +80,16 @@ pub async fn notify(state: &AppState, sid: &str, subject: &str) {
         let Some(uri) = client.metadata().backchannel_logout_uri.clone() else {
             continue;
         };
+        // The subject as this client knows it (pairwise, for a pairwise client).
+        let Ok(told) = state.server().env().subject_for(&client, subject) else {
+            continue;
+        };
         let jti = random_token(state.random());
         let token = match logout_token(
             &**state.keys(),
             state.config().issuer(),
             &client,
-            Some(subject),
+            Some(&told),
             Some(sid),
             &jti,
             state.now(),

@@ -83,6 +83,9 @@ async fn relying_parties(received: Arc<Received>) -> String {
 fn relying_party(id: &str, logout: Option<String>) -> ClientRecord {
     let mut metadata = ClientMetadata::new();
     metadata.backchannel_logout_uri = logout;
+    if id.starts_with("rp-pairwise") {
+        metadata.subject_type = Some("pairwise".into());
+    }
     ClientRecord::new(id)
         .with_secret_hash(hash_secret(RP_SECRET))
         .with_name(id)
@@ -221,6 +224,7 @@ async fn ending_a_session_sends_each_client_it_signed_into_a_logout_token() {
         ("rp-flaky", Some("flaky")),
         ("rp-slow", Some("slow")),
         ("rp-none", None),
+        ("rp-pairwise", Some("pairwise")),
     ] {
         store
             .insert_client(&relying_party(id, path.map(|p| format!("{rp_base}/{p}"))))
@@ -255,6 +259,13 @@ async fn ending_a_session_sends_each_client_it_signed_into_a_logout_token() {
             "{id}: single sign-on, one session"
         );
     }
+    let pairwise = sign_in_to(&server, &browser, "rp-pairwise", USERNAME, "").await;
+    assert_eq!(pairwise["sid"], sid.as_str());
+    assert_ne!(
+        pairwise["sub"],
+        subject.as_str(),
+        "a pairwise client's own subject"
+    );
     assert!(
         received.tokens.lock().unwrap().is_empty(),
         "nothing sent yet"
@@ -273,7 +284,9 @@ async fn ending_a_session_sends_each_client_it_signed_into_a_logout_token() {
     .await;
     received.release.notify_waiters();
     eventually("the logout tokens", || {
-        received.of("ok").len() == 1 && received.of("flaky").len() == 2
+        received.of("ok").len() == 1
+            && received.of("flaky").len() == 2
+            && received.of("pairwise").len() == 1
     })
     .await;
     assert!(
@@ -301,6 +314,10 @@ async fn ending_a_session_sends_each_client_it_signed_into_a_logout_token() {
             "{claims:?}"
         );
     }
+    // The pairwise client is told the subject it knows.
+    let (_, claims) = verify(&server, &received.of("pairwise")[0], "rp-pairwise").await;
+    assert_eq!(claims["sub"], pairwise["sub"]);
+    assert_eq!(claims["sid"], sid.as_str());
     let flaky = received.of("flaky");
     assert_eq!(
         flaky[0], flaky[1],
