@@ -451,6 +451,10 @@ pub struct ClientUpdate {
     /// sector ("" to remove); fetched and checked.
     #[arg(long)]
     pub sector_identifier_uri: Option<String>,
+    /// Where logout tokens are POSTed when a session the client signed into ends ("" to
+    /// remove).
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// `list` without `remove`, then with `add` (each once, in order).
@@ -560,6 +564,10 @@ impl ClientUpdate {
                 &self.sector_identifier_uri,
                 &current.sector_identifier_uri,
             ),
+            backchannel_logout_uri: blank_is_none(
+                &self.backchannel_logout_uri,
+                &current.backchannel_logout_uri,
+            ),
         })
     }
 }
@@ -620,6 +628,10 @@ pub struct ClientCreate {
     /// on several hosts). Fetched and checked.
     #[arg(long)]
     pub sector_identifier_uri: Option<String>,
+    /// Where the server POSTs a logout token (OpenID Connect Back-Channel Logout) when
+    /// a session the client signed into ends: https, or http to a loopback host.
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// Runs the command line; the `portcullis` binary's `main`.
@@ -1064,6 +1076,7 @@ fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value
         "pkce": clients::pkce_setting(client),
         "subject_type": client.metadata.subject_type.as_deref().unwrap_or(portcullis_core::subject::PUBLIC),
         "sector_identifier_uri": client.metadata.sector_identifier_uri,
+        "backchannel_logout_uri": client.metadata.backchannel_logout_uri,
     });
     if let Some(secret) = secret {
         value["client_secret"] = json!(secret);
@@ -1090,6 +1103,7 @@ impl ClientCreate {
             pkce: self.pkce.clone(),
             subject_type: self.subject_type.clone(),
             sector_identifier_uri: self.sector_identifier_uri.clone(),
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
         }
     }
 }

@@ -65,6 +65,9 @@ pub struct ClientRegistration {
     /// Where the JSON array of the client's redirect URIs is (Registration §5): its
     /// host is the client's sector.
     pub sector_identifier_uri: Option<String>,
+    /// Where the server POSTs logout tokens when a session the client signed into ends
+    /// (Back-Channel Logout §2.2).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// Why a registration was refused, in words for whoever asked.
@@ -266,6 +269,17 @@ pub fn validate(registration: &ClientRegistration) -> Result<ClientRecord, Regis
     }
     client.metadata.subject_type = registration.subject_type.clone();
     client.metadata.sector_identifier_uri = registration.sector_identifier_uri.clone();
+    if let Some(uri) = &registration.backchannel_logout_uri {
+        // What the fetch guard will POST to: https, or http to a loopback host.
+        portcullis_axum::fetch::check_url(uri)
+            .map_err(|e| fail(format!("backchannel logout URI: {e}")))?;
+        if uri.contains('#') {
+            return Err(fail(format!(
+                "backchannel logout URI {uri}: must not have a fragment (Back-Channel Logout §2.2)"
+            )));
+        }
+    }
+    client.metadata.backchannel_logout_uri = registration.backchannel_logout_uri.clone();
     Ok(client)
 }
 
@@ -347,6 +361,7 @@ pub fn registration_of(client: &ClientRecord) -> ClientRegistration {
         pkce: (pkce_setting(client) == "optional").then(|| "optional".to_owned()),
         subject_type: client.metadata.subject_type.clone(),
         sector_identifier_uri: client.metadata.sector_identifier_uri.clone(),
+        backchannel_logout_uri: client.metadata.backchannel_logout_uri.clone(),
     }
 }
 
@@ -377,6 +392,7 @@ pub fn merged_metadata(
     merged.userinfo_signed_response_alg = new.userinfo_signed_response_alg.clone();
     merged.subject_type = new.subject_type.clone();
     merged.sector_identifier_uri = new.sector_identifier_uri.clone();
+    merged.backchannel_logout_uri = new.backchannel_logout_uri.clone();
     for name in [
         <portcullis_core::jose::AccessTokenFormat as portcullis_core::Extra>::NAME,
         portcullis_core::extensions::REQUIRE_PKCE,

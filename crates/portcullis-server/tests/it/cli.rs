@@ -1988,3 +1988,71 @@ fn clients_register_pairwise_subjects_with_a_checked_sector() {
     assert_eq!(back["subject_type"], "public");
     runtime.block_on(db.drop_db());
 }
+
+/// `--backchannel-logout-uri` (OpenID Connect Back-Channel Logout §2.2): shown in the
+/// client JSON, changed and removed by `client update`; one the server would not POST
+/// to (plain http to another host, credentials, a fragment, not a URL) is refused.
+#[test]
+fn clients_register_a_backchannel_logout_uri() {
+    let db = migrated_db();
+    let created = json(&portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "RP",
+            "--redirect-uri",
+            "https://rp.example/cb",
+            "--scope",
+            "openid",
+            "--backchannel-logout-uri",
+            "https://rp.example/backchannel",
+        ],
+        None,
+    ));
+    assert_eq!(
+        created["backchannel_logout_uri"],
+        "https://rp.example/backchannel"
+    );
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let updated = json(&portcullis(
+        &db,
+        &[
+            "client",
+            "update",
+            &id,
+            "--backchannel-logout-uri",
+            "http://127.0.0.1:9000/logout",
+        ],
+        None,
+    ));
+    assert_eq!(
+        updated["backchannel_logout_uri"],
+        "http://127.0.0.1:9000/logout"
+    );
+    let removed = json(&portcullis(
+        &db,
+        &["client", "update", &id, "--backchannel-logout-uri", ""],
+        None,
+    ));
+    assert_eq!(removed["backchannel_logout_uri"], serde_json::Value::Null);
+    for (uri, expected) in [
+        ("http://rp.example/logout", "only https URLs"),
+        ("https://user:pw@rp.example/logout", "credentials"),
+        ("https://rp.example/logout#x", "must not have a fragment"),
+        ("not a url", "not a URL"),
+    ] {
+        assert_one_line_error(
+            &portcullis(
+                &db,
+                &["client", "update", &id, "--backchannel-logout-uri", uri],
+                None,
+            ),
+            expected,
+        );
+    }
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(db.drop_db());
+}
