@@ -1,8 +1,8 @@
 // Interoperability (issue 12): Node's `openid-client` v6, a relying-party library
 // nobody here wrote, signs a user in against a real `portcullis serve` with its own
 // defaults: OpenID discovery, the code flow with PKCE, state and nonce (and RFC 9207's
-// `iss` checked), ID token validation, UserInfo for the ID token's subject, and a
-// refresh. The browser is played by fetch: the sign-in and consent forms are filled
+// `iss` checked), ID token validation, UserInfo for the ID token's subject, a
+// refresh, and RP-Initiated Logout with the URL the library builds. The browser is played by fetch: the sign-in and consent forms are filled
 // in as a person would.
 //
 // Run through run.sh, which installs the pinned packages and sets PORTCULLIS_BIN.
@@ -22,6 +22,7 @@ assert.ok(bin, "PORTCULLIS_BIN must name the portcullis binary");
 const dir = mkdtempSync(join(tmpdir(), "portcullis-oidc-"));
 const databaseUrl = `sqlite://${join(dir, "portcullis.db")}`;
 const redirectUri = "https://rp.example/callback";
+const postLogoutRedirectUri = "https://rp.example/signed-out";
 const env = () =>
   Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("PORTCULLIS_")));
 const run = (args, input) =>
@@ -53,6 +54,7 @@ before(async () => {
   client = JSON.parse(run([
     "client", "create", "--name", "openid-client", "--redirect-uri", redirectUri,
     "--scope", "openid profile email offline_access",
+    "--post-logout-redirect-uri", postLogoutRedirectUri,
   ]));
   const port = await freePort();
   issuer = `http://127.0.0.1:${port}`;
@@ -122,7 +124,7 @@ class Browser {
   }
 }
 
-test("openid-client signs in with discovery, code + PKCE + nonce, UserInfo and refresh", async () => {
+test("openid-client signs in with discovery, code + PKCE + nonce, UserInfo, refresh and RP-initiated logout", async () => {
   const config = await oidc.discovery(
     new URL(issuer),
     client.client_id,
@@ -182,4 +184,22 @@ test("openid-client signs in with discovery, code + PKCE + nonce, UserInfo and r
   assert.equal(again.sub, claims.sub);
   assert.equal(again.auth_time, claims.auth_time);
   assert.equal(again.nonce, undefined);
+
+  // RP-Initiated Logout: the URL openid-client builds from the discovered
+  // end_session_endpoint signs the user out at once (the hint is theirs) and returns
+  // the browser to the registered URI with the state.
+  assert.ok(config.serverMetadata().end_session_endpoint, "end_session_endpoint");
+  const logoutState = oidc.randomState();
+  const logoutUrl = oidc.buildEndSessionUrl(config, {
+    id_token_hint: tokens.id_token,
+    post_logout_redirect_uri: postLogoutRedirectUri,
+    state: logoutState,
+  });
+  const out = await browser.follow(logoutUrl.href);
+  const back = new URL(out.response.headers.get("location"));
+  assert.equal(back.origin + back.pathname, postLogoutRedirectUri);
+  assert.equal(back.searchParams.get("state"), logoutState);
+  // Signed out: the next authorization request asks for a sign-in again.
+  const relogin = await browser.follow(url.href);
+  assert.match(relogin.url, /\/login\?/, "signed out");
 });
