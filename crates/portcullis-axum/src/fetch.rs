@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 /// How long one request may take, connection included.
-pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
+pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A URL that may be fetched: `https`, or `http` to a loopback host (`localhost`,
 /// `127.0.0.0/8`, `::1`), for development; no user information. The one check every
@@ -40,7 +40,7 @@ pub fn check_url(url: &str) -> Result<reqwest::Url, String> {
 /// An HTTP client that follows no redirect and gives up after [`TIMEOUT`]. Its
 /// failure to build is reported, never replaced by a default client (which would
 /// follow redirects).
-pub(crate) fn client() -> Result<reqwest::Client, String> {
+pub fn client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -50,7 +50,7 @@ pub(crate) fn client() -> Result<reqwest::Client, String> {
 
 /// The body of `response`, refused once it is over `limit` bytes — as soon as its
 /// `Content-Length` announces more, or as soon as more has arrived.
-pub(crate) async fn read_body(
+pub async fn read_body(
     mut response: reqwest::Response,
     limit: usize,
     what: &str,

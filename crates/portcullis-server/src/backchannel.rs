@@ -28,9 +28,6 @@ pub const ATTEMPTS: u32 = 3;
 /// The pause before the second attempt; each further one waits twice as long.
 pub const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
 
-/// How long one delivery may take, connection included.
-pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Records that `user`'s session signed into `client_id`, for Back-Channel Logout when
 /// it ends. A session stored before sessions had a `sid` records nothing.
 pub async fn record_sign_in(
@@ -145,13 +142,9 @@ async fn post(uri: &str, token: &str) -> Attempt {
         Ok(url) => url,
         Err(reason) => return Attempt::Failed(reason),
     };
-    let http = match reqwest::Client::builder()
-        .timeout(DELIVERY_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
+    let http = match portcullis_axum::fetch::client() {
         Ok(http) => http,
-        Err(error) => return Attempt::Failed(error.to_string()),
+        Err(reason) => return Attempt::Failed(reason),
     };
     match http
         .post(checked)
