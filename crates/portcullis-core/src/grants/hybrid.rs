@@ -25,11 +25,9 @@ use crate::authorization::AuthorizationRequest;
 use crate::context::AuthorizationContext;
 use crate::error::OAuthError;
 use crate::extensions::openid::OPENID;
-use crate::model::{Client, User};
-use crate::random::random_string;
+use crate::model::User;
 use crate::response_mode::ResponseMode;
 use crate::store::{AuthorizationCodeStore, ClientStore, TokenStore};
-use crate::tokens::Issuance;
 
 /// One of the OpenID implicit or hybrid response types (see the module
 /// documentation).
@@ -201,17 +199,9 @@ where
             None => AuthorizationOutcome::default(),
         };
         if self.token {
-            let grant_id = random_string(context.env().random(), 16);
-            outcome.tokens = Some(
-                Issuance::new(
-                    "implicit",
-                    client.client_id(),
-                    request.scope().clone(),
-                    grant_id,
-                )
-                .with_subject(Some(user.subject()))
-                .with_audience(client.audience()),
-            );
+            outcome.tokens = Some(super::implicit::implicit_issuance(
+                context, request, client, user,
+            ));
         }
         Ok(outcome)
     }

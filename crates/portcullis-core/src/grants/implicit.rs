@@ -73,16 +73,28 @@ impl<S: ClientStore + TokenStore> AuthorizationGrant<S> for ImplicitGrant {
         client: &S::Client,
         user: &dyn User,
     ) -> Result<AuthorizationOutcome, OAuthError> {
-        let grant_id = random_string(context.env().random(), 16);
-        Ok(AuthorizationOutcome::tokens(
-            Issuance::new(
-                "implicit",
-                client.client_id(),
-                request.scope().clone(),
-                grant_id,
-            )
-            .with_subject(Some(user.subject()))
-            .with_audience(client.audience()),
-        ))
+        Ok(AuthorizationOutcome::tokens(implicit_issuance(
+            context, request, client, user,
+        )))
     }
+}
+
+/// The access token an authorization endpoint issues itself (the implicit grant's,
+/// and the OpenID hybrid flows' `token`): no refresh token, the user's subject, the
+/// client's audience.
+pub(super) fn implicit_issuance<S: ClientStore>(
+    context: &AuthorizationContext<'_, S>,
+    request: &AuthorizationRequest,
+    client: &S::Client,
+    user: &dyn User,
+) -> Issuance {
+    let grant_id = random_string(context.env().random(), 16);
+    Issuance::new(
+        "implicit",
+        client.client_id(),
+        request.scope().clone(),
+        grant_id,
+    )
+    .with_subject(Some(user.subject()))
+    .with_audience(client.audience())
 }
