@@ -564,6 +564,14 @@ impl SqlStore {
             .await
     }
 
+    /// Moves the end of every client record of the session `sid` to `expires_at`: the
+    /// session goes on under a new cookie (its user signed in again).
+    pub async fn extend_session_clients(&self, sid: &str, expires_at: i64) -> Result<(), SqlError> {
+        self.repository
+            .extend_session_clients(sid, expires_at)
+            .await
+    }
+
     /// The clients the session `sid` signed into, by client_id; they are forgotten as
     /// they are returned (the session ended and they are about to be told).
     pub async fn take_session_clients(&self, sid: &str) -> Result<Vec<SessionClient>, SqlError> {

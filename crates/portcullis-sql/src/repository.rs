@@ -471,6 +471,18 @@ impl Repository {
         self.db.execute(query).await.map(drop)
     }
 
+    /// Moves the end of every record of the session `sid` to `expires_at`.
+    pub(crate) async fn extend_session_clients(
+        &self,
+        sid: &str,
+        expires_at: i64,
+    ) -> Result<(), SqlError> {
+        let query = Query::new("UPDATE session_clients SET expires_at = $2 WHERE sid = $1")
+            .bind(sid)
+            .bind(expires_at);
+        self.db.execute(query).await.map(drop)
+    }
+
     /// The clients the session `sid` signed into, forgotten as they are returned.
     pub(crate) async fn take_session_clients(
         &self,

@@ -317,8 +317,25 @@ pub async fn submit(
             return server_error(&state, error);
         }
     }
-    let cookie = match state.sessions().start(user.subject.clone(), now, sid).await {
-        Ok((_, cookie)) => cookie,
+    let cookie = match state
+        .sessions()
+        .start(user.subject.clone(), now, sid.clone())
+        .await
+    {
+        Ok((started, cookie)) => {
+            // The applications signed into stay recorded for as long as the session
+            // now lasts.
+            if let Some(sid) = &sid {
+                if let Err(error) = state
+                    .store()
+                    .extend_session_clients(sid, started.record.expires_at)
+                    .await
+                {
+                    return server_error(&state, error);
+                }
+            }
+            cookie
+        }
         Err(error) => return server_error(&state, error),
     };
     tracing::info!(subject = %user.subject, "signed in");

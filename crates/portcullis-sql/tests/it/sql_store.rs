@@ -1347,7 +1347,10 @@ async fn sessions_keep_their_sid_and_the_clients_they_signed_into(db: TestDb) {
             .unwrap();
     }
     assert!(store.delete_client("app-c").await.unwrap());
+    // The session goes on (its user signed in again): its records with it.
+    store.extend_session_clients("sid-1", 5_000).await.unwrap();
     assert!(store.purge_expired(100).await.unwrap() >= 1);
+    assert!(store.purge_expired(2_000).await.is_ok());
     let taken = store.take_session_clients("sid-1").await.unwrap();
     assert_eq!(
         taken
