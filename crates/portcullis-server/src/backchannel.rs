@@ -4,11 +4,14 @@
 //! The pages record each client a session grants to (by the session's `sid`,
 //! [`record_sign_in`]). Ending the session ([`end_session`]) takes those records and
 //! hands each delivery to a background task, so the user's sign-out never waits for
-//! an application: the logout token (`sub` — the client's own, pairwise where it
-//! registered so — and `sid`, signed like the client's ID tokens) is POSTed as `logout_token=…` through the one fetch guard (https, or http to
-//! a loopback host; no redirect followed; a timeout), tried [`ATTEMPTS`] times with a
-//! growing pause while the client answers a server error or cannot be reached, and
-//! dropped with a warning after that. A `4xx` answer is the client refusing the token:
+//! an application. The logout token (`sub` — the client's own, pairwise where it
+//! registered so — and `sid`, signed like the client's ID tokens) is POSTed as
+//! `logout_token=…` through the one fetch guard, as a URL a client registered: https
+//! to a public address (or one `fetch_allowed_addresses` names), checked on the
+//! address connected to, no redirect followed, a timeout. It is tried [`ATTEMPTS`]
+//! times with a growing pause while the client answers a server error or cannot be
+//! reached, and dropped with a warning after that. A `4xx` answer is the client
+//! refusing the token:
 //! it is not sent again. Nothing is logged of the token itself.
 
 use std::time::Duration;
@@ -97,7 +100,12 @@ pub async fn notify(state: &AppState, sid: &str, subject: &str) {
                 continue;
             }
         };
-        tokio::spawn(deliver(client.client_id().to_owned(), uri, token));
+        tokio::spawn(deliver(
+            client.client_id().to_owned(),
+            uri,
+            token,
+            state.config().fetch_policy(),
+        ));
     }
 }
 
@@ -112,10 +120,15 @@ enum Attempt {
 }
 
 /// Sends `token` to `uri` until it is taken, refused, or [`ATTEMPTS`] are spent.
-async fn deliver(client_id: String, uri: String, token: String) {
+async fn deliver(
+    client_id: String,
+    uri: String,
+    token: String,
+    policy: portcullis_axum::fetch::AddressPolicy,
+) {
     let mut delay = FIRST_RETRY_DELAY;
     for attempt in 1..=ATTEMPTS {
-        match post(&uri, &token).await {
+        match post(&uri, &token, &policy).await {
             Attempt::Delivered => {
                 tracing::info!(%client_id, attempt, "back-channel logout delivered");
                 return;
@@ -136,27 +149,14 @@ async fn deliver(client_id: String, uri: String, token: String) {
     }
 }
 
-/// One POST of `logout_token` to `uri`, through the fetch guard.
-async fn post(uri: &str, token: &str) -> Attempt {
-    let checked = match portcullis_axum::fetch::check_url(uri) {
-        Ok(url) => url,
-        Err(reason) => return Attempt::Failed(reason),
-    };
-    let http = match portcullis_axum::fetch::client() {
-        Ok(http) => http,
-        Err(reason) => return Attempt::Failed(reason),
-    };
-    match http
-        .post(checked)
-        .form(&[("logout_token", token)])
-        .send()
-        .await
-    {
-        Ok(response) if response.status().is_success() => Attempt::Delivered,
-        Ok(response) if response.status().is_client_error() => {
-            Attempt::Refused(response.status().as_u16())
-        }
-        Ok(response) => Attempt::Failed(format!("answered {}", response.status())),
-        Err(error) => Attempt::Failed(error.without_url().to_string()),
+/// One POST of `logout_token` to `uri`, through the fetch guard for URLs a client
+/// registered (public addresses and those `policy` allows, checked on the addresses
+/// connected to).
+async fn post(uri: &str, token: &str, policy: &portcullis_axum::fetch::AddressPolicy) -> Attempt {
+    match portcullis_axum::fetch::post_public_form(uri, &[("logout_token", token)], policy).await {
+        Ok(status) if status.is_success() => Attempt::Delivered,
+        Ok(status) if status.is_client_error() => Attempt::Refused(status.as_u16()),
+        Ok(status) => Attempt::Failed(format!("answered {status}")),
+        Err(reason) => Attempt::Failed(reason),
     }
 }

@@ -1118,7 +1118,7 @@ async fn client(
         ClientCommand::Create(options) => {
             let mut client = clients::validate(&options.registration())?;
             clients::check_algorithms(&client, &config.keys.signing_algorithms)?;
-            clients::check_sector_identifier(&client).await?;
+            clients::check_remote_urls(&client, &config.fetch_policy()).await?;
             warn_about_disabled_grants(&client, config);
             client.client_id = clients::new_client_id(random);
             let secret = (client.token_endpoint_auth_method != AuthMethod::NONE)
@@ -1152,7 +1152,7 @@ async fn client(
             let registration = options.registration(&old)?;
             let mut client = clients::validate(&registration)?;
             clients::check_algorithms(&client, &config.keys.signing_algorithms)?;
-            clients::check_sector_identifier(&client).await?;
+            clients::check_remote_urls(&client, &config.fetch_policy()).await?;
             warn_about_disabled_grants(&client, config);
             client.client_id = old.client_id.clone();
             client.metadata = clients::merged_metadata(&old.metadata, &client.metadata);

@@ -286,16 +286,26 @@ pub fn validate(registration: &ClientRegistration) -> Result<ClientRecord, Regis
 /// The largest sector identifier document read.
 const MAX_SECTOR_DOCUMENT_BYTES: usize = 64 * 1024;
 
-/// Fetches the `sector_identifier_uri` of `client`, if it has one, through the one
-/// fetch guard ([`portcullis_axum::fetch`]), and checks that it is a JSON array
-/// listing every redirect URI of the client (OpenID Connect Registration §5).
-pub async fn check_sector_identifier(client: &ClientRecord) -> Result<(), RegistrationError> {
+/// Checks the URLs `client` registered that the server will fetch or post to, as the
+/// fetch guard will ([`portcullis_axum::fetch`], public addresses and those `policy`
+/// allows): its `backchannel_logout_uri`, and its `sector_identifier_uri`, fetched,
+/// which must be a JSON array listing every redirect URI of the client (OpenID
+/// Connect Registration §5).
+pub async fn check_remote_urls(
+    client: &ClientRecord,
+    policy: &portcullis_axum::fetch::AddressPolicy,
+) -> Result<(), RegistrationError> {
+    if let Some(uri) = &client.metadata.backchannel_logout_uri {
+        portcullis_axum::fetch::check_public_url(uri, policy)
+            .map_err(|e| fail(format!("backchannel logout URI: {e}")))?;
+    }
     let Some(uri) = &client.metadata.sector_identifier_uri else {
         return Ok(());
     };
-    let document = portcullis_axum::fetch::get_document(uri, MAX_SECTOR_DOCUMENT_BYTES)
-        .await
-        .map_err(|e| fail(format!("cannot read the sector_identifier_uri: {e}")))?;
+    let document =
+        portcullis_axum::fetch::get_public_document(uri, MAX_SECTOR_DOCUMENT_BYTES, policy)
+            .await
+            .map_err(|e| fail(format!("cannot read the sector_identifier_uri: {e}")))?;
     subject::check_sector_document(&document, &client.redirect_uris)
         .map_err(|e| fail(format!("sector_identifier_uri {uri}: {e}")))
 }

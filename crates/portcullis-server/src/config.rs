@@ -118,6 +118,11 @@ pub struct HttpConfig {
     pub hsts_max_age: u64,
     /// Sends `Server: portcullis/VERSION` on every response.
     pub server_header: bool,
+    /// Special-use addresses (loopback, private, link-local...) that URLs a client
+    /// registered — its `sector_identifier_uri`, its `backchannel_logout_uri` — may
+    /// reach all the same: relying parties on a private network, or a test's loopback
+    /// server. Empty by default: such URLs reach public addresses only, over https.
+    pub fetch_allowed_addresses: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -132,6 +137,7 @@ impl Default for HttpConfig {
             shutdown_grace_period: 10,
             hsts_max_age: 365 * 24 * 3600,
             server_header: true,
+            fetch_allowed_addresses: Vec::new(),
         }
     }
 }
@@ -537,7 +543,9 @@ impl Config {
                 // one (RFC 6749 section 3.3). Algorithm names may also be separated by
                 // commas.
                 _ if key == "scopes_supported" => list(raw, |c| c.is_whitespace()),
-                _ if key == "signing_algorithms" => list(raw, |c| c.is_whitespace() || c == ','),
+                _ if key == "signing_algorithms" || key == "fetch_allowed_addresses" => {
+                    list(raw, |c| c.is_whitespace() || c == ',')
+                }
                 _ => toml::Value::String(raw.clone()),
             };
             table.insert(key.to_owned(), value);
@@ -594,6 +602,7 @@ impl Config {
             "shutdown_grace_period",
             "hsts_max_age",
             "server_header",
+            "fetch_allowed_addresses",
             "access_token_format",
             "id_token_lifetime",
             "signing_algorithms",
@@ -625,6 +634,14 @@ impl Config {
         }
         self.sign_in.validate_password_policy()?;
         self.pages.validate()?;
+        for address in &self.http.fetch_allowed_addresses {
+            if address.parse::<std::net::IpAddr>().is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "fetch_allowed_addresses: '{address}' is not an IP address (name \
+                     addresses, like 10.0.0.7 or fd00::7, not host names)"
+                )));
+            }
+        }
         let (tokens, sign_in, http) = (&self.tokens, &self.sign_in, &self.http);
         for (name, value) in [
             ("access_token_lifetime", tokens.access_token_lifetime),
@@ -703,6 +720,17 @@ impl Config {
             ));
         }
         Ok(format!("http://{local}"))
+    }
+
+    /// The addresses URLs a client registered may reach ([`HttpConfig::fetch_allowed_addresses`]
+    /// added to the public ones).
+    pub fn fetch_policy(&self) -> portcullis_axum::fetch::AddressPolicy {
+        portcullis_axum::fetch::AddressPolicy::allowing(
+            self.http
+                .fetch_allowed_addresses
+                .iter()
+                .filter_map(|address| address.parse::<std::net::IpAddr>().ok()),
+        )
     }
 
     /// The issuer, or `""` while none is set (see [`Config::issuer_for`]).
@@ -1010,6 +1038,39 @@ mod tests {
             .unwrap()
             .contains("did you mean"));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `fetch_allowed_addresses` takes IP addresses, space- or comma-separated in the
+    /// environment; anything else is refused with the key's name.
+    #[test]
+    fn fetch_allowed_addresses_are_ip_addresses() {
+        let load = |value: &str| {
+            Config::load(
+                None,
+                vec![(
+                    "PORTCULLIS_FETCH_ALLOWED_ADDRESSES".to_owned(),
+                    value.to_owned(),
+                )],
+            )
+        };
+        assert!(Config::default().http.fetch_allowed_addresses.is_empty());
+        let config = load("127.0.0.1, ::1 10.0.0.7").unwrap();
+        assert_eq!(
+            config.http.fetch_allowed_addresses,
+            ["127.0.0.1", "::1", "10.0.0.7"]
+        );
+        config.validate().unwrap();
+        assert!(config.fetch_policy().permits("10.0.0.7".parse().unwrap()));
+        assert!(!config.fetch_policy().permits("10.0.0.8".parse().unwrap()));
+        let error = load("rp.internal")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("fetch_allowed_addresses: 'rp.internal' is not an IP address"),
+            "{error}"
+        );
     }
 
     /// `service_name` and `logo` come from the environment like every setting; a

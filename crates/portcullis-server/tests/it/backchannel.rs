@@ -68,15 +68,27 @@ async fn back_channel(
     }
 }
 
-/// The relying parties' back-channel endpoints on a loopback port: their base URL.
-async fn relying_parties(received: Arc<Received>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// The relying parties' back-channel endpoints on a port of `ip` (a loopback
+/// address): their base URL.
+async fn relying_parties_on(ip: &str, received: Arc<Received>) -> String {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = Router::new()
         .route("/{path}", post(back_channel))
         .with_state(received);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     base
+}
+
+/// [`relying_parties_on`] 127.0.0.1.
+async fn relying_parties(received: Arc<Received>) -> String {
+    relying_parties_on("127.0.0.1", received).await
+}
+
+/// The server's settings: URLs a client registered may reach 127.0.0.1 (this test's
+/// relying parties), and no other special-use address.
+fn allow_loopback(config: &mut portcullis_server::Config) {
+    config.http.fetch_allowed_addresses = vec!["127.0.0.1".into()];
 }
 
 /// An OpenID client `id` whose back-channel logout URI is `logout` (if any).
@@ -236,7 +248,7 @@ async fn ending_a_session_sends_each_client_it_signed_into_a_logout_token() {
         .insert_client(&relying_party("rp-other", Some(format!("{rp_base}/other"))))
         .await
         .unwrap();
-    let server = TestServer::start_on(&db, store, |_| {}).await;
+    let server = TestServer::start_on(&db, store, allow_loopback).await;
     let metadata: Value = reqwest::get(server.url("/.well-known/openid-configuration"))
         .await
         .unwrap()
@@ -340,7 +352,7 @@ async fn signing_in_again_keeps_the_sid_and_another_users_sign_in_logs_the_first
         .create_user(portcullis_sql::NewUser::new("bob", PASSWORD))
         .await
         .unwrap();
-    let server = TestServer::start_on(&db, store, |_| {}).await;
+    let server = TestServer::start_on(&db, store, allow_loopback).await;
     let browser = browser();
     let first = sign_in_to(&server, &browser, "rp-ok", USERNAME, "").await;
     // prompt=login: alice signs in again; the applications keep her session.
@@ -362,5 +374,43 @@ async fn signing_in_again_keeps_the_sid_and_another_users_sign_in_logs_the_first
     let (_, claims) = verify(&server, &received.of("ok")[0], "rp-ok").await;
     assert_eq!(claims["sid"], first["sid"]);
     assert_eq!(claims["sub"], first["sub"]);
+    db.drop_db().await;
+}
+
+/// Logout tokens go through the fetch guard for URLs a client registered: a relying
+/// party on a loopback address the settings do not name gets nothing (the address is
+/// refused before any connection), while one they name gets its token.
+#[tokio::test]
+async fn a_logout_token_never_goes_to_an_address_the_guard_refuses() {
+    let received = Arc::new(Received::default());
+    let allowed = relying_parties(received.clone()).await;
+    let refused = relying_parties_on("127.0.0.2", received.clone()).await;
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    for (id, uri) in [
+        ("rp-ok", format!("{allowed}/ok")),
+        ("rp-private", format!("{refused}/private")),
+    ] {
+        store
+            .insert_client(&relying_party(id, Some(uri)))
+            .await
+            .unwrap();
+    }
+    let server = TestServer::start_on(&db, store, allow_loopback).await;
+    let browser = browser();
+    sign_in_to(&server, &browser, "rp-ok", USERNAME, "").await;
+    sign_in_to(&server, &browser, "rp-private", USERNAME, "").await;
+    sign_out(&server, &browser).await;
+    eventually("the allowed client's token", || {
+        received.of("ok").len() == 1
+    })
+    .await;
+    // Every attempt at 127.0.0.2 (three, 1 s and 2 s apart) is refused before it
+    // connects; watch for longer than they take.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        received.of("private").is_empty(),
+        "nothing reached 127.0.0.2"
+    );
     db.drop_db().await;
 }

@@ -1804,6 +1804,17 @@ fn sector_documents() -> String {
 /// Redirect URIs on two hosts.
 const TWO_HOSTS: [&str; 2] = ["https://one.example/cb", "https://two.example/cb"];
 
+/// `portcullis --database-url DB ARGS` with `fetch_allowed_addresses = 127.0.0.1`: the
+/// URLs a client registers may reach this test's loopback servers.
+fn portcullis_loopback(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
+    portcullis_with(
+        db,
+        args,
+        stdin,
+        &[("PORTCULLIS_FETCH_ALLOWED_ADDRESSES", "127.0.0.1")],
+    )
+}
+
 /// `client create` of an OpenID client with `redirect_uris` and more options.
 fn create_oidc(db: &TestDb, redirect_uris: &[&str], more: &[&str]) -> Output {
     let mut args = vec!["client", "create", "--name", "RP", "--scope", "openid"];
@@ -1811,7 +1822,7 @@ fn create_oidc(db: &TestDb, redirect_uris: &[&str], more: &[&str]) -> Output {
         args.extend_from_slice(&["--redirect-uri", uri]);
     }
     args.extend_from_slice(more);
-    portcullis(db, &args, None)
+    portcullis_loopback(db, &args, None)
 }
 
 #[test]
@@ -1847,7 +1858,7 @@ fn clients_register_pairwise_subjects_with_a_checked_sector() {
     assert_eq!(sectored["subject_type"], "pairwise");
     assert_eq!(sectored["sector_identifier_uri"], all.as_str());
     let id = sectored["client_id"].as_str().unwrap();
-    let shown = json(&portcullis(&db, &["client", "show", id], None));
+    let shown = json(&portcullis_loopback(&db, &["client", "show", id], None));
     assert_eq!(shown["sector_identifier_uri"], all.as_str(), "kept");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let stored = runtime.block_on(async {
@@ -1861,7 +1872,7 @@ fn clients_register_pairwise_subjects_with_a_checked_sector() {
         "the sector is the sector URI's host"
     );
 
-    let before = json(&portcullis(&db, &["client", "list"], None));
+    let before = json(&portcullis_loopback(&db, &["client", "list"], None));
     for (uris, args, needle) in [
         (
             &["https://rp.example/cb"][..],
@@ -1920,8 +1931,31 @@ fn clients_register_pairwise_subjects_with_a_checked_sector() {
         let output = create_oidc(&db, uris, &args);
         assert_one_line_error(&output, needle);
     }
+    // Without the setting that allows it, a sector document on a loopback address is
+    // not fetched at all (the fetch guard: public addresses only).
+    let refused = portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "RP",
+            "--scope",
+            "openid",
+            "--redirect-uri",
+            TWO_HOSTS[0],
+            "--redirect-uri",
+            TWO_HOSTS[1],
+            "--subject-type",
+            "pairwise",
+            "--sector-identifier-uri",
+            &all,
+        ],
+        None,
+    );
+    assert_one_line_error(&refused, "only https URLs are fetched on a client's behalf");
     assert_eq!(
-        json(&portcullis(&db, &["client", "list"], None)),
+        json(&portcullis_loopback(&db, &["client", "list"], None)),
         before,
         "nothing registered"
     );
@@ -1942,7 +1976,7 @@ fn clients_register_pairwise_subjects_with_a_checked_sector() {
     ] {
         let mut all_args = vec!["client", "update", public_id];
         all_args.extend_from_slice(&args);
-        assert_one_line_error(&portcullis(&db, &all_args, None), needle);
+        assert_one_line_error(&portcullis_loopback(&db, &all_args, None), needle);
     }
     for (args, needle) in [
         (
@@ -1956,9 +1990,9 @@ fn clients_register_pairwise_subjects_with_a_checked_sector() {
     ] {
         let mut all_args = vec!["client", "update", id];
         all_args.extend_from_slice(&args);
-        assert_one_line_error(&portcullis(&db, &all_args, None), needle);
+        assert_one_line_error(&portcullis_loopback(&db, &all_args, None), needle);
     }
-    let output = portcullis(
+    let output = portcullis_loopback(
         &db,
         &["client", "update", public_id, "--subject-type", "pairwise"],
         None,
@@ -1969,7 +2003,7 @@ fn clients_register_pairwise_subjects_with_a_checked_sector() {
         stderr(&output)
     );
     assert_eq!(json(&output)["subject_type"], "pairwise");
-    let renamed = portcullis(
+    let renamed = portcullis_loopback(
         &db,
         &["client", "update", public_id, "--name", "RP 2"],
         None,
@@ -1980,7 +2014,7 @@ fn clients_register_pairwise_subjects_with_a_checked_sector() {
         stderr(&renamed)
     );
     json(&renamed);
-    let back = json(&portcullis(
+    let back = json(&portcullis_loopback(
         &db,
         &["client", "update", public_id, "--subject-type", "public"],
         None,
@@ -2016,17 +2050,19 @@ fn clients_register_a_backchannel_logout_uri() {
         "https://rp.example/backchannel"
     );
     let id = created["client_id"].as_str().unwrap().to_owned();
-    let updated = json(&portcullis(
-        &db,
-        &[
-            "client",
-            "update",
-            &id,
-            "--backchannel-logout-uri",
-            "http://127.0.0.1:9000/logout",
-        ],
-        None,
-    ));
+    let loopback = [
+        "client",
+        "update",
+        id.as_str(),
+        "--backchannel-logout-uri",
+        "http://127.0.0.1:9000/logout",
+    ];
+    // A loopback address only where fetch_allowed_addresses names it.
+    assert_one_line_error(
+        &portcullis(&db, &loopback, None),
+        "only https URLs are fetched on a client's behalf",
+    );
+    let updated = json(&portcullis_loopback(&db, &loopback, None));
     assert_eq!(
         updated["backchannel_logout_uri"],
         "http://127.0.0.1:9000/logout"
@@ -2039,6 +2075,8 @@ fn clients_register_a_backchannel_logout_uri() {
     assert_eq!(removed["backchannel_logout_uri"], serde_json::Value::Null);
     for (uri, expected) in [
         ("http://rp.example/logout", "only https URLs"),
+        ("https://10.0.0.7/logout", "special-use address"),
+        ("https://169.254.169.254/logout", "special-use address"),
         ("https://user:pw@rp.example/logout", "credentials"),
         ("https://rp.example/logout#x", "must not have a fragment"),
         ("not a url", "not a URL"),
