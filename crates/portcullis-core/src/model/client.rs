@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extras::Extras;
 use crate::error::OAuthError;
-use crate::redirect_uri::redirect_uri_matches;
+use crate::redirect_uri::{redirect_uri_matches, redirect_uri_matches_with, RedirectUriMatching};
 use crate::scope::Scope;
 use crate::secret::verify_secret;
 
@@ -70,6 +70,15 @@ pub trait Client: Send + Sync {
     /// True when `redirect_uri` is registered for this client. Compare exactly (see
     /// [`redirect_uri_matches`]), never by substring or prefix.
     fn check_redirect_uri(&self, redirect_uri: &str) -> bool;
+
+    /// Like [`check_redirect_uri`](Self::check_redirect_uri), with the server's
+    /// [`RedirectUriMatching`] (an `http://localhost` port leeway). By default the
+    /// options are ignored: implement it (with [`redirect_uri_matches_with`]) to
+    /// honour them.
+    fn check_redirect_uri_with(&self, redirect_uri: &str, matching: RedirectUriMatching) -> bool {
+        let _ = matching;
+        self.check_redirect_uri(redirect_uri)
+    }
 
     /// True when `secret` is this client's secret. Store a hash and compare in
     /// constant time (see [`verify_secret`]).
@@ -498,6 +507,12 @@ impl Client for ClientRecord {
         self.redirect_uris
             .iter()
             .any(|registered| redirect_uri_matches(registered, redirect_uri))
+    }
+
+    fn check_redirect_uri_with(&self, redirect_uri: &str, matching: RedirectUriMatching) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|registered| redirect_uri_matches_with(registered, redirect_uri, matching))
     }
 
     fn check_client_secret(&self, secret: &str) -> bool {
