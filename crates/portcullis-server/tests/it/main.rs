@@ -19,6 +19,7 @@ mod keys;
 mod lifecycle;
 mod listener;
 mod login;
+mod native_redirects;
 mod openid;
 mod openid_interop;
 mod pending;
