@@ -11,6 +11,7 @@ mod backchannel;
 mod cli;
 mod conformance;
 mod consent;
+mod cors;
 mod durability;
 mod flow;
 mod home;
