@@ -7,7 +7,10 @@
 //! TLS (RFC 8705) plug in as further authenticators. Each says whether a request
 //! presents its kind of credentials; exactly one may (a request that uses more than one
 //! method is refused, §2.3). The client decides which method it may use where, and
-//! compares its secret in constant time. The metadata's `*_auth_methods_supported`
+//! compares its secret in constant time: a [`ClientRecord`](crate::ClientRecord)
+//! registered with either secret method may use both, unless it registered
+//! [`STRICT_AUTH_METHOD`](crate::STRICT_AUTH_METHOD); `none` and the secret methods
+//! never stand in for each other. The metadata's `*_auth_methods_supported`
 //! lists exactly the registered authenticators.
 
 use std::fmt;
@@ -152,6 +155,16 @@ async fn check<S: ClientStore>(
     };
     if !client.check_endpoint_auth_method(credentials.method, endpoint) {
         tracing::debug!(client_id = %client.client_id(), method = credentials.method, "client authentication failed: method not allowed");
+        // Whoever knows the secret learns why: the client keeps to one method (it
+        // was registered as strict). Anyone else gets the words that reveal nothing.
+        if let Some(secret) = &credentials.secret {
+            if client.check_client_secret(secret) {
+                return Err(OAuthError::invalid_client(format!(
+                    "this client may not authenticate with {} here: it was registered to use one method only (strict); send the secret the way it was registered",
+                    credentials.method
+                )));
+            }
+        }
         return Err(failed());
     }
     if let Some(secret) = &credentials.secret {

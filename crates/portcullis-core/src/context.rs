@@ -41,6 +41,8 @@ pub struct Environment {
     pub(crate) refresh_registered: bool,
     /// The pairwise subject computation, when configured.
     pub(crate) pairwise: Option<PairwiseSubjects>,
+    /// How redirect URIs are matched beyond the exact rule.
+    pub(crate) redirect_matching: crate::redirect_uri::RedirectUriMatching,
 }
 
 impl fmt::Debug for Environment {
@@ -92,6 +94,12 @@ impl Environment {
     /// is registered and the client may use it.
     pub fn may_issue_refresh_token(&self, client: &dyn Client) -> bool {
         self.refresh_registered && client.check_grant_type("refresh_token")
+    }
+
+    /// How redirect URIs are matched beyond the exact rule (for
+    /// [`Client::check_redirect_uri_with`]).
+    pub fn redirect_uri_matching(&self) -> crate::redirect_uri::RedirectUriMatching {
+        self.redirect_matching
     }
 
     /// True when pairwise subjects are configured (OpenID Connect Core §8.1).

@@ -111,7 +111,7 @@ pub use http::{OAuthRequest, OAuthResponse, Params};
 pub use memory::MemoryStore;
 pub use model::{
     AuthMethod, AuthorizationCode, AuthorizationCodeRecord, Client, ClientMetadata, ClientRecord,
-    EndpointName, Extra, Extras, Token, TokenRecord, User,
+    EndpointName, Extra, Extras, Token, TokenRecord, User, STRICT_AUTH_METHOD,
 };
 // Re-exported for composition roots (a `main`, tests, benches); libraries take a
 // `RandomSource` instead.

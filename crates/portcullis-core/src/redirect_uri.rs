@@ -6,6 +6,12 @@
 //! a change of case or a fragment all fail. The one exception is RFC 8252 §7.3: for a
 //! native app's loopback IP redirect (`http://127.0.0.1` or `http://[::1]`) the port
 //! may differ, because the app picks a free port at run time.
+//!
+//! `http://localhost` is a name, not an IP literal (RFC 8252 §8.3 advises against it),
+//! so by default its port must match too. Many native and MCP clients register it
+//! all the same; [`RedirectUriMatching::with_localhost_port_leeway`] lets its port
+//! vary as well — only its port: the scheme `http`, the host `localhost`, the path and
+//! the query stay exact.
 
 /// Why a redirect URI cannot be registered. Each message names the URI (with control
 /// characters escaped and at most 120 characters shown) and what to change.
@@ -254,13 +260,54 @@ fn is_loopback_host(url: &url::Url) -> bool {
     }
 }
 
+/// How redirect URIs are matched beyond the exact rule, a server-wide choice
+/// ([`AuthorizationServer::with_redirect_uri_matching`](crate::AuthorizationServer::with_redirect_uri_matching)).
+/// The default is the strict one: exact, except for the port of a loopback IP literal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedirectUriMatching {
+    /// `http://localhost` redirects may vary in port too. Off by default.
+    pub localhost_port_leeway: bool,
+}
+
+impl RedirectUriMatching {
+    /// The default: exact, except for the port of a loopback IP literal.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lets an `http://localhost` redirect URI vary in port (and nothing else) from a
+    /// registered `http://localhost` one, as loopback IP literals may (RFC 8252 §7.3):
+    /// for the native and MCP clients that register `localhost`. Never for `https`,
+    /// never for another host (`localhost.example` is another host).
+    pub fn with_localhost_port_leeway(mut self, leeway: bool) -> Self {
+        self.localhost_port_leeway = leeway;
+        self
+    }
+}
+
 /// True when the requested redirect URI matches the registered one: exactly, or — for
 /// a loopback IP literal over plain HTTP — exactly except for the port.
 pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    redirect_uri_matches_with(registered, requested, RedirectUriMatching::default())
+}
+
+/// Like [`redirect_uri_matches`], with `matching`'s leeway: with
+/// [`localhost_port_leeway`](RedirectUriMatching::localhost_port_leeway),
+/// `http://localhost` too may differ in port only.
+pub fn redirect_uri_matches_with(
+    registered: &str,
+    requested: &str,
+    matching: RedirectUriMatching,
+) -> bool {
     if crate::secret::constant_time_eq(registered.as_bytes(), requested.as_bytes()) {
         return !requested.contains('#');
     }
-    match (split_loopback(registered), split_loopback(requested)) {
+    let localhost = matching.localhost_port_leeway;
+    match (
+        split_loopback(registered, localhost),
+        split_loopback(requested, localhost),
+    ) {
         (Some((host_a, rest_a)), Some((host_b, rest_b))) => {
             host_a == host_b && rest_a == rest_b && !requested.contains('#')
         }
@@ -268,8 +315,9 @@ pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
     }
 }
 
-/// Splits `http://LOOPBACK[:port]REST` into (LOOPBACK, REST).
-fn split_loopback(uri: &str) -> Option<(&str, &str)> {
+/// Splits `http://LOOPBACK[:port]REST` into (LOOPBACK, REST); `localhost` counts when
+/// `localhost` is true.
+fn split_loopback(uri: &str, localhost: bool) -> Option<(&str, &str)> {
     let after_scheme = uri.strip_prefix("http://")?;
     let end = after_scheme
         .find(['/', '?', '#'])
@@ -279,6 +327,8 @@ fn split_loopback(uri: &str) -> Option<(&str, &str)> {
         ("[::1]", stripped)
     } else if let Some(stripped) = authority.strip_prefix("127.0.0.1") {
         ("127.0.0.1", stripped)
+    } else if let Some(stripped) = authority.strip_prefix("localhost").filter(|_| localhost) {
+        ("localhost", stripped)
     } else {
         return None;
     };
@@ -355,6 +405,61 @@ mod tests {
         assert!(!redirect_uri_matches(
             "http://127.0.0.1/cb",
             "http://127.0.0.1.evil.example/cb"
+        ));
+    }
+
+    #[test]
+    fn localhost_port_leeway_is_opt_in_and_only_for_the_port() {
+        let on = RedirectUriMatching::new().with_localhost_port_leeway(true);
+        let off = RedirectUriMatching::new();
+        for (registered, requested) in [
+            ("http://localhost/cb", "http://localhost:51004/cb"),
+            ("http://localhost:3000/cb", "http://localhost:51004/cb"),
+            ("http://localhost:3000/cb?x=1", "http://localhost/cb?x=1"),
+            ("http://localhost:3000", "http://localhost:4000"),
+        ] {
+            assert!(!redirect_uri_matches_with(registered, requested, off));
+            assert!(redirect_uri_matches_with(registered, requested, on));
+        }
+        for (registered, requested) in [
+            ("http://localhost:3000/cb", "http://localhost:51004/cb2"),
+            ("http://localhost:3000/cb", "http://localhost:51004/cb?x=1"),
+            ("http://localhost:3000/cb", "http://localhost:51004/CB"),
+            (
+                "http://localhost:3000/cb",
+                "http://localhost.evil.example/cb",
+            ),
+            (
+                "http://localhost:3000/cb",
+                "http://localhost.evil.example:3000/cb",
+            ),
+            (
+                "http://localhost:3000/cb",
+                "http://localhost:3000@evil.example/cb",
+            ),
+            ("http://localhost:3000/cb", "http://localhost:0/cb"),
+            ("http://localhost:3000/cb", "http://localhost:051004/cb"),
+            ("http://localhost:3000/cb", "http://localhost:51004/cb#f"),
+            ("http://localhost:3000/cb", "https://localhost:51004/cb"),
+            ("https://localhost:3000/cb", "https://localhost:51004/cb"),
+            ("http://localhost:3000/cb", "http://LOCALHOST:51004/cb"),
+            ("http://localhost:3000/cb", "http://127.0.0.1:51004/cb"),
+            ("http://127.0.0.1:3000/cb", "http://localhost:3000/cb"),
+            (
+                "http://localhost.evil.example/cb",
+                "http://localhost.evil.example:1/cb",
+            ),
+        ] {
+            assert!(
+                !redirect_uri_matches_with(registered, requested, on),
+                "{registered} {requested}"
+            );
+        }
+        // The loopback IP literals keep their leeway either way.
+        assert!(redirect_uri_matches_with(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:9/cb",
+            on
         ));
     }
 

@@ -125,6 +125,7 @@ impl<S: ClientStore> AuthorizationServer<S> {
                 .collect::<BTreeMap<_, _>>(),
                 refresh_registered: false,
                 pairwise: None,
+                redirect_matching: crate::redirect_uri::RedirectUriMatching::default(),
             },
             grants: GrantRegistry::default(),
             endpoints: Vec::new(),
@@ -347,6 +348,19 @@ impl<S: ClientStore> AuthorizationServer<S> {
         self
     }
 
+    /// Sets how redirect URIs are matched beyond the exact rule: with
+    /// [`RedirectUriMatching::with_localhost_port_leeway`](crate::redirect_uri::RedirectUriMatching::with_localhost_port_leeway),
+    /// `http://localhost` redirects may vary in port. Strict by default. Clients
+    /// implementing [`Client::check_redirect_uri_with`] honour it
+    /// ([`ClientRecord`](crate::ClientRecord) does).
+    pub fn with_redirect_uri_matching(
+        mut self,
+        matching: crate::redirect_uri::RedirectUriMatching,
+    ) -> Self {
+        self.env.redirect_matching = matching;
+        self
+    }
+
     /// Replaces the bearer token generator (lifetimes, token strategy).
     pub fn with_bearer_tokens(mut self, bearer: BearerTokenGenerator) -> Self {
         self.env.bearer = bearer;
@@ -566,7 +580,10 @@ impl<S: ClientStore> AuthorizationServer<S> {
         // response parameter): one registered before validation existed, or by code
         // that skipped it, is refused here too.
         let (redirect_uri, redirect_uri_given) = match params.get("redirect_uri") {
-            Some(uri) if !uri.contains('#') && client.check_redirect_uri(uri) => {
+            Some(uri)
+                if !uri.contains('#')
+                    && client.check_redirect_uri_with(uri, self.env.redirect_matching) =>
+            {
                 if !is_safe_redirect_target(uri) {
                     return Err(unsafe_redirect_uri());
                 }

@@ -22,6 +22,11 @@
 //! path (`/auth/token`, `/auth/healthz`, …) and the metadata is also at the
 //! path-inserted `/.well-known/oauth-authorization-server/auth` and
 //! `/.well-known/openid-configuration/auth`; see `crate::routes::router`.
+//!
+//! The endpoints browser-based clients call (token, revocation, both metadata
+//! documents, JWKS, UserInfo) answer CORS preflights and allow every origin; the
+//! authorization endpoint, the pages and the operations routes do not (see
+//! `crate::routes::cors`).
 
 use std::sync::Arc;
 

@@ -417,6 +417,10 @@ pub struct ClientUpdate {
     /// confidential gets a new secret (printed), one that becomes public loses it.
     #[arg(long)]
     pub auth_method: Option<String>,
+    /// `--strict-auth-method` (or `true`): the client may use its auth method only;
+    /// `--strict-auth-method false`: either secret method again.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub strict_auth_method: Option<bool>,
     /// Adds an audience (repeat).
     #[arg(long = "add-audience")]
     pub add_audience: Vec<String>,
@@ -536,6 +540,9 @@ impl ClientUpdate {
                 .auth_method
                 .clone()
                 .unwrap_or(current.auth_method.clone()),
+            strict_auth_method: self
+                .strict_auth_method
+                .unwrap_or(current.strict_auth_method),
             audience: edited(&current.audience, &self.add_audience, &self.remove_audience),
             resource_server_audience: blank_is_none(
                 &self.resource_server_audience,
@@ -593,6 +600,11 @@ pub struct ClientCreate {
     /// client_secret_basic (default), client_secret_post, or none (public client).
     #[arg(long, default_value = AuthMethod::CLIENT_SECRET_BASIC)]
     pub auth_method: String,
+    /// The client may authenticate with its auth method only. Without it, a client of
+    /// client_secret_basic may also send its secret with client_secret_post and the
+    /// other way round (the same secret); none never stands in for either.
+    #[arg(long)]
+    pub strict_auth_method: bool,
     /// An audience (resource server) the client's tokens are for (repeat for several).
     #[arg(long = "audience")]
     pub audience: Vec<String>,
@@ -1064,6 +1076,7 @@ fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value
         "response_types": client.response_types,
         "scope": client.scope.to_string(),
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "strict_auth_method": client.strict_auth_method(),
         "audience": client.audience,
         "resource_server_audience": client.resource_server_audience,
         "access_token_format": client
@@ -1094,6 +1107,7 @@ impl ClientCreate {
             response_types: self.response_types.clone(),
             scope: self.scope.clone(),
             auth_method: self.auth_method.clone(),
+            strict_auth_method: self.strict_auth_method,
             audience: self.audience.clone(),
             resource_server_audience: self.resource_server_audience.clone(),
             access_token_format: self.access_token_format.clone(),

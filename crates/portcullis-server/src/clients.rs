@@ -45,6 +45,9 @@ pub struct ClientRegistration {
     pub scope: String,
     /// `client_secret_basic`, `client_secret_post` or `none` (a public client).
     pub auth_method: String,
+    /// The client may use its secret method only, not the other one too
+    /// ([`portcullis_core::STRICT_AUTH_METHOD`]).
+    pub strict_auth_method: bool,
     /// The audiences (resource servers) its tokens are for.
     pub audience: Vec<String>,
     /// Makes the client a resource server for this audience: it may introspect every
@@ -232,6 +235,17 @@ pub fn validate(registration: &ClientRegistration) -> Result<ClientRecord, Regis
         registration.id_token_signed_response_alg.clone();
     client.metadata.userinfo_signed_response_alg =
         registration.userinfo_signed_response_alg.clone();
+    if registration.strict_auth_method {
+        if method == AuthMethod::NONE {
+            return Err(fail(
+                "a public client (auth method none) has no secret method to keep to: --strict-auth-method is for client_secret_basic and client_secret_post",
+            ));
+        }
+        client
+            .metadata
+            .extras
+            .insert_raw(portcullis_core::STRICT_AUTH_METHOD, true.into());
+    }
     match registration.pkce.as_deref() {
         None | Some("required") => {}
         Some("optional") if method == AuthMethod::NONE => {
@@ -362,6 +376,7 @@ pub fn registration_of(client: &ClientRecord) -> ClientRegistration {
         response_types: client.response_types.clone(),
         scope: client.scope.to_string(),
         auth_method: client.token_endpoint_auth_method.clone(),
+        strict_auth_method: client.strict_auth_method(),
         audience: client.audience.clone(),
         resource_server_audience: client.resource_server_audience.clone(),
         access_token_format: extras.get::<portcullis_core::jose::AccessTokenFormat>(),
@@ -406,6 +421,7 @@ pub fn merged_metadata(
     for name in [
         <portcullis_core::jose::AccessTokenFormat as portcullis_core::Extra>::NAME,
         portcullis_core::extensions::REQUIRE_PKCE,
+        portcullis_core::STRICT_AUTH_METHOD,
     ] {
         match new.extras.get_raw(name) {
             Some(value) => merged.extras.insert_raw(name, value.clone()),
@@ -504,6 +520,32 @@ mod tests {
         ))
         .unwrap();
         assert!(cc.response_types.is_empty());
+    }
+
+    #[test]
+    fn strict_auth_method_is_recorded_for_secret_methods_only() {
+        let mut strict = registration(&["client_credentials"], &[], "client_secret_post");
+        strict.strict_auth_method = true;
+        let client = validate(&strict).unwrap();
+        assert!(client.strict_auth_method());
+        assert_eq!(registration_of(&client), strict);
+        let lenient = validate(&registration(
+            &["client_credentials"],
+            &[],
+            "client_secret_post",
+        ))
+        .unwrap();
+        assert!(!lenient.strict_auth_method());
+        // Turning it off on update removes the member.
+        let merged = merged_metadata(&client.metadata, &lenient.metadata);
+        assert!(merged
+            .extras
+            .get_raw(portcullis_core::STRICT_AUTH_METHOD)
+            .is_none());
+        let mut public = registration(&[], &["https://app.example/cb"], "none");
+        public.strict_auth_method = true;
+        let err = validate(&public).unwrap_err().to_string();
+        assert!(err.contains("--strict-auth-method"), "{err}");
     }
 
     #[test]

@@ -160,6 +160,10 @@ pub struct TokenConfig {
     pub enable_password_grant: bool,
     /// Enables the insecure legacy implicit grant (RFC 6749 §4.2).
     pub enable_implicit_grant: bool,
+    /// Lets `http://localhost` redirect URIs vary in port, as loopback IP ones do
+    /// (RFC 8252 §7.3): only the port; never for https or another host. For the
+    /// native and MCP clients that register `http://localhost`.
+    pub localhost_redirect_port_leeway: bool,
     /// `opaque` (default) or `jwt` (RFC 9068): the access tokens of clients that did
     /// not choose (`client create --access-token-format`).
     pub access_token_format: String,
@@ -176,6 +180,7 @@ impl Default for TokenConfig {
             authorization_code_lifetime: 60,
             enable_password_grant: false,
             enable_implicit_grant: false,
+            localhost_redirect_port_leeway: false,
             access_token_format: "opaque".into(),
             id_token_lifetime: 3600,
         }
@@ -583,6 +588,7 @@ impl Config {
             "authorization_request_lifetime",
             "enable_password_grant",
             "enable_implicit_grant",
+            "localhost_redirect_port_leeway",
             "login_free_attempts",
             "login_max_delay",
             "login_address_failures",
@@ -1135,6 +1141,43 @@ mod tests {
         );
         let error = load("an hour").unwrap_err().to_string();
         assert!(error.contains("whole number"), "{error}");
+    }
+
+    #[test]
+    fn the_localhost_redirect_port_leeway_is_off_unless_set() {
+        let config = Config::load(None, Vec::<(String, String)>::new()).unwrap();
+        assert!(!config.tokens.localhost_redirect_port_leeway);
+        let env = |value: &str| {
+            vec![(
+                "PORTCULLIS_LOCALHOST_REDIRECT_PORT_LEEWAY".to_owned(),
+                value.to_owned(),
+            )]
+        };
+        assert!(
+            Config::load(None, env("true"))
+                .unwrap()
+                .tokens
+                .localhost_redirect_port_leeway
+        );
+        assert!(
+            !Config::load(None, env("false"))
+                .unwrap()
+                .tokens
+                .localhost_redirect_port_leeway
+        );
+        let error = Config::load(None, env("sometimes"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("true or false"), "{error}");
+        let dir = std::env::temp_dir().join(format!("portcullis-leeway-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("portcullis.toml");
+        std::fs::write(&file, "localhost_redirect_port_leeway = true\n").unwrap();
+        let config = Config::load(Some(&file), Vec::<(String, String)>::new()).unwrap();
+        assert!(config.tokens.localhost_redirect_port_leeway);
+        std::fs::write(&file, "localhost_redirect_port_leeway = \"yes\"\n").unwrap();
+        assert!(Config::load(Some(&file), Vec::<(String, String)>::new()).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use portcullis_core::jose::JwtAccessTokens;
+use portcullis_core::redirect_uri::RedirectUriMatching;
 use portcullis_core::{
     AuthorizationCodeGrant, AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant,
     Clock, ImplicitGrant, IntrospectionEndpoint, JwksEndpoint, MetadataEndpoint, OpenIdConnect,
@@ -222,6 +223,10 @@ pub fn authorization_server(
         .with_random(random)
         .with_bearer_tokens(bearer)
         .with_pending_request_lifetime(config.sign_in.authorization_request_lifetime)
+        .with_redirect_uri_matching(
+            RedirectUriMatching::new()
+                .with_localhost_port_leeway(tokens.localhost_redirect_port_leeway),
+        )
         .with_disabled_grant(
             "password",
             "the password grant is turned off on this server (its operator can turn it on \

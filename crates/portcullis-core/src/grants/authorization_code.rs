@@ -252,7 +252,10 @@ where
                     "the redirect_uri must be identical to the one in the authorization request",
                 ))
             }
-            (None, Some(given)) if !client.check_redirect_uri(given) => {
+            (None, Some(given))
+                if !client
+                    .check_redirect_uri_with(given, context.env().redirect_uri_matching()) =>
+            {
                 return Err(OAuthError::invalid_grant(
                     "the redirect_uri is not registered for this client",
                 ))

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extras::Extras;
 use crate::error::OAuthError;
-use crate::redirect_uri::redirect_uri_matches;
+use crate::redirect_uri::{redirect_uri_matches, redirect_uri_matches_with, RedirectUriMatching};
 use crate::scope::Scope;
 use crate::secret::verify_secret;
 
@@ -21,7 +21,21 @@ impl AuthMethod {
     pub const CLIENT_SECRET_POST: &'static str = "client_secret_post";
     /// A public client: client_id only, no secret (RFC 6749 §2.1).
     pub const NONE: &'static str = "none";
+
+    /// True for the methods that present the client secret itself
+    /// (`client_secret_basic`, `client_secret_post`): the same secret, the same
+    /// strength, only carried differently.
+    pub fn is_secret_method(method: &str) -> bool {
+        method == Self::CLIENT_SECRET_BASIC || method == Self::CLIENT_SECRET_POST
+    }
 }
+
+/// The client metadata member (`true`) by which a [`ClientRecord`] registered with
+/// `client_secret_basic` or `client_secret_post` may use only that method. Without it
+/// the two are interchangeable: the same secret sent either way (many client libraries
+/// send `client_secret_post` whenever they hold a secret, whatever was registered).
+/// `none` and the secret methods are never interchangeable.
+pub const STRICT_AUTH_METHOD: &str = "strict_auth_method";
 
 /// Names of the endpoints a client authenticates at.
 #[derive(Debug)]
@@ -56,6 +70,15 @@ pub trait Client: Send + Sync {
     /// True when `redirect_uri` is registered for this client. Compare exactly (see
     /// [`redirect_uri_matches`]), never by substring or prefix.
     fn check_redirect_uri(&self, redirect_uri: &str) -> bool;
+
+    /// Like [`check_redirect_uri`](Self::check_redirect_uri), with the server's
+    /// [`RedirectUriMatching`] (an `http://localhost` port leeway). By default the
+    /// options are ignored: implement it (with [`redirect_uri_matches_with`]) to
+    /// honour them.
+    fn check_redirect_uri_with(&self, redirect_uri: &str, matching: RedirectUriMatching) -> bool {
+        let _ = matching;
+        self.check_redirect_uri(redirect_uri)
+    }
 
     /// True when `secret` is this client's secret. Store a hash and compare in
     /// constant time (see [`verify_secret`]).
@@ -144,7 +167,9 @@ pub struct ClientRecord {
     pub grant_types: Vec<String>,
     /// Response types the client may use.
     pub response_types: Vec<String>,
-    /// The one authentication method the client uses at every endpoint.
+    /// The authentication method the client registered, for every endpoint; a secret
+    /// method (`client_secret_basic`, `client_secret_post`) admits the other one too
+    /// unless the client is [strict](STRICT_AUTH_METHOD).
     pub token_endpoint_auth_method: String,
     /// The `aud` of the tokens issued to this client: the resource servers it calls.
     #[serde(default)]
@@ -238,6 +263,16 @@ impl ClientRecord {
     pub fn with_resource_server_audience(mut self, audience: impl Into<String>) -> Self {
         self.resource_server_audience = Some(audience.into());
         self
+    }
+
+    /// True when the client registered [`STRICT_AUTH_METHOD`]: it may authenticate
+    /// with its `token_endpoint_auth_method` only.
+    pub fn strict_auth_method(&self) -> bool {
+        self.metadata
+            .extras
+            .get_raw(STRICT_AUTH_METHOD)
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
     }
 
     /// Sets the other registration members.
@@ -474,14 +509,27 @@ impl Client for ClientRecord {
             .any(|registered| redirect_uri_matches(registered, redirect_uri))
     }
 
+    fn check_redirect_uri_with(&self, redirect_uri: &str, matching: RedirectUriMatching) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|registered| redirect_uri_matches_with(registered, redirect_uri, matching))
+    }
+
     fn check_client_secret(&self, secret: &str) -> bool {
         self.client_secret_hash
             .as_deref()
             .is_some_and(|hash| verify_secret(secret, hash))
     }
 
+    /// The registered method; and, unless the client registered
+    /// [`STRICT_AUTH_METHOD`], the other secret method when the registered one is
+    /// `client_secret_basic` or `client_secret_post`. `none` only ever matches `none`.
     fn check_endpoint_auth_method(&self, method: &str, _endpoint: &str) -> bool {
-        self.token_endpoint_auth_method == method
+        let registered = self.token_endpoint_auth_method.as_str();
+        registered == method
+            || (AuthMethod::is_secret_method(registered)
+                && AuthMethod::is_secret_method(method)
+                && !self.strict_auth_method())
     }
 
     /// Compared as sets: a client registered for `id_token code` may send

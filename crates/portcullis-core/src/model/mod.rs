@@ -16,7 +16,9 @@ mod code;
 mod extras;
 mod token;
 
-pub use client::{check_scope, AuthMethod, Client, ClientMetadata, ClientRecord, EndpointName};
+pub use client::{
+    check_scope, AuthMethod, Client, ClientMetadata, ClientRecord, EndpointName, STRICT_AUTH_METHOD,
+};
 pub use code::{AuthorizationCode, AuthorizationCodeRecord};
 pub use extras::{AuthTime, Extra, Extras, GrantExpiresAt, Nonce, SessionId};
 pub use token::{Token, TokenRecord};

@@ -67,6 +67,8 @@ pub(crate) struct Config {
     )>,
     /// Pairwise subjects for the clients that registered them.
     pub(crate) pairwise: Option<portcullis_core::subject::PairwiseSubjects>,
+    /// How redirect URIs are matched beyond the exact rule.
+    pub(crate) redirect_matching: portcullis_core::redirect_uri::RedirectUriMatching,
 }
 
 impl Default for Config {
@@ -81,6 +83,7 @@ impl Default for Config {
             usernames: false,
             openid: None,
             pairwise: None,
+            redirect_matching: Default::default(),
         }
     }
 }
@@ -128,6 +131,7 @@ impl TestServer {
         if let Some(pairwise) = config.pairwise {
             server = server.with_pairwise_subjects(pairwise);
         }
+        server = server.with_redirect_uri_matching(config.redirect_matching);
         server.register_grant(AuthorizationCodeGrant::new().with_pkce(config.pkce));
         server.register_grant(ClientCredentialsGrant::new());
         if config.refresh {

@@ -6,6 +6,7 @@ use axum::Router;
 
 use crate::state::AppState;
 
+pub mod cors;
 pub mod oauth;
 pub mod ops;
 

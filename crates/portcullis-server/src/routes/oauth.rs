@@ -6,6 +6,7 @@
 
 use axum::middleware;
 use axum::response::Response;
+use axum::routing::MethodRouter;
 use axum::Router;
 use http::header::{self, HeaderValue};
 use http::StatusCode;
@@ -23,10 +24,32 @@ pub const ENDPOINT_PATHS: &[(&str, &str)] = &[
     ("userinfo", "/userinfo"),
 ];
 
+/// The methods of the endpoints browser-based clients call, for CORS
+/// ([`crate::routes::cors`]); the others (introspection) have none.
+fn cors_methods(name: &str) -> Option<&'static str> {
+    match name {
+        "token" | "revocation" => Some("POST"),
+        "metadata" | "jwks" => Some("GET"),
+        "userinfo" => Some("GET, POST"),
+        _ => None,
+    }
+}
+
+/// `route` with CORS when endpoint `name` is one browsers call.
+fn with_cors(route: MethodRouter<AppState>, name: &str) -> MethodRouter<AppState> {
+    match cors_methods(name) {
+        Some(methods) => route.layer(middleware::from_fn_with_state(
+            methods,
+            crate::routes::cors::cors,
+        )),
+        None => route,
+    }
+}
+
 /// The token endpoint and every registered endpoint.
 pub fn routes(state: &AppState) -> Router<AppState> {
     let server = state.server();
-    let mut router = Router::new().route("/token", token_route(server.clone()));
+    let mut router = Router::new().route("/token", with_cors(token_route(server.clone()), "token"));
     for name in server.endpoint_names() {
         let mut mounted = false;
         // The metadata is one document at two addresses: RFC 8414's and OpenID
@@ -36,7 +59,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             if *name == "metadata" {
                 route = route.layer(middleware::map_response(cache_metadata));
             }
-            router = router.route(path, route);
+            router = router.route(path, with_cors(route, name));
             mounted = true;
         }
         if !mounted {
@@ -64,7 +87,7 @@ pub fn path_inserted_metadata(state: &AppState, base: &str) -> Router<AppState> 
     {
         let route = endpoint_route(server.clone(), "metadata")
             .layer(middleware::map_response(cache_metadata));
-        router = router.route(&format!("{path}{base}"), route);
+        router = router.route(&format!("{path}{base}"), with_cors(route, "metadata"));
     }
     router
 }

@@ -3,7 +3,9 @@
 // defaults: OpenID discovery, the code flow with PKCE, state and nonce (and RFC 9207's
 // `iss` checked), ID token validation, UserInfo for the ID token's subject, a
 // refresh, and RP-Initiated Logout with the URL the library builds. The browser is played by fetch: the sign-in and consent forms are filled
-// in as a person would.
+// in as a person would. Issue 13: its default client authentication
+// (client_secret_post whenever it holds a secret) works for a client registered with
+// the default client_secret_basic, unless that client was registered strict.
 //
 // Run through run.sh, which installs the pinned packages and sets PORTCULLIS_BIN.
 
@@ -43,6 +45,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 let server;
 let issuer;
 let client;
+let service;
+let strictService;
 
 before(async () => {
   run(["migrate"]);
@@ -55,6 +59,15 @@ before(async () => {
     "client", "create", "--name", "openid-client", "--redirect-uri", redirectUri,
     "--scope", "openid profile email offline_access",
     "--post-logout-redirect-uri", postLogoutRedirectUri,
+  ]));
+  // Registered with the default method (client_secret_basic), as most are; and one
+  // registered as strict.
+  service = JSON.parse(run([
+    "client", "create", "--name", "service", "--grant-type", "client_credentials",
+  ]));
+  strictService = JSON.parse(run([
+    "client", "create", "--name", "strict service", "--grant-type", "client_credentials",
+    "--strict-auth-method",
   ]));
   const port = await freePort();
   issuer = `http://127.0.0.1:${port}`;
@@ -202,4 +215,38 @@ test("openid-client signs in with discovery, code + PKCE + nonce, UserInfo, refr
   // Signed out: the next authorization request asks for a sign-in again.
   const relogin = await browser.follow(url.href);
   assert.match(relogin.url, /\/login\?/, "signed out");
+});
+
+// Issue 13, item 7: openid-client sends client_secret_post whenever it has a secret
+// (its default client authentication); a client registered with the default
+// client_secret_basic gets its tokens all the same, unless it was registered strict.
+test("openid-client's default client_secret_post works for a client_secret_basic client unless strict", async () => {
+  const discover = (registered) =>
+    oidc.discovery(new URL(issuer), registered.client_id, registered.client_secret, undefined, {
+      execute: [oidc.allowInsecureRequests],
+    });
+  const tokens = await oidc.clientCredentialsGrant(await discover(service));
+  assert.ok(tokens.access_token, "an access token");
+  assert.equal(tokens.token_type.toLowerCase(), "bearer");
+
+  const refused = await oidc.clientCredentialsGrant(await discover(strictService)).then(
+    () => assert.fail("a strict client_secret_basic client was let use client_secret_post"),
+    (error) => error,
+  );
+  // A 401 with a challenge: openid-client hands over the response; its body is the
+  // RFC 6749 error.
+  assert.equal(refused.code, "OAUTH_WWW_AUTHENTICATE_CHALLENGE");
+  assert.equal(refused.status, 401);
+  assert.equal(refused.cause[0].scheme, "basic");
+  const body = await refused.response.json();
+  assert.equal(body.error, "invalid_client");
+  assert.match(body.error_description, /strict/);
+  const strictConfig = await oidc.discovery(
+    new URL(issuer),
+    strictService.client_id,
+    undefined,
+    oidc.ClientSecretBasic(strictService.client_secret),
+    { execute: [oidc.allowInsecureRequests] },
+  );
+  assert.ok((await oidc.clientCredentialsGrant(strictConfig)).access_token);
 });

@@ -2094,3 +2094,138 @@ fn clients_register_a_backchannel_logout_uri() {
         .unwrap()
         .block_on(db.drop_db());
 }
+
+/// Issue 13, item 7: a client of either secret method may send its secret the other
+/// way too, unless it was registered with `--strict-auth-method`; `client update
+/// --strict-auth-method false` lifts it. Through the real binary, and token requests
+/// over real HTTP to `portcullis serve`.
+#[tokio::test]
+async fn secret_methods_are_interchangeable_unless_the_client_is_strict() {
+    use crate::support::*;
+    let db = migrated_db();
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "client",
+            "create",
+            "--name",
+            "Service",
+            "--grant-type",
+            "client_credentials",
+        ];
+        args.extend_from_slice(extra);
+        json(&portcullis(&db, &args, None))
+    };
+    let lenient = create(&[]);
+    assert_eq!(lenient["strict_auth_method"], false);
+    let post = create(&["--auth-method", "client_secret_post"]);
+    let strict = create(&["--strict-auth-method"]);
+    assert_eq!(strict["strict_auth_method"], true);
+    assert_eq!(strict["token_endpoint_auth_method"], "client_secret_basic");
+    let public = portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Native",
+            "--auth-method",
+            "none",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--strict-auth-method",
+        ],
+        None,
+    );
+    assert_one_line_error(&public, "--strict-auth-method");
+
+    let instance = spawn_instance_with(&db, &[("PORTCULLIS_CLIENT_CACHE_TTL", "0")]).await;
+    let http = reqwest::Client::new();
+    let token = |client: &serde_json::Value, basic: bool| {
+        let id = client["client_id"].as_str().unwrap().to_owned();
+        let secret = client["client_secret"].as_str().unwrap().to_owned();
+        let mut request = http.post(format!("{}/token", instance.base));
+        let mut form = vec![("grant_type", "client_credentials".to_owned())];
+        if basic {
+            request = request.basic_auth(&id, Some(&secret));
+        } else {
+            form.push(("client_id", id));
+            form.push(("client_secret", secret));
+        }
+        async move {
+            let response = request.form(&form).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // The basic client posting its secret, the post client using HTTP Basic.
+    let (status, body) = token(&lenient, false).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].is_string());
+    let (status, body) = token(&post, true).await;
+    assert_eq!(status, 200, "{body}");
+    // The strict one: its own method only.
+    let (status, body) = token(&strict, false).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_client");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("(strict)"),
+        "{body}"
+    );
+    let (status, body) = token(&strict, true).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Lifted on update, and set again.
+    let strict_id = strict["client_id"].as_str().unwrap();
+    let updated = json(&portcullis(
+        &db,
+        &[
+            "client",
+            "update",
+            strict_id,
+            "--strict-auth-method",
+            "false",
+        ],
+        None,
+    ));
+    assert_eq!(updated["strict_auth_method"], false);
+    let (status, body) = token(&strict, false).await;
+    assert_eq!(status, 200, "{body}");
+    let updated = json(&portcullis(
+        &db,
+        &["client", "update", strict_id, "--strict-auth-method"],
+        None,
+    ));
+    assert_eq!(updated["strict_auth_method"], true);
+    let shown = json(&portcullis(&db, &["client", "show", strict_id], None));
+    assert_eq!(shown["strict_auth_method"], true);
+    let (status, _) = token(&strict, false).await;
+    assert_eq!(status, 401);
+    // Other updates keep it.
+    let renamed = json(&portcullis(
+        &db,
+        &["client", "update", strict_id, "--name", "Renamed"],
+        None,
+    ));
+    assert_eq!(renamed["strict_auth_method"], true);
+
+    // The metadata still lists every method.
+    let metadata: serde_json::Value = http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            instance.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+    );
+    drop(instance);
+}
