@@ -199,7 +199,11 @@ impl ResourceGuard {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         if let Some(mut challenge) = challenge {
-            if status == StatusCode::UNAUTHORIZED && !self.required.is_empty() {
+            // With the metadata (the MCP case), a 401 also says which scope to ask for
+            // (MCP authorization, "Scope Selection Strategy"); without, the bare
+            // RFC 6750 challenge stays as it was.
+            let tell_scope = self.resource_metadata.is_some() && !self.required.is_empty();
+            if status == StatusCode::UNAUTHORIZED && tell_scope {
                 challenge.push_str(&format!(
                     ", scope=\"{}\"",
                     quote_safe(&self.required.to_string())
@@ -479,7 +483,7 @@ mod tests {
     async fn without_metadata_the_challenges_and_audiences_are_as_before() {
         let (status, challenge, _) = call(guard().require_scope("a"), None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert_eq!(challenge, "Bearer realm=\"portcullis\", scope=\"a\"");
+        assert_eq!(challenge, "Bearer realm=\"portcullis\"");
         let (status, _, _) = call(guard(), Some("other_none")).await;
         assert_eq!(status, StatusCode::OK);
         let (status, challenge, _) = call(guard().require_scope("a b"), Some("noaud_a")).await;
