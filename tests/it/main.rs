@@ -14,6 +14,9 @@ mod custom_extension;
 #[path = "../../examples/custom_grant.rs"]
 mod custom_grant;
 #[allow(dead_code, unreachable_pub, missing_docs)]
+#[path = "../../examples/mcp_server.rs"]
+mod mcp_server;
+#[allow(dead_code, unreachable_pub, missing_docs)]
 #[path = "../../examples/protect_api.rs"]
 mod protect_api;
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -29,6 +32,7 @@ mod authorization_code;
 mod client_credentials;
 mod example_custom_extension;
 mod example_custom_grant;
+mod example_mcp_server;
 mod example_protect_api;
 mod example_protect_api_jwt;
 mod example_sql_storage;

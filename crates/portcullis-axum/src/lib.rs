@@ -12,7 +12,10 @@
 //!   tokens (RFC 6750), validated locally, or — with the `remote-introspection`
 //!   feature — at another Portcullis through its introspection endpoint (`remote`), or
 //!   — with the `jwt-validation` feature — as JWT access tokens (RFC 9068) against the
-//!   issuer's published keys (`jwt`).
+//!   issuer's published keys (`jwt`);
+//! * [`ProtectedResourceMetadata`] serves a resource's RFC 9728 metadata at its
+//!   well-known location, and makes the guard name it in its challenges and check
+//!   the token's audience (`resource_metadata`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -48,6 +51,7 @@ mod guard;
 pub mod jwt;
 #[cfg(feature = "remote-introspection")]
 pub mod remote;
+pub mod resource_metadata;
 
 use std::sync::Arc;
 
@@ -62,6 +66,7 @@ use portcullis_core::{
 };
 
 pub use guard::{require_bearer, Bearer, BearerRejection, ResourceGuard};
+pub use resource_metadata::ProtectedResourceMetadata;
 
 /// The core's view of an axum request: [`OAuthRequest`] with the whole body read.
 ///
