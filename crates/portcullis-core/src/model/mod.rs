@@ -18,7 +18,9 @@ mod token;
 
 pub use client::{check_scope, AuthMethod, Client, ClientMetadata, ClientRecord, EndpointName};
 pub use code::{AuthorizationCode, AuthorizationCodeRecord};
-pub use extras::{AuthTime, Extra, Extras, GrantExpiresAt, Nonce, SessionId};
+pub use extras::{
+    AllowedResources, AuthTime, Extra, Extras, GrantExpiresAt, Nonce, Resources, SessionId,
+};
 pub use token::{Token, TokenRecord};
 
 /// The end user (resource owner) a grant is issued for.

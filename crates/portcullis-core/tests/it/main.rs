@@ -27,5 +27,6 @@ mod pending;
 mod pkce;
 mod refresh_token;
 mod resource;
+mod resource_indicators;
 mod revocation;
 mod token_endpoint_errors;

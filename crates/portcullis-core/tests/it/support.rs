@@ -67,6 +67,8 @@ pub(crate) struct Config {
     )>,
     /// Pairwise subjects for the clients that registered them.
     pub(crate) pairwise: Option<portcullis_core::subject::PairwiseSubjects>,
+    /// Resource indicators (RFC 8707).
+    pub(crate) resources: Option<portcullis_core::ResourceIndicators>,
 }
 
 impl Default for Config {
@@ -81,6 +83,7 @@ impl Default for Config {
             usernames: false,
             openid: None,
             pairwise: None,
+            resources: None,
         }
     }
 }
@@ -141,6 +144,9 @@ impl TestServer {
             server.register_grant(portcullis_core::OpenIdImplicitAndHybrid::new(
                 AuthorizationCodeGrant::new().with_pkce(config.pkce),
             ));
+        }
+        if let Some(resources) = config.resources {
+            server.register_extension(resources);
         }
         let mut introspection = IntrospectionEndpoint::new();
         if config.usernames {
