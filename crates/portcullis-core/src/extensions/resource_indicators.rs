@@ -28,7 +28,7 @@
 //! `https://mcp.example.com` and `https://mcp.example.com/` are one resource), dot
 //! segments resolved; any other path is kept exactly (`/mcp` and `/mcp/` differ), and so
 //! is a query (allowed by §2, though discouraged). A fragment is refused. The audience
-//! issued is the resource *as registered* (the resource server's audience, the
+//! issued is the resource *as registered* (the resource server's audience, else the
 //! allow-list entry), so that the resource server finds the identifier it was
 //! configured with in `aud`, whichever spelling the client sent.
 
@@ -152,36 +152,26 @@ fn not_permitted(raw: &str) -> OAuthError {
     ))
 }
 
-/// The registered forms of `requested`, when `client` may ask for each of them: in its
-/// allow-list, or the audience of a registered resource server.
+/// The registered forms of `requested`, when `client` may ask for each of them: the
+/// audience of a registered resource server (whose spelling wins, so that the
+/// resource server finds the audience it was registered with), or in its allow-list.
 async fn permitted<S: ClientStore + ResourceServerStore>(
     store: &S,
     client: &S::Client,
     requested: &[(&str, String)],
 ) -> Result<Vec<String>, OAuthError> {
+    let servers = keyed(store.resource_server_audiences().await?);
     let own = keyed(client.allowed_resources());
-    let mut servers: Option<Vec<(String, String)>> = None;
     let mut granted: Vec<String> = Vec::new();
     for one in requested {
-        let form = match match_registered(std::slice::from_ref(one), &own) {
-            Ok(mut found) => found.pop(),
-            Err(_) => None,
-        };
-        let form = match form {
-            Some(form) => form,
-            None => {
-                if servers.is_none() {
-                    servers = Some(keyed(store.resource_server_audiences().await?));
-                }
-                let servers = servers.as_deref().unwrap_or_default();
-                match match_registered(std::slice::from_ref(one), servers) {
-                    Ok(mut found) => found.pop().ok_or_else(|| not_permitted(one.0))?,
-                    Err(raw) => return Err(not_permitted(raw)),
-                }
+        let one = std::slice::from_ref(one);
+        let form = match_registered(one, &servers)
+            .or_else(|_| match_registered(one, &own))
+            .map_err(not_permitted)?;
+        for form in form {
+            if !granted.contains(&form) {
+                granted.push(form);
             }
-        };
-        if !granted.contains(&form) {
-            granted.push(form);
         }
     }
     Ok(granted)

@@ -48,9 +48,11 @@ fn setup(config: Config) -> TestServer {
     ts.add_client(b);
     let mut conf = confidential_client();
     let mut metadata = ClientMetadata::new();
+    // The MCP server in the allow-list too, spelt otherwise: the resource server's
+    // spelling is what the token names.
     metadata
         .extras
-        .insert::<AllowedResources>(vec![OWN.to_owned()]);
+        .insert::<AllowedResources>(vec![OWN.to_owned(), "https://MCP.example.com/".to_owned()]);
     conf.metadata = metadata;
     ts.add_client(conf);
     ts
