@@ -381,3 +381,37 @@ async fn a_jwt_access_tokens_aud_is_the_resource() {
         j!([MCP, OWN])
     );
 }
+
+#[tokio::test]
+async fn the_implicit_grants_token_is_for_the_resource_too() {
+    let ts = setup(Config {
+        implicit: true,
+        ..config()
+    });
+    let url = ts
+        .authorize_ok(&[
+            ("response_type", "token"),
+            ("client_id", CONF_ID),
+            ("redirect_uri", CONF_REDIRECT),
+            ("scope", "read"),
+            ("state", STATE),
+            ("resource", "https://mcp.example.com/"),
+        ])
+        .await;
+    let params = fragment_params(&url);
+    assert_eq!(
+        audience(&ts, &params["access_token"]).await,
+        vec![MCP.to_owned()]
+    );
+    ts.authorize_redirect_error(
+        &[
+            ("response_type", "token"),
+            ("client_id", CONF_ID),
+            ("redirect_uri", CONF_REDIRECT),
+            ("state", STATE),
+            ("resource", "https://unknown.example/"),
+        ],
+        "invalid_target",
+    )
+    .await;
+}
