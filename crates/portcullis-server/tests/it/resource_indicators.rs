@@ -65,7 +65,16 @@ async fn authorize(server: &TestServer, resources: &[&str]) -> (String, String) 
     let redirect = if page.status().is_redirection() {
         location(&server.base, &page)
     } else {
-        let form = parse_form(&page.text().await.unwrap());
+        let html = page.text().await.unwrap();
+        // (The page escapes `/` as `&#x2f;`.)
+        let shown = html.replace("&#x2f;", "/");
+        for resource in resources {
+            assert!(
+                shown.contains(&format!("<code>{resource}</code>")),
+                "the consent page names {resource}: {html}"
+            );
+        }
+        let form = parse_form(&html);
         let response = submit(&browser, &server.base, &form, &[("decision", "allow")]).await;
         location(&server.base, &response)
     };
