@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorCode, ErrorRedirect, OAuthError};
 use crate::http::{OAuthRequest, Params};
+use crate::model::Extras;
 use crate::response_mode::ResponseMode;
 use crate::scope::Scope;
 
@@ -46,6 +47,9 @@ pub struct AuthorizationRequest {
     pub(crate) state: Option<String>,
     pub(crate) issuer: Option<String>,
     pub(crate) params: Params,
+    /// What server-level extensions recorded while validating it (the RFC 8707
+    /// resources, say); the authorization code grant copies it into the code.
+    pub(crate) extras: Extras,
 }
 
 impl AuthorizationRequest {
@@ -88,6 +92,20 @@ impl AuthorizationRequest {
     /// All request parameters (for extensions: `code_challenge`, `nonce`, `prompt`...).
     pub fn params(&self) -> &Params {
         &self.params
+    }
+
+    /// What server-level extensions recorded while validating the request (see
+    /// [`TokenExtension::validate_authorization_request`]); the authorization code
+    /// grant keeps it in the code's extras, so it travels on into the tokens.
+    ///
+    /// [`TokenExtension::validate_authorization_request`]: crate::extensions::TokenExtension::validate_authorization_request
+    pub fn extras(&self) -> &Extras {
+        &self.extras
+    }
+
+    /// The extras, for an extension to record into.
+    pub fn extras_mut(&mut self) -> &mut Extras {
+        &mut self.extras
     }
 
     /// Attaches this request's verified redirect target (with `state` and `iss`) to an

@@ -56,6 +56,9 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// OpenID Connect: the `request_uri` parameter is not supported.
     RequestUriNotSupported,
+    /// RFC 8707 §2: a `resource` is invalid (not an absolute URI, or with a
+    /// fragment), unknown, or not one this client may ask for (or was granted).
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -81,6 +84,7 @@ impl ErrorCode {
             Self::AccountSelectionRequired => "account_selection_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 
@@ -207,6 +211,11 @@ impl OAuthError {
     /// `invalid_scope` with a description.
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidScope, description)
+    }
+
+    /// `invalid_target` (RFC 8707 §2) with a description.
+    pub fn invalid_target(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, description)
     }
 
     /// `unauthorized_client` with a description.

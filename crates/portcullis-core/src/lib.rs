@@ -102,7 +102,9 @@ pub use endpoints::{
     USERINFO_ENDPOINT,
 };
 pub use error::{ErrorCode, OAuthError, StoreError, StoreErrorKind};
-pub use extensions::{AuthorizationCodeExtension, OpenIdConnect, Pkce, TokenExtension};
+pub use extensions::{
+    AuthorizationCodeExtension, OpenIdConnect, Pkce, ResourceIndicators, TokenExtension,
+};
 pub use grants::{
     AuthorizationCodeGrant, ClientCredentialsGrant, Grant, HybridGrant, ImplicitGrant,
     OpenIdImplicitAndHybrid, PasswordGrant, RefreshTokenGrant,
@@ -124,7 +126,7 @@ pub use scope::Scope;
 pub use secret::{hash_secret, token_key, verify_secret};
 pub use server::AuthorizationServer;
 pub use store::{
-    AuthorizationCodeStore, AuthorizationRequestStore, ClientStore, CodeRedemption, TokenStore,
-    UserStore,
+    AuthorizationCodeStore, AuthorizationRequestStore, ClientStore, CodeRedemption,
+    ResourceServerStore, TokenStore, UserStore,
 };
 pub use tokens::{AccessTokenStrategy, BearerTokenGenerator, Issuance, TokenResponse};

@@ -21,8 +21,8 @@ use crate::model::{AuthorizationCodeRecord, ClientRecord, TokenRecord};
 use crate::random::{random_string, RandomSource};
 use crate::secret::{constant_time_eq, hash_secret};
 use crate::store::{
-    AuthorizationCodeStore, AuthorizationRequestStore, ClientStore, CodeRedemption, TokenStore,
-    UserStore,
+    AuthorizationCodeStore, AuthorizationRequestStore, ClientStore, CodeRedemption,
+    ResourceServerStore, TokenStore, UserStore,
 };
 
 #[derive(Default)]
@@ -157,6 +157,18 @@ impl ClientStore for MemoryStore {
 
     async fn find_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
         Ok(self.lock()?.clients.get(client_id).cloned())
+    }
+}
+
+#[async_trait]
+impl ResourceServerStore for MemoryStore {
+    async fn resource_server_audiences(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .lock()?
+            .clients
+            .values()
+            .filter_map(|c| c.resource_server_audience.clone())
+            .collect())
     }
 }
 

@@ -615,6 +615,7 @@ impl<S: ClientStore> AuthorizationServer<S> {
             state: params.get("state").map(str::to_owned),
             issuer: self.env.issuer.clone(),
             params: params.clone(),
+            extras: crate::model::Extras::new(),
         };
 
         let sent = params
@@ -682,6 +683,16 @@ impl<S: ClientStore> AuthorizationServer<S> {
             return Err(request.redirect_error(OAuthError::invalid_request(
                 "redirect_uri is required in OpenID Connect requests (scope openid)",
             )));
+        }
+        let context = self.authorization_context();
+        for extension in &self.extensions {
+            // Borrowed apart: the extension records into the request it reads.
+            let mut extras = std::mem::take(&mut request.extras);
+            let checked = extension
+                .validate_authorization_request(&context, &request, &client, &mut extras)
+                .await;
+            request.extras = extras;
+            checked.map_err(|e| request.redirect_error(e))?;
         }
         grant
             .validate_authorization_request(

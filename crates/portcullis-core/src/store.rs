@@ -147,3 +147,15 @@ pub trait AuthorizationRequestStore: Send + Sync + 'static {
         id_hash: &str,
     ) -> Result<Option<PendingAuthorization>, StoreError>;
 }
+
+/// Tells which resource servers are registered, for resource indicators (RFC 8707):
+/// a client may ask for a token whose audience is one of them.
+#[async_trait]
+pub trait ResourceServerStore: Send + Sync + 'static {
+    /// The audiences (resource indicators) the registered resource servers serve, as
+    /// registered ([`ClientRecord::resource_server_audience`] of every client that
+    /// has one, say).
+    ///
+    /// [`ClientRecord::resource_server_audience`]: crate::model::ClientRecord::resource_server_audience
+    async fn resource_server_audiences(&self) -> Result<Vec<String>, StoreError>;
+}

@@ -29,7 +29,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use std::sync::Arc;
 
-use portcullis_core::{hash_secret, AuthMethod, ClientRecord, Clock, RandomSource, SystemClock};
+use portcullis_core::{
+    hash_secret, AuthMethod, Client, ClientRecord, Clock, RandomSource, SystemClock,
+};
 use portcullis_sql::{NewUser, SqlOptions, SqlStore, SqliteSynchronous};
 use serde_json::json;
 
@@ -459,6 +461,12 @@ pub struct ClientUpdate {
     /// remove).
     #[arg(long)]
     pub backchannel_logout_uri: Option<String>,
+    /// Adds a resource (RFC 8707) the client may ask tokens for (repeat).
+    #[arg(long = "add-allowed-resource")]
+    pub add_allowed_resources: Vec<String>,
+    /// Removes an allowed resource (repeat).
+    #[arg(long = "remove-allowed-resource")]
+    pub remove_allowed_resources: Vec<String>,
 }
 
 /// `list` without `remove`, then with `add` (each once, in order).
@@ -507,6 +515,11 @@ impl ClientUpdate {
                 "--remove-post-logout-redirect-uri",
                 &current.post_logout_redirect_uris,
                 &self.remove_post_logout_redirect_uris,
+            ),
+            (
+                "--remove-allowed-resource",
+                &current.allowed_resources,
+                &self.remove_allowed_resources,
             ),
         ] {
             if let Some(missing) = remove.iter().find(|v| !have.contains(v)) {
@@ -574,6 +587,11 @@ impl ClientUpdate {
             backchannel_logout_uri: blank_is_none(
                 &self.backchannel_logout_uri,
                 &current.backchannel_logout_uri,
+            ),
+            allowed_resources: edited(
+                &current.allowed_resources,
+                &self.add_allowed_resources,
+                &self.remove_allowed_resources,
             ),
         })
     }
@@ -644,6 +662,11 @@ pub struct ClientCreate {
     /// a session the client signed into ends: https, or http to a loopback host.
     #[arg(long)]
     pub backchannel_logout_uri: Option<String>,
+    /// A resource (RFC 8707 resource indicator: an absolute URI, no fragment) the
+    /// client may ask tokens for with `resource`, besides the audiences of the
+    /// registered resource servers (repeat for several).
+    #[arg(long = "allowed-resource")]
+    pub allowed_resources: Vec<String>,
 }
 
 /// Runs the command line; the `portcullis` binary's `main`.
@@ -1090,6 +1113,7 @@ fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value
         "subject_type": client.metadata.subject_type.as_deref().unwrap_or(portcullis_core::subject::PUBLIC),
         "sector_identifier_uri": client.metadata.sector_identifier_uri,
         "backchannel_logout_uri": client.metadata.backchannel_logout_uri,
+        "allowed_resources": client.allowed_resources(),
     });
     if let Some(secret) = secret {
         value["client_secret"] = json!(secret);
@@ -1118,6 +1142,7 @@ impl ClientCreate {
             subject_type: self.subject_type.clone(),
             sector_identifier_uri: self.sector_identifier_uri.clone(),
             backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            allowed_resources: self.allowed_resources.clone(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! share it.
 
 use portcullis_core::jose::Algorithm;
+use portcullis_core::model::AllowedResources;
 use portcullis_core::random::random_token;
 use portcullis_core::redirect_uri::validate_redirect_uri;
 use portcullis_core::subject;
@@ -71,6 +72,9 @@ pub struct ClientRegistration {
     /// Where the server POSTs logout tokens when a session the client signed into ends
     /// (Back-Channel Logout §2.2).
     pub backchannel_logout_uri: Option<String>,
+    /// Resources (RFC 8707 resource indicators: absolute URIs without a fragment) the
+    /// client may ask for besides the registered resource servers' audiences.
+    pub allowed_resources: Vec<String>,
 }
 
 /// Why a registration was refused, in words for whoever asked.
@@ -212,6 +216,20 @@ pub fn validate(registration: &ClientRegistration) -> Result<ClientRecord, Regis
         validate_redirect_uri(uri).map_err(|e| fail(format!("post-logout redirect URI: {e}")))?;
     }
     client.metadata.post_logout_redirect_uris = registration.post_logout_redirect_uris.clone();
+    for resource in &registration.allowed_resources {
+        portcullis_core::extensions::resource_key(resource).map_err(|_| {
+            fail(format!(
+                "invalid allowed resource '{resource}': a resource indicator is an absolute URI \
+                 without a fragment (RFC 8707 §2), e.g. https://mcp.example.com"
+            ))
+        })?;
+    }
+    if !registration.allowed_resources.is_empty() {
+        client
+            .metadata
+            .extras
+            .insert::<AllowedResources>(registration.allowed_resources.clone());
+    }
     for (member, value) in [
         (
             "id_token_signed_response_alg",
@@ -387,6 +405,7 @@ pub fn registration_of(client: &ClientRecord) -> ClientRegistration {
         subject_type: client.metadata.subject_type.clone(),
         sector_identifier_uri: client.metadata.sector_identifier_uri.clone(),
         backchannel_logout_uri: client.metadata.backchannel_logout_uri.clone(),
+        allowed_resources: extras.get::<AllowedResources>().unwrap_or_default(),
     }
 }
 
@@ -422,6 +441,7 @@ pub fn merged_metadata(
         <portcullis_core::jose::AccessTokenFormat as portcullis_core::Extra>::NAME,
         portcullis_core::extensions::REQUIRE_PKCE,
         portcullis_core::STRICT_AUTH_METHOD,
+        <AllowedResources as portcullis_core::Extra>::NAME,
     ] {
         match new.extras.get_raw(name) {
             Some(value) => merged.extras.insert_raw(name, value.clone()),

@@ -169,6 +169,10 @@ pub struct TokenConfig {
     pub access_token_format: String,
     /// OpenID Connect ID token lifetime, seconds.
     pub id_token_lifetime: i64,
+    /// The audience (RFC 8707 resource indicator, an absolute URI) of tokens issued
+    /// without any `resource` to a client that has no `--audience` of its own; unset:
+    /// such tokens name no audience.
+    pub default_resource: Option<String>,
 }
 
 impl Default for TokenConfig {
@@ -183,6 +187,7 @@ impl Default for TokenConfig {
             localhost_redirect_port_leeway: false,
             access_token_format: "opaque".into(),
             id_token_lifetime: 3600,
+            default_resource: None,
         }
     }
 }
@@ -611,6 +616,7 @@ impl Config {
             "fetch_allowed_addresses",
             "access_token_format",
             "id_token_lifetime",
+            "default_resource",
             "signing_algorithms",
             "signing_algorithm",
             "key_encryption_key",
@@ -693,6 +699,14 @@ impl Config {
                 "sqlite_synchronous must be 'normal' or 'full', not '{}'",
                 self.database.sqlite_synchronous
             )));
+        }
+        if let Some(resource) = &self.tokens.default_resource {
+            portcullis_core::extensions::resource_key(resource).map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "default_resource '{resource}' must be an absolute URI without a fragment \
+                     (RFC 8707 §2), e.g. https://api.example.com"
+                ))
+            })?;
         }
         if !matches!(self.tokens.access_token_format.as_str(), "opaque" | "jwt") {
             return Err(ConfigError::Invalid(format!(
@@ -1181,6 +1195,30 @@ mod tests {
     }
 
     #[test]
+    fn the_default_resource_is_an_absolute_uri() {
+        let load = |value: &str| {
+            Config::load(
+                None,
+                vec![("PORTCULLIS_DEFAULT_RESOURCE".into(), value.into())],
+            )
+            .unwrap()
+        };
+        let config = load("https://mcp.example.com");
+        assert_eq!(
+            config.tokens.default_resource.as_deref(),
+            Some("https://mcp.example.com")
+        );
+        config.validate().unwrap();
+        for bad in ["api", "/relative", "https://api.example/#x"] {
+            let error = load(bad).validate().unwrap_err().to_string();
+            assert!(
+                error.contains("default_resource") && error.contains("absolute URI"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn the_keys_are_the_sections_fields() {
         let table = toml::Table::try_from(Config::default()).unwrap();
         let mut fields: Vec<&str> = table.keys().map(String::as_str).collect();
@@ -1193,6 +1231,7 @@ mod tests {
             "service_documentation",
             "key_encryption_key",
             "key_encryption_key_file",
+            "default_resource",
         ]);
         fields.sort_unstable();
         let mut keys = Config::keys().to_vec();

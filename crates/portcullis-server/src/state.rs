@@ -9,8 +9,8 @@ use portcullis_core::redirect_uri::RedirectUriMatching;
 use portcullis_core::{
     AuthorizationCodeGrant, AuthorizationServer, BearerTokenGenerator, ClientCredentialsGrant,
     Clock, ImplicitGrant, IntrospectionEndpoint, JwksEndpoint, MetadataEndpoint, OpenIdConnect,
-    OpenIdImplicitAndHybrid, PasswordGrant, RandomSource, RefreshTokenGrant, RevocationEndpoint,
-    UserInfoEndpoint,
+    OpenIdImplicitAndHybrid, PasswordGrant, RandomSource, RefreshTokenGrant, ResourceIndicators,
+    RevocationEndpoint, UserInfoEndpoint,
 };
 use portcullis_sql::SqlStore;
 
@@ -266,6 +266,18 @@ pub fn authorization_server(
         )
         .register_endpoint(JwksEndpoint::new(keys.clone()))
         .register_endpoint(metadata);
+    // Resource indicators (RFC 8707); the default resource was checked with the
+    // configuration.
+    let mut resources = ResourceIndicators::new();
+    if let Some(default) = &tokens.default_resource {
+        match resources.clone().with_default_resource(default.clone()) {
+            Ok(with_default) => resources = with_default,
+            Err(error) => {
+                tracing::error!(%error, "default_resource is not a resource indicator; ignored")
+            }
+        }
+    }
+    server.register_extension(resources);
     // OpenID Connect: ID tokens for the `openid` scope, signed with each client's
     // algorithm (RS256 unless it registered another).
     let end_session = format!("{}/logout", config.issuer().trim_end_matches('/'));

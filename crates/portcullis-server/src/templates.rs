@@ -239,6 +239,9 @@ pub struct ConsentPage {
     pub username: String,
     /// What is asked for.
     pub scopes: Vec<ScopeLine>,
+    /// The resources (RFC 8707 `resource`) the access would be for, as the client
+    /// named them; empty when it named none.
+    pub resources: Vec<String>,
     /// The sign-in page for this request: to continue as someone else.
     pub switch_account: String,
 }
@@ -257,6 +260,7 @@ impl Page for ConsentPage {
                 description: "See your email address".into(),
                 shares: vec!["your email address (alice@example.com)".into()],
             }],
+            resources: vec!["https://mcp.example.com".into()],
             switch_account: "/login?request_id=sample".into(),
         }
     }

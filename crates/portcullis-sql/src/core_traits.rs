@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use portcullis_core::{
     AuthorizationCodeRecord, AuthorizationCodeStore, AuthorizationRequestStore, ClientRecord,
-    ClientStore, CodeRedemption, PendingAuthorization, StoreError, TokenRecord, TokenStore,
-    UserStore,
+    ClientStore, CodeRedemption, PendingAuthorization, ResourceServerStore, StoreError,
+    TokenRecord, TokenStore, UserStore,
 };
 
 use crate::backend::TokenColumn;
@@ -18,6 +18,16 @@ impl ClientStore for SqlStore {
 
     async fn find_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
         Ok(self.find_client_cached(client_id).await?)
+    }
+}
+
+/// Read from the database on each call (only requests that name a `resource` outside
+/// the client's own allow-list ask): a resource server registered or removed counts at
+/// once, on every instance.
+#[async_trait]
+impl ResourceServerStore for SqlStore {
+    async fn resource_server_audiences(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.repository.resource_server_audiences().await?)
     }
 }
 

@@ -188,6 +188,20 @@ impl Repository {
             .collect()
     }
 
+    /// The `resource_server_audience` of every client that has one.
+    pub(crate) async fn resource_server_audiences(&self) -> Result<Vec<String>, SqlError> {
+        let sql = "SELECT resource_server_audience FROM clients \
+                   WHERE resource_server_audience IS NOT NULL ORDER BY seq";
+        let rows = self.db.fetch(Query::new(sql)).await?;
+        let mut audiences = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(audience) = row.opt_text(0)? {
+                audiences.push(audience);
+            }
+        }
+        Ok(audiences)
+    }
+
     pub(crate) async fn delete_client(&self, client_id: &str) -> Result<bool, SqlError> {
         let statements = [
             "DELETE FROM tokens WHERE client_id = $1",

@@ -28,9 +28,11 @@ use crate::tokens::{Issuance, IssuedToken, TokenResponse};
 
 pub mod openid;
 mod pkce;
+pub mod resource_indicators;
 
 pub use openid::OpenIdConnect;
 pub use pkce::{s256_challenge, Pkce, REQUIRE_PKCE};
+pub use resource_indicators::{resource_key, ResourceIndicators};
 
 /// A server-level extension of the token pipeline (see the module documentation).
 #[async_trait]
@@ -70,6 +72,23 @@ pub trait TokenExtension<S: ClientStore>: Send + Sync + 'static {
         response: &mut TokenResponse,
     ) -> Result<(), OAuthError> {
         let _ = (context, issuance, issued, response);
+        Ok(())
+    }
+
+    /// At the authorization endpoint, after the common checks (client, redirect URI,
+    /// response type, scope) and before the grant's own: refuse the request (the
+    /// error goes to the client), or record into `extras` what the grant must keep
+    /// (the authorization code grant stores them in the code, and from there they
+    /// reach the token request's [`Issuance::extras`]). Runs each time the request is
+    /// validated: for the consent page and again when it is answered.
+    async fn validate_authorization_request(
+        &self,
+        context: &AuthorizationContext<'_, S>,
+        request: &AuthorizationRequest,
+        client: &S::Client,
+        extras: &mut crate::model::Extras,
+    ) -> Result<(), OAuthError> {
+        let _ = (context, request, client, extras);
         Ok(())
     }
 

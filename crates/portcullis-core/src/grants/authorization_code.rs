@@ -103,6 +103,9 @@ impl AuthorizationCodeGrant {
             .then(|| request.redirect_uri().to_owned());
         code.scope = request.scope().clone();
         code.nonce = request.params().get("nonce").map(str::to_owned);
+        // What server-level extensions recorded at validation (the RFC 8707
+        // resources granted) travels with the grant.
+        code.extras = request.extras().clone();
         // The OpenID `claims` parameter (validated with the request) travels with the
         // grant.
         if let Some(Ok(claims)) = request

@@ -112,6 +112,13 @@ pub trait Client: Send + Sync {
         Vec::new()
     }
 
+    /// The resources (RFC 8707 resource indicators, absolute URIs) this client may ask
+    /// for a token for, besides the audiences of the registered resource servers
+    /// (which every client may ask for). None by default.
+    fn allowed_resources(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// True when this client may introspect (RFC 7662) a token issued to
     /// `token_client_id` for `token_audience`. By default a client may introspect only
     /// its own tokens.
@@ -557,6 +564,16 @@ impl Client for ClientRecord {
 
     fn audience(&self) -> Vec<String> {
         self.audience.clone()
+    }
+
+    /// The `allowed_resources` of the metadata extras ([`AllowedResources`]).
+    ///
+    /// [`AllowedResources`]: super::AllowedResources
+    fn allowed_resources(&self) -> Vec<String> {
+        self.metadata
+            .extras
+            .get::<super::AllowedResources>()
+            .unwrap_or_default()
     }
 
     fn may_introspect(&self, token_client_id: &str, token_audience: &[String]) -> bool {

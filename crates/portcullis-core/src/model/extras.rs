@@ -171,6 +171,34 @@ impl Extra for Nonce {
     type Value = String;
 }
 
+/// The resources (RFC 8707 resource indicators) a grant was given, in their
+/// registered form: recorded in the authorization code from the authorization
+/// request's `resource` values, and kept in every token of the grant, so that a token
+/// or refresh request may narrow to some of them but never add another. See
+/// [`ResourceIndicators`](crate::extensions::ResourceIndicators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Resources;
+
+impl Extra for Resources {
+    const NAME: &'static str = "resource";
+    type Value = Vec<String>;
+}
+
+/// The resources (RFC 8707) a client may ask for besides the audiences of the
+/// registered resource servers: kept in the client's metadata extras as
+/// `allowed_resources` (a list of absolute URIs), read by
+/// [`Client::allowed_resources`](crate::Client::allowed_resources) of a
+/// [`ClientRecord`](crate::ClientRecord).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AllowedResources;
+
+impl Extra for AllowedResources {
+    const NAME: &'static str = "allowed_resources";
+    type Value = Vec<String>;
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -20,7 +20,9 @@ pub use client::{
     check_scope, AuthMethod, Client, ClientMetadata, ClientRecord, EndpointName, STRICT_AUTH_METHOD,
 };
 pub use code::{AuthorizationCode, AuthorizationCodeRecord};
-pub use extras::{AuthTime, Extra, Extras, GrantExpiresAt, Nonce, SessionId};
+pub use extras::{
+    AllowedResources, AuthTime, Extra, Extras, GrantExpiresAt, Nonce, Resources, SessionId,
+};
 pub use token::{Token, TokenRecord};
 
 /// The end user (resource owner) a grant is issued for.

@@ -17,13 +17,13 @@ use crate::support::*;
 
 /// One signing key, replaceable; verification trusts the keys given.
 #[derive(Debug)]
-struct TestKeys {
+pub(crate) struct TestKeys {
     signer: Mutex<Option<Arc<Signer>>>,
     trusted: Mutex<Arc<KeySet>>,
 }
 
 impl TestKeys {
-    fn new(signer: Signer) -> Arc<Self> {
+    pub(crate) fn new(signer: Signer) -> Arc<Self> {
         let keys = Arc::new(TestKeys {
             signer: Mutex::new(None),
             trusted: Mutex::new(Arc::new(KeySet::new())),
@@ -65,7 +65,7 @@ impl TestKeys {
     }
 }
 
-fn es256() -> Signer {
+pub(crate) fn es256() -> Signer {
     Signer::generate(&aws_lc_rs::provider(), Algorithm::Es256).unwrap()
 }
 
@@ -94,7 +94,7 @@ fn jwt_server() -> (TestServer, Arc<TestKeys>, Signer) {
     )
 }
 
-fn claims_of(token: &str) -> Value {
+pub(crate) fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD

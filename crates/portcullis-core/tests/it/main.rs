@@ -28,5 +28,6 @@ mod pkce;
 mod redirect_uri;
 mod refresh_token;
 mod resource;
+mod resource_indicators;
 mod revocation;
 mod token_endpoint_errors;

@@ -69,6 +69,8 @@ pub(crate) struct Config {
     pub(crate) pairwise: Option<portcullis_core::subject::PairwiseSubjects>,
     /// How redirect URIs are matched beyond the exact rule.
     pub(crate) redirect_matching: portcullis_core::redirect_uri::RedirectUriMatching,
+    /// Resource indicators (RFC 8707).
+    pub(crate) resources: Option<portcullis_core::ResourceIndicators>,
 }
 
 impl Default for Config {
@@ -84,6 +86,7 @@ impl Default for Config {
             openid: None,
             pairwise: None,
             redirect_matching: Default::default(),
+            resources: None,
         }
     }
 }
@@ -145,6 +148,9 @@ impl TestServer {
             server.register_grant(portcullis_core::OpenIdImplicitAndHybrid::new(
                 AuthorizationCodeGrant::new().with_pkce(config.pkce),
             ));
+        }
+        if let Some(resources) = config.resources {
+            server.register_extension(resources);
         }
         let mut introspection = IntrospectionEndpoint::new();
         if config.usernames {

@@ -249,6 +249,12 @@ pub async fn show(
                 description: scope_description(&state, s),
             })
             .collect(),
+        resources: pending
+            .params
+            .iter()
+            .filter(|(name, _)| name == portcullis_core::extensions::resource_indicators::RESOURCE)
+            .map(|(_, value)| value.clone())
+            .collect(),
     };
     render(&state, StatusCode::OK, &page)
 }

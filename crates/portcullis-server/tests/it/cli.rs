@@ -2229,3 +2229,136 @@ async fn secret_methods_are_interchangeable_unless_the_client_is_strict() {
     );
     drop(instance);
 }
+
+/// `--allowed-resource` (RFC 8707): repeatable on create, added and removed on update,
+/// shown, and refused unless an absolute URI without a fragment; `default_resource`
+/// refused by `serve` unless one too.
+#[test]
+fn clients_register_allowed_resources() {
+    let db = migrated_db();
+    let created = json(&portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "MCP client",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--allowed-resource",
+            "https://mcp.example.com",
+            "--allowed-resource",
+            "https://api.example/v1?tenant=a",
+        ],
+        None,
+    ));
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["allowed_resources"],
+        serde_json::json!(["https://mcp.example.com", "https://api.example/v1?tenant=a"])
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = runtime.block_on(async {
+        let store = portcullis_sql::SqlStore::connect(&db.url()).await.unwrap();
+        store.get_client(&id).await.unwrap().expect("the client")
+    });
+    assert_eq!(
+        client.allowed_resources(),
+        ["https://mcp.example.com", "https://api.example/v1?tenant=a"]
+    );
+
+    let updated = json(&portcullis(
+        &db,
+        &[
+            "client",
+            "update",
+            &id,
+            "--remove-allowed-resource",
+            "https://api.example/v1?tenant=a",
+            "--add-allowed-resource",
+            "urn:example:reports",
+        ],
+        None,
+    ));
+    assert_eq!(
+        updated["allowed_resources"],
+        serde_json::json!(["https://mcp.example.com", "urn:example:reports"])
+    );
+    assert_eq!(
+        json(&portcullis(&db, &["client", "show", &id], None))["allowed_resources"],
+        updated["allowed_resources"]
+    );
+    // Removing what the client does not have is a typo, not a no-op.
+    assert_one_line_error(
+        &portcullis(
+            &db,
+            &[
+                "client",
+                "update",
+                &id,
+                "--remove-allowed-resource",
+                "https://mcp.example.com/other",
+            ],
+            None,
+        ),
+        "no such value",
+    );
+    // Removing every one leaves none.
+    let emptied = json(&portcullis(
+        &db,
+        &[
+            "client",
+            "update",
+            &id,
+            "--remove-allowed-resource",
+            "https://mcp.example.com",
+            "--remove-allowed-resource",
+            "urn:example:reports",
+        ],
+        None,
+    ));
+    assert_eq!(emptied["allowed_resources"], serde_json::json!([]));
+
+    for bad in ["/mcp", "mcp.example.com", "https://mcp.example.com/#x"] {
+        assert_one_line_error(
+            &portcullis(
+                &db,
+                &[
+                    "client",
+                    "create",
+                    "--name",
+                    "Bad",
+                    "--redirect-uri",
+                    "https://app.example/cb",
+                    "--allowed-resource",
+                    bad,
+                ],
+                None,
+            ),
+            "invalid allowed resource",
+        );
+        assert_one_line_error(
+            &portcullis(
+                &db,
+                &["client", "update", &id, "--add-allowed-resource", bad],
+                None,
+            ),
+            "invalid allowed resource",
+        );
+    }
+    let unchanged = json(&portcullis(&db, &["client", "show", &id], None));
+    assert_eq!(unchanged["allowed_resources"], serde_json::json!([]));
+
+    for bad in ["api", "https://api.example/#x"] {
+        assert_one_line_error(
+            &portcullis_with(
+                &db,
+                &["serve", "--bind", "127.0.0.1:0"],
+                None,
+                &[("PORTCULLIS_DEFAULT_RESOURCE", bad)],
+            ),
+            "default_resource",
+        );
+    }
+    runtime.block_on(db.drop_db());
+}

@@ -25,5 +25,6 @@ mod openid;
 mod openid_interop;
 mod pending;
 mod race;
+mod resource_indicators;
 mod security;
 mod try_flow;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use portcullis_core::{
     token_key, AuthorizationCodeRecord, AuthorizationCodeStore, AuthorizationRequestStore,
-    ClientRecord, ClientStore, CodeRedemption, MemoryStore, PendingAuthorization, TokenRecord,
-    TokenStore, User, UserStore,
+    ClientRecord, ClientStore, CodeRedemption, MemoryStore, PendingAuthorization,
+    ResourceServerStore, TokenRecord, TokenStore, User, UserStore,
 };
 use portcullis_sql::{NewUser, SqlStore};
 
@@ -25,6 +25,7 @@ pub trait ConformanceStore:
     + AuthorizationCodeStore<Code = AuthorizationCodeRecord>
     + AuthorizationRequestStore
     + UserStore
+    + ResourceServerStore
 {
     async fn add_client(&self, client: ClientRecord);
     async fn add_user(&self, username: &str, password: &str);
@@ -639,6 +640,22 @@ pub async fn authenticate_user<S: ConformanceStore>(store: Arc<S>) {
     );
 }
 
+/// The registered resource servers' audiences (RFC 8707): every client that has one,
+/// none of the others.
+pub async fn resource_server_audiences<S: ConformanceStore>(store: Arc<S>) {
+    assert!(store.resource_server_audiences().await.unwrap().is_empty());
+    store.add_client(client("plain")).await;
+    let mut api = client("api-server");
+    api.resource_server_audience = Some("https://mcp.example.com".into());
+    store.add_client(api).await;
+    let mut reports = client("reports-server");
+    reports.resource_server_audience = Some("reports-api".into());
+    store.add_client(reports).await;
+    let mut found = store.resource_server_audiences().await.unwrap();
+    found.sort();
+    assert_eq!(found, ["https://mcp.example.com", "reports-api"]);
+}
+
 /// One test per check, for the store that `$make` (an async fn returning
 /// `Option<Subject<_>>`, `None` to skip) builds.
 macro_rules! conformance_tests {
@@ -668,6 +685,7 @@ macro_rules! conformance_tests {
             check!(mixed_hot_writes);
             check!(pending_requests);
             check!(authenticate_user);
+            check!(resource_server_audiences);
         }
     };
 }
