@@ -95,7 +95,11 @@ pub async fn authorize(
         },
         None => None,
     };
+    // A remembered consent is for a scope, not for resources (RFC 8707): a request
+    // naming resources is asked again, so that the user sees which APIs it is for.
+    let names_resources = grant.request.params().get("resource").is_some();
     let remembered = match &user {
+        Some(_) if names_resources => None,
         Some(user) => match state
             .store()
             .get_consent(&user.subject, grant.client.client_id())

@@ -184,13 +184,18 @@ pub async fn show(
         Ok(None) => return request_gone(&state),
         Err(error) => return server_error(&state, error),
     };
-    let remembered = match state
-        .store()
-        .get_consent(&user.subject, &pending.client_id)
-        .await
-    {
-        Ok(remembered) => remembered,
-        Err(error) => return server_error(&state, error),
+    // A remembered consent is for a scope, not for resources (RFC 8707): a request
+    // naming resources is asked again.
+    let remembered = match pending.param("resource") {
+        Some(_) => None,
+        None => match state
+            .store()
+            .get_consent(&user.subject, &pending.client_id)
+            .await
+        {
+            Ok(remembered) => remembered,
+            Err(error) => return server_error(&state, error),
+        },
     };
     if !names_only(&state, &pending, &user.subject).await {
         return refuse(&state, &id, &binding, login_required()).await;

@@ -314,3 +314,46 @@ async fn client_credentials_resources_and_the_default_resource() {
     );
     db.drop_db().await;
 }
+
+/// A remembered consent is for a scope, not for the resources a token is for: a user
+/// who allowed the client for resource A is asked again when it names resource B (the
+/// consent page lists B), while a request naming no resource goes straight back.
+#[tokio::test]
+async fn a_request_naming_resources_is_asked_again_despite_a_remembered_consent() {
+    let db = TestDb::sqlite();
+    let server = start(&db, |_| {}).await;
+    let consent_page = |resources: &'static [&'static str]| {
+        let server = &server;
+        async move {
+            let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+            let client = server.oauth_client();
+            let mut request = client
+                .authorize_url(CsrfToken::new_random)
+                .add_scope(oauth2::Scope::new("profile".into()))
+                .set_pkce_challenge(challenge);
+            for resource in resources {
+                request = request.add_extra_param("resource", *resource);
+            }
+            let (url, _) = request.url();
+            let (page, at) = sign_in_from(
+                &browser(),
+                &server.base,
+                url.to_string(),
+                USERNAME,
+                PASSWORD,
+            )
+            .await;
+            (page.status().as_u16(), at)
+        }
+    };
+    // The first time, consent is asked, and given.
+    authorize(&server, &[MCP]).await;
+    // Naming no resource: the remembered consent answers.
+    let (status, _) = consent_page(&[]).await;
+    assert_eq!(status, 302, "no resource: straight back to the client");
+    // Naming a resource: asked again, the page lists it.
+    let (status, at) = consent_page(&[B]).await;
+    assert_eq!(status, 200, "asked again for {B}");
+    assert!(at.contains("/consent?"), "{at}");
+    db.drop_db().await;
+}
