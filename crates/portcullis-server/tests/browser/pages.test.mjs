@@ -118,9 +118,11 @@ describe('every page in Chromium: branding, phone width, focus, axe-core', { tim
     return url.toString();
   }
 
-  // Four tests: "every page at desktop width in the light scheme", "every page at
-  // desktop width in the dark scheme", "every page at phone width in the light scheme"
-  // and "every page at phone width in the dark scheme".
+  // Four tests:
+  // "every page at desktop width in the light scheme",
+  // "every page at desktop width in the dark scheme",
+  // "every page at phone width in the light scheme",
+  // "every page at phone width in the dark scheme".
   for (const { name: size, ...options } of VIEWPORTS) {
     for (const scheme of SCHEMES) {
       test(`every page at ${size} width in the ${scheme} scheme`, { timeout: 180_000 }, async (t) => {
