@@ -644,6 +644,32 @@ impl SqlStore {
         self.repository.get_consent(subject, client_id).await
     }
 
+    /// Remembers that `subject` consented to `client_id`'s tokens reaching `resources`
+    /// (RFC 8707 resources, as `portcullis_core::extensions::resource_key` writes
+    /// them), added to what was remembered before. Revoking the consent forgets them.
+    pub async fn save_consent_resources(
+        &self,
+        subject: &str,
+        client_id: &str,
+        resources: &[String],
+        now: i64,
+    ) -> Result<(), SqlError> {
+        self.repository
+            .save_consent_resources(subject, client_id, resources, now)
+            .await
+    }
+
+    /// The resources `subject` consented to for `client_id` (their keys, sorted).
+    pub async fn consented_resources(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<Vec<String>, SqlError> {
+        self.repository
+            .consented_resources(subject, client_id)
+            .await
+    }
+
     /// Remembers consent to `scope`, added to what was remembered before.
     pub async fn save_consent(
         &self,

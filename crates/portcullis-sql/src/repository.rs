@@ -582,6 +582,54 @@ impl Repository {
 
     // ---- consent ----
 
+    /// Remembers that `subject` consented to `client_id`'s tokens reaching `resources`
+    /// (resource keys), added to what was remembered before.
+    pub(crate) async fn save_consent_resources(
+        &self,
+        subject: &str,
+        client_id: &str,
+        resources: &[String],
+        now: i64,
+    ) -> Result<(), SqlError> {
+        let statements: Vec<Query> = resources
+            .iter()
+            .map(|resource| {
+                Query::new(
+                    "INSERT INTO consent_resources (subject, client_id, resource, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (subject, client_id, resource) DO NOTHING",
+                )
+                .bind(subject)
+                .bind(client_id)
+                .bind(resource.as_str())
+                .bind(now)
+            })
+            .collect();
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.db.transaction(statements).await.map(drop)
+    }
+
+    /// The resource keys `subject` consented to for `client_id`, sorted.
+    pub(crate) async fn consented_resources(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<Vec<String>, SqlError> {
+        let query = Query::new(
+            "SELECT resource FROM consent_resources WHERE subject = $1 AND client_id = $2 \
+             ORDER BY resource",
+        )
+        .bind(subject)
+        .bind(client_id);
+        self.db
+            .fetch(query)
+            .await?
+            .iter()
+            .map(|row| row.text(0))
+            .collect()
+    }
+
     pub(crate) async fn get_consent(
         &self,
         subject: &str,
@@ -649,6 +697,7 @@ impl Repository {
         self.db.transaction(remember.into()).await?;
         let statements = [
             "DELETE FROM consents WHERE subject = $1 AND client_id = $2",
+            "DELETE FROM consent_resources WHERE subject = $1 AND client_id = $2",
             "UPDATE tokens SET revoked = TRUE \
              WHERE subject = $1 AND client_id = $2 AND revoked = FALSE",
             "DELETE FROM authorization_codes WHERE subject = $1 AND client_id = $2",

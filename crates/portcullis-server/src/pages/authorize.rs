@@ -15,7 +15,10 @@ use portcullis_core::extensions::openid::verify_id_token_hint;
 use portcullis_core::{Client, NextStep, SignedIn, User};
 
 use crate::pages::extract::CurrentSession;
-use crate::pages::{authorization_error, finish, redirect, server_error, with_request_id};
+use crate::pages::{
+    authorization_error, finish, redirect, remembered_consent, resource_keys, server_error,
+    with_request_id,
+};
 use crate::session::set_cookie;
 use crate::state::AppState;
 
@@ -95,19 +98,18 @@ pub async fn authorize(
         },
         None => None,
     };
-    // A remembered consent is for a scope, not for resources (RFC 8707): a request
-    // naming resources is asked again, so that the user sees which APIs it is for.
-    let names_resources = grant.request.params().get("resource").is_some();
+    // A remembered consent covers a scope and the resources (RFC 8707) consented
+    // with it: a request naming another resource is asked again.
+    let resources = resource_keys(grant.request.params().all("resource"));
     let remembered = match &user {
-        Some(_) if names_resources => None,
-        Some(user) => match state
-            .store()
-            .get_consent(&user.subject, grant.client.client_id())
-            .await
-        {
-            Ok(remembered) => remembered,
-            Err(error) => return server_error(&state, error),
-        },
+        Some(user) => {
+            match remembered_consent(&state, &user.subject, grant.client.client_id(), &resources)
+                .await
+            {
+                Ok(remembered) => remembered,
+                Err(error) => return server_error(&state, error),
+            }
+        }
         None => None,
     };
     let signed_in = user.as_ref().map(|u| SignedIn::at(u.auth_time));

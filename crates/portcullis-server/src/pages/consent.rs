@@ -17,8 +17,8 @@ use portcullis_core::{
 use crate::pages::authorize::{named_subjects, names_only_user};
 use crate::pages::extract::{query, BrowserBinding, CheckedForm, CurrentSession};
 use crate::pages::{
-    authorization_error, error_page, finish, redirect, render, request_gone, server_error,
-    with_request_id, REQUEST_ID,
+    authorization_error, error_page, finish, redirect, remembered_consent, render, request_gone,
+    resource_keys, server_error, with_request_id, REQUEST_ID,
 };
 use crate::session::SessionUser;
 use crate::state::AppState;
@@ -132,6 +132,17 @@ fn shared_claims(scope: &str, claims: &serde_json::Map<String, serde_json::Value
         .collect()
 }
 
+/// The resource keys pending request `pending` names.
+fn pending_resources(pending: &PendingAuthorization) -> Vec<String> {
+    resource_keys(
+        pending
+            .params
+            .iter()
+            .filter(|(name, _)| name == "resource")
+            .map(|(_, value)| value.as_str()),
+    )
+}
+
 /// Finishes a pending request: the user grants it (`Some`) or denies it (`None`).
 async fn complete(
     state: &AppState,
@@ -161,6 +172,14 @@ async fn complete(
         {
             return server_error(state, error);
         }
+        let resources = pending_resources(pending);
+        if let Err(error) = state
+            .store()
+            .save_consent_resources(&user.subject, &pending.client_id, &resources, state.now())
+            .await
+        {
+            return server_error(state, error);
+        }
     }
     finish(state, result)
 }
@@ -184,18 +203,18 @@ pub async fn show(
         Ok(None) => return request_gone(&state),
         Err(error) => return server_error(&state, error),
     };
-    // A remembered consent is for a scope, not for resources (RFC 8707): a request
-    // naming resources is asked again.
-    let remembered = match pending.param("resource") {
-        Some(_) => None,
-        None => match state
-            .store()
-            .get_consent(&user.subject, &pending.client_id)
-            .await
-        {
-            Ok(remembered) => remembered,
-            Err(error) => return server_error(&state, error),
-        },
+    // A remembered consent covers a scope and the resources (RFC 8707) consented
+    // with it: a request naming another resource is asked again.
+    let remembered = match remembered_consent(
+        &state,
+        &user.subject,
+        &pending.client_id,
+        &pending_resources(&pending),
+    )
+    .await
+    {
+        Ok(remembered) => remembered,
+        Err(error) => return server_error(&state, error),
     };
     if !names_only(&state, &pending, &user.subject).await {
         return refuse(&state, &id, &binding, login_required()).await;

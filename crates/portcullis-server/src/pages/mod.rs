@@ -164,6 +164,43 @@ pub(crate) fn with_request_id(path: &str, id: &str) -> String {
     format!("{path}?{REQUEST_ID}={}", encode(id))
 }
 
+/// The keys of the RFC 8707 `resource` values a request names (values that are not
+/// resources are left out: the core refuses them).
+pub(crate) fn resource_keys<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut keys: Vec<String> = values
+        .into_iter()
+        .filter_map(|value| portcullis_core::extensions::resource_key(value).ok())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// What `subject` consented to for `client_id`, if it covers `resources` (resource
+/// keys) too: a remembered consent is for a scope and the resources consented with
+/// it, so a request naming another resource is asked again.
+pub(crate) async fn remembered_consent(
+    state: &AppState,
+    subject: &str,
+    client_id: &str,
+    resources: &[String],
+) -> Result<Option<portcullis_core::Scope>, portcullis_sql::SqlError> {
+    let Some(scope) = state.store().get_consent(subject, client_id).await? else {
+        return Ok(None);
+    };
+    if resources.is_empty() {
+        return Ok(Some(scope));
+    }
+    let consented = state
+        .store()
+        .consented_resources(subject, client_id)
+        .await?;
+    Ok(resources
+        .iter()
+        .all(|resource| consented.contains(resource))
+        .then_some(scope))
+}
+
 /// The client's address, for throttling and the password hashing queue.
 pub(crate) fn peer_ip(request: &OAuthRequest) -> IpAddr {
     request

@@ -315,11 +315,12 @@ async fn client_credentials_resources_and_the_default_resource() {
     db.drop_db().await;
 }
 
-/// A remembered consent is for a scope, not for the resources a token is for: a user
-/// who allowed the client for resource A is asked again when it names resource B (the
-/// consent page lists B), while a request naming no resource goes straight back.
+/// A remembered consent covers the scope and the resources consented with it: a user
+/// who allowed the client for resource A goes straight back when it names A again (in
+/// any spelling) or no resource, and is asked again when it names resource B (the
+/// consent page lists B).
 #[tokio::test]
-async fn a_request_naming_resources_is_asked_again_despite_a_remembered_consent() {
+async fn a_remembered_consent_covers_the_resources_consented_with_it() {
     let db = TestDb::sqlite();
     let server = start(&db, |_| {}).await;
     let consent_page = |resources: &'static [&'static str]| {
@@ -348,9 +349,11 @@ async fn a_request_naming_resources_is_asked_again_despite_a_remembered_consent(
     };
     // The first time, consent is asked, and given.
     authorize(&server, &[MCP]).await;
-    // Naming no resource: the remembered consent answers.
+    // Naming no resource, or A again (with the slash a client adds): remembered.
     let (status, _) = consent_page(&[]).await;
     assert_eq!(status, 302, "no resource: straight back to the client");
+    let (status, _) = consent_page(&["https://mcp.example.com/"]).await;
+    assert_eq!(status, 302, "the resource consented to: straight back");
     // Naming a resource: asked again, the page lists it.
     let (status, at) = consent_page(&[B]).await;
     assert_eq!(status, 200, "asked again for {B}");

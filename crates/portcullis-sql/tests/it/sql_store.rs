@@ -1311,6 +1311,69 @@ async fn user_claims(db: TestDb) {
     );
 }
 
+/// Resource indicators (issue 13): the resources consented to are remembered per user
+/// and client (again adds nothing), and forgotten when the consent is revoked or the
+/// client deleted.
+async fn consented_resources_are_remembered_and_forgotten_with_the_consent(db: TestDb) {
+    let store = db.store().await;
+    let alice = store.create_user(new_user("alice", "pw")).await.unwrap();
+    for app in ["app-a", "app-b"] {
+        store.insert_client(&client(app)).await.unwrap();
+        store
+            .save_consent(&alice.subject, app, &Scope::parse("read").unwrap(), 1)
+            .await
+            .unwrap();
+    }
+    let a = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    store
+        .save_consent_resources(
+            &alice.subject,
+            "app-a",
+            &a(&["https://b/", "https://a/"]),
+            1,
+        )
+        .await
+        .unwrap();
+    store
+        .save_consent_resources(&alice.subject, "app-a", &a(&["https://a/"]), 2)
+        .await
+        .unwrap();
+    store
+        .save_consent_resources(&alice.subject, "app-b", &a(&["https://c/"]), 2)
+        .await
+        .unwrap();
+    store
+        .save_consent_resources(&alice.subject, "app-b", &[], 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .consented_resources(&alice.subject, "app-a")
+            .await
+            .unwrap(),
+        a(&["https://a/", "https://b/"])
+    );
+    assert!(store.revoke_consent(&alice.subject, "app-a").await.unwrap());
+    assert!(store
+        .consented_resources(&alice.subject, "app-a")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .consented_resources(&alice.subject, "app-b")
+            .await
+            .unwrap(),
+        a(&["https://c/"])
+    );
+    assert!(store.delete_client("app-b").await.unwrap());
+    assert!(store
+        .consented_resources(&alice.subject, "app-b")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// OpenID Connect sessions (issue 12): a session keeps its `sid`; the clients a
 /// session signed into are recorded once each (again moves the end), taken once, and
 /// purged with expired sessions; deleting a client forgets its records.
@@ -1548,6 +1611,7 @@ on_both_databases!(
     clients_consents_and_sessions_are_managed,
     sessions_keep_their_sid_and_the_clients_they_signed_into,
     server_secrets_are_written_once,
+    consented_resources_are_remembered_and_forgotten_with_the_consent,
 );
 
 /// On PostgreSQL, codes leave room on their pages for the one update each gets (its
