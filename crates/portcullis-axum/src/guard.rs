@@ -19,9 +19,9 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{header, HeaderValue, StatusCode};
 use portcullis_core::http::MAX_BODY_BYTES;
+use portcullis_core::resource::quote_safe;
 use portcullis_core::resource::{is_form_body, RequestHead};
-use portcullis_core::response::json_response;
-use portcullis_core::{BearerError, ErrorCode, OAuthResponse, ResourceProtector, Scope, TokenInfo};
+use portcullis_core::{BearerError, ResourceProtector, Scope, TokenInfo};
 
 use crate::into_response;
 use crate::resource_metadata::{same_resource, ProtectedResourceMetadata};
@@ -160,12 +160,11 @@ impl ResourceGuard {
     /// Validates `token`: active, then meant for this resource, then carrying the
     /// required scope — in that order, so a token for another resource learns nothing
     /// about its scope here.
-    async fn validate(&self, token: &str) -> Result<TokenInfo, Refusal> {
+    async fn validate(&self, token: &str) -> Result<TokenInfo, BearerError> {
         let info = self
             .protector
             .validate_token(token, &Scope::empty())
-            .await
-            .map_err(Refusal::Bearer)?;
+            .await?;
         if let Some(audience) = &self.audience {
             if !info.audience.iter().any(|aud| same_resource(aud, audience)) {
                 tracing::debug!(
@@ -173,25 +172,19 @@ impl ResourceGuard {
                     expected = %audience,
                     "bearer token refused: not meant for this resource"
                 );
-                return Err(Refusal::WrongAudience);
+                return Err(BearerError::WrongAudience);
             }
         }
         if !self.required.is_subset_of(&info.scope) {
-            return Err(Refusal::Bearer(BearerError::InsufficientScope(
-                self.required.clone(),
-            )));
+            return Err(BearerError::InsufficientScope(self.required.clone()));
         }
         Ok(info)
     }
 
     /// The answer to a refused request: the core's RFC 6750 challenge, with
     /// `resource_metadata` (and, on a `401`, the required `scope`) added.
-    fn refuse(&self, refusal: Refusal) -> Response {
-        let realm = self.protector.realm();
-        let mut response = match refusal {
-            Refusal::Bearer(error) => error.into_response(realm),
-            Refusal::WrongAudience => wrong_audience(realm),
-        };
+    fn refuse(&self, refusal: BearerError) -> Response {
+        let mut response = refusal.into_response(self.protector.realm());
         let status = response.status();
         let challenge = response
             .headers()
@@ -224,43 +217,6 @@ impl ResourceGuard {
     }
 }
 
-/// Why the guard refused a request.
-enum Refusal {
-    /// What the core's protector found.
-    Bearer(BearerError),
-    /// A valid token, for another resource.
-    WrongAudience,
-}
-
-const WRONG_AUDIENCE: &str = "the access token is not meant for this resource";
-
-/// `401 invalid_token` for a token whose audience is another resource.
-fn wrong_audience(realm: &str) -> OAuthResponse {
-    let mut response = json_response(
-        StatusCode::UNAUTHORIZED,
-        &serde_json::json!({"error": "invalid_token", "error_description": WRONG_AUDIENCE}),
-    );
-    response.extensions_mut().insert(ErrorCode::InvalidToken);
-    let challenge = format!(
-        "Bearer realm=\"{}\", error=\"invalid_token\", error_description=\"{WRONG_AUDIENCE}\"",
-        quote_safe(realm)
-    );
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
-}
-
-/// A value safe inside a quoted-string: no quote, backslash or control character.
-fn quote_safe(value: &str) -> String {
-    value
-        .chars()
-        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
-        .collect()
-}
-
 /// Middleware: validates the request's bearer token against the guard, then runs the
 /// handler with the [`TokenInfo`] in the request extensions.
 ///
@@ -276,9 +232,7 @@ pub async fn require_bearer(
         match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
             Ok(bytes) => (Body::from(bytes.clone()), Some(bytes)),
             Err(_) => {
-                return guard.refuse(Refusal::Bearer(BearerError::InvalidRequest(
-                    "the request body is too large",
-                )))
+                return guard.refuse(BearerError::InvalidRequest("the request body is too large"))
             }
         }
     } else {
@@ -287,7 +241,7 @@ pub async fn require_bearer(
     let head = RequestHead::new(&parts.method, &parts.uri, &parts.headers);
     let token = match guard.protector.extract_token(head, form.as_deref()) {
         Ok(token) => token,
-        Err(error) => return guard.refuse(Refusal::Bearer(error)),
+        Err(error) => return guard.refuse(error),
     };
     match guard.validate(&token).await {
         Ok(info) => {

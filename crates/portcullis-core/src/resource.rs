@@ -152,6 +152,9 @@ pub enum BearerError {
     InvalidRequest(&'static str),
     /// Unknown, expired or revoked token: `401 invalid_token`.
     InvalidToken,
+    /// A valid token whose audience is another resource (RFC 8707, RFC 9728): `401
+    /// invalid_token`, saying so.
+    WrongAudience,
     /// The token lacks a required scope: `403 insufficient_scope`.
     InsufficientScope(Scope),
     /// The validator failed: `500`.
@@ -173,6 +176,12 @@ impl BearerError {
                 StatusCode::UNAUTHORIZED,
                 Some("invalid_token"),
                 "the access token is invalid, expired or revoked",
+                None,
+            ),
+            Self::WrongAudience => (
+                StatusCode::UNAUTHORIZED,
+                Some("invalid_token"),
+                "the access token is not meant for this resource",
                 None,
             ),
             Self::InsufficientScope(scope) => (
@@ -207,7 +216,7 @@ impl BearerError {
         let logged = match &self {
             Self::Missing => None,
             Self::InvalidRequest(_) => Some(crate::error::ErrorCode::InvalidRequest),
-            Self::InvalidToken => Some(crate::error::ErrorCode::InvalidToken),
+            Self::InvalidToken | Self::WrongAudience => Some(crate::error::ErrorCode::InvalidToken),
             Self::InsufficientScope(_) => Some(crate::error::ErrorCode::InsufficientScope),
             Self::ServerError => Some(crate::error::ErrorCode::ServerError),
         };
@@ -223,7 +232,9 @@ impl BearerError {
     }
 }
 
-fn quote_safe(value: &str) -> String {
+/// `value` made safe inside an RFC 7230 quoted-string of a challenge: quotes,
+/// backslashes and control characters dropped.
+pub fn quote_safe(value: &str) -> String {
     value
         .chars()
         .filter(|c| *c != '"' && *c != '\\' && !c.is_control())

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extras::Extras;
 use crate::error::OAuthError;
-use crate::redirect_uri::{redirect_uri_matches, redirect_uri_matches_with, RedirectUriMatching};
+use crate::redirect_uri::{redirect_uri_matches_with, RedirectUriMatching};
 use crate::scope::Scope;
 use crate::secret::verify_secret;
 
@@ -68,7 +68,7 @@ pub trait Client: Send + Sync {
     fn allowed_scope(&self, requested: &Scope) -> Scope;
 
     /// True when `redirect_uri` is registered for this client. Compare exactly (see
-    /// [`redirect_uri_matches`]), never by substring or prefix.
+    /// [`redirect_uri_matches`](crate::redirect_uri::redirect_uri_matches)), never by substring or prefix.
     fn check_redirect_uri(&self, redirect_uri: &str) -> bool;
 
     /// Like [`check_redirect_uri`](Self::check_redirect_uri), with the server's
@@ -511,9 +511,7 @@ impl Client for ClientRecord {
     }
 
     fn check_redirect_uri(&self, redirect_uri: &str) -> bool {
-        self.redirect_uris
-            .iter()
-            .any(|registered| redirect_uri_matches(registered, redirect_uri))
+        self.check_redirect_uri_with(redirect_uri, RedirectUriMatching::default())
     }
 
     fn check_redirect_uri_with(&self, redirect_uri: &str, matching: RedirectUriMatching) -> bool {
