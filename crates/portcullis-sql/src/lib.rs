@@ -352,16 +352,18 @@ impl SqlStore {
     }
 
     /// Registers a client dynamically (RFC 7591): as [`insert_client`](Self::insert_client),
-    /// with the hash of its registration access token (RFC 7592 §1.1), which makes it
+    /// registered at `now`, with the hash of its registration access token (RFC 7592
+    /// §1.1), which makes it
     /// readable, changeable and deletable at its registration client URI, and subject
     /// to the removal of unused registrations ([`stale_registrations`](Self::stale_registrations)).
     pub async fn insert_registered_client(
         &self,
         client: &ClientRecord,
         registration_token_hash: &str,
+        now: i64,
     ) -> Result<(), SqlError> {
         self.repository
-            .insert_registered_client(client, registration_token_hash, now_seconds())
+            .insert_registered_client(client, registration_token_hash, now)
             .await
     }
 
