@@ -19,7 +19,11 @@ static KEYS: LazyLock<KeySet> = LazyLock::new(|| {
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(token) = std::str::from_utf8(data) {
-        let _ = jose::verify(token, &KEYS, &Validation::new(1_900_000_000).skip_audience());
+        let _ = jose::verify(
+            token,
+            &KEYS,
+            &Validation::new(1_900_000_000).skip_audience(),
+        );
     }
     if let Ok(set) = serde_json::from_slice::<JwkSet>(data) {
         let _ = KeySet::from_jwk_set(&aws_lc_rs::provider(), &set, &Algorithm::ALL);

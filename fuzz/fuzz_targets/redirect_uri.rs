@@ -5,8 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use portcullis_core::redirect_uri::{
-    is_safe_redirect_target, redirect_uri_matches, redirect_uri_matches_with, validate_redirect_uri,
-    RedirectUriMatching,
+    is_safe_redirect_target, redirect_uri_matches, redirect_uri_matches_with,
+    validate_redirect_uri, RedirectUriMatching,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
     let (registered, requested) = text.split_once('\n').unwrap_or((text, text));
     let valid = validate_redirect_uri(registered).is_ok();
     if valid {
-        assert!(redirect_uri_matches(registered, registered), "{registered:?}");
+        assert!(
+            redirect_uri_matches(registered, registered),
+            "{registered:?}"
+        );
         assert!(is_safe_redirect_target(registered), "{registered:?}");
     }
     let exact = redirect_uri_matches(registered, requested);

@@ -44,8 +44,8 @@ fuzz_target!(|data: &[u8]| {
         Some(at) => (&data[..at], &data[at + 1..]),
         None => (&data[..0], data),
     };
-    let mut request = http::Request::post("/token")
-        .header("content-type", "application/x-www-form-urlencoded");
+    let mut request =
+        http::Request::post("/token").header("content-type", "application/x-www-form-urlencoded");
     if let Ok(value) = http::HeaderValue::from_bytes(header) {
         if !header.is_empty() {
             request = request.header("authorization", value);
