@@ -665,3 +665,297 @@ impl<S: ClientStore + AssertionReplayStore> ClientAuthenticator<S> for ClientSec
         HmacAlgorithm::ALL.map(HmacAlgorithm::name).to_vec()
     }
 }
+
+#[cfg(all(test, feature = "aws-lc-rs"))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use super::*;
+    use crate::jose::Signer;
+    use crate::{
+        ClientAuthentication, ClientRecord, EndpointName, ErrorCode, ManualClock, MemoryStore,
+    };
+
+    const ISSUER: &str = "https://as.example";
+    const TOKEN_URL: &str = "https://as.example/token";
+    const START: i64 = 1_800_000_000;
+
+    fn request(form: &[(&str, &str)]) -> (OAuthRequest, Params) {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = http::Request::post("/token")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(Bytes::from(body))
+            .unwrap();
+        let params = Params::from_form(&request).unwrap();
+        (request, params)
+    }
+
+    fn claims(client_id: &str, now: i64, jti: &str) -> Value {
+        json!({"iss": client_id, "sub": client_id, "aud": TOKEN_URL, "iat": now, "exp": now + 60, "jti": jti})
+    }
+
+    /// Serves a JWK Set that the test changes, counting fetches; fails while `failing`.
+    struct TestFetcher {
+        body: Mutex<String>,
+        fetches: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl JwksFetcher for TestFetcher {
+        async fn fetch_jwks(&self, _url: &str) -> Result<Vec<u8>, String> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            let body = self.body.lock().unwrap().clone();
+            if body.is_empty() {
+                return Err("connection refused".into());
+            }
+            Ok(body.into_bytes())
+        }
+    }
+
+    fn set_of(keys: &[&Signer]) -> String {
+        serde_json::to_string(&JwkSet::new(keys.iter().map(|k| k.public_jwk()).collect())).unwrap()
+    }
+
+    struct Setup {
+        store: MemoryStore,
+        clock: Arc<ManualClock>,
+        registry: ClientAuthentication<MemoryStore>,
+        fetcher: Arc<TestFetcher>,
+    }
+
+    /// Secrets kept in the clear in the extras member `test_secret`.
+    struct PlainSecrets;
+
+    impl ClientSecretSource for PlainSecrets {
+        fn client_secret(&self, client: &dyn Client) -> Result<Option<Vec<u8>>, OAuthError> {
+            Ok(client
+                .metadata()
+                .extras
+                .get_raw("test_secret")
+                .and_then(Value::as_str)
+                .map(|s| s.as_bytes().to_vec()))
+        }
+    }
+
+    fn setup() -> Setup {
+        let clock = Arc::new(ManualClock::new(START));
+        let config = JwtClientAuthConfig::new(ISSUER, clock.clone())
+            .with_endpoint_url(EndpointName::TOKEN, TOKEN_URL);
+        let fetcher = Arc::new(TestFetcher {
+            body: Mutex::new(String::new()),
+            fetches: AtomicUsize::new(0),
+        });
+        let mut registry = ClientAuthentication::default();
+        registry
+            .add(
+                PrivateKeyJwt::new(config.clone(), jose::aws_lc_rs::provider())
+                    .with_fetcher(fetcher.clone())
+                    .with_min_refetch_interval(10)
+                    .with_cache_lifetime(100),
+            )
+            .add(ClientSecretJwt::new(config, Arc::new(PlainSecrets)));
+        Setup {
+            store: MemoryStore::new(),
+            clock,
+            registry,
+            fetcher,
+        }
+    }
+
+    impl Setup {
+        async fn authenticate(&self, assertion: &str) -> Result<ClientRecord, OAuthError> {
+            let (request, params) = request(&[
+                ("client_assertion_type", JWT_BEARER_ASSERTION_TYPE),
+                ("client_assertion", assertion),
+            ]);
+            self.registry
+                .authenticate(&self.store, &request, &params, EndpointName::TOKEN)
+                .await
+        }
+    }
+
+    fn description(error: &OAuthError) -> String {
+        error.description().to_owned()
+    }
+
+    #[tokio::test]
+    async fn private_key_jwt_inline_keys_replay_and_lifetime() {
+        let setup = setup();
+        let key = Signer::generate(&jose::aws_lc_rs::provider(), Algorithm::Es256).unwrap();
+        let mut metadata = crate::ClientMetadata::new();
+        metadata.jwks = Some(serde_json::from_str(&set_of(&[&key])).unwrap());
+        setup
+            .store
+            .insert_client(
+                ClientRecord::new("app")
+                    .with_auth_method(AuthMethod::PRIVATE_KEY_JWT)
+                    .with_metadata(metadata),
+            )
+            .unwrap();
+        let assertion = key.sign(None, &claims("app", START, "1")).unwrap();
+        assert_eq!(
+            setup.authenticate(&assertion).await.unwrap().client_id,
+            "app"
+        );
+        let replay = setup.authenticate(&assertion).await.unwrap_err();
+        assert_eq!(replay.code(), ErrorCode::InvalidClient);
+        assert!(description(&replay).contains("used before"));
+        // Still refused just before the record (exp plus the leeway) expires...
+        setup
+            .clock
+            .advance(60 + JwtClientAuthConfig::DEFAULT_LEEWAY - 1);
+        assert!(setup.authenticate(&assertion).await.is_err());
+        // A lifetime over the bound, with or without iat.
+        let now = setup.clock.now();
+        let mut long = claims("app", now, "2");
+        long["exp"] = json!(now + JwtClientAuthConfig::DEFAULT_MAX_LIFETIME + 1);
+        let error = setup
+            .authenticate(&key.sign(None, &long).unwrap())
+            .await
+            .unwrap_err();
+        assert!(description(&error).contains("lives too long"), "{error:?}");
+        long.as_object_mut().unwrap().remove("iat");
+        long["exp"] = json!(now + JwtClientAuthConfig::DEFAULT_MAX_LIFETIME + 31 + 1);
+        let error = setup
+            .authenticate(&key.sign(None, &long).unwrap())
+            .await
+            .unwrap_err();
+        assert!(description(&error).contains("lives too long"), "{error:?}");
+        // Exactly the bound is fine.
+        let mut bounded = claims("app", now, "3");
+        bounded["exp"] = json!(now + JwtClientAuthConfig::DEFAULT_MAX_LIFETIME);
+        setup
+            .authenticate(&key.sign(None, &bounded).unwrap())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn jwks_uri_is_cached_refetched_on_unknown_kid_at_most_so_often_and_failures_are_not_cached(
+    ) {
+        let setup = setup();
+        let provider = jose::aws_lc_rs::provider();
+        let old = Signer::generate(&provider, Algorithm::Es256).unwrap();
+        let new = Signer::generate(&provider, Algorithm::EdDsa).unwrap();
+        let mut metadata = crate::ClientMetadata::new();
+        metadata.jwks_uri = Some("https://client.example/jwks".into());
+        setup
+            .store
+            .insert_client(
+                ClientRecord::new("app")
+                    .with_auth_method(AuthMethod::PRIVATE_KEY_JWT)
+                    .with_metadata(metadata),
+            )
+            .unwrap();
+        let fetches = || setup.fetcher.fetches.load(Ordering::SeqCst);
+        let mut jti = 0;
+        let mut next = |key: &Signer| {
+            jti += 1;
+            key.sign(None, &claims("app", setup.clock.now(), &jti.to_string()))
+                .unwrap()
+        };
+        // Unreachable: refused, and nothing is cached.
+        assert!(setup.authenticate(&next(&old)).await.is_err());
+        assert!(setup.authenticate(&next(&old)).await.is_err());
+        assert_eq!(fetches(), 2);
+        *setup.fetcher.body.lock().unwrap() = set_of(&[&old]);
+        setup.authenticate(&next(&old)).await.unwrap();
+        setup.authenticate(&next(&old)).await.unwrap();
+        assert_eq!(fetches(), 3, "cached");
+        // Rotated: an unknown kid refetches, but not within the interval.
+        *setup.fetcher.body.lock().unwrap() = set_of(&[&new]);
+        let error = setup.authenticate(&next(&new)).await.unwrap_err();
+        assert!(description(&error).contains("no key"), "{error:?}");
+        assert_eq!(fetches(), 3);
+        setup.clock.advance(10);
+        setup.authenticate(&next(&new)).await.unwrap();
+        assert_eq!(fetches(), 4);
+        // The cache lifetime runs out: fetched again.
+        setup.clock.advance(100);
+        setup.authenticate(&next(&new)).await.unwrap();
+        assert_eq!(fetches(), 5);
+    }
+
+    #[tokio::test]
+    async fn client_secret_jwt_and_algorithm_rules() {
+        let setup = setup();
+        let mut metadata = crate::ClientMetadata::new();
+        metadata
+            .extras
+            .insert_raw("test_secret", json!("s3cret-s3cret-s3cret-s3cret-s3cret"));
+        metadata.token_endpoint_auth_signing_alg = Some("HS384".into());
+        setup
+            .store
+            .insert_client(
+                ClientRecord::new("hmac")
+                    .with_auth_method(AuthMethod::CLIENT_SECRET_JWT)
+                    .with_metadata(metadata),
+            )
+            .unwrap();
+        let secret = b"s3cret-s3cret-s3cret-s3cret-s3cret";
+        let good = HmacAlgorithm::Hs384
+            .sign(secret, None, &claims("hmac", START, "a"))
+            .unwrap();
+        setup.authenticate(&good).await.unwrap();
+        let wrong = HmacAlgorithm::Hs384
+            .sign(b"wrong", None, &claims("hmac", START, "b"))
+            .unwrap();
+        assert!(description(&setup.authenticate(&wrong).await.unwrap_err()).contains("signature"));
+        let other_alg = HmacAlgorithm::Hs256
+            .sign(secret, None, &claims("hmac", START, "c"))
+            .unwrap();
+        assert!(
+            description(&setup.authenticate(&other_alg).await.unwrap_err())
+                .contains("token_endpoint_auth_signing_alg HS384")
+        );
+        // An asymmetric assertion for this client goes to private_key_jwt, which this
+        // client may not use.
+        let key = Signer::generate(&jose::aws_lc_rs::provider(), Algorithm::Es256).unwrap();
+        let error = setup
+            .authenticate(&key.sign(None, &claims("hmac", START, "d")).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::InvalidClient);
+        // verify_hmac refuses none and algorithms outside its list.
+        let validation = Validation::new(START).with_audience([TOKEN_URL]);
+        assert_eq!(
+            jose::verify_hmac(&good, secret, &[HmacAlgorithm::Hs256], &validation).unwrap_err(),
+            JoseError::AlgorithmNotAllowed("HS384".into())
+        );
+        let b64 = crate::jose::b64();
+        use base64::Engine as _;
+        let unsigned = format!(
+            "{}.{}.",
+            b64.encode(br#"{"alg":"none"}"#),
+            b64.encode(serde_json::to_vec(&claims("hmac", START, "e")).unwrap())
+        );
+        assert_eq!(
+            jose::verify_hmac(&unsigned, secret, &HmacAlgorithm::ALL, &validation).unwrap_err(),
+            JoseError::AlgNone
+        );
+        // And the metadata lists both methods' algorithms once each.
+        let algorithms = setup.registry.signing_algorithms(EndpointName::TOKEN);
+        for alg in ["ES256", "RS256", "EdDSA", "HS256", "HS512"] {
+            assert!(algorithms.contains(&alg), "{algorithms:?}");
+        }
+        assert_eq!(
+            setup.registry.methods(EndpointName::TOKEN),
+            [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+                "private_key_jwt",
+                "client_secret_jwt"
+            ]
+        );
+    }
+}
