@@ -320,6 +320,28 @@ impl AuthorizationRequestStore for MemoryStore {
     }
 }
 
+#[async_trait]
+impl AssertionReplayStore for MemoryStore {
+    async fn record_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        // Expired entries go as new ones come, so the map stays bounded by the
+        // assertions still valid.
+        inner.assertions.retain(|_, expires| *expires > now);
+        let key = (client_id.to_owned(), jti.to_owned());
+        if inner.assertions.contains_key(&key) {
+            return Ok(false);
+        }
+        inner.assertions.insert(key, expires_at);
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -375,27 +397,5 @@ mod tests {
             !shown.contains("alice") && !shown.contains("hunter2"),
             "{shown}"
         );
-    }
-}
-
-#[async_trait]
-impl AssertionReplayStore for MemoryStore {
-    async fn record_assertion(
-        &self,
-        client_id: &str,
-        jti: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let mut inner = self.lock()?;
-        // Expired entries go as new ones come, so the map stays bounded by the
-        // assertions still valid.
-        inner.assertions.retain(|_, expires| *expires > now);
-        let key = (client_id.to_owned(), jti.to_owned());
-        if inner.assertions.contains_key(&key) {
-            return Ok(false);
-        }
-        inner.assertions.insert(key, expires_at);
-        Ok(true)
     }
 }

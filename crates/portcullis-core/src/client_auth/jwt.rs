@@ -562,7 +562,7 @@ impl<S: ClientStore + AssertionReplayStore> ClientAuthenticator<S> for PrivateKe
     /// those are [`ClientSecretJwt`]'s.
     fn presented(&self, _request: &OAuthRequest, params: &Params) -> bool {
         (params.contains("client_assertion") || params.contains("client_assertion_type"))
-            && !assertion_alg(params).is_some_and(|alg| HmacAlgorithm::from_name(&alg).is_some())
+            && assertion_alg(params).is_none_or(|alg| HmacAlgorithm::from_name(&alg).is_none())
     }
 
     async fn authenticate(

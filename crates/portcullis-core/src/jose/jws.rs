@@ -455,6 +455,9 @@ pub fn verify(
     })
 }
 
+/// A JWS header and claims, decoded but not verified ([`unverified_parts`]).
+pub type UnverifiedParts = (Map<String, Value>, Map<String, Value>);
+
 /// The header and claims of the compact JWS `token`, decoded (strictly, and within the
 /// sizes of `validation`) but **not verified**: only to learn which key or secret
 /// verifies it (a client assertion names its client in `iss`). Trust nothing in them
@@ -462,7 +465,7 @@ pub fn verify(
 pub fn unverified_parts(
     token: &str,
     validation: &Validation,
-) -> Result<(Map<String, Value>, Map<String, Value>), JoseError> {
+) -> Result<UnverifiedParts, JoseError> {
     let (header_b64, payload_b64, _) = split_compact(token, validation)?;
     let header = parse_object(&decode_segment(header_b64, "header")?)
         .map_err(|e| JoseError::Malformed(format!("header: {e}")))?;

@@ -67,8 +67,8 @@ pub use error::JoseError;
 pub use hmac::HmacAlgorithm;
 pub use jwk::{Jwk, JwkSet};
 pub use jws::{
-    unverified_parts, verify, verify_hmac, KeySet, Signer, Validation, VerifiedJwt,
-    VerifyingKeyEntry,
+    unverified_parts, verify, verify_hmac, KeySet, Signer, UnverifiedParts, Validation,
+    VerifiedJwt, VerifyingKeyEntry,
 };
 pub use provider::{CryptoProvider, JwsAlgorithm, SigningKey, VerifyingKey};
 

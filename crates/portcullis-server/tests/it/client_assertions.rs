@@ -993,7 +993,7 @@ fn registration_of_jwt_clients_is_validated() {
     );
     refused(
         ClientRegistration {
-            jwks: Some(public.clone()),
+            jwks: Some(public),
             token_endpoint_auth_signing_alg: Some("HS256".into()),
             ..base("private_key_jwt")
         },
