@@ -5,7 +5,7 @@
 //! form-urlencoded first, §2.3.1), `client_secret_post` (both in the body) and `none`
 //! (a public client sends only its client_id). JWT assertions (RFC 7523 §2.2, OpenID
 //! Connect Core §9) are two more, registered when wanted: [`PrivateKeyJwt`] and
-//! [`ClientSecretJwt`] (see [`jwt`](self::jwt) for what they check); mutual TLS
+//! [`ClientSecretJwt`] (see [`jwt`] for what they check); mutual TLS
 //! (RFC 8705) would plug in the same way. Each says whether a request
 //! presents its kind of credentials; exactly one may (a request that uses more than one
 //! method is refused, §2.3). The client decides which method it may use where, and
