@@ -20,7 +20,9 @@
 //!   the client registered `token_endpoint_auth_signing_alg`, that one only;
 //! - the signature verifies with a key of the client's `jwks` or `jwks_uri`
 //!   (`private_key_jwt`; fetched through a [`JwksFetcher`], cached, fetched again once
-//!   on an unknown `kid`), or the MAC with its secret ([`ClientSecretSource`]).
+//!   on an unknown `kid` — not more often than every few seconds, nor after a failed
+//!   fetch, which is never cached as keys), or the MAC with its secret
+//!   ([`ClientSecretSource`]).
 //!
 //! Anything else is `invalid_client`; a request missing a parameter or naming another
 //! assertion type is `invalid_request`.
@@ -336,6 +338,10 @@ struct CachedKeys {
 /// size and lifetime; failures are never kept.
 struct JwksCache {
     entries: Mutex<HashMap<(String, String), CachedKeys>>,
+    /// When a fetch last failed, by (client_id, URL): no new attempt before
+    /// `min_refetch_interval` has passed, so a broken or slow `jwks_uri` is not
+    /// fetched on every request. Never keys.
+    failures: Mutex<HashMap<(String, String), i64>>,
     max_entries: usize,
     lifetime: i64,
     min_refetch_interval: i64,
@@ -350,7 +356,28 @@ impl JwksCache {
             .map(|cached| (cached.keys.clone(), cached.fetched_at))
     }
 
+    /// True when a fetch of `key` failed less than the refetch interval ago.
+    fn failed_recently(&self, key: &(String, String), now: i64) -> bool {
+        self.failures.lock().is_ok_and(|failures| {
+            failures
+                .get(key)
+                .is_some_and(|at| now - at < self.min_refetch_interval)
+        })
+    }
+
+    fn record_failure(&self, key: (String, String), now: i64) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.retain(|_, at| now - *at < self.min_refetch_interval);
+            if failures.len() < self.max_entries {
+                failures.insert(key, now);
+            }
+        }
+    }
+
     fn put(&self, key: (String, String), keys: Arc<JwkSet>, now: i64) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(&key);
+        }
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
@@ -415,6 +442,7 @@ impl PrivateKeyJwt {
             fetcher: None,
             cache: Arc::new(JwksCache {
                 entries: Mutex::new(HashMap::new()),
+                failures: Mutex::new(HashMap::new()),
                 max_entries: Self::DEFAULT_CACHE_ENTRIES,
                 lifetime: Self::DEFAULT_CACHE_LIFETIME,
                 min_refetch_interval: Self::DEFAULT_MIN_REFETCH_INTERVAL,
@@ -433,6 +461,7 @@ impl PrivateKeyJwt {
         if Arc::get_mut(&mut self.cache).is_none() {
             self.cache = Arc::new(JwksCache {
                 entries: Mutex::new(HashMap::new()),
+                failures: Mutex::new(HashMap::new()),
                 max_entries: self.cache.max_entries,
                 lifetime: self.cache.lifetime,
                 min_refetch_interval: self.cache.min_refetch_interval,
@@ -485,12 +514,20 @@ impl PrivateKeyJwt {
             );
             return Err(invalid("this server cannot fetch the client's jwks_uri"));
         };
+        let key = (client_id.to_owned(), url.to_owned());
+        if self.cache.failed_recently(&key, now) {
+            return Err(invalid(
+                "the client's jwks_uri cannot be fetched or read (it failed moments ago)",
+            ));
+        }
         let body = fetcher.fetch_jwks(url).await.map_err(|error| {
             tracing::warn!(client_id, %error, "cannot fetch the client's jwks_uri");
+            self.cache.record_failure(key.clone(), now);
             invalid("the client's jwks_uri cannot be fetched or read")
         })?;
         let set: JwkSet = serde_json::from_slice(&body).map_err(|error| {
             tracing::warn!(client_id, %error, "the client's jwks_uri is not a JWK Set");
+            self.cache.record_failure(key.clone(), now);
             invalid("the client's jwks_uri does not serve a JWK Set")
         })?;
         let set = Arc::new(set);
@@ -863,10 +900,15 @@ mod tests {
             key.sign(None, &claims("app", setup.clock.now(), &jti.to_string()))
                 .unwrap()
         };
-        // Unreachable: refused, and nothing is cached.
+        // Unreachable: refused, and nothing is cached as keys; not tried again within
+        // the refetch interval, then tried again.
         assert!(setup.authenticate(&next(&old)).await.is_err());
+        assert!(setup.authenticate(&next(&old)).await.is_err());
+        assert_eq!(fetches(), 1);
+        setup.clock.advance(10);
         assert!(setup.authenticate(&next(&old)).await.is_err());
         assert_eq!(fetches(), 2);
+        setup.clock.advance(10);
         *setup.fetcher.body.lock().unwrap() = set_of(&[&old]);
         setup.authenticate(&next(&old)).await.unwrap();
         setup.authenticate(&next(&old)).await.unwrap();
