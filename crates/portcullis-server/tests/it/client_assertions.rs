@@ -1056,3 +1056,73 @@ async fn metadata_lists_the_jwt_methods_and_algorithms() {
     drop(server);
     db.drop_db().await;
 }
+
+/// Dynamic registration (RFC 7591) of a private_key_jwt client with inline `jwks`: the
+/// keys are checked as the CLI's are (a private member refused), the client
+/// authenticates with its assertion; client_secret_jwt is not offered there.
+#[tokio::test]
+async fn dynamic_registration_of_a_private_key_jwt_client() {
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, |config| {
+        config.dynamic_registration.mode = "open".into();
+    })
+    .await;
+    let key = Signer::generate(&provider(), Algorithm::Es256).unwrap();
+    let jwks = serde_json::to_value(JwkSet::new(vec![key.public_jwk()])).unwrap();
+    let register = |body: Value| {
+        let url = server.url("/register");
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = register(json!({
+        "client_name": "Key client",
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_signing_alg": "ES256",
+        "jwks": jwks,
+    }))
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["client_secret"].is_null(), "{body}");
+    let client_id = body["client_id"].as_str().unwrap().to_owned();
+    let answer = token_with(
+        &server,
+        &sign(&key, &claims(&client_id, &server.url("/token"))),
+    )
+    .await;
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    let mut private = jwks.clone();
+    private["keys"][0]["d"] = json!("c2VjcmV0");
+    let (status, body) = register(json!({
+        "client_name": "Key client",
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": private,
+    }))
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("private member"),
+        "{body}"
+    );
+    let (status, body) = register(json!({
+        "client_name": "HMAC client",
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "client_secret_jwt",
+    }))
+    .await;
+    assert_eq!(status, 400, "{body}");
+    drop(server);
+    db.drop_db().await;
+}
