@@ -223,6 +223,10 @@ pub struct TokenConfig {
     /// without any `resource` to a client that has no `--audience` of its own; unset:
     /// such tokens name no audience.
     pub default_resource: Option<String>,
+    /// The longest a client assertion (`private_key_jwt`, `client_secret_jwt`, RFC
+    /// 7523) may live, seconds from `iat` (or now) to `exp`; its `jti` is remembered
+    /// that long.
+    pub client_assertion_max_lifetime: i64,
 }
 
 impl Default for TokenConfig {
@@ -238,6 +242,7 @@ impl Default for TokenConfig {
             access_token_format: "opaque".into(),
             id_token_lifetime: 3600,
             default_resource: None,
+            client_assertion_max_lifetime: 300,
         }
     }
 }
@@ -677,6 +682,7 @@ impl Config {
             "signing_key_refresh",
             "signing_key_rotation",
             "signing_key_retention",
+            "client_assertion_max_lifetime",
             "registration",
             "registration_scopes",
             "registration_rate_limit",
@@ -749,6 +755,10 @@ impl Config {
                 sign_in.authorization_request_lifetime,
             ),
             ("login_max_delay", sign_in.login_max_delay),
+            (
+                "client_assertion_max_lifetime",
+                tokens.client_assertion_max_lifetime,
+            ),
             (
                 "registration_unclaimed_lifetime",
                 self.dynamic_registration.registration_unclaimed_lifetime,

@@ -318,6 +318,7 @@ pub fn authorization_server(
         clock,
         config.fetch_policy(),
         kek,
+        config.tokens.client_assertion_max_lifetime,
     );
     server
 }

@@ -1126,3 +1126,41 @@ async fn dynamic_registration_of_a_private_key_jwt_client() {
     drop(server);
     db.drop_db().await;
 }
+
+/// `client_assertion_max_lifetime` bounds how long an assertion may live: an
+/// hour-long one (what Authlib signs by default) is refused under the default 300
+/// seconds and accepted when the setting allows an hour; `0` is refused at start.
+#[tokio::test]
+async fn the_assertion_lifetime_bound_is_a_setting() {
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    let key = Signer::generate(&provider(), Algorithm::Es256).unwrap();
+    store
+        .insert_client(&jwt_client("hour", "private_key_jwt", inline_jwks(&[&key])))
+        .await
+        .unwrap();
+    let hour_long = |aud: &str| {
+        let mut claims = claims("hour", aud);
+        claims["exp"] = json!(now() + 3600);
+        claims
+    };
+    let strict = TestServer::start_on(&db, store.clone(), |_| {}).await;
+    assert_refused(
+        &token_with(&strict, &sign(&key, &hour_long(&strict.url("/token")))).await,
+        401,
+        "invalid_client",
+        "at most 300 seconds",
+    );
+    let lenient = TestServer::start_on(&db, store, |config| {
+        config.tokens.client_assertion_max_lifetime = 3600;
+    })
+    .await;
+    let (status, body) =
+        token_with(&lenient, &sign(&key, &hour_long(&lenient.url("/token")))).await;
+    assert_eq!(status, 200, "{body}");
+    let mut zero = portcullis_server::Config::default();
+    zero.tokens.client_assertion_max_lifetime = 0;
+    let error = zero.validate().unwrap_err().to_string();
+    assert!(error.contains("client_assertion_max_lifetime"), "{error}");
+    db.drop_db().await;
+}
