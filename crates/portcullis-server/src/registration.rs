@@ -404,9 +404,10 @@ pub fn registration_response(
     Value::Object(document)
 }
 
-/// True when `method` authenticates with a shared secret the server issues.
+/// True when `method` authenticates with a shared secret the server issues: the
+/// secret methods, and `client_secret_jwt` (whose secret is kept sealed as well).
 pub fn uses_secret(method: &str) -> bool {
-    AuthMethod::is_secret_method(method)
+    AuthMethod::is_secret_method(method) || method == AuthMethod::CLIENT_SECRET_JWT
 }
 
 #[cfg(test)]
