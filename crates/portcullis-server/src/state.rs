@@ -47,7 +47,7 @@ struct Inner {
     throttle: Throttle,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
-    registration_limiter: crate::routes::registration::RegistrationLimiter,
+    registration_limiter: crate::registration::RegistrationLimiter,
 }
 
 /// Why the application could not be built.
@@ -144,7 +144,7 @@ impl AppState {
     }
 
     /// Counts open registrations per address (`registration_rate_limit`).
-    pub fn registration_limiter(&self) -> &crate::routes::registration::RegistrationLimiter {
+    pub fn registration_limiter(&self) -> &crate::registration::RegistrationLimiter {
         &self.inner.registration_limiter
     }
 
@@ -267,7 +267,7 @@ pub fn authorization_server(
             format!(
                 "{}{}",
                 config.issuer().trim_end_matches('/'),
-                crate::routes::registration::REGISTRATION_PATH
+                crate::registration::REGISTRATION_PATH
             ),
         );
     }

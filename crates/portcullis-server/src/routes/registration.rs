@@ -25,9 +25,7 @@
 // that is not hot: their size does not matter.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
@@ -44,11 +42,8 @@ use serde_json::{json, Value};
 
 use crate::clients;
 use crate::config::RegistrationConfig;
-use crate::registration::{self, Policy, Refusal, MAX_METADATA_BYTES};
+use crate::registration::{self, Policy, Refusal, MAX_METADATA_BYTES, REGISTRATION_PATH};
 use crate::state::AppState;
-
-/// The registration endpoint's path.
-pub const REGISTRATION_PATH: &str = "/register";
 
 /// The registration routes, when registration is enabled.
 pub fn routes() -> Router<AppState> {
@@ -70,35 +65,6 @@ pub fn routes() -> Router<AppState> {
                     crate::routes::cors::cors,
                 )),
         )
-}
-
-/// Counts the registrations each address made without an initial access token in the
-/// current hour, for `registration_rate_limit`. Per instance, in memory.
-#[derive(Debug, Default)]
-pub struct RegistrationLimiter(Mutex<HashMap<String, (i64, u32)>>);
-
-/// How many addresses the limiter remembers before it forgets the oldest windows.
-const LIMITER_ENTRIES: usize = 100_000;
-
-impl RegistrationLimiter {
-    /// Counts a registration from `ip` at `now`: `Err(seconds to wait)` when the
-    /// address already made `limit` this hour.
-    pub fn count(&self, ip: IpAddr, now: i64, limit: u32) -> Result<(), i64> {
-        let key = crate::throttle::address_key(ip);
-        let mut windows = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() >= LIMITER_ENTRIES {
-            windows.retain(|_, (start, _)| now - *start < 3600);
-        }
-        let window = windows.entry(key).or_insert((now, 0));
-        if now - window.0 >= 3600 {
-            *window = (now, 0);
-        }
-        if window.1 >= limit {
-            return Err((window.0 + 3600 - now).max(1));
-        }
-        window.1 += 1;
-        Ok(())
-    }
 }
 
 /// A JSON answer that is never cached (RFC 7591 §3.2.1: it carries secrets).
