@@ -17,6 +17,11 @@ impl ClientStore for SqlStore {
     type Client = ClientRecord;
 
     async fn find_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        if let Some(resolver) = &self.url_clients {
+            if crate::url_clients::is_url_client_id(client_id) {
+                return resolver.resolve_client(self, client_id).await;
+            }
+        }
         Ok(self.find_client_cached(client_id).await?)
     }
 }
