@@ -29,7 +29,8 @@
 //!
 //! A document that passes is kept as a row of the `clients` table (marked with the
 //! member [`MARKER`]), because tokens, codes and consents refer to that table; the row
-//! is rewritten when the document changes. A row of that `client_id` that is not so
+//! is rewritten when the document changes. At most [`MAX_NEW_CLIENTS_PER_HOUR`] new
+//! rows are made per instance and hour. A row of that `client_id` that is not so
 //! marked — a client an operator registered by hand under a URL — wins, and nothing
 //! is fetched for it.
 //!
@@ -74,6 +75,17 @@ pub const MAX_LIFETIME: i64 = 24 * 3600;
 pub const DEFAULT_LIFETIME: i64 = 300;
 /// How long a refusal is answered again without fetching, seconds.
 pub const RETRY_AFTER: i64 = 10;
+/// The most clients first seen through their documents (each a new row of the
+/// `clients` table) per instance and hour: anyone can publish documents under
+/// endless URLs, and the table must not grow without bound as fast as they are sent.
+pub const MAX_NEW_CLIENTS_PER_HOUR: u32 = 1_000;
+/// The authentication methods of a shared secret, which a client known by its
+/// document cannot have: refused in a document.
+pub const SHARED_SECRET_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+];
 /// The member (in the client's stored metadata) that marks a client made from a
 /// client ID metadata document.
 pub const MARKER: &str = "client_id_metadata_document";
@@ -84,7 +96,7 @@ pub const MARKER: &str = "client_id_metadata_document";
 #[error("{description}")]
 pub struct DocumentError {
     /// `client_id`, `address`, `fetch`, `redirect`, `status`, `too_large`,
-    /// `not_json`, `mismatch` or `refused`.
+    /// `not_json`, `mismatch`, `refused` or `rate_limited`.
     pub kind: &'static str,
     /// What is wrong, naming the URL or the member.
     pub description: String,
@@ -256,6 +268,32 @@ pub struct ClientDocuments {
     clock: Arc<dyn Clock>,
     kept: Mutex<HashMap<String, Kept>>,
     refused: Mutex<HashMap<String, (DocumentError, i64)>>,
+    new_clients: Mutex<NewClients>,
+}
+
+/// How many clients were first stored in the hour that began at `since`.
+#[derive(Debug, Default)]
+struct NewClients {
+    since: i64,
+    count: u32,
+}
+
+impl NewClients {
+    /// Counts one more new client at `now`: false when the hour's allowance
+    /// ([`MAX_NEW_CLIENTS_PER_HOUR`]) is spent.
+    fn admit(&mut self, now: i64) -> bool {
+        if now >= self.since.saturating_add(3600) || now < self.since {
+            *self = NewClients {
+                since: now,
+                count: 0,
+            };
+        }
+        if self.count >= MAX_NEW_CLIENTS_PER_HOUR {
+            return false;
+        }
+        self.count += 1;
+        true
+    }
 }
 
 impl std::fmt::Debug for ClientDocuments {
@@ -291,6 +329,7 @@ impl ClientDocuments {
             clock,
             kept: Mutex::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
+            new_clients: Mutex::new(NewClients::default()),
         })
     }
 
@@ -328,7 +367,21 @@ impl ClientDocuments {
                 return Ok(client.clone());
             }
         }
-        match self.fetch(client_id, now).await {
+        let fetched = self.fetch(client_id, now).await.and_then(|found| {
+            if stored.is_some() || self.admit_new_client(now) {
+                Ok(found)
+            } else {
+                Err(DocumentError::new(
+                    "rate_limited",
+                    format!(
+                        "the client ID metadata document {client_id} is not used now: more \
+                         than {MAX_NEW_CLIENTS_PER_HOUR} new clients came in the last hour; \
+                         try again later"
+                    ),
+                ))
+            }
+        });
+        match fetched {
             Ok((client, lifetime)) => {
                 if stored.as_ref() != Some(&client) {
                     save(store, &client, stored.is_some()).await?;
@@ -350,6 +403,13 @@ impl ClientDocuments {
                 Err(error.into())
             }
         }
+    }
+
+    fn admit_new_client(&self, now: i64) -> bool {
+        self.new_clients
+            .lock()
+            .map(|mut new| new.admit(now))
+            .unwrap_or(false)
     }
 
     fn kept(&self, client_id: &str, now: i64) -> Option<ClientRecord> {
@@ -523,7 +583,7 @@ impl ClientDocuments {
             None | Some(Value::Null) => {
                 members.insert("token_endpoint_auth_method".into(), "none".into());
             }
-            Some(Value::String(method)) if registration::uses_secret(method) => {
+            Some(Value::String(method)) if SHARED_SECRET_METHODS.contains(&method.as_str()) => {
                 return Err(refuse(format!(
                     "token_endpoint_auth_method {method} uses a shared secret, which a \
                      client identified by its metadata document cannot have; use {}",
@@ -668,6 +728,18 @@ mod tests {
             (EXPIRES, "Sun, 06 Nov 1994 09:49:37 GMT"),
         ]);
         assert_eq!(cache_lifetime(&both, now), 120, "max-age wins over Expires");
+    }
+
+    #[test]
+    fn new_clients_are_limited_per_hour() {
+        let mut new = NewClients::default();
+        let start = 1_700_000_000;
+        for _ in 0..MAX_NEW_CLIENTS_PER_HOUR {
+            assert!(new.admit(start));
+        }
+        assert!(!new.admit(start + 10), "the hour's allowance is spent");
+        assert!(!new.admit(start + 3599));
+        assert!(new.admit(start + 3600), "a new hour");
     }
 
     #[test]

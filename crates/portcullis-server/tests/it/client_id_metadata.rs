@@ -347,9 +347,19 @@ async fn redeem(
 
 #[tokio::test]
 async fn a_url_client_id_signs_in_with_code_and_pkce_and_its_document_is_cached() {
+    signs_in_with_a_url_client_id(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(pg_tests), ignore = "PORTCULLIS_TEST_POSTGRES_URL is not set")]
+async fn a_url_client_id_signs_in_on_postgres() {
+    signs_in_with_a_url_client_id(TestDb::postgres().await).await;
+}
+
+/// The whole flow of a client known by its document, on `db`.
+async fn signs_in_with_a_url_client_id(db: TestDb) {
     let documents = DocumentServer::start().await;
     let client_id = documents.document("/clients/app.json", serde_json::json!({}));
-    let db = TestDb::sqlite();
     let server = TestServer::start(&db, documents_on).await;
 
     for path in [
@@ -433,7 +443,7 @@ async fn a_no_store_document_is_fetched_again_for_each_request() {
 }
 
 #[tokio::test]
-async fn a_document_with_max_age_is_kept_that_long() {
+async fn a_document_with_max_age_is_kept_that_long_and_then_read_again() {
     let documents = DocumentServer::start().await;
     let url = documents.url("/clients/aged.json");
     let document = serde_json::json!({
@@ -446,7 +456,8 @@ async fn a_document_with_max_age_is_kept_that_long() {
     let db = TestDb::sqlite();
     let store = seed(&db).await;
     let clock = Arc::new(portcullis_core::ManualClock::new(1_900_000_000));
-    let server = TestServer::start_with_clock(&db, store, documents_on, clock.clone()).await;
+    let server =
+        TestServer::start_with_clock(&db, store.clone(), documents_on, clock.clone()).await;
     let (challenge, _) = oauth2::PkceCodeChallenge::new_random_sha256();
     let first = browser()
         .get(authorize_url(&server.base, &url, challenge.as_str()))
@@ -461,6 +472,13 @@ async fn a_document_with_max_age_is_kept_that_long() {
         .await
         .unwrap();
     assert_eq!(documents.hits("/clients/aged.json"), 1, "kept for max-age");
+    let stored = store.get_client(&url).await.unwrap().unwrap();
+    assert_eq!(stored.client_name, "Client at 127.0.0.1");
+    // The document changes; the stored client follows once it is read again.
+    let changed = serde_json::json!({
+        "client_id": url, "client_name": "Renamed", "redirect_uris": [CALLBACK],
+    });
+    documents.serve("/clients/aged.json", Reply::json(changed));
     clock.advance(2);
     browser()
         .get(authorize_url(&server.base, &url, challenge.as_str()))
@@ -472,6 +490,8 @@ async fn a_document_with_max_age_is_kept_that_long() {
         2,
         "fetched again after max-age"
     );
+    let stored = store.get_client(&url).await.unwrap().unwrap();
+    assert_eq!(stored.client_name, "Renamed");
     db.drop_db().await;
 }
 
@@ -560,6 +580,10 @@ async fn unusable_documents_are_an_error_page_and_invalid_client_at_the_token_en
         "/post.json",
         serde_json::json!({"token_endpoint_auth_method": "client_secret_post"}),
     );
+    let jwt_method = documents.document(
+        "/jwt.json",
+        serde_json::json!({"token_endpoint_auth_method": "client_secret_jwt"}),
+    );
     let with_secret = documents.document(
         "/secret.json",
         serde_json::json!({"client_secret": "s3cret"}),
@@ -591,6 +615,7 @@ async fn unusable_documents_are_an_error_page_and_invalid_client_at_the_token_en
         (&other, "names another client_id"),
         (&secret_method, "shared secret"),
         (&post_method, "shared secret"),
+        (&jwt_method, "shared secret"),
         (&with_secret, "contains client_secret"),
         (&secret_expiry, "contains client_secret_expires_at"),
         (&bad_redirect, "redirect URI"),
@@ -701,6 +726,47 @@ async fn an_ordinary_client_id_never_reaches_the_resolver() {
         .unwrap();
     assert_eq!(token.status(), 200);
     assert!(documents.requests.lock().unwrap().is_empty());
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_client_an_operator_registered_under_a_url_is_used_as_registered() {
+    let documents = DocumentServer::start().await;
+    let path = "/clients/registered.json";
+    let client_id = documents.document(
+        path,
+        serde_json::json!({"client_name": "From the document"}),
+    );
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    store
+        .insert_client(
+            &portcullis_core::ClientRecord::new(client_id.as_str())
+                .with_name("Registered by hand")
+                .with_redirect_uris(vec![CALLBACK])
+                .with_scope(portcullis_core::Scope::parse("profile").unwrap())
+                .with_grant_types(vec!["authorization_code"])
+                .with_response_types(vec!["code"])
+                .with_auth_method("none"),
+        )
+        .await
+        .unwrap();
+    let server = TestServer::start_on(&db, store, documents_on).await;
+    let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+    let (code, consent) = authorize(&server, &client_id, challenge.as_str()).await;
+    assert!(consent.contains("Registered by hand"), "{consent}");
+    assert!(!consent.contains("It calls itself"), "{consent}");
+    assert_eq!(
+        redeem(&server, &client_id, &code, verifier.secret())
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        documents.hits(path),
+        0,
+        "nothing fetched for a registered client"
+    );
     db.drop_db().await;
 }
 
