@@ -302,6 +302,27 @@ async fn refused_at_authorize(server: &TestServer, client_id: &str) -> (u16, Str
 /// consent page's text (empty when remembered).
 async fn authorize(server: &TestServer, client_id: &str, challenge: &str) -> (String, String) {
     let browser = browser();
+    let (login, _) = follow(
+        &browser,
+        &server.base,
+        authorize_url(&server.base, client_id, challenge),
+    )
+    .await;
+    let login = login.text().await.unwrap();
+    assert!(login.contains("Sign in to continue to"), "{login}");
+    // A document's self-asserted name is not the sign-in page's name for it.
+    assert!(!login.contains("Example MCP Client"), "{login}");
+    if let Some(host) = client_id
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split('/').next())
+    {
+        if !client_id.contains("registered") {
+            assert!(
+                login.contains(&format!("continue to <span class=\"client\">{host}</span>")),
+                "{login}"
+            );
+        }
+    }
     let (consent, _) = sign_in_from(
         &browser,
         &server.base,
