@@ -670,6 +670,31 @@ async fn unusable_documents_are_an_error_page_and_invalid_client_at_the_token_en
 }
 
 #[tokio::test]
+async fn a_server_that_does_not_answer_times_out() {
+    // Accepts connections and never says a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, documents_on).await;
+    let url = format!("https://127.0.0.1:{port}/client.json");
+    let (status, page) = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        refused_at_authorize(&server, &url),
+    )
+    .await
+    .expect("the fetch gives up after its timeout");
+    assert_eq!(status, 400);
+    assert!(page.contains("timed out"), "{page}");
+    db.drop_db().await;
+}
+
+#[tokio::test]
 async fn a_certificate_not_trusted_is_refused_without_fetch_ca_file() {
     let documents = DocumentServer::start().await;
     let path = "/clients/app.json";
