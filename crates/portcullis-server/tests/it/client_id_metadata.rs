@@ -865,4 +865,17 @@ fn the_settings_are_read_from_the_environment() {
             .dynamic_registration
             .client_id_metadata_documents
     );
+    let error = Config::load(
+        None,
+        [(
+            "PORTCULLIS_CLIENT_ID_METADATA_DOCUMENTS".to_owned(),
+            "maybe".to_owned(),
+        )],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("PORTCULLIS_CLIENT_ID_METADATA_DOCUMENTS must be true or false"),
+        "{error}"
+    );
 }
