@@ -88,7 +88,7 @@ pub const SHARED_SECRET_METHODS: [&str; 3] = [
 ];
 /// The member (in the client's stored metadata) that marks a client made from a
 /// client ID metadata document.
-pub const MARKER: &str = "client_id_metadata_document";
+pub const MARKER: &str = portcullis_sql::RESOLVED_CLIENT_MARKER;
 
 /// Why a client ID metadata document cannot be used: what kind of failure (for logs
 /// and tests) and words for the client's developer.
@@ -180,7 +180,7 @@ pub fn is_url_client_id(client_id: &str) -> bool {
 
 /// True when `client` was made from a client ID metadata document.
 pub fn is_document_client(client: &ClientRecord) -> bool {
-    client.metadata.extras.get_raw(MARKER) == Some(&Value::Bool(true))
+    portcullis_sql::is_resolved_client(client)
 }
 
 /// The host of a client ID metadata document client's URL (`app.example.com`): the

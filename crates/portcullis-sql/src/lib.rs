@@ -79,7 +79,7 @@ pub use records::{
     AttemptOutcome, ConsentRecord, LoginThrottle, NewUser, RegistrationToken, SessionClient,
     SessionRecord, SigningKeyRecord, ThrottleReset, UserRecord,
 };
-pub use url_clients::UrlClientResolver;
+pub use url_clients::{is_resolved_client, UrlClientResolver, RESOLVED_CLIENT_MARKER};
 pub use username::{normalize_username, username_key, UsernameError, MAX_USERNAME_CHARS};
 
 use repository::Repository;

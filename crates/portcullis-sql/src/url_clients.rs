@@ -10,6 +10,16 @@ use portcullis_core::{ClientRecord, StoreError};
 
 use crate::SqlStore;
 
+/// The metadata member (`true`) that marks a client stored by a resolver: without a
+/// resolver (the setting turned off since), [`find_client`](portcullis_core::ClientStore::find_client)
+/// does not return such a row, so a client known only by its document is unknown.
+pub const RESOLVED_CLIENT_MARKER: &str = "client_id_metadata_document";
+
+/// True when `client` carries [`RESOLVED_CLIENT_MARKER`].
+pub fn is_resolved_client(client: &ClientRecord) -> bool {
+    client.metadata.extras.get_raw(RESOLVED_CLIENT_MARKER) == Some(&serde_json::Value::Bool(true))
+}
+
 /// Resolves a `client_id` that is an `https` URL.
 ///
 /// The resolver is handed the store, so it can read the `clients` table (an
@@ -36,6 +46,22 @@ pub(crate) fn is_url_client_id(client_id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_marked_clients_are_resolved_clients() {
+        let mut client = ClientRecord::new("https://app.example.com/c.json");
+        assert!(!is_resolved_client(&client));
+        client
+            .metadata
+            .extras
+            .insert_raw(RESOLVED_CLIENT_MARKER, serde_json::Value::from("true"));
+        assert!(!is_resolved_client(&client), "only the boolean true marks");
+        client
+            .metadata
+            .extras
+            .insert_raw(RESOLVED_CLIENT_MARKER, serde_json::Value::Bool(true));
+        assert!(is_resolved_client(&client));
+    }
 
     #[test]
     fn only_https_urls_go_to_the_resolver() {

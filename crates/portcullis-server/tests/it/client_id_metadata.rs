@@ -750,6 +750,29 @@ async fn with_the_setting_off_a_url_client_id_is_an_unknown_client() {
     assert!(metadata
         .get("client_id_metadata_document_supported")
         .is_none());
+
+    // A client stored while the setting was on is not used once it is off.
+    let store = portcullis_sql::SqlStore::connect(&db.url()).await.unwrap();
+    let on = TestServer::start_on(&db, store.clone(), documents_on).await;
+    let (challenge, _) = oauth2::PkceCodeChallenge::new_random_sha256();
+    let response = browser()
+        .get(authorize_url(&on.base, &client_id, challenge.as_str()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "to the sign-in page");
+    assert!(
+        store.get_client(&client_id).await.unwrap().is_some(),
+        "stored"
+    );
+    let off = TestServer::start_on(&db, store, |config| {
+        config.http.fetch_ca_file = Some(certificates().ca.clone());
+        config.http.fetch_allowed_addresses = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let (_, page) = refused_at_authorize(&off, &client_id).await;
+    assert!(page.contains("the client_id is not registered"), "{page}");
+    assert_eq!(documents.hits(path), 1, "fetched only while on");
     db.drop_db().await;
 }
 
