@@ -670,6 +670,41 @@ async fn unusable_documents_are_an_error_page_and_invalid_client_at_the_token_en
 }
 
 #[tokio::test]
+async fn a_document_may_choose_private_key_jwt_with_its_keys() {
+    let documents = DocumentServer::start().await;
+    // RFC 7517 appendix A.1's P-256 public key.
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "use": "sig", "kid": "1",
+        "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+        "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM",
+    }]});
+    let client_id = documents.document(
+        "/clients/jwt.json",
+        serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks}),
+    );
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, documents_on).await;
+    let (challenge, _) = oauth2::PkceCodeChallenge::new_random_sha256();
+    let response = browser()
+        .get(authorize_url(&server.base, &client_id, challenge.as_str()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    assert!(location(&server.base, &response).contains("/login"));
+    // Without an assertion it is not a public client at the token endpoint.
+    let token = redeem(
+        &server,
+        &client_id,
+        "some-code",
+        "some-verifier-some-verifier-some-verifier",
+    )
+    .await;
+    assert_eq!(token.status(), 401);
+    db.drop_db().await;
+}
+
+#[tokio::test]
 async fn a_server_that_does_not_answer_times_out() {
     // Accepts connections and never says a word.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
