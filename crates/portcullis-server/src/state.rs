@@ -14,6 +14,7 @@ use portcullis_core::{
 };
 use portcullis_sql::SqlStore;
 
+use crate::client_id_metadata::ClientDocuments;
 use crate::config::Config;
 use crate::keys::{KeyError, KeyManager};
 use crate::session::Sessions;
@@ -48,6 +49,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
     registration_limiter: crate::registration::RegistrationLimiter,
+    client_documents: Option<Arc<ClientDocuments>>,
 }
 
 /// Why the application could not be built.
@@ -66,6 +68,9 @@ pub enum AppError {
     /// The signing keys cannot be used.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// Client ID metadata documents cannot be fetched as configured.
+    #[error("client ID metadata documents: {0}")]
+    ClientDocuments(String),
 }
 
 impl AppState {
@@ -91,6 +96,19 @@ impl AppState {
             random.clone(),
         )?);
         let base_path = config.base_path();
+        // Client ID metadata documents: `https` client ids resolve through their
+        // documents, for every clone of the store made from here on.
+        let client_documents = if config.dynamic_registration.client_id_metadata_documents {
+            Some(Arc::new(
+                ClientDocuments::new(&config, clock.clone()).map_err(AppError::ClientDocuments)?,
+            ))
+        } else {
+            None
+        };
+        let store = match &client_documents {
+            Some(documents) => store.with_url_client_resolver(documents.clone()),
+            None => store,
+        };
         let mut server = authorization_server(
             &config,
             store.clone(),
@@ -100,6 +118,11 @@ impl AppState {
         );
         if let Some(pairwise) = pairwise {
             server = server.with_pairwise_subjects(pairwise);
+        }
+        if let Some(documents) = &client_documents {
+            documents.accept_methods_of(
+                &server.client_auth_methods(portcullis_core::EndpointName::TOKEN),
+            );
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -139,6 +162,7 @@ impl AppState {
                 clock,
                 random,
                 registration_limiter: Default::default(),
+                client_documents,
             }),
         })
     }
@@ -203,6 +227,12 @@ impl AppState {
     /// The injected source of random bytes.
     pub fn random(&self) -> &dyn RandomSource {
         &*self.inner.random
+    }
+
+    /// The client ID metadata documents, when the setting
+    /// `client_id_metadata_documents` is on.
+    pub fn client_documents(&self) -> Option<&ClientDocuments> {
+        self.inner.client_documents.as_deref()
     }
 }
 
@@ -270,6 +300,10 @@ pub fn authorization_server(
                 crate::registration::REGISTRATION_PATH
             ),
         );
+    }
+    if config.dynamic_registration.client_id_metadata_documents {
+        // draft-ietf-oauth-client-id-metadata-document §4.
+        metadata = metadata.with_member("client_id_metadata_document_supported", true);
     }
     server
         .register_endpoint(RevocationEndpoint::new())
