@@ -125,6 +125,8 @@ before(async () => {
         ...env(),
         PORTCULLIS_ACCESS_TOKEN_FORMAT: "jwt",
         PORTCULLIS_REGISTRATION: "open",
+        // What a client that registers itself may ask for: the MCP server's scope.
+        PORTCULLIS_REGISTRATION_SCOPES: SCOPE,
         PORTCULLIS_CLIENT_ID_METADATA_DOCUMENTS: "true",
         PORTCULLIS_FETCH_ALLOWED_ADDRESSES: "127.0.0.1",
         PORTCULLIS_FETCH_CA_FILE: caFile,
