@@ -198,6 +198,7 @@ pub async fn serve(
     }
     let issuer = config.issuer().to_owned();
     let limits = Limits::from_config(&config);
+    let registration_settings = config.dynamic_registration.clone();
     let app = app_for(started_state(config, store.clone(), clock.clone(), random).await?);
     tracing::info!(address = %local, %issuer, database = %store.describe(), "Portcullis is listening");
     if store
@@ -218,15 +219,24 @@ pub async fn serve(
             "no users yet: add one with `portcullis user create --username alice --password-stdin`"
         );
     }
-    tokio::spawn(purge_periodically(store.clone(), clock));
+    tokio::spawn(purge_periodically(
+        store.clone(),
+        clock,
+        registration_settings,
+    ));
     crate::listener::serve(listener, app, limits, shutdown_signal()).await;
     tracing::info!("Portcullis stopped");
     Ok(())
 }
 
 /// Deletes expired codes, sessions and tokens every ten minutes. Every instance does
-/// it; the deletes are idempotent.
-async fn purge_periodically(store: SqlStore, clock: Arc<dyn Clock>) {
+/// it; the deletes are idempotent. Removes the dynamically registered clients left
+/// unused too ([`remove_stale_registrations`](crate::routes::registration::remove_stale_registrations)).
+async fn purge_periodically(
+    store: SqlStore,
+    clock: Arc<dyn Clock>,
+    registration: crate::config::RegistrationConfig,
+) {
     let mut interval = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         interval.tick().await;
@@ -234,6 +244,17 @@ async fn purge_periodically(store: SqlStore, clock: Arc<dyn Clock>) {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired rows purged"),
             Err(error) => tracing::warn!(%error, "purging expired rows failed"),
+        }
+        match crate::routes::registration::remove_stale_registrations(
+            &store,
+            &registration,
+            clock.now(),
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "unused registered clients removed"),
+            Err(error) => tracing::warn!(%error, "removing unused registered clients failed"),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! portcullis client create --name NAME [--redirect-uri URI]... [--grant-type GT]...
 //!                          [--response-type RT]... [--scope "a b"] [--auth-method M]
 //! portcullis client list | show ID | delete ID | rotate-secret ID
+//! portcullis registration-token create [--expires-in S] [--max-uses N] | list | revoke ID
 //! portcullis try [--scope "openid profile email"] [--issuer URL] [--no-browser]
 //!                [--port PORT] [--timeout SECONDS]
 //! ```
@@ -90,6 +91,10 @@ pub enum Command {
     /// See and end users' sign-in sessions.
     #[command(subcommand)]
     Session(SessionCommand),
+    /// Manage initial access tokens for dynamic client registration (RFC 7591 §3),
+    /// used when `registration = "initial_access_token"`.
+    #[command(subcommand, name = "registration-token")]
+    RegistrationToken(RegistrationTokenCommand),
     /// Run one authorization code flow against the running server, shown on the wire.
     ///
     /// Registers (or reuses) the client `portcullis-try`, prints and opens the
@@ -97,6 +102,29 @@ pub enum Command {
     /// shows each request and response on stderr and prints the tokens, introspection
     /// and UserInfo as JSON on stdout.
     Try(crate::try_flow::TryOptions),
+}
+
+/// `portcullis registration-token ...`
+#[derive(Debug, Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Make an initial access token and print it once, as JSON with a `token`
+    /// member: whoever presents it (`Authorization: Bearer TOKEN` at `/register`) may
+    /// register clients. Only its hash is stored.
+    Create {
+        /// Seconds until it stops working; default: never.
+        #[arg(long)]
+        expires_in: Option<i64>,
+        /// How many clients it may register; default: any number.
+        #[arg(long)]
+        max_uses: Option<i64>,
+    },
+    /// List the tokens (by id: the start of the hash), with their limits and uses.
+    List,
+    /// Revoke a token by the id `list` shows.
+    Revoke {
+        /// The id `registration-token list` shows.
+        id: String,
+    },
 }
 
 /// `portcullis consent ...`
@@ -768,6 +796,11 @@ pub async fn run(cli: Cli) -> CliResult {
             let result = session(&store, command).await;
             opened(&store, result)
         }
+        Command::RegistrationToken(command) => {
+            let store = open(&config, Opening::Existing).await?;
+            let result = registration_token(&store, command, clock.now(), &*random).await;
+            opened(&store, result)
+        }
         Command::Try(options) => {
             let store = open(&config, Opening::Existing).await?;
             let result =
@@ -984,6 +1017,78 @@ async fn consent(store: &SqlStore, command: ConsentCommand) -> CliResult {
             print(
                 &json!({"username": user, "client_id": client, "revoked": true, "grants_revoked": true}),
             )
+        }
+    }
+}
+
+/// The id of an initial access token in `registration-token list`: the start of
+/// its hash (which cannot be turned back into the token).
+fn registration_token_id(hash: &str) -> String {
+    hash.chars().take(16).collect()
+}
+
+async fn registration_token(
+    store: &SqlStore,
+    command: RegistrationTokenCommand,
+    now: i64,
+    random: &dyn RandomSource,
+) -> CliResult {
+    match command {
+        RegistrationTokenCommand::Create {
+            expires_in,
+            max_uses,
+        } => {
+            if expires_in.is_some_and(|s| s <= 0) {
+                return Err("--expires-in must be a positive number of seconds".into());
+            }
+            if max_uses.is_some_and(|n| n <= 0) {
+                return Err("--max-uses must be at least 1".into());
+            }
+            let token = portcullis_core::random::random_token(random);
+            let hash = hash_secret(&token);
+            let expires_at = expires_in.map(|s| now.saturating_add(s));
+            store
+                .insert_registration_token(&portcullis_sql::RegistrationToken::new(
+                    hash.clone(),
+                    now,
+                    expires_at,
+                    max_uses,
+                ))
+                .await?;
+            print(&json!({
+                "token": token,
+                "id": registration_token_id(&hash),
+                "expires_at": expires_at,
+                "max_uses": max_uses,
+            }))
+        }
+        RegistrationTokenCommand::List => {
+            let listed: Vec<_> = store
+                .list_registration_tokens()
+                .await?
+                .iter()
+                .map(|t| {
+                    json!({
+                        "id": registration_token_id(&t.token_hash),
+                        "created_at": t.created_at,
+                        "expires_at": t.expires_at,
+                        "max_uses": t.max_uses,
+                        "uses": t.uses,
+                        "usable": t.expires_at.is_none_or(|e| e > now)
+                            && t.max_uses.is_none_or(|m| t.uses < m),
+                    })
+                })
+                .collect();
+            print(&serde_json::Value::Array(listed))
+        }
+        RegistrationTokenCommand::Revoke { id } => {
+            if id.len() < 8 {
+                return Err("give the token's id as `registration-token list` shows it".into());
+            }
+            match store.delete_registration_tokens(&id).await? {
+                0 => Err(format!("no registration token has the id '{id}'").into()),
+                _ => print(&json!({"id": id, "revoked": true})),
+            }
         }
     }
 }

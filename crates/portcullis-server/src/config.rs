@@ -62,6 +62,56 @@ pub struct Config {
     /// Signing keys and the JWK Set.
     #[serde(flatten)]
     pub keys: KeysConfig,
+    /// Dynamic client registration (RFC 7591, RFC 7592).
+    #[serde(flatten)]
+    pub dynamic_registration: RegistrationConfig,
+}
+
+/// Dynamic client registration (RFC 7591) and its management (RFC 7592).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistrationConfig {
+    /// Who may register clients at the registration endpoint: `disabled` (the
+    /// default: there is no endpoint), `initial_access_token` (whoever presents a
+    /// token made by `portcullis registration-token create`) or `open` (anyone,
+    /// rate-limited per address).
+    #[serde(rename = "registration")]
+    pub mode: String,
+    /// The scopes a client that registers itself may register; the scope of one
+    /// that names none. Unset: `scopes_supported`, or else `openid profile email
+    /// address phone offline_access`.
+    pub registration_scopes: Option<Vec<String>>,
+    /// How many clients one address may register per hour without an initial access
+    /// token (`open`), per instance.
+    pub registration_rate_limit: u32,
+    /// Seconds after which a dynamically registered client that never obtained a
+    /// token is removed.
+    pub registration_unclaimed_lifetime: i64,
+    /// Seconds after which a dynamically registered client that obtained no token
+    /// since is removed.
+    pub registration_unused_lifetime: i64,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            mode: "disabled".into(),
+            registration_scopes: None,
+            registration_rate_limit: 20,
+            registration_unclaimed_lifetime: 24 * 3600,
+            registration_unused_lifetime: 90 * 24 * 3600,
+        }
+    }
+}
+
+impl RegistrationConfig {
+    /// The registration modes.
+    pub const MODES: [&'static str; 3] = ["disabled", "initial_access_token", "open"];
+
+    /// True unless registration is `disabled`.
+    pub fn enabled(&self) -> bool {
+        self.mode != "disabled"
+    }
 }
 
 /// Where the data lives.
@@ -552,7 +602,9 @@ impl Config {
                 // Scope tokens are separated by spaces only: a comma is legal inside
                 // one (RFC 6749 section 3.3). Algorithm names may also be separated by
                 // commas.
-                _ if key == "scopes_supported" => list(raw, |c| c.is_whitespace()),
+                _ if key == "scopes_supported" || key == "registration_scopes" => {
+                    list(raw, |c| c.is_whitespace())
+                }
                 _ if key == "signing_algorithms" || key == "fetch_allowed_addresses" => {
                     list(raw, |c| c.is_whitespace() || c == ',')
                 }
@@ -625,6 +677,11 @@ impl Config {
             "signing_key_refresh",
             "signing_key_rotation",
             "signing_key_retention",
+            "registration",
+            "registration_scopes",
+            "registration_rate_limit",
+            "registration_unclaimed_lifetime",
+            "registration_unused_lifetime",
         ]
     }
 
@@ -645,6 +702,28 @@ impl Config {
             }
         }
         self.sign_in.validate_password_policy()?;
+        let registration = &self.dynamic_registration;
+        if !RegistrationConfig::MODES.contains(&registration.mode.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "registration must be one of {}, not '{}'",
+                RegistrationConfig::MODES.join(", "),
+                registration.mode
+            )));
+        }
+        if registration.mode == "open" && registration.registration_rate_limit == 0 {
+            return Err(ConfigError::Invalid(
+                "registration_rate_limit must be at least 1 when registration is open (it is \
+                 how many clients one address may register per hour)"
+                    .into(),
+            ));
+        }
+        for scope in registration.registration_scopes.iter().flatten() {
+            if portcullis_core::Scope::parse(scope).map_or(true, |s| s.iter().count() != 1) {
+                return Err(ConfigError::Invalid(format!(
+                    "registration_scopes: '{scope}' is not a scope token"
+                )));
+            }
+        }
         self.pages.validate()?;
         for address in &self.http.fetch_allowed_addresses {
             if address.parse::<std::net::IpAddr>().is_err() {
@@ -670,6 +749,14 @@ impl Config {
                 sign_in.authorization_request_lifetime,
             ),
             ("login_max_delay", sign_in.login_max_delay),
+            (
+                "registration_unclaimed_lifetime",
+                self.dynamic_registration.registration_unclaimed_lifetime,
+            ),
+            (
+                "registration_unused_lifetime",
+                self.dynamic_registration.registration_unused_lifetime,
+            ),
         ] {
             if value <= 0 {
                 return Err(ConfigError::Invalid(format!(

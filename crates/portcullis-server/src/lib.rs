@@ -23,6 +23,7 @@ pub mod keys;
 pub mod listener;
 pub mod pages;
 pub mod passwords;
+pub mod registration;
 pub mod routes;
 pub mod session;
 pub mod state;

@@ -47,6 +47,7 @@ struct Inner {
     throttle: Throttle,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
+    registration_limiter: crate::routes::registration::RegistrationLimiter,
 }
 
 /// Why the application could not be built.
@@ -137,8 +138,14 @@ impl AppState {
                 base_path,
                 clock,
                 random,
+                registration_limiter: Default::default(),
             }),
         })
+    }
+
+    /// Counts open registrations per address (`registration_rate_limit`).
+    pub fn registration_limiter(&self) -> &crate::routes::registration::RegistrationLimiter {
+        &self.inner.registration_limiter
     }
 
     /// The OAuth engine.
@@ -253,6 +260,16 @@ pub fn authorization_server(
     }
     if let Some(url) = &config.metadata.service_documentation {
         metadata = metadata.with_service_documentation(url.clone());
+    }
+    if config.dynamic_registration.enabled() {
+        metadata = metadata.with_member(
+            "registration_endpoint",
+            format!(
+                "{}{}",
+                config.issuer().trim_end_matches('/'),
+                crate::routes::registration::REGISTRATION_PATH
+            ),
+        );
     }
     server
         .register_endpoint(RevocationEndpoint::new())

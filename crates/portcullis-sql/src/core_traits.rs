@@ -36,11 +36,13 @@ impl TokenStore for SqlStore {
     type Token = TokenRecord;
 
     async fn save_token(&self, token: TokenRecord) -> Result<(), StoreError> {
-        Ok(self
-            .repository
+        let (client_id, issued_at) = (token.client_id.clone(), token.issued_at);
+        self.repository
             .save_token(token)
             .await
-            .inspect_err(|e| self.forget_deleted_client(e))?)
+            .inspect_err(|e| self.forget_deleted_client(e))?;
+        self.note_client_used(&client_id, issued_at);
+        Ok(())
     }
 
     async fn find_access_token(
@@ -68,11 +70,16 @@ impl TokenStore for SqlStore {
         old_refresh_token_hash: &str,
         new: TokenRecord,
     ) -> Result<bool, StoreError> {
-        Ok(self
+        let (client_id, issued_at) = (new.client_id.clone(), new.issued_at);
+        let rotated = self
             .repository
             .rotate_refresh_token(old_refresh_token_hash, new)
             .await
-            .inspect_err(|e| self.forget_deleted_client(e))?)
+            .inspect_err(|e| self.forget_deleted_client(e))?;
+        if rotated {
+            self.note_client_used(&client_id, issued_at);
+        }
+        Ok(rotated)
     }
 
     async fn revoke_token(&self, access_token_hash: &str) -> Result<(), StoreError> {

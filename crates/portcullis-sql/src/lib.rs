@@ -75,8 +75,8 @@ use portcullis_core::{hash_secret, ClientRecord, RandomSource, Scope};
 
 pub use error::SqlError;
 pub use records::{
-    AttemptOutcome, ConsentRecord, LoginThrottle, NewUser, SessionClient, SessionRecord,
-    SigningKeyRecord, ThrottleReset, UserRecord,
+    AttemptOutcome, ConsentRecord, LoginThrottle, NewUser, RegistrationToken, SessionClient,
+    SessionRecord, SigningKeyRecord, ThrottleReset, UserRecord,
 };
 pub use username::{normalize_username, username_key, UsernameError, MAX_USERNAME_CHARS};
 
@@ -195,6 +195,40 @@ pub struct SqlStore {
     description: Arc<str>,
     created: bool,
     random: Arc<dyn RandomSource>,
+    usage: Arc<ClientUsage>,
+}
+
+/// When this process last recorded that a client obtained a token, so that the
+/// `last_used_at` of a dynamically registered client is written about hourly, not on
+/// every token.
+#[derive(Debug, Default)]
+struct ClientUsage(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+/// How often (seconds) a client's `last_used_at` is written, at most, per process.
+const USAGE_GRANULARITY: i64 = 3600;
+/// How many clients [`ClientUsage`] remembers before it starts over.
+const USAGE_ENTRIES: usize = 10_000;
+
+impl ClientUsage {
+    /// True when `client_id`'s use at `now` should be written: this process has not
+    /// written one in the last [`USAGE_GRANULARITY`] seconds.
+    fn due(&self, client_id: &str, now: i64) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match seen.get_mut(client_id) {
+            Some(at) if now - *at < USAGE_GRANULARITY => false,
+            Some(at) => {
+                *at = now;
+                true
+            }
+            None => {
+                if seen.len() >= USAGE_ENTRIES {
+                    seen.clear();
+                }
+                seen.insert(client_id.to_owned(), now);
+                true
+            }
+        }
+    }
 }
 
 impl fmt::Debug for SqlStore {
@@ -225,6 +259,7 @@ impl SqlStore {
             )),
             backend: kind,
             random: Arc::<portcullis_core::OsRandom>::default(),
+            usage: Arc::default(),
         };
         if options.run_migrations {
             store.migrate().await?;
@@ -314,6 +349,119 @@ impl SqlStore {
         let deleted = self.repository.delete_client(client_id).await;
         self.clients.evict(client_id);
         deleted
+    }
+
+    /// Registers a client dynamically (RFC 7591): as [`insert_client`](Self::insert_client),
+    /// registered at `now`, with the hash of its registration access token (RFC 7592
+    /// §1.1), which makes it
+    /// readable, changeable and deletable at its registration client URI, and subject
+    /// to the removal of unused registrations ([`stale_registrations`](Self::stale_registrations)).
+    pub async fn insert_registered_client(
+        &self,
+        client: &ClientRecord,
+        registration_token_hash: &str,
+        now: i64,
+    ) -> Result<(), SqlError> {
+        self.repository
+            .insert_registered_client(client, registration_token_hash, now)
+            .await
+    }
+
+    /// The hash of the registration access token of the client `client_id`; `None`
+    /// when there is no such client or it was not registered dynamically.
+    pub async fn registration_token_hash(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<String>, SqlError> {
+        self.repository.registration_token_hash(client_id).await
+    }
+
+    /// Replaces the registration of a dynamically registered client and its
+    /// registration access token hash (rotated on every update, RFC 7592 §2.2);
+    /// `false` when there is no such client.
+    pub async fn update_registered_client(
+        &self,
+        client: &ClientRecord,
+        registration_token_hash: &str,
+    ) -> Result<bool, SqlError> {
+        let updated = self
+            .repository
+            .update_registered_client(client, registration_token_hash)
+            .await;
+        self.clients.evict(&client.client_id);
+        updated
+    }
+
+    /// Records, about hourly per process, that `client_id` obtained a token at `now`
+    /// (clients not registered dynamically are left alone). Called by the token
+    /// store methods; a failure is logged, never the token's.
+    pub(crate) fn note_client_used(&self, client_id: &str, now: i64) {
+        if !self.usage.due(client_id, now) {
+            return;
+        }
+        let repository = self.repository.clone();
+        let client_id = client_id.to_owned();
+        tokio::spawn(async move {
+            if let Err(error) = repository
+                .touch_registered_client(&client_id, now, USAGE_GRANULARITY)
+                .await
+            {
+                tracing::warn!(%client_id, %error, "could not record that a client was used");
+            }
+        });
+    }
+
+    /// Up to `limit` dynamically registered clients due for removal at `now`: those
+    /// registered over `never_used` seconds ago that never obtained a token, and those
+    /// that obtained none for `unused` seconds. Delete each with
+    /// [`delete_client`](Self::delete_client).
+    pub async fn stale_registrations(
+        &self,
+        now: i64,
+        never_used: i64,
+        unused: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, SqlError> {
+        self.repository
+            .stale_registrations(now, never_used, unused, limit)
+            .await
+    }
+
+    /// Saves an initial access token (RFC 7591 §3) by its hash.
+    pub async fn insert_registration_token(
+        &self,
+        token: &RegistrationToken,
+    ) -> Result<(), SqlError> {
+        self.repository.insert_registration_token(token).await
+    }
+
+    /// Counts one use of the initial access token hashing to `token_hash` at `now`,
+    /// atomically (two registrations racing for its last use cannot both win):
+    /// `false`, and nothing counted, when it is unknown, expired or used up.
+    pub async fn use_registration_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<bool, SqlError> {
+        self.repository
+            .use_registration_token(token_hash, now)
+            .await
+    }
+
+    /// Gives back a use of an initial access token whose registration then failed.
+    pub async fn unuse_registration_token(&self, token_hash: &str) -> Result<(), SqlError> {
+        self.repository.unuse_registration_token(token_hash).await
+    }
+
+    /// Every initial access token, oldest first.
+    pub async fn list_registration_tokens(&self) -> Result<Vec<RegistrationToken>, SqlError> {
+        self.repository.list_registration_tokens().await
+    }
+
+    /// Deletes the initial access tokens whose hash starts with `prefix` (as `list`
+    /// shows them); how many were deleted.
+    pub async fn delete_registration_tokens(&self, prefix: &str) -> Result<u64, SqlError> {
+        self.repository.delete_registration_tokens(prefix).await
     }
 
     /// Replaces a client's secret hash ([`hash_secret`]

@@ -325,3 +325,38 @@ impl fmt::Debug for SigningKeyRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// An initial access token (RFC 7591 §3) that allows registering clients, by its
+/// hash: the token itself is shown once, when it is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RegistrationToken {
+    /// [`hash_secret`](portcullis_core::hash_secret) of the token.
+    pub token_hash: String,
+    /// When it was made (UTC seconds).
+    pub created_at: i64,
+    /// When it stops working; `None`: never.
+    pub expires_at: Option<i64>,
+    /// How many registrations it allows; `None`: any number.
+    pub max_uses: Option<i64>,
+    /// How many registrations it has allowed so far.
+    pub uses: i64,
+}
+
+impl RegistrationToken {
+    /// A new token stored under `token_hash`, made at `created_at`, never used.
+    pub fn new(
+        token_hash: impl Into<String>,
+        created_at: i64,
+        expires_at: Option<i64>,
+        max_uses: Option<i64>,
+    ) -> Self {
+        RegistrationToken {
+            token_hash: token_hash.into(),
+            created_at,
+            expires_at,
+            max_uses,
+            uses: 0,
+        }
+    }
+}

@@ -22,8 +22,8 @@ use portcullis_core::{
 use crate::backend::{Backend, TokenColumn};
 use crate::error::{conflict_or, for_client, SqlError};
 use crate::records::{
-    AttemptOutcome, ConsentRecord, LoginThrottle, SessionClient, SessionRecord, SigningKeyRecord,
-    ThrottleReset, UserRecord,
+    AttemptOutcome, ConsentRecord, LoginThrottle, RegistrationToken, SessionClient, SessionRecord,
+    SigningKeyRecord, ThrottleReset, UserRecord,
 };
 use crate::schema::{
     client_args, client_from_row, code_args, pending_args, pending_from_row, scope_from_text,
@@ -224,6 +224,202 @@ impl Repository {
             .bind(client_id)
             .bind(hash);
         Ok(self.db.execute(query).await? > 0)
+    }
+
+    // ---- dynamic registration (RFC 7591, RFC 7592) ----
+
+    /// Inserts a dynamically registered client with the hash of its registration
+    /// access token, in one transaction.
+    pub(crate) async fn insert_registered_client(
+        &self,
+        client: &ClientRecord,
+        registration_token_hash: &str,
+        now: i64,
+    ) -> Result<(), SqlError> {
+        let mut insert = Query::new(INSERT_CLIENT);
+        for value in client_args(client)? {
+            insert = insert.bind(value);
+        }
+        let mark = Query::new(
+            "UPDATE clients SET registration_access_token_hash = $2 WHERE client_id = $1",
+        )
+        .bind(client.client_id.as_str())
+        .bind(registration_token_hash);
+        self.db
+            .transaction(vec![insert.bind(now), mark])
+            .await
+            .map_err(|e| {
+                conflict_or(e, || {
+                    format!(
+                        "a client with client_id '{}' already exists",
+                        client.client_id
+                    )
+                })
+            })
+            .map(drop)
+    }
+
+    /// The hash of the registration access token of the client `client_id`; `None`
+    /// when there is no such client or it was not registered dynamically.
+    pub(crate) async fn registration_token_hash(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<String>, SqlError> {
+        let query =
+            Query::new("SELECT registration_access_token_hash FROM clients WHERE client_id = $1")
+                .bind(client_id);
+        match self.fetch_one(query).await? {
+            Some(row) => row.opt_text(0),
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces a dynamically registered client's registration and its registration
+    /// access token hash, in one transaction; `false` when there is no such client.
+    pub(crate) async fn update_registered_client(
+        &self,
+        client: &ClientRecord,
+        registration_token_hash: &str,
+    ) -> Result<bool, SqlError> {
+        let columns: Vec<&str> = CLIENT_COLUMNS.split(',').map(str::trim).collect();
+        let assignments: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(index, column)| format!("{column} = ${}", index + 1))
+            .collect();
+        let token_index = columns.len() + 1;
+        let sql = format!(
+            "UPDATE clients SET {}, registration_access_token_hash = ${token_index} \
+             WHERE client_id = $1 AND registration_access_token_hash IS NOT NULL",
+            assignments.join(", ")
+        );
+        let mut query = Query::new(sql);
+        for value in client_args(client)? {
+            query = query.bind(value);
+        }
+        Ok(self.db.execute(query.bind(registration_token_hash)).await? > 0)
+    }
+
+    /// Records that the client `client_id` obtained a token at `now`, if it was
+    /// registered dynamically and its last record is older than `granularity` seconds.
+    pub(crate) async fn touch_registered_client(
+        &self,
+        client_id: &str,
+        now: i64,
+        granularity: i64,
+    ) -> Result<(), SqlError> {
+        let query = Query::new(
+            "UPDATE clients SET last_used_at = $2 WHERE client_id = $1 \
+             AND registration_access_token_hash IS NOT NULL \
+             AND (last_used_at IS NULL OR last_used_at < $2 - $3)",
+        )
+        .bind(client_id)
+        .bind(now)
+        .bind(granularity);
+        self.db.execute(query).await.map(drop)
+    }
+
+    /// Up to `limit` dynamically registered clients to remove at `now`: those
+    /// registered over `never_used` seconds ago that never obtained a token, and those
+    /// whose last token is over `unused` seconds old.
+    pub(crate) async fn stale_registrations(
+        &self,
+        now: i64,
+        never_used: i64,
+        unused: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, SqlError> {
+        let query = Query::new(
+            "SELECT client_id FROM clients WHERE registration_access_token_hash IS NOT NULL \
+             AND ((last_used_at IS NULL AND created_at <= $1 - $2) \
+             OR (last_used_at IS NOT NULL AND last_used_at <= $1 - $3)) \
+             ORDER BY seq LIMIT $4",
+        )
+        .bind(now)
+        .bind(never_used)
+        .bind(unused)
+        .bind(limit);
+        let rows = self.db.fetch(query).await?;
+        rows.iter().map(|row| row.text(0)).collect()
+    }
+
+    /// Saves an initial access token (its hash).
+    pub(crate) async fn insert_registration_token(
+        &self,
+        token: &RegistrationToken,
+    ) -> Result<(), SqlError> {
+        let query = Query::new(
+            "INSERT INTO registration_tokens (token_hash, created_at, expires_at, max_uses, uses) \
+             VALUES ($1, $2, $3, $4, 0)",
+        )
+        .bind(token.token_hash.as_str())
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .bind(token.max_uses);
+        self.db.execute(query).await.map(drop)
+    }
+
+    /// Counts a use of the initial access token hashing to `token_hash`, atomically:
+    /// `false` (and nothing counted) when there is no such token, it has expired at
+    /// `now`, or it has been used `max_uses` times.
+    pub(crate) async fn use_registration_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<bool, SqlError> {
+        let query = Query::new(
+            "UPDATE registration_tokens SET uses = uses + 1 WHERE token_hash = $1 \
+             AND (expires_at IS NULL OR expires_at > $2) \
+             AND (max_uses IS NULL OR uses < max_uses)",
+        )
+        .bind(token_hash)
+        .bind(now);
+        Ok(self.db.execute(query).await? > 0)
+    }
+
+    /// Gives back a use counted by [`use_registration_token`](Self::use_registration_token)
+    /// whose registration then failed.
+    pub(crate) async fn unuse_registration_token(&self, token_hash: &str) -> Result<(), SqlError> {
+        let query = Query::new(
+            "UPDATE registration_tokens SET uses = uses - 1 WHERE token_hash = $1 AND uses > 0",
+        )
+        .bind(token_hash);
+        self.db.execute(query).await.map(drop)
+    }
+
+    /// Every initial access token, oldest first.
+    pub(crate) async fn list_registration_tokens(
+        &self,
+    ) -> Result<Vec<RegistrationToken>, SqlError> {
+        let query = Query::new(
+            "SELECT token_hash, created_at, expires_at, max_uses, uses FROM registration_tokens \
+             ORDER BY created_at, token_hash",
+        );
+        let rows = self.db.fetch(query).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RegistrationToken {
+                    token_hash: row.text(0)?,
+                    created_at: row.int(1)?,
+                    expires_at: row.opt_int(2)?,
+                    max_uses: row.opt_int(3)?,
+                    uses: row.int(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes the initial access tokens whose hash starts with `prefix`; how many.
+    pub(crate) async fn delete_registration_tokens(&self, prefix: &str) -> Result<u64, SqlError> {
+        let tokens = self.list_registration_tokens().await?;
+        let mut deleted = 0;
+        for token in tokens.iter().filter(|t| t.token_hash.starts_with(prefix)) {
+            let query = Query::new("DELETE FROM registration_tokens WHERE token_hash = $1")
+                .bind(token.token_hash.as_str());
+            deleted += self.db.execute(query).await?;
+        }
+        Ok(deleted)
     }
 
     // ---- users ----

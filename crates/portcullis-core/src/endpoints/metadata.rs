@@ -21,6 +21,7 @@ use crate::store::ClientStore;
 pub struct MetadataEndpoint {
     scopes_supported: Option<Vec<String>>,
     service_documentation: Option<String>,
+    members: Map<String, Value>,
 }
 
 impl MetadataEndpoint {
@@ -40,6 +41,14 @@ impl MetadataEndpoint {
         self.service_documentation = Some(url.into());
         self
     }
+
+    /// Publishes the member `name` with `value`, for what the application serves
+    /// beside the engine (a `registration_endpoint`, say). The engine's own entries
+    /// win over a member of the same name.
+    pub fn with_member(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.members.insert(name.into(), value.into());
+        self
+    }
 }
 
 #[async_trait]
@@ -49,6 +58,11 @@ impl<S: ClientStore> Endpoint<S> for MetadataEndpoint {
     }
 
     fn metadata(&self, _context: &MetadataContext<'_>, document: &mut Map<String, Value>) {
+        for (name, value) in &self.members {
+            document
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
+        }
         if let Some(scopes) = &self.scopes_supported {
             document.insert("scopes_supported".into(), scopes.clone().into());
         }

@@ -9,6 +9,7 @@ use crate::state::AppState;
 pub mod cors;
 pub mod oauth;
 pub mod ops;
+pub mod registration;
 
 /// Every route of `portcullis serve`, before the server-wide layers.
 ///
@@ -24,6 +25,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(oauth::routes(state))
         .merge(crate::pages::routes())
         .merge(ops::routes());
+    let routes = if state.config().dynamic_registration.enabled() {
+        routes.merge(registration::routes())
+    } else {
+        routes
+    };
     let base = state.base_path();
     if base.is_empty() {
         return routes;

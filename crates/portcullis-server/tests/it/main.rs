@@ -25,6 +25,7 @@ mod openid;
 mod openid_interop;
 mod pending;
 mod race;
+mod registration;
 mod resource_indicators;
 mod security;
 mod try_flow;
