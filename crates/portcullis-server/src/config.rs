@@ -1087,6 +1087,71 @@ mod tests {
         assert_eq!(config.http.bind, "127.0.0.1:8080");
     }
 
+    /// Issue 13, item 1: the registration settings from the environment, and what a
+    /// careless value gets.
+    #[test]
+    fn registration_settings_are_read_and_checked() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let config = Config::load(
+            None,
+            env(&[
+                ("PORTCULLIS_REGISTRATION", "open"),
+                ("PORTCULLIS_REGISTRATION_SCOPES", "profile mcp:tools"),
+                ("PORTCULLIS_REGISTRATION_RATE_LIMIT", "5"),
+            ]),
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let registration = &config.dynamic_registration;
+        assert!(registration.enabled());
+        assert_eq!(
+            registration.registration_scopes.as_deref(),
+            Some(&["profile".to_owned(), "mcp:tools".to_owned()][..])
+        );
+        assert_eq!(registration.registration_rate_limit, 5);
+        assert!(!Config::default().dynamic_registration.enabled());
+        for (pairs, words) in [
+            (
+                vec![("PORTCULLIS_REGISTRATION", "anyone")],
+                "registration must be one of",
+            ),
+            (
+                vec![
+                    ("PORTCULLIS_REGISTRATION", "open"),
+                    ("PORTCULLIS_REGISTRATION_RATE_LIMIT", "0"),
+                ],
+                "registration_rate_limit",
+            ),
+            (
+                vec![("PORTCULLIS_REGISTRATION_UNUSED_LIFETIME", "0")],
+                "registration_unused_lifetime",
+            ),
+        ] {
+            let error = Config::load(None, env(&pairs))
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(words), "{error}");
+        }
+        let error = Config::load(None, env(&[("PORTCULLIS_REGISTRATION_RATE_LIMIT", "many")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("PORTCULLIS_REGISTRATION_RATE_LIMIT"),
+            "{error}"
+        );
+        let mut quoted = Config::default();
+        quoted.dynamic_registration.registration_scopes = Some(vec!["bad\"scope".into()]);
+        let error = quoted.validate().unwrap_err().to_string();
+        assert!(error.contains("registration_scopes"), "{error}");
+    }
+
     #[test]
     fn unknown_key_and_bad_env_are_errors() {
         let dir =

@@ -25,6 +25,7 @@ mod openid;
 mod password;
 mod pending;
 mod pkce;
+mod properties;
 mod redirect_uri;
 mod refresh_token;
 mod resource;

@@ -21,6 +21,10 @@
 //! `registration_unclaimed_lifetime` / `registration_unused_lifetime`
 //! ([`remove_stale_registrations`]).
 
+// The helpers' errors are the HTTP answers themselves, returned at once on a path
+// that is not hot: their size does not matter.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
