@@ -3,8 +3,10 @@
 //!
 //! Three are built in: `client_secret_basic` (HTTP Basic, with client_id and secret
 //! form-urlencoded first, §2.3.1), `client_secret_post` (both in the body) and `none`
-//! (a public client sends only its client_id). JWT assertions (RFC 7523) and mutual
-//! TLS (RFC 8705) plug in as further authenticators. Each says whether a request
+//! (a public client sends only its client_id). JWT assertions (RFC 7523 §2.2, OpenID
+//! Connect Core §9) are two more, registered when wanted: [`PrivateKeyJwt`] and
+//! [`ClientSecretJwt`] (see [`jwt`] for what they check); mutual TLS
+//! (RFC 8705) would plug in the same way. Each says whether a request
 //! presents its kind of credentials; exactly one may (a request that uses more than one
 //! method is refused, §2.3). The client decides which method it may use where, and
 //! compares its secret in constant time: a [`ClientRecord`](crate::ClientRecord)
@@ -25,6 +27,13 @@ use crate::error::OAuthError;
 use crate::http::{OAuthRequest, Params};
 use crate::model::{AuthMethod, Client, EndpointName};
 use crate::store::ClientStore;
+
+pub mod jwt;
+
+pub use jwt::{
+    ClientSecretJwt, ClientSecretSource, JwksFetcher, JwtClientAuthConfig, PrivateKeyJwt,
+    JWT_BEARER_ASSERTION_TYPE,
+};
 
 /// The client authentication methods built in, for metadata.
 pub const SUPPORTED_AUTH_METHODS: &[&str] = &[
@@ -57,6 +66,13 @@ pub trait ClientAuthenticator<S: ClientStore>: Send + Sync + 'static {
     fn usable_at(&self, endpoint: &str) -> bool {
         let _ = endpoint;
         true
+    }
+
+    /// The JWS algorithms this method accepts (for the metadata's
+    /// `*_endpoint_auth_signing_alg_values_supported`); none by default, for the
+    /// methods that sign nothing.
+    fn signing_algorithms(&self) -> Vec<&'static str> {
+        Vec::new()
     }
 }
 
@@ -330,6 +346,20 @@ impl<S: ClientStore> ClientAuthentication<S> {
             .collect()
     }
 
+    /// The JWS algorithms the methods usable at `endpoint` accept, without
+    /// duplicates, in registration order (its `*_auth_signing_alg_values_supported`).
+    pub fn signing_algorithms(&self, endpoint: &str) -> Vec<&'static str> {
+        let mut algorithms: Vec<&'static str> = Vec::new();
+        for authenticator in self.authenticators.iter().filter(|a| a.usable_at(endpoint)) {
+            for alg in authenticator.signing_algorithms() {
+                if !algorithms.contains(&alg) {
+                    algorithms.push(alg);
+                }
+            }
+        }
+        algorithms
+    }
+
     /// Authenticates the client of `request` for `endpoint` and returns it.
     ///
     /// Fails with `invalid_client` (401, `WWW-Authenticate`) for an unknown client, a
@@ -365,7 +395,7 @@ impl<S: ClientStore> ClientAuthentication<S> {
         };
         if presented.next().is_some() {
             return Err(OAuthError::invalid_request(
-                "use one client authentication method only: either HTTP Basic or client_secret in the body",
+                "use one client authentication method only: HTTP Basic, client_secret in the body, or a client_assertion",
             ));
         }
         authenticator

@@ -299,6 +299,7 @@ impl<'a, S: ClientStore> EndpointContext<'a, S> {
 pub struct MetadataContext<'a> {
     pub(crate) env: &'a Environment,
     pub(crate) auth_methods: &'a dyn Fn(&str) -> Vec<&'static str>,
+    pub(crate) auth_signing_algorithms: &'a dyn Fn(&str) -> Vec<&'static str>,
 }
 
 impl fmt::Debug for MetadataContext<'_> {
@@ -319,5 +320,12 @@ impl MetadataContext<'_> {
     /// [`EndpointName`](crate::EndpointName)): its `*_auth_methods_supported`.
     pub fn auth_methods(&self, endpoint: &str) -> Vec<&'static str> {
         (self.auth_methods)(endpoint)
+    }
+
+    /// The JWS algorithms the client authentication methods registered for `endpoint`
+    /// accept (`private_key_jwt`, `client_secret_jwt`): its
+    /// `*_auth_signing_alg_values_supported`; empty when none signs.
+    pub fn auth_signing_algorithms(&self, endpoint: &str) -> Vec<&'static str> {
+        (self.auth_signing_algorithms)(endpoint)
     }
 }

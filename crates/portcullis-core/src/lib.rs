@@ -93,7 +93,10 @@ pub mod tokens;
 pub use authorization::{
     AuthorizationRequest, ConsentGrant, NextStep, PendingAuthorization, SignedIn,
 };
-pub use client_auth::{ClientAuthentication, ClientAuthenticator};
+pub use client_auth::{
+    ClientAuthentication, ClientAuthenticator, ClientSecretJwt, ClientSecretSource, JwksFetcher,
+    JwtClientAuthConfig, PrivateKeyJwt,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{AuthorizationContext, EndpointContext, Environment, TokenContext};
 pub use endpoints::{
@@ -113,7 +116,8 @@ pub use http::{OAuthRequest, OAuthResponse, Params};
 pub use memory::MemoryStore;
 pub use model::{
     AuthMethod, AuthorizationCode, AuthorizationCodeRecord, Client, ClientMetadata, ClientRecord,
-    EndpointName, Extra, Extras, Token, TokenRecord, User, STRICT_AUTH_METHOD,
+    EndpointName, Extra, Extras, Token, TokenRecord, User, SEALED_CLIENT_SECRET,
+    STRICT_AUTH_METHOD,
 };
 // Re-exported for composition roots (a `main`, tests, benches); libraries take a
 // `RandomSource` instead.
@@ -126,7 +130,7 @@ pub use scope::Scope;
 pub use secret::{hash_secret, token_key, verify_secret};
 pub use server::AuthorizationServer;
 pub use store::{
-    AuthorizationCodeStore, AuthorizationRequestStore, ClientStore, CodeRedemption,
-    ResourceServerStore, TokenStore, UserStore,
+    AssertionReplayStore, AuthorizationCodeStore, AuthorizationRequestStore, ClientStore,
+    CodeRedemption, ResourceServerStore, TokenStore, UserStore,
 };
 pub use tokens::{AccessTokenStrategy, BearerTokenGenerator, Issuance, TokenResponse};

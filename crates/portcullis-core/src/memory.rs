@@ -21,8 +21,8 @@ use crate::model::{AuthorizationCodeRecord, ClientRecord, TokenRecord};
 use crate::random::{random_string, RandomSource};
 use crate::secret::{constant_time_eq, hash_secret};
 use crate::store::{
-    AuthorizationCodeStore, AuthorizationRequestStore, ClientStore, CodeRedemption,
-    ResourceServerStore, TokenStore, UserStore,
+    AssertionReplayStore, AuthorizationCodeStore, AuthorizationRequestStore, ClientStore,
+    CodeRedemption, ResourceServerStore, TokenStore, UserStore,
 };
 
 #[derive(Default)]
@@ -38,6 +38,8 @@ struct Inner {
     revoked_grants: HashSet<String>,
     /// Authorization requests waiting for sign-in or consent, by id hash.
     pending: HashMap<String, PendingAuthorization>,
+    /// JWT client assertions used, by (client_id, jti), with when they expire.
+    assertions: HashMap<(String, String), i64>,
 }
 
 impl Inner {
@@ -315,6 +317,28 @@ impl AuthorizationRequestStore for MemoryStore {
         id_hash: &str,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
         Ok(self.lock()?.pending.remove(id_hash))
+    }
+}
+
+#[async_trait]
+impl AssertionReplayStore for MemoryStore {
+    async fn record_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        // Expired entries go as new ones come, so the map stays bounded by the
+        // assertions still valid.
+        inner.assertions.retain(|_, expires| *expires > now);
+        let key = (client_id.to_owned(), jti.to_owned());
+        if inner.assertions.contains_key(&key) {
+            return Ok(false);
+        }
+        inner.assertions.insert(key, expires_at);
+        Ok(true)
     }
 }
 

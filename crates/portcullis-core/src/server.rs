@@ -272,6 +272,13 @@ impl<S: ClientStore> AuthorizationServer<S> {
                 "token_endpoint_auth_methods_supported".into(),
                 self.authentication.methods(EndpointName::TOKEN).into(),
             );
+            let algorithms = self.authentication.signing_algorithms(EndpointName::TOKEN);
+            if !algorithms.is_empty() {
+                document.insert(
+                    "token_endpoint_auth_signing_alg_values_supported".into(),
+                    algorithms.into(),
+                );
+            }
         }
         document.insert("grant_types_supported".into(), self.grant_types().into());
         document.insert(
@@ -300,9 +307,12 @@ impl<S: ClientStore> AuthorizationServer<S> {
             grant.metadata(&mut document);
         }
         let auth_methods = |endpoint: &str| self.authentication.methods(endpoint);
+        let auth_signing_algorithms =
+            |endpoint: &str| self.authentication.signing_algorithms(endpoint);
         let context = MetadataContext {
             env: &self.env,
             auth_methods: &auth_methods,
+            auth_signing_algorithms: &auth_signing_algorithms,
         };
         for endpoint in &self.endpoints {
             endpoint.metadata(&context, &mut document);

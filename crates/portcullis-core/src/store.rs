@@ -159,3 +159,22 @@ pub trait ResourceServerStore: Send + Sync + 'static {
     /// [`ClientRecord::resource_server_audience`]: crate::model::ClientRecord::resource_server_audience
     async fn resource_server_audiences(&self) -> Result<Vec<String>, StoreError>;
 }
+
+/// Remembers the JWT client assertions used (RFC 7523 §3 item 7, OpenID Connect Core
+/// §9), so that each is accepted once: a captured assertion replayed before it expires
+/// is refused (the class of fosite's CVE-2020-15222).
+#[async_trait]
+pub trait AssertionReplayStore: Send + Sync + 'static {
+    /// Atomically records that `client_id` used the assertion `jti`, kept until
+    /// `expires_at` (UTC seconds): `true` the first time, `false` when the pair is
+    /// already recorded and not yet expired at `now` (a replay). Of two concurrent
+    /// calls for one pair, exactly one gets `true` — across every instance sharing the
+    /// store. A recorded pair whose `expires_at` is past at `now` counts as absent.
+    async fn record_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+}

@@ -8,6 +8,7 @@
 //! portcullis user disable NAME | enable NAME
 //! portcullis client create --name NAME [--redirect-uri URI]... [--grant-type GT]...
 //!                          [--response-type RT]... [--scope "a b"] [--auth-method M]
+//!                          [--jwks-uri URL | --jwks JSON] [--token-endpoint-auth-signing-alg A]
 //! portcullis client list | show ID | delete ID | rotate-secret ID
 //! portcullis registration-token create [--expires-in S] [--max-uses N] | list | revoke ID
 //! portcullis try [--scope "openid profile email"] [--issuer URL] [--no-browser]
@@ -443,7 +444,9 @@ pub struct ClientUpdate {
     /// Replaces the scopes the client may request (space-separated).
     #[arg(long)]
     pub scope: Option<String>,
-    /// client_secret_basic, client_secret_post, or none; a client that becomes
+    /// client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, or
+    /// none; a client that comes to need a secret gets a new one (printed), one that
+    /// becomes public (or private_key_jwt) loses it;
     /// confidential gets a new secret (printed), one that becomes public loses it.
     #[arg(long)]
     pub auth_method: Option<String>,
@@ -495,6 +498,15 @@ pub struct ClientUpdate {
     /// Removes an allowed resource (repeat).
     #[arg(long = "remove-allowed-resource")]
     pub remove_allowed_resources: Vec<String>,
+    /// The URL of the client's JWK Set (private_key_jwt; "" to remove).
+    #[arg(long)]
+    pub jwks_uri: Option<String>,
+    /// The client's JWK Set as JSON, public keys only (private_key_jwt; "" to remove).
+    #[arg(long)]
+    pub jwks: Option<String>,
+    /// The one algorithm the client's assertions may use ("" for any of the method's).
+    #[arg(long)]
+    pub token_endpoint_auth_signing_alg: Option<String>,
 }
 
 /// `list` without `remove`, then with `add` (each once, in order).
@@ -621,6 +633,12 @@ impl ClientUpdate {
                 &self.add_allowed_resources,
                 &self.remove_allowed_resources,
             ),
+            jwks_uri: blank_is_none(&self.jwks_uri, &current.jwks_uri),
+            jwks: blank_is_none(&self.jwks, &current.jwks),
+            token_endpoint_auth_signing_alg: blank_is_none(
+                &self.token_endpoint_auth_signing_alg,
+                &current.token_endpoint_auth_signing_alg,
+            ),
         })
     }
 }
@@ -643,7 +661,9 @@ pub struct ClientCreate {
     /// Space-separated scopes the client may request.
     #[arg(long, default_value = "")]
     pub scope: String,
-    /// client_secret_basic (default), client_secret_post, or none (public client).
+    /// client_secret_basic (default), client_secret_post, none (public client),
+    /// private_key_jwt (with --jwks-uri or --jwks) or client_secret_jwt (needs a
+    /// key-encryption key: its secret is kept sealed, recoverable).
     #[arg(long, default_value = AuthMethod::CLIENT_SECRET_BASIC)]
     pub auth_method: String,
     /// The client may authenticate with its auth method only. Without it, a client of
@@ -695,6 +715,18 @@ pub struct ClientCreate {
     /// registered resource servers (repeat for several).
     #[arg(long = "allowed-resource")]
     pub allowed_resources: Vec<String>,
+    /// The URL of the client's JWK Set (its public keys, for private_key_jwt); fetched
+    /// through the fetch guard (https, public addresses or fetch_allowed_addresses).
+    #[arg(long)]
+    pub jwks_uri: Option<String>,
+    /// The client's JWK Set as JSON (`{"keys":[...]}`, public keys only), for
+    /// private_key_jwt; exclusive with --jwks-uri.
+    #[arg(long)]
+    pub jwks: Option<String>,
+    /// The one algorithm the client's assertions may use: RS256, PS256, ES256 or EdDSA
+    /// (private_key_jwt), HS256, HS384 or HS512 (client_secret_jwt); default: any.
+    #[arg(long)]
+    pub token_endpoint_auth_signing_alg: Option<String>,
 }
 
 /// Runs the command line; the `portcullis` binary's `main`.
@@ -1195,6 +1227,44 @@ fn warn_about_disabled_grants(client: &ClientRecord, config: &Config) {
     }
 }
 
+/// True when `client` authenticates with a secret: every method but `none` and
+/// `private_key_jwt`.
+fn has_secret(client: &ClientRecord) -> bool {
+    ![AuthMethod::NONE, AuthMethod::PRIVATE_KEY_JWT]
+        .contains(&client.token_endpoint_auth_method.as_str())
+}
+
+/// The key-encryption key a `client_secret_jwt` client's secret is sealed with
+/// (refused without one); `None` for the other methods.
+fn jwt_secret_kek(
+    client: &ClientRecord,
+    config: &Config,
+) -> Result<Option<crate::keys::Kek>, Box<dyn std::error::Error>> {
+    if client.token_endpoint_auth_method != AuthMethod::CLIENT_SECRET_JWT {
+        return Ok(None);
+    }
+    match crate::keys::Kek::from_config(&config.keys)? {
+        Some(kek) => Ok(Some(kek)),
+        None => Err(crate::client_assertions::NEEDS_KEK.into()),
+    }
+}
+
+/// Keeps `secret` sealed with `kek` in `client`'s metadata, for client_secret_jwt.
+fn seal_secret(
+    client: &mut ClientRecord,
+    kek: &crate::keys::Kek,
+    random: &dyn RandomSource,
+    secret: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let sealed =
+        crate::client_assertions::seal_client_secret(kek, random, &client.client_id, secret)?;
+    client
+        .metadata
+        .extras
+        .insert_raw(portcullis_core::SEALED_CLIENT_SECRET, sealed.into());
+    Ok(())
+}
+
 fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value {
     let mut value = json!({
         "client_id": client.client_id,
@@ -1219,6 +1289,9 @@ fn client_json(client: &ClientRecord, secret: Option<&str>) -> serde_json::Value
         "sector_identifier_uri": client.metadata.sector_identifier_uri,
         "backchannel_logout_uri": client.metadata.backchannel_logout_uri,
         "allowed_resources": client.allowed_resources(),
+        "jwks_uri": client.metadata.jwks_uri,
+        "jwks": client.metadata.jwks,
+        "token_endpoint_auth_signing_alg": client.metadata.token_endpoint_auth_signing_alg,
     });
     if let Some(secret) = secret {
         value["client_secret"] = json!(secret);
@@ -1248,6 +1321,9 @@ impl ClientCreate {
             sector_identifier_uri: self.sector_identifier_uri.clone(),
             backchannel_logout_uri: self.backchannel_logout_uri.clone(),
             allowed_resources: self.allowed_resources.clone(),
+            jwks_uri: self.jwks_uri.clone(),
+            jwks: self.jwks.clone(),
+            token_endpoint_auth_signing_alg: self.token_endpoint_auth_signing_alg.clone(),
         }
     }
 }
@@ -1264,10 +1340,13 @@ async fn client(
             clients::check_algorithms(&client, &config.keys.signing_algorithms)?;
             clients::check_remote_urls(&client, &config.fetch_policy()).await?;
             warn_about_disabled_grants(&client, config);
+            let kek = jwt_secret_kek(&client, config)?;
             client.client_id = clients::new_client_id(random);
-            let secret = (client.token_endpoint_auth_method != AuthMethod::NONE)
-                .then(|| clients::new_client_secret(random));
+            let secret = has_secret(&client).then(|| clients::new_client_secret(random));
             client.client_secret_hash = secret.as_deref().map(hash_secret);
+            if let (Some(kek), Some(secret)) = (&kek, &secret) {
+                seal_secret(&mut client, kek, random, secret)?;
+            }
             store.insert_client(&client).await?;
             let mut value = client_json(&client, None);
             value["client_secret"] = json!(secret);
@@ -1301,22 +1380,33 @@ async fn client(
             client.client_id = old.client_id.clone();
             client.metadata = clients::merged_metadata(&old.metadata, &client.metadata);
             warn_about_changed_subjects(&old, &client);
-            let secret = match (
-                old.token_endpoint_auth_method == AuthMethod::NONE,
-                client.token_endpoint_auth_method == AuthMethod::NONE,
-            ) {
-                // Becomes confidential: it needs a secret, shown once.
-                (true, false) => Some(clients::new_client_secret(random)),
+            let kek = jwt_secret_kek(&client, config)?;
+            let jwt_secret = client.token_endpoint_auth_method == AuthMethod::CLIENT_SECRET_JWT;
+            let sealed = old
+                .metadata
+                .extras
+                .get_raw(portcullis_core::SEALED_CLIENT_SECRET)
+                .is_some();
+            let secret = match (has_secret(&old), has_secret(&client)) {
+                // Comes to need a secret: a new one, shown once.
+                (false, true) => Some(clients::new_client_secret(random)),
+                // Becomes client_secret_jwt: the hash cannot give the secret back.
+                (true, true) if jwt_secret && !sealed => Some(clients::new_client_secret(random)),
                 _ => None,
             };
-            client.client_secret_hash = match (
-                &secret,
-                client.token_endpoint_auth_method == AuthMethod::NONE,
-            ) {
-                (_, true) => None,
-                (Some(secret), false) => Some(hash_secret(secret)),
-                (None, false) => old.client_secret_hash.clone(),
+            client.client_secret_hash = match (&secret, has_secret(&client)) {
+                (_, false) => None,
+                (Some(secret), true) => Some(hash_secret(secret)),
+                (None, true) => old.client_secret_hash.clone(),
             };
+            match (&kek, &secret) {
+                (Some(kek), Some(secret)) => seal_secret(&mut client, kek, random, secret)?,
+                _ if !jwt_secret => client
+                    .metadata
+                    .extras
+                    .remove_raw(portcullis_core::SEALED_CLIENT_SECRET),
+                _ => {}
+            }
             if !store.update_client(&client).await? {
                 return Err(format!("no client with client_id '{}'", options.client_id).into());
             }
@@ -1326,13 +1416,26 @@ async fn client(
             let Some(client) = store.get_client(&client_id).await? else {
                 return Err(format!("no client with client_id '{client_id}'").into());
             };
-            if client.token_endpoint_auth_method == AuthMethod::NONE {
-                return Err(format!("client '{client_id}' is public and has no secret").into());
+            if !has_secret(&client) {
+                return Err(format!(
+                    "client '{client_id}' has no secret (auth method {})",
+                    client.token_endpoint_auth_method
+                )
+                .into());
             }
             let secret = clients::new_client_secret(random);
-            store
-                .set_client_secret_hash(&client_id, &hash_secret(&secret))
-                .await?;
+            if let Some(kek) = jwt_secret_kek(&client, config)? {
+                let mut client = client.clone();
+                client.client_secret_hash = Some(hash_secret(&secret));
+                seal_secret(&mut client, &kek, random, &secret)?;
+                if !store.update_client(&client).await? {
+                    return Err(format!("no client with client_id '{client_id}'").into());
+                }
+            } else {
+                store
+                    .set_client_secret_hash(&client_id, &hash_secret(&secret))
+                    .await?;
+            }
             print(&client_json(&client, Some(&secret)))
         }
     }

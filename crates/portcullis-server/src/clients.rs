@@ -4,7 +4,7 @@
 //! secret. The CLI uses it today; an admin API and dynamic registration (RFC 7591) will
 //! share it.
 
-use portcullis_core::jose::Algorithm;
+use portcullis_core::jose::{Algorithm, HmacAlgorithm};
 use portcullis_core::model::AllowedResources;
 use portcullis_core::random::random_token;
 use portcullis_core::redirect_uri::validate_redirect_uri;
@@ -75,6 +75,15 @@ pub struct ClientRegistration {
     /// Resources (RFC 8707 resource indicators: absolute URIs without a fragment) the
     /// client may ask for besides the registered resource servers' audiences.
     pub allowed_resources: Vec<String>,
+    /// Where the client's public keys are (a JWK Set, for `private_key_jwt`); exclusive
+    /// with `jwks`.
+    pub jwks_uri: Option<String>,
+    /// The client's public keys, a JWK Set as JSON text (for `private_key_jwt`);
+    /// exclusive with `jwks_uri`.
+    pub jwks: Option<String>,
+    /// The one algorithm the client signs its assertions with (`private_key_jwt`: RS256,
+    /// PS256, ES256, EdDSA; `client_secret_jwt`: HS256, HS384, HS512); none: any.
+    pub token_endpoint_auth_signing_alg: Option<String>,
 }
 
 /// Why a registration was refused, in words for whoever asked.
@@ -150,11 +159,14 @@ pub fn validate(registration: &ClientRegistration) -> Result<ClientRecord, Regis
         AuthMethod::CLIENT_SECRET_BASIC,
         AuthMethod::CLIENT_SECRET_POST,
         AuthMethod::NONE,
+        AuthMethod::PRIVATE_KEY_JWT,
+        AuthMethod::CLIENT_SECRET_JWT,
     ]
     .contains(&method)
     {
         return Err(fail(format!(
-            "unknown auth method '{method}'; use client_secret_basic, client_secret_post or none"
+            "unknown auth method '{method}'; use client_secret_basic, client_secret_post, \
+             client_secret_jwt, private_key_jwt or none"
         )));
     }
     if method == AuthMethod::NONE && grant_types.iter().any(|g| g == "client_credentials") {
@@ -312,7 +324,103 @@ pub fn validate(registration: &ClientRegistration) -> Result<ClientRecord, Regis
         }
     }
     client.metadata.backchannel_logout_uri = registration.backchannel_logout_uri.clone();
+    validate_client_keys(registration, &mut client)?;
     Ok(client)
+}
+
+/// Private JWK members (RFC 7518 §6.2.2, §6.3.2, §6.4.1): a client registers public
+/// keys only.
+const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// The keys and assertion algorithm of a JWT-authenticating client: `private_key_jwt`
+/// needs exactly one of `jwks` (public keys only) and `jwks_uri`;
+/// `token_endpoint_auth_signing_alg` must fit the method.
+fn validate_client_keys(
+    registration: &ClientRegistration,
+    client: &mut ClientRecord,
+) -> Result<(), RegistrationError> {
+    let method = registration.auth_method.as_str();
+    if let Some(uri) = &registration.jwks_uri {
+        portcullis_axum::fetch::check_url(uri).map_err(|e| fail(format!("jwks_uri: {e}")))?;
+    }
+    let jwks = registration
+        .jwks
+        .as_deref()
+        .map(parse_public_jwks)
+        .transpose()?;
+    match (&jwks, &registration.jwks_uri) {
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                "register the client's keys either inline (--jwks) or by URL (--jwks-uri), not both",
+            ))
+        }
+        (None, None) if method == AuthMethod::PRIVATE_KEY_JWT => {
+            return Err(fail(
+                "a private_key_jwt client needs its public keys: --jwks-uri URL or --jwks JSON (a JWK Set)",
+            ))
+        }
+        _ => {}
+    }
+    if let Some(alg) = &registration.token_endpoint_auth_signing_alg {
+        let fits = match method {
+            AuthMethod::PRIVATE_KEY_JWT => Algorithm::from_name(alg).is_some(),
+            AuthMethod::CLIENT_SECRET_JWT => HmacAlgorithm::from_name(alg).is_some(),
+            _ => {
+                return Err(fail(
+                    "token_endpoint_auth_signing_alg is for the auth methods private_key_jwt and client_secret_jwt",
+                ))
+            }
+        };
+        if !fits {
+            let names = if method == AuthMethod::PRIVATE_KEY_JWT {
+                algorithm_names()
+            } else {
+                HmacAlgorithm::ALL.map(HmacAlgorithm::name).join(", ")
+            };
+            return Err(fail(format!(
+                "token_endpoint_auth_signing_alg '{alg}' does not fit {method}; use one of {names}"
+            )));
+        }
+    }
+    client.metadata.jwks = jwks;
+    client.metadata.jwks_uri = registration.jwks_uri.clone();
+    client.metadata.token_endpoint_auth_signing_alg =
+        registration.token_endpoint_auth_signing_alg.clone();
+    Ok(())
+}
+
+/// `text` as a JWK Set of usable public signing keys: a JSON object with a non-empty
+/// `keys` array, no private member in any key.
+fn parse_public_jwks(text: &str) -> Result<serde_json::Value, RegistrationError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| fail(format!("jwks: not JSON ({e})")))?;
+    let keys = value
+        .get("keys")
+        .and_then(serde_json::Value::as_array)
+        .filter(|keys| value.is_object() && !keys.is_empty())
+        .ok_or_else(|| {
+            fail("jwks: must be a JSON object with a non-empty keys array (a JWK Set)")
+        })?;
+    let provider = portcullis_core::jose::aws_lc_rs::provider();
+    for (index, key) in keys.iter().enumerate() {
+        let Some(members) = key.as_object() else {
+            return Err(fail(format!("jwks: key {index} is not a JSON object")));
+        };
+        if let Some(private) = PRIVATE_JWK_MEMBERS
+            .iter()
+            .find(|m| members.contains_key(**m))
+        {
+            return Err(fail(format!(
+                "jwks: key {index} has the private member '{private}': register public keys only"
+            )));
+        }
+        let jwk: portcullis_core::jose::Jwk = serde_json::from_value(key.clone())
+            .map_err(|e| fail(format!("jwks: key {index} is not a JWK ({e})")))?;
+        portcullis_core::jose::KeySet::new()
+            .add_jwk(&provider, &jwk, &Algorithm::ALL)
+            .map_err(|e| fail(format!("jwks: key {index} cannot be used: {e}")))?;
+    }
+    Ok(value)
 }
 
 /// The largest sector identifier document read.
@@ -330,6 +438,10 @@ pub async fn check_remote_urls(
     if let Some(uri) = &client.metadata.backchannel_logout_uri {
         portcullis_axum::fetch::check_public_url(uri, policy)
             .map_err(|e| fail(format!("backchannel logout URI: {e}")))?;
+    }
+    if let Some(uri) = &client.metadata.jwks_uri {
+        portcullis_axum::fetch::check_public_url(uri, policy)
+            .map_err(|e| fail(format!("jwks_uri: {e}")))?;
     }
     let Some(uri) = &client.metadata.sector_identifier_uri else {
         return Ok(());
@@ -406,6 +518,9 @@ pub fn registration_of(client: &ClientRecord) -> ClientRegistration {
         sector_identifier_uri: client.metadata.sector_identifier_uri.clone(),
         backchannel_logout_uri: client.metadata.backchannel_logout_uri.clone(),
         allowed_resources: extras.get::<AllowedResources>().unwrap_or_default(),
+        jwks_uri: client.metadata.jwks_uri.clone(),
+        jwks: client.metadata.jwks.as_ref().map(ToString::to_string),
+        token_endpoint_auth_signing_alg: client.metadata.token_endpoint_auth_signing_alg.clone(),
     }
 }
 
@@ -437,6 +552,9 @@ pub fn merged_metadata(
     merged.subject_type = new.subject_type.clone();
     merged.sector_identifier_uri = new.sector_identifier_uri.clone();
     merged.backchannel_logout_uri = new.backchannel_logout_uri.clone();
+    merged.jwks_uri = new.jwks_uri.clone();
+    merged.jwks = new.jwks.clone();
+    merged.token_endpoint_auth_signing_alg = new.token_endpoint_auth_signing_alg.clone();
     for name in [
         <portcullis_core::jose::AccessTokenFormat as portcullis_core::Extra>::NAME,
         portcullis_core::extensions::REQUIRE_PKCE,

@@ -1384,6 +1384,7 @@ mod tests {
             "key_encryption_key",
             "key_encryption_key_file",
             "default_resource",
+            "registration_scopes",
         ]);
         fields.sort_unstable();
         let mut keys = Config::keys().to_vec();

@@ -144,7 +144,7 @@ fn seal(
 
 /// Seals `bytes` with `kek`, bound to `aad` (`aes256gcm:` nonce and ciphertext,
 /// base64url), or marks them `plain:` without one.
-fn seal_bytes(
+pub(crate) fn seal_bytes(
     kek: Option<&Kek>,
     random: &dyn RandomSource,
     aad: &str,
@@ -170,7 +170,11 @@ fn seal_bytes(
 }
 
 /// The bytes `stored` holds ([`seal_bytes`] with `aad`), or why they cannot be read.
-fn open_bytes(kek: Option<&Kek>, stored: &str, aad: &str) -> Result<Vec<u8>, &'static str> {
+pub(crate) fn open_bytes(
+    kek: Option<&Kek>,
+    stored: &str,
+    aad: &str,
+) -> Result<Vec<u8>, &'static str> {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     const CORRUPT: &str = "it is corrupt";
     if let Some(plain) = stored.strip_prefix(PLAIN) {

@@ -17,6 +17,7 @@ pub mod access_log;
 pub mod app;
 pub mod backchannel;
 pub mod cli;
+pub mod client_assertions;
 pub mod clients;
 pub mod config;
 pub mod keys;

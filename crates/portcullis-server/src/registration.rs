@@ -294,6 +294,27 @@ pub fn client_from_metadata(document: &Value, policy: &Policy) -> Result<ClientR
             return Err(Refusal::metadata(format!("{member}: {value}")));
         }
     }
+    let jwks_uri = string(document, "jwks_uri")?;
+    let jwks = match document.get("jwks") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(set)) if matches!(set.get("keys"), Some(Value::Array(_))) => {
+            Some(Value::Object(set.clone()))
+        }
+        Some(_) => {
+            return Err(Refusal::metadata(
+                "jwks must be a JWK Set: a JSON object with a \"keys\" array",
+            ))
+        }
+    };
+    if jwks.is_some() && jwks_uri.is_some() {
+        return Err(Refusal::metadata(
+            "send jwks or jwks_uri, not both (RFC 7591 §2)",
+        ));
+    }
+    if let Some(uri) = &jwks_uri {
+        portcullis_axum::fetch::check_url(uri)
+            .map_err(|e| Refusal::metadata(format!("jwks_uri: {e}")))?;
+    }
     let registration = ClientRegistration {
         name,
         redirect_uris,
@@ -307,6 +328,11 @@ pub fn client_from_metadata(document: &Value, policy: &Policy) -> Result<ClientR
         subject_type: string(document, "subject_type")?,
         sector_identifier_uri: string(document, "sector_identifier_uri")?,
         backchannel_logout_uri: string(document, "backchannel_logout_uri")?,
+        // Checked by clients::validate (public keys only, exactly one of the two, the
+        // algorithm fitting the auth method) and kept in the client's metadata.
+        jwks_uri,
+        jwks: jwks.map(|set| set.to_string()),
+        token_endpoint_auth_signing_alg: string(document, "token_endpoint_auth_signing_alg")?,
         ..ClientRegistration::default()
     };
     let mut client =
@@ -345,29 +371,6 @@ pub fn client_from_metadata(document: &Value, policy: &Policy) -> Result<ClientR
             *slot = Some(value);
         }
     }
-    let jwks_uri = string(document, "jwks_uri")?;
-    let jwks = match document.get("jwks") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(set)) if matches!(set.get("keys"), Some(Value::Array(_))) => {
-            Some(Value::Object(set.clone()))
-        }
-        Some(_) => {
-            return Err(Refusal::metadata(
-                "jwks must be a JWK Set: a JSON object with a \"keys\" array",
-            ))
-        }
-    };
-    if jwks.is_some() && jwks_uri.is_some() {
-        return Err(Refusal::metadata(
-            "send jwks or jwks_uri, not both (RFC 7591 §2)",
-        ));
-    }
-    if let Some(uri) = &jwks_uri {
-        portcullis_axum::fetch::check_url(uri)
-            .map_err(|e| Refusal::metadata(format!("jwks_uri: {e}")))?;
-    }
-    metadata.jwks_uri = jwks_uri;
-    metadata.jwks = jwks;
     Ok(client)
 }
 

@@ -226,7 +226,7 @@ pub fn authorization_server(
         .with_max_grant_lifetime(Some(tokens.grant_lifetime));
     let mut server = AuthorizationServer::new(store)
         .with_issuer(config.issuer().to_owned())
-        .with_clock(clock)
+        .with_clock(clock.clone())
         .with_random(random)
         .with_bearer_tokens(bearer)
         .with_pending_request_lifetime(config.sign_in.authorization_request_lifetime)
@@ -305,6 +305,19 @@ pub fn authorization_server(
             .with_end_session_endpoint(end_session)
             // The pages send logout tokens when a session ends (crate::backchannel).
             .with_backchannel_logout(),
+    );
+    // JWT client authentication (private_key_jwt, client_secret_jwt), after the
+    // endpoints, whose URLs an assertion's aud may name.
+    let kek = crate::keys::Kek::from_config(&config.keys).unwrap_or_else(|error| {
+        tracing::error!(%error, "client_secret_jwt secrets cannot be opened");
+        None
+    });
+    crate::client_assertions::register(
+        &mut server,
+        config.issuer(),
+        clock,
+        config.fetch_policy(),
+        kek,
     );
     server
 }

@@ -32,6 +32,22 @@ impl ResourceServerStore for SqlStore {
 }
 
 #[async_trait]
+impl portcullis_core::AssertionReplayStore for SqlStore {
+    async fn record_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .repository
+            .record_assertion(client_id, jti, expires_at, now)
+            .await?)
+    }
+}
+
+#[async_trait]
 impl TokenStore for SqlStore {
     type Token = TokenRecord;
 

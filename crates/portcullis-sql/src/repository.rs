@@ -1141,6 +1141,30 @@ impl Repository {
         Ok(self.db.execute(query).await? > 0)
     }
 
+    // ---- client assertions ----
+
+    /// Records that `client_id` used the assertion `jti` until `expires_at`: `true` the
+    /// first time, `false` while an unexpired record of it exists. One statement, so
+    /// two instances racing on one pair cannot both insert it.
+    pub(crate) async fn record_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, SqlError> {
+        let query = Query::new(
+            "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE client_assertions.expires_at <= $4",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(expires_at)
+        .bind(now);
+        Ok(self.db.execute(query).await? == 1)
+    }
+
     // ---- housekeeping ----
 
     pub(crate) async fn purge_expired(&self, now: i64) -> Result<u64, SqlError> {
@@ -1155,6 +1179,8 @@ impl Repository {
             // Sign-in throttling rows once they count for nothing.
             "DELETE FROM login_throttle WHERE expires_at <= $1",
             "DELETE FROM authorization_requests WHERE expires_at <= $1",
+            // A used client assertion once it has expired: a replay is refused by exp.
+            "DELETE FROM client_assertions WHERE expires_at <= $1",
             // A signing key goes once everything it signed has expired.
             "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at <= $1",
             // A token goes once neither its access token nor its refresh token works.

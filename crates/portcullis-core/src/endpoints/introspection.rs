@@ -252,6 +252,13 @@ impl<S: ClientStore + TokenStore> Endpoint<S> for IntrospectionEndpoint {
                 "introspection_endpoint_auth_methods_supported".into(),
                 context.auth_methods(EndpointName::INTROSPECTION).into(),
             );
+            let algorithms = context.auth_signing_algorithms(EndpointName::INTROSPECTION);
+            if !algorithms.is_empty() {
+                document.insert(
+                    "introspection_endpoint_auth_signing_alg_values_supported".into(),
+                    algorithms.into(),
+                );
+            }
             if let Some(keys) = &self.jwt_keys {
                 let algorithms: Vec<&str> = keys
                     .signing_algorithms()

@@ -84,6 +84,13 @@ impl<S: ClientStore + TokenStore> Endpoint<S> for RevocationEndpoint {
                 "revocation_endpoint_auth_methods_supported".into(),
                 context.auth_methods(EndpointName::REVOCATION).into(),
             );
+            let algorithms = context.auth_signing_algorithms(EndpointName::REVOCATION);
+            if !algorithms.is_empty() {
+                document.insert(
+                    "revocation_endpoint_auth_signing_alg_values_supported".into(),
+                    algorithms.into(),
+                );
+            }
         }
     }
 

@@ -413,24 +413,7 @@ pub fn verify(
     keys: &KeySet,
     validation: &Validation,
 ) -> Result<VerifiedJwt, JoseError> {
-    if token.len() > validation.max_token_bytes {
-        return Err(JoseError::TooLarge("the token exceeds its size limit"));
-    }
-    let mut segments = token.split('.');
-    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
-        return Err(JoseError::Malformed(
-            "a signed JWT has three dot-separated segments (encrypted tokens are not accepted)"
-                .into(),
-        ));
-    };
-    if header_b64.len() > validation.max_header_bytes {
-        return Err(JoseError::TooLarge("the header exceeds its size limit"));
-    }
+    let (header_b64, payload_b64, signature_b64) = split_compact(token, validation)?;
     let header = parse_object(&decode_segment(header_b64, "header")?)
         .map_err(|e| JoseError::Malformed(format!("header: {e}")))?;
 
@@ -470,6 +453,89 @@ pub fn verify(
         header,
         claims,
     })
+}
+
+/// A JWS header and claims, decoded but not verified ([`unverified_parts`]).
+pub type UnverifiedParts = (Map<String, Value>, Map<String, Value>);
+
+/// The header and claims of the compact JWS `token`, decoded (strictly, and within the
+/// sizes of `validation`) but **not verified**: only to learn which key or secret
+/// verifies it (a client assertion names its client in `iss`). Trust nothing in them
+/// before [`verify`] or [`verify_hmac`] passed.
+pub fn unverified_parts(
+    token: &str,
+    validation: &Validation,
+) -> Result<UnverifiedParts, JoseError> {
+    let (header_b64, payload_b64, _) = split_compact(token, validation)?;
+    let header = parse_object(&decode_segment(header_b64, "header")?)
+        .map_err(|e| JoseError::Malformed(format!("header: {e}")))?;
+    let claims = parse_object(&decode_segment(payload_b64, "payload")?)
+        .map_err(|e| JoseError::Malformed(format!("claims: {e}")))?;
+    Ok((header, claims))
+}
+
+/// Checks the size bounds and splits a compact JWS into its three segments.
+fn split_compact<'t>(
+    token: &'t str,
+    validation: &Validation,
+) -> Result<(&'t str, &'t str, &'t str), JoseError> {
+    if token.len() > validation.max_token_bytes {
+        return Err(JoseError::TooLarge("the token exceeds its size limit"));
+    }
+    let mut segments = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err(JoseError::Malformed(
+            "a signed JWT has three dot-separated segments (encrypted tokens are not accepted)"
+                .into(),
+        ));
+    };
+    if header_b64.len() > validation.max_header_bytes {
+        return Err(JoseError::TooLarge("the header exceeds its size limit"));
+    }
+    Ok((header_b64, payload_b64, signature_b64))
+}
+
+/// Checks the compact JWS `token`, MACed with the shared `secret` under one of
+/// `allowed` (RFC 7518 §3.2), against `validation`, as strictly as [`verify`]: sizes,
+/// shape, `alg` (never `none`, only `allowed`), `crit`, `typ`, the MAC in constant
+/// time, then the claims. Returns the algorithm and the claims. The algorithm list of
+/// `validation` ([`Validation::with_algorithms`]) does not apply: `allowed` does.
+pub fn verify_hmac(
+    token: &str,
+    secret: &[u8],
+    allowed: &[super::HmacAlgorithm],
+    validation: &Validation,
+) -> Result<(super::HmacAlgorithm, Map<String, Value>), JoseError> {
+    let (header_b64, payload_b64, signature_b64) = split_compact(token, validation)?;
+    let header = parse_object(&decode_segment(header_b64, "header")?)
+        .map_err(|e| JoseError::Malformed(format!("header: {e}")))?;
+    let Some(Value::String(name)) = header.get("alg") else {
+        return Err(JoseError::Malformed(
+            "header: alg missing or not a string".into(),
+        ));
+    };
+    if name.eq_ignore_ascii_case("none") {
+        return Err(JoseError::AlgNone);
+    }
+    let algorithm = super::HmacAlgorithm::from_name(name)
+        .filter(|a| allowed.contains(a))
+        .ok_or_else(|| JoseError::AlgorithmNotAllowed(name.clone()))?;
+    check_critical(&header, validation)?;
+    check_typ(&header, validation)?;
+    let signature = decode_segment(signature_b64, "signature")?;
+    let signing_input = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+    if !algorithm.verify(secret, signing_input, &signature) {
+        return Err(JoseError::BadSignature);
+    }
+    let claims = parse_object(&decode_segment(payload_b64, "payload")?)
+        .map_err(|e| JoseError::Malformed(format!("claims: {e}")))?;
+    check_claims(&claims, validation)?;
+    Ok((algorithm, claims))
 }
 
 fn decode_segment(segment: &str, what: &str) -> Result<Vec<u8>, JoseError> {

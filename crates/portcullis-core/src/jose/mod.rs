@@ -55,6 +55,7 @@ mod algorithm;
 #[cfg(feature = "aws-lc-rs")]
 pub mod aws_lc_rs;
 mod error;
+mod hmac;
 mod json;
 mod jwk;
 mod jws;
@@ -63,8 +64,12 @@ mod provider;
 pub use access_token::{AccessTokenFormat, JwtAccessTokens, SigningKeys, AT_JWT};
 pub use algorithm::Algorithm;
 pub use error::JoseError;
+pub use hmac::HmacAlgorithm;
 pub use jwk::{Jwk, JwkSet};
-pub use jws::{verify, KeySet, Signer, Validation, VerifiedJwt, VerifyingKeyEntry};
+pub use jws::{
+    unverified_parts, verify, verify_hmac, KeySet, Signer, UnverifiedParts, Validation,
+    VerifiedJwt, VerifyingKeyEntry,
+};
 pub use provider::{CryptoProvider, JwsAlgorithm, SigningKey, VerifyingKey};
 
 /// The URL-safe base64 of RFC 7515 §2, without padding; decoding refuses padding,

@@ -21,6 +21,12 @@ impl AuthMethod {
     pub const CLIENT_SECRET_POST: &'static str = "client_secret_post";
     /// A public client: client_id only, no secret (RFC 6749 §2.1).
     pub const NONE: &'static str = "none";
+    /// A JWT assertion signed with the client's private key, whose public keys it
+    /// registered (`jwks` or `jwks_uri`) (RFC 7523 §2.2, OpenID Connect Core §9).
+    pub const PRIVATE_KEY_JWT: &'static str = "private_key_jwt";
+    /// A JWT assertion MACed (HS256, HS384, HS512) with the client's secret (OpenID
+    /// Connect Core §9).
+    pub const CLIENT_SECRET_JWT: &'static str = "client_secret_jwt";
 
     /// True for the methods that present the client secret itself
     /// (`client_secret_basic`, `client_secret_post`): the same secret, the same
@@ -36,6 +42,12 @@ impl AuthMethod {
 /// send `client_secret_post` whenever they hold a secret, whatever was registered).
 /// `none` and the secret methods are never interchangeable.
 pub const STRICT_AUTH_METHOD: &str = "strict_auth_method";
+
+/// The extras member ([`ClientMetadata::extras`]) where a server keeps the secret of
+/// a `client_secret_jwt` client in a recoverable form (`portcullis serve` seals it
+/// with its key-encryption key): the HMAC key of its assertions, which a hash cannot
+/// give back. [`ClientRecord::registration_metadata`] never shows it.
+pub const SEALED_CLIENT_SECRET: &str = "client_secret_sealed";
 
 /// Names of the endpoints a client authenticates at.
 #[derive(Debug)]
@@ -298,6 +310,7 @@ impl ClientRecord {
             Ok(serde_json::Value::Object(map)) => map,
             _ => serde_json::Map::new(),
         };
+        document.remove(SEALED_CLIENT_SECRET);
         document.insert("client_name".into(), self.client_name.clone().into());
         document.insert("redirect_uris".into(), self.redirect_uris.clone().into());
         document.insert(

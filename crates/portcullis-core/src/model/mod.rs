@@ -17,7 +17,8 @@ mod extras;
 mod token;
 
 pub use client::{
-    check_scope, AuthMethod, Client, ClientMetadata, ClientRecord, EndpointName, STRICT_AUTH_METHOD,
+    check_scope, AuthMethod, Client, ClientMetadata, ClientRecord, EndpointName,
+    SEALED_CLIENT_SECRET, STRICT_AUTH_METHOD,
 };
 pub use code::{AuthorizationCode, AuthorizationCodeRecord};
 pub use extras::{

@@ -38,4 +38,4 @@ export PORTCULLIS_BIN="$bin_dir/$(basename "$bin")"
 
 cd "$here"
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
-exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" test_authlib.py test_jose.py test_oidc.py
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" test_authlib.py test_jose.py test_oidc.py test_jwt_client_auth.py

@@ -2225,7 +2225,13 @@ async fn secret_methods_are_interchangeable_unless_the_client_is_strict() {
         .unwrap();
     assert_eq!(
         metadata["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+            "private_key_jwt",
+            "client_secret_jwt"
+        ])
     );
     drop(instance);
 }

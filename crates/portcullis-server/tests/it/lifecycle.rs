@@ -120,7 +120,12 @@ async fn metadata_reflects_the_running_configuration() {
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(
         doc["introspection_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "client_secret_jwt"
+        ])
     );
     // The scopes clients registered are theirs to know (issue 9, finding 15): without
     // a configured list there is no `scopes_supported`.

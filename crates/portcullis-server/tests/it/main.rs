@@ -9,6 +9,7 @@ mod support;
 mod access_log;
 mod backchannel;
 mod cli;
+mod client_assertions;
 mod conformance;
 mod consent;
 mod cors;

@@ -1565,6 +1565,67 @@ async fn clients_consents_and_sessions_are_managed(db: TestDb) {
     assert_eq!(left[0].id_hash, "s-b");
 }
 
+/// JWT client assertions (RFC 7523): a (client_id, jti) is recorded once; a replay is
+/// refused until the record expires, by any store on the database (another instance),
+/// even racing; expired records are purged, and a pair whose record has expired may be
+/// recorded again.
+async fn client_assertions_are_recorded_once(db: TestDb) {
+    use portcullis_core::AssertionReplayStore;
+    let store = db.store().await;
+    let other = db.store().await;
+    let now = 1_800_000_000;
+    assert!(store
+        .record_assertion("app", "j1", now + 60, now)
+        .await
+        .unwrap());
+    assert!(!store
+        .record_assertion("app", "j1", now + 60, now)
+        .await
+        .unwrap());
+    assert!(!other
+        .record_assertion("app", "j1", now + 90, now + 30)
+        .await
+        .unwrap());
+    // Another client's jti of the same value is another assertion.
+    assert!(other
+        .record_assertion("other", "j1", now + 60, now)
+        .await
+        .unwrap());
+    // Racing stores: exactly one wins.
+    let attempts: Vec<_> = (0..8)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(async move { store.record_assertion("app", "race", now + 60, now).await })
+        })
+        .collect();
+    let mut won = 0;
+    for attempt in attempts {
+        if attempt.await.unwrap().unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+    // Past its expiry the record no longer counts, and the purge removes it.
+    assert!(store
+        .record_assertion("app", "j1", now + 200, now + 61)
+        .await
+        .unwrap());
+    assert!(!store
+        .record_assertion("app", "j1", now + 200, now + 100)
+        .await
+        .unwrap());
+    let purged = store.purge_expired(now + 201).await.unwrap();
+    assert!(purged >= 3, "{purged}");
+    assert!(store
+        .record_assertion("app", "race", now + 300, now + 201)
+        .await
+        .unwrap());
+}
+
 macro_rules! on_both_databases {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -1612,6 +1673,7 @@ on_both_databases!(
     sessions_keep_their_sid_and_the_clients_they_signed_into,
     server_secrets_are_written_once,
     consented_resources_are_remembered_and_forgotten_with_the_consent,
+    client_assertions_are_recorded_once,
 );
 
 /// On PostgreSQL, codes leave room on their pages for the one update each gets (its
