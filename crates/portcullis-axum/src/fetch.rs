@@ -155,10 +155,13 @@ fn special_v6(ip: Ipv6Addr) -> bool {
 
 /// Which addresses a fetch on a client's behalf may connect to: public ones, and the
 /// special-use ones named here (a test's loopback server, relying parties on a private
-/// network).
+/// network) — and, for TLS, the certificate authorities trusted besides the system's
+/// ([`with_ca_pem`](Self::with_ca_pem)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddressPolicy {
     allowed: Vec<IpAddr>,
+    /// Extra root certificates, PEM (checked to hold at least one when set).
+    ca_pem: Option<Arc<[u8]>>,
 }
 
 impl AddressPolicy {
@@ -171,7 +174,21 @@ impl AddressPolicy {
     pub fn allowing(addresses: impl IntoIterator<Item = IpAddr>) -> Self {
         Self {
             allowed: addresses.into_iter().collect(),
+            ca_pem: None,
         }
+    }
+
+    /// The same policy, also trusting the certificate authorities of `pem` (one or
+    /// more PEM `CERTIFICATE` blocks) besides the system's: a private deployment's own
+    /// CA, a test's. Refused when `pem` holds no certificate or a malformed one.
+    pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<Self, String> {
+        let certificates = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| format!("not PEM certificates ({e})"))?;
+        if certificates.is_empty() {
+            return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".to_owned());
+        }
+        self.ca_pem = Some(Arc::from(pem));
+        Ok(self)
     }
 
     /// True when a connection to `ip` is allowed.
@@ -264,15 +281,32 @@ impl reqwest::dns::Resolve for GuardedResolver {
 
 /// An HTTP client for URLs a client registered: like [`client`] (no redirect, a
 /// timeout), uses no proxy, and connects only to addresses `policy` permits, checked
-/// on the very addresses it connects to.
+/// on the very addresses it connects to. It trusts the system's certificate
+/// authorities and those the policy adds ([`AddressPolicy::with_ca_pem`]).
 pub fn guarded_client(policy: &AddressPolicy) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .timeout(TIMEOUT)
+    guarded_client_with_timeout(policy, TIMEOUT)
+}
+
+/// [`guarded_client`] giving up after `timeout` instead of [`TIMEOUT`].
+pub fn guarded_client_with_timeout(
+    policy: &AddressPolicy,
+    timeout: Duration,
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .dns_resolver(Arc::new(GuardedResolver {
             policy: policy.clone(),
-        }))
+        }));
+    if let Some(pem) = &policy.ca_pem {
+        let certificates = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| format!("the extra CA certificates cannot be read ({e})"))?;
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder
         .build()
         .map_err(|e| format!("the HTTP client cannot be built ({e})"))
 }
@@ -316,7 +350,7 @@ pub async fn post_public_form(
 }
 
 /// A request error in words, with its source (where the resolver's refusal is).
-fn describe(error: &reqwest::Error) -> String {
+pub fn describe(error: &reqwest::Error) -> String {
     let mut text = if error.is_timeout() {
         "timed out".to_owned()
     } else if error.is_connect() {
@@ -362,6 +396,18 @@ mod tests {
             "not a url",
         ] {
             assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn extra_certificate_authorities_must_be_pem_certificates() {
+        let policy = AddressPolicy::public_only();
+        for bad in [
+            &b""[..],
+            b"not a certificate",
+            b"-----BEGIN CERTIFICATE-----\n!!!\n",
+        ] {
+            assert!(policy.clone().with_ca_pem(bad).is_err(), "{bad:?}");
         }
     }
 

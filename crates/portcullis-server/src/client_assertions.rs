@@ -104,15 +104,17 @@ impl ClientSecretSource for SealedClientSecrets {
 
 /// Registers `private_key_jwt` and `client_secret_jwt` on `server`: assertions for its
 /// issuer or the URL of the endpoint they are presented at, checked with `clock`;
-/// `jwks_uri`s fetched under `policy`; secrets opened with `kek`.
+/// `jwks_uri`s fetched under `policy`; secrets opened with `kek`; assertions living at most `max_lifetime` seconds
+/// (`client_assertion_max_lifetime`).
 pub fn register(
     server: &mut AuthorizationServer<SqlStore>,
     issuer: &str,
     clock: Arc<dyn Clock>,
     policy: AddressPolicy,
     kek: Option<Kek>,
+    max_lifetime: i64,
 ) {
-    let mut config = JwtClientAuthConfig::new(issuer, clock);
+    let mut config = JwtClientAuthConfig::new(issuer, clock).with_max_lifetime(max_lifetime);
     for endpoint in [
         EndpointName::TOKEN,
         EndpointName::REVOCATION,

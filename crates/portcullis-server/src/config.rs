@@ -90,6 +90,11 @@ pub struct RegistrationConfig {
     /// Seconds after which a dynamically registered client that obtained no token
     /// since is removed.
     pub registration_unused_lifetime: i64,
+    /// Accepts `client_id`s that are `https` URLs of client ID metadata documents
+    /// (draft-ietf-oauth-client-id-metadata-document, as MCP clients use): the server
+    /// fetches the document the URL names (guarded as every fetch on a client's
+    /// behalf) and uses the public client it describes. Off by default.
+    pub client_id_metadata_documents: bool,
 }
 
 impl Default for RegistrationConfig {
@@ -100,6 +105,7 @@ impl Default for RegistrationConfig {
             registration_rate_limit: 20,
             registration_unclaimed_lifetime: 24 * 3600,
             registration_unused_lifetime: 90 * 24 * 3600,
+            client_id_metadata_documents: false,
         }
     }
 }
@@ -173,6 +179,11 @@ pub struct HttpConfig {
     /// reach all the same: relying parties on a private network, or a test's loopback
     /// server. Empty by default: such URLs reach public addresses only, over https.
     pub fetch_allowed_addresses: Vec<String>,
+    /// A PEM file of certificate authorities trusted, besides the system's, by every
+    /// fetch made on a client's behalf (client ID metadata documents, sector
+    /// identifier and back-channel logout URIs): a private deployment's CA, or a
+    /// test's. Read at start-up; unreadable or without a certificate, it stops the start.
+    pub fetch_ca_file: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -188,6 +199,7 @@ impl Default for HttpConfig {
             hsts_max_age: 365 * 24 * 3600,
             server_header: true,
             fetch_allowed_addresses: Vec::new(),
+            fetch_ca_file: None,
         }
     }
 }
@@ -223,6 +235,10 @@ pub struct TokenConfig {
     /// without any `resource` to a client that has no `--audience` of its own; unset:
     /// such tokens name no audience.
     pub default_resource: Option<String>,
+    /// The longest a client assertion (`private_key_jwt`, `client_secret_jwt`, RFC
+    /// 7523) may live, seconds from `iat` (or now) to `exp`; its `jti` is remembered
+    /// that long.
+    pub client_assertion_max_lifetime: i64,
 }
 
 impl Default for TokenConfig {
@@ -238,6 +254,7 @@ impl Default for TokenConfig {
             access_token_format: "opaque".into(),
             id_token_lifetime: 3600,
             default_resource: None,
+            client_assertion_max_lifetime: 300,
         }
     }
 }
@@ -677,11 +694,14 @@ impl Config {
             "signing_key_refresh",
             "signing_key_rotation",
             "signing_key_retention",
+            "client_assertion_max_lifetime",
             "registration",
             "registration_scopes",
             "registration_rate_limit",
             "registration_unclaimed_lifetime",
             "registration_unused_lifetime",
+            "client_id_metadata_documents",
+            "fetch_ca_file",
         ]
     }
 
@@ -733,6 +753,7 @@ impl Config {
                 )));
             }
         }
+        self.load_fetch_policy()?;
         let (tokens, sign_in, http) = (&self.tokens, &self.sign_in, &self.http);
         for (name, value) in [
             ("access_token_lifetime", tokens.access_token_lifetime),
@@ -749,6 +770,10 @@ impl Config {
                 sign_in.authorization_request_lifetime,
             ),
             ("login_max_delay", sign_in.login_max_delay),
+            (
+                "client_assertion_max_lifetime",
+                tokens.client_assertion_max_lifetime,
+            ),
             (
                 "registration_unclaimed_lifetime",
                 self.dynamic_registration.registration_unclaimed_lifetime,
@@ -830,8 +855,39 @@ impl Config {
     }
 
     /// The addresses URLs a client registered may reach ([`HttpConfig::fetch_allowed_addresses`]
-    /// added to the public ones).
+    /// added to the public ones), trusting the certificate authorities of [`HttpConfig::fetch_ca_file`]). The
+    /// file was checked by [`Config::validate`]; should it have become unreadable
+    /// since, the error is logged and the system's authorities alone are trusted.
     pub fn fetch_policy(&self) -> portcullis_axum::fetch::AddressPolicy {
+        match self.load_fetch_policy() {
+            Ok(policy) => policy,
+            Err(error) => {
+                tracing::error!(%error, "fetch_ca_file ignored");
+                self.address_policy()
+            }
+        }
+    }
+
+    /// [`Config::fetch_policy`], with an unreadable or malformed `fetch_ca_file` an
+    /// error that names the file and says what is wrong.
+    pub fn load_fetch_policy(&self) -> Result<portcullis_axum::fetch::AddressPolicy, ConfigError> {
+        let policy = self.address_policy();
+        let Some(path) = &self.http.fetch_ca_file else {
+            return Ok(policy);
+        };
+        let pem = std::fs::read(path).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "fetch_ca_file: cannot read '{}': {e}",
+                path.display()
+            ))
+        })?;
+        policy
+            .with_ca_pem(&pem)
+            .map_err(|e| ConfigError::Invalid(format!("fetch_ca_file '{}': {e}", path.display())))
+    }
+
+    /// The addresses of [`HttpConfig::fetch_allowed_addresses`], without extra CAs.
+    fn address_policy(&self) -> portcullis_axum::fetch::AddressPolicy {
         portcullis_axum::fetch::AddressPolicy::allowing(
             self.http
                 .fetch_allowed_addresses
@@ -1385,6 +1441,7 @@ mod tests {
             "key_encryption_key_file",
             "default_resource",
             "registration_scopes",
+            "fetch_ca_file",
         ]);
         fields.sort_unstable();
         let mut keys = Config::keys().to_vec();

@@ -8,7 +8,8 @@
 //! and its authorize, login, consent and logout pages ([`pages`]), the HTTP listener
 //! with its connection limits and timeouts ([`listener`]), server-side sessions
 //! ([`session`]) and the Back-Channel Logout they end with ([`backchannel`]), login throttling ([`throttle`]), typed templates ([`templates`]) and `portcullis try`,
-//! one authorization code flow shown on the wire ([`try_flow`]).
+//! one authorization code flow shown on the wire ([`try_flow`]), and clients known by
+//! their client ID metadata documents ([`client_id_metadata`]).
 //!
 //! Storage is `portcullis-sql`: SQLite by default, PostgreSQL for production, where any
 //! number of instances share one database.
@@ -18,6 +19,7 @@ pub mod app;
 pub mod backchannel;
 pub mod cli;
 pub mod client_assertions;
+pub mod client_id_metadata;
 pub mod clients;
 pub mod config;
 pub mod keys;

@@ -11,6 +11,10 @@
 
 use portcullis_core::redirect_uri::validate_redirect_uri;
 use portcullis_core::{AuthMethod, ClientRecord, Scope};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
 use serde_json::{Map, Value};
 
 use crate::clients::{self, ClientRegistration};
@@ -29,6 +33,38 @@ pub const DEFAULT_REGISTRATION_SCOPES: &[&str] = &[
 /// The longest client metadata document read (a registration request or a client
 /// ID metadata document is a few hundred bytes).
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+
+/// The registration endpoint's path (RFC 7591 §3), under the issuer.
+pub const REGISTRATION_PATH: &str = "/register";
+
+/// Counts the registrations each address made without an initial access token in the
+/// current hour, for `registration_rate_limit`. Per instance, in memory.
+#[derive(Debug, Default)]
+pub struct RegistrationLimiter(Mutex<HashMap<String, (i64, u32)>>);
+
+/// How many addresses the limiter remembers before it forgets the oldest windows.
+const LIMITER_ENTRIES: usize = 100_000;
+
+impl RegistrationLimiter {
+    /// Counts a registration from `ip` at `now`: `Err(seconds to wait)` when the
+    /// address already made `limit` this hour.
+    pub fn count(&self, ip: IpAddr, now: i64, limit: u32) -> Result<(), i64> {
+        let key = crate::throttle::address_key(ip);
+        let mut windows = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if windows.len() >= LIMITER_ENTRIES {
+            windows.retain(|_, (start, _)| now - *start < 3600);
+        }
+        let window = windows.entry(key).or_insert((now, 0));
+        if now - window.0 >= 3600 {
+            *window = (now, 0);
+        }
+        if window.1 >= limit {
+            return Err((window.0 + 3600 - now).max(1));
+        }
+        window.1 += 1;
+        Ok(())
+    }
+}
 
 /// Why client metadata was refused: an RFC 7591 §3.2.2 error code and words for the
 /// developer who sent it.
@@ -404,9 +440,10 @@ pub fn registration_response(
     Value::Object(document)
 }
 
-/// True when `method` authenticates with a shared secret the server issues.
+/// True when `method` authenticates with a shared secret the server issues: the
+/// secret methods, and `client_secret_jwt` (whose secret is kept sealed as well).
 pub fn uses_secret(method: &str) -> bool {
-    AuthMethod::is_secret_method(method)
+    AuthMethod::is_secret_method(method) || method == AuthMethod::CLIENT_SECRET_JWT
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use portcullis_core::{
 };
 use portcullis_sql::SqlStore;
 
+use crate::client_id_metadata::ClientDocuments;
 use crate::config::Config;
 use crate::keys::{KeyError, KeyManager};
 use crate::session::Sessions;
@@ -47,7 +48,8 @@ struct Inner {
     throttle: Throttle,
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
-    registration_limiter: crate::routes::registration::RegistrationLimiter,
+    registration_limiter: crate::registration::RegistrationLimiter,
+    client_documents: Option<Arc<ClientDocuments>>,
 }
 
 /// Why the application could not be built.
@@ -66,6 +68,9 @@ pub enum AppError {
     /// The signing keys cannot be used.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// Client ID metadata documents cannot be fetched as configured.
+    #[error("client ID metadata documents: {0}")]
+    ClientDocuments(String),
 }
 
 impl AppState {
@@ -91,6 +96,19 @@ impl AppState {
             random.clone(),
         )?);
         let base_path = config.base_path();
+        // Client ID metadata documents: `https` client ids resolve through their
+        // documents, for every clone of the store made from here on.
+        let client_documents = if config.dynamic_registration.client_id_metadata_documents {
+            Some(Arc::new(
+                ClientDocuments::new(&config, clock.clone()).map_err(AppError::ClientDocuments)?,
+            ))
+        } else {
+            None
+        };
+        let store = match &client_documents {
+            Some(documents) => store.with_url_client_resolver(documents.clone()),
+            None => store,
+        };
         let mut server = authorization_server(
             &config,
             store.clone(),
@@ -100,6 +118,11 @@ impl AppState {
         );
         if let Some(pairwise) = pairwise {
             server = server.with_pairwise_subjects(pairwise);
+        }
+        if let Some(documents) = &client_documents {
+            documents.accept_methods_of(
+                &server.client_auth_methods(portcullis_core::EndpointName::TOKEN),
+            );
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -139,12 +162,13 @@ impl AppState {
                 clock,
                 random,
                 registration_limiter: Default::default(),
+                client_documents,
             }),
         })
     }
 
     /// Counts open registrations per address (`registration_rate_limit`).
-    pub fn registration_limiter(&self) -> &crate::routes::registration::RegistrationLimiter {
+    pub fn registration_limiter(&self) -> &crate::registration::RegistrationLimiter {
         &self.inner.registration_limiter
     }
 
@@ -203,6 +227,12 @@ impl AppState {
     /// The injected source of random bytes.
     pub fn random(&self) -> &dyn RandomSource {
         &*self.inner.random
+    }
+
+    /// The client ID metadata documents, when the setting
+    /// `client_id_metadata_documents` is on.
+    pub fn client_documents(&self) -> Option<&ClientDocuments> {
+        self.inner.client_documents.as_deref()
     }
 }
 
@@ -267,9 +297,13 @@ pub fn authorization_server(
             format!(
                 "{}{}",
                 config.issuer().trim_end_matches('/'),
-                crate::routes::registration::REGISTRATION_PATH
+                crate::registration::REGISTRATION_PATH
             ),
         );
+    }
+    if config.dynamic_registration.client_id_metadata_documents {
+        // draft-ietf-oauth-client-id-metadata-document §4.
+        metadata = metadata.with_member("client_id_metadata_document_supported", true);
     }
     server
         .register_endpoint(RevocationEndpoint::new())
@@ -318,6 +352,7 @@ pub fn authorization_server(
         clock,
         config.fetch_policy(),
         kek,
+        config.tokens.client_assertion_max_lifetime,
     );
     server
 }

@@ -244,6 +244,10 @@ pub struct ConsentPage {
     pub resources: Vec<String>,
     /// The sign-in page for this request: to continue as someone else.
     pub switch_account: String,
+    /// For a client known by its client ID metadata document: the host of its URL
+    /// (`app.example.com`), shown as its name, since `client_name` is only what the
+    /// document says of itself.
+    pub client_id_host: Option<String>,
 }
 
 impl Page for ConsentPage {
@@ -262,6 +266,7 @@ impl Page for ConsentPage {
             }],
             resources: vec!["https://mcp.example.com".into()],
             switch_account: "/login?request_id=sample".into(),
+            client_id_host: None,
         }
     }
 }

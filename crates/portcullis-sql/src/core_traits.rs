@@ -17,6 +17,14 @@ impl ClientStore for SqlStore {
     type Client = ClientRecord;
 
     async fn find_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        if crate::url_clients::is_url_client_id(client_id) {
+            if let Some(resolver) = &self.url_clients {
+                return resolver.resolve_client(self, client_id).await;
+            }
+            // A client stored by a resolver is not used without one.
+            let found = self.find_client_cached(client_id).await?;
+            return Ok(found.filter(|client| !crate::url_clients::is_resolved_client(client)));
+        }
         Ok(self.find_client_cached(client_id).await?)
     }
 }

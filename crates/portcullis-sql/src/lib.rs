@@ -65,6 +65,7 @@ mod records;
 mod repository;
 mod schema;
 mod sqlite;
+mod url_clients;
 mod username;
 
 use std::fmt;
@@ -78,6 +79,7 @@ pub use records::{
     AttemptOutcome, ConsentRecord, LoginThrottle, NewUser, RegistrationToken, SessionClient,
     SessionRecord, SigningKeyRecord, ThrottleReset, UserRecord,
 };
+pub use url_clients::{is_resolved_client, UrlClientResolver, RESOLVED_CLIENT_MARKER};
 pub use username::{normalize_username, username_key, UsernameError, MAX_USERNAME_CHARS};
 
 use repository::Repository;
@@ -196,6 +198,8 @@ pub struct SqlStore {
     created: bool,
     random: Arc<dyn RandomSource>,
     usage: Arc<ClientUsage>,
+    /// Resolves `https` URL client ids, when set ([`UrlClientResolver`]).
+    url_clients: Option<Arc<dyn UrlClientResolver>>,
 }
 
 /// When this process last recorded that a client obtained a token, so that the
@@ -260,6 +264,7 @@ impl SqlStore {
             backend: kind,
             random: Arc::<portcullis_core::OsRandom>::default(),
             usage: Arc::default(),
+            url_clients: None,
         };
         if options.run_migrations {
             store.migrate().await?;
@@ -272,6 +277,15 @@ impl SqlStore {
     /// subjects and password salts from `random` instead.
     pub fn with_random(mut self, random: Arc<dyn RandomSource>) -> SqlStore {
         self.random = random;
+        self
+    }
+
+    /// The same store (the same pool, shared with its clones) resolving every
+    /// `client_id` that is an `https` URL through `resolver` (see
+    /// [`UrlClientResolver`]) when the core looks a client up. Set it before the store
+    /// is cloned into the engine: clones made before do not see it.
+    pub fn with_url_client_resolver(mut self, resolver: Arc<dyn UrlClientResolver>) -> SqlStore {
+        self.url_clients = Some(resolver);
         self
     }
 
@@ -503,6 +517,16 @@ impl SqlStore {
             self.clients.put(client, now);
         }
         Ok(found)
+    }
+
+    /// The client stored under `client_id` in the `clients` table, through the same
+    /// cache as [`find_client`](portcullis_core::ClientStore::find_client) but never
+    /// through the [`UrlClientResolver`]: what a resolver reads.
+    pub async fn find_registered_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ClientRecord>, SqlError> {
+        self.find_client_cached(client_id).await
     }
 
     // ---- users ----

@@ -12,8 +12,9 @@ use axum::extract::State;
 use axum::response::Response;
 use portcullis_axum::OAuth;
 use portcullis_core::extensions::openid::verify_id_token_hint;
-use portcullis_core::{Client, NextStep, SignedIn, User};
+use portcullis_core::{Client, NextStep, OAuthRequest, Params, SignedIn, User};
 
+use crate::client_id_metadata;
 use crate::pages::extract::CurrentSession;
 use crate::pages::{
     authorization_error, finish, redirect, remembered_consent, resource_keys, server_error,
@@ -74,6 +75,10 @@ pub async fn authorize(
     session: CurrentSession,
     OAuth(request): OAuth,
 ) -> Response {
+    // A client ID metadata document that cannot be used: a page saying why.
+    if let Some(refusal) = refuse_unusable_document(&state, &request).await {
+        return refusal;
+    }
     let user = session.user();
     let grant = match state
         .server()
@@ -149,4 +154,40 @@ pub async fn authorize(
     let mut response = redirect(&with_request_id(&page, &id));
     set_cookie(response.headers_mut(), cookie);
     response
+}
+
+/// For the authorization endpoint: when `request` names a `client_id` that is an
+/// `https` URL and documents are on, resolves it first, so that a document that
+/// cannot be used is an error page saying why (the engine would only know the
+/// client as unknown). `None` to go on (the engine then finds the client cached).
+pub(crate) async fn refuse_unusable_document(
+    state: &AppState,
+    request: &OAuthRequest,
+) -> Option<Response> {
+    let documents = state.client_documents()?;
+    let params = Params::from_query_and_form(request).ok()?;
+    let client_id = params.get("client_id")?;
+    if !client_id_metadata::is_url_client_id(client_id) {
+        return None;
+    }
+    match documents.resolve(state.store(), client_id).await {
+        Ok(_) => None,
+        Err(client_id_metadata::ResolveError::Store(error)) => Some(server_error(state, error)),
+        Err(client_id_metadata::ResolveError::Document(error)) => {
+            let page = crate::templates::ErrorPage {
+                title: "This application cannot be used to sign in".to_owned(),
+                message: "The application that sent you here identifies itself with a client \
+                          ID metadata document this server cannot accept, so you cannot sign \
+                          in to it from here. Its developers can read what is wrong below."
+                    .to_owned(),
+                detail: Some(error.description),
+                code: Some("invalid_client".to_owned()),
+            };
+            let mut response = crate::pages::render(state, http::StatusCode::BAD_REQUEST, &page);
+            response
+                .extensions_mut()
+                .insert(portcullis_core::ErrorCode::InvalidClient);
+            Some(response)
+        }
+    }
 }

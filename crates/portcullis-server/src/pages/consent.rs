@@ -264,6 +264,7 @@ pub async fn show(
         .host,
         username,
         switch_account: with_request_id(&state.path("/login"), &id),
+        client_id_host: crate::client_id_metadata::document_host(&client),
         scopes: pending
             .scope
             .iter()

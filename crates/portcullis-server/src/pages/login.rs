@@ -153,7 +153,11 @@ pub(crate) async fn client_line(
     let redirect_uri = pending
         .param("redirect_uri")
         .or_else(|| client.default_redirect_uri());
-    Ok(Some(ClientLine::new(client.client_name(), redirect_uri)))
+    // A client known by its metadata document is named by its URL's host: its
+    // `client_name` is only what the document says of itself.
+    let name = crate::client_id_metadata::document_host(&client)
+        .unwrap_or_else(|| client.client_name().to_owned());
+    Ok(Some(ClientLine::new(&name, redirect_uri)))
 }
 
 /// The application the pending request behind `next` signs in to, for a sign-in page

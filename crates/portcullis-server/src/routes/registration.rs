@@ -25,9 +25,7 @@
 // that is not hot: their size does not matter.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
@@ -38,17 +36,14 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use portcullis_core::random::random_token;
 use portcullis_core::secret::constant_time_eq;
-use portcullis_core::{hash_secret, ClientRecord};
+use portcullis_core::{hash_secret, AuthMethod, ClientRecord};
 use portcullis_sql::SqlStore;
 use serde_json::{json, Value};
 
 use crate::clients;
 use crate::config::RegistrationConfig;
-use crate::registration::{self, Policy, Refusal, MAX_METADATA_BYTES};
+use crate::registration::{self, Policy, Refusal, MAX_METADATA_BYTES, REGISTRATION_PATH};
 use crate::state::AppState;
-
-/// The registration endpoint's path.
-pub const REGISTRATION_PATH: &str = "/register";
 
 /// The registration routes, when registration is enabled.
 pub fn routes() -> Router<AppState> {
@@ -70,35 +65,6 @@ pub fn routes() -> Router<AppState> {
                     crate::routes::cors::cors,
                 )),
         )
-}
-
-/// Counts the registrations each address made without an initial access token in the
-/// current hour, for `registration_rate_limit`. Per instance, in memory.
-#[derive(Debug, Default)]
-pub struct RegistrationLimiter(Mutex<HashMap<String, (i64, u32)>>);
-
-/// How many addresses the limiter remembers before it forgets the oldest windows.
-const LIMITER_ENTRIES: usize = 100_000;
-
-impl RegistrationLimiter {
-    /// Counts a registration from `ip` at `now`: `Err(seconds to wait)` when the
-    /// address already made `limit` this hour.
-    pub fn count(&self, ip: IpAddr, now: i64, limit: u32) -> Result<(), i64> {
-        let key = crate::throttle::address_key(ip);
-        let mut windows = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() >= LIMITER_ENTRIES {
-            windows.retain(|_, (start, _)| now - *start < 3600);
-        }
-        let window = windows.entry(key).or_insert((now, 0));
-        if now - window.0 >= 3600 {
-            *window = (now, 0);
-        }
-        if window.1 >= limit {
-            return Err((window.0 + 3600 - now).max(1));
-        }
-        window.1 += 1;
-        Ok(())
-    }
 }
 
 /// A JSON answer that is never cached (RFC 7591 §3.2.1: it carries secrets).
@@ -213,10 +179,6 @@ fn policy(state: &AppState) -> Policy {
             .server()
             .client_auth_methods(portcullis_core::EndpointName::TOKEN)
             .into_iter()
-            // client_secret_jwt needs its secret sealed with the key-encryption key,
-            // which dynamic registration does not do yet: `portcullis client create`
-            // registers such clients.
-            .filter(|method| *method != portcullis_core::AuthMethod::CLIENT_SECRET_JWT)
             .map(str::to_owned)
             .collect(),
     }
@@ -328,6 +290,12 @@ async fn register(State(state): State<AppState>, request: Request) -> Response {
     let secret = registration::uses_secret(&client.token_endpoint_auth_method)
         .then(|| clients::new_client_secret(state.random()));
     client.client_secret_hash = secret.as_deref().map(hash_secret);
+    if let Some(secret) = &secret {
+        if let Err(response) = seal_if_needed(&state, &mut client, secret) {
+            give_back(initial_token_hash).await;
+            return response;
+        }
+    }
     let registration_token = random_token(state.random());
     if let Err(error) = state
         .store()
@@ -355,6 +323,42 @@ async fn register(State(state): State<AppState>, request: Request) -> Response {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response
+}
+
+/// Seals `secret` into `client`'s metadata when it authenticates with
+/// `client_secret_jwt` (the server needs the secret itself to check the MAC); refused
+/// when no key-encryption key is configured.
+fn seal_if_needed(
+    state: &AppState,
+    client: &mut ClientRecord,
+    secret: &str,
+) -> Result<(), Response> {
+    if client.token_endpoint_auth_method != AuthMethod::CLIENT_SECRET_JWT {
+        return Ok(());
+    }
+    let kek = match crate::keys::Kek::from_config(&state.config().keys) {
+        Ok(Some(kek)) => kek,
+        Ok(None) => {
+            return Err(refused(&Refusal::metadata(
+                "token_endpoint_auth_method client_secret_jwt is not available: this server \
+                 keeps no key-encryption key to hold such secrets; use private_key_jwt, \
+                 client_secret_basic or client_secret_post",
+            )))
+        }
+        Err(error) => return Err(server_error(&error)),
+    };
+    let sealed = crate::client_assertions::seal_client_secret(
+        &kek,
+        state.random(),
+        &client.client_id,
+        secret,
+    )
+    .map_err(|e| server_error(&e))?;
+    client
+        .metadata
+        .extras
+        .insert_raw(portcullis_core::SEALED_CLIENT_SECRET, sealed.into());
+    Ok(())
 }
 
 /// The client `client_id` when `headers` carry its registration access token.
@@ -450,9 +454,29 @@ async fn update(
     let mut new_secret = None;
     if registration::uses_secret(&client.token_endpoint_auth_method) {
         client.client_secret_hash = old.client_secret_hash.clone();
+        let jwt = client.token_endpoint_auth_method == AuthMethod::CLIENT_SECRET_JWT;
+        let sealed = old
+            .metadata
+            .extras
+            .get_raw(portcullis_core::SEALED_CLIENT_SECRET)
+            .cloned();
+        match (jwt, sealed) {
+            // client_secret_jwt keeps the sealed secret it has.
+            (true, Some(sealed)) => client
+                .metadata
+                .extras
+                .insert_raw(portcullis_core::SEALED_CLIENT_SECRET, sealed),
+            // A client becoming client_secret_jwt needs a secret the server can read
+            // back, which a hash is not: it gets a new one.
+            (true, None) => client.client_secret_hash = None,
+            (false, _) => {}
+        }
         if client.client_secret_hash.is_none() {
             let secret = clients::new_client_secret(state.random());
             client.client_secret_hash = Some(hash_secret(&secret));
+            if let Err(response) = seal_if_needed(&state, &mut client, &secret) {
+                return response;
+            }
             new_secret = Some(secret);
         }
     }

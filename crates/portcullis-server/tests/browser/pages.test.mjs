@@ -11,7 +11,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -62,6 +64,54 @@ function parseColour(text) {
   return [Number(match[1]), Number(match[2]), Number(match[3])];
 }
 
+/**
+ * A test CA and a certificate it signed for 127.0.0.1, made with openssl in `dir`:
+ * the server trusts the CA through PORTCULLIS_FETCH_CA_FILE.
+ */
+function makeCertificates(dir) {
+  const openssl = (args) => {
+    const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    assert.equal(result.status, 0, `openssl ${args.join(' ')}: ${result.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  openssl(['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+  writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext']);
+  return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key') };
+}
+
+/**
+ * An HTTPS server of client ID metadata documents: `/client.json` describes a client
+ * named `name` redirecting to `redirectUri`; `/wrong.json` names another client_id.
+ */
+async function startDocumentServer(certificates, name, redirectUri) {
+  const server = https.createServer(
+    { cert: readFileSync(certificates.cert), key: readFileSync(certificates.key) },
+    (request, response) => {
+      const self = `https://127.0.0.1:${server.address().port}${request.url}`;
+      const documents = {
+        '/client.json': { client_id: self, client_name: name, redirect_uris: [redirectUri] },
+        '/wrong.json': { client_id: `${self}-other`, redirect_uris: [redirectUri] },
+      };
+      const document = documents[request.url];
+      if (!document) {
+        response.writeHead(404, { connection: 'close' }).end();
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'application/json', connection: 'close' });
+      response.end(JSON.stringify(document));
+    },
+  );
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  return { server, base: `https://127.0.0.1:${server.address().port}` };
+}
+
 describe('every page in Chromium: branding, phone width, focus, axe-core', { timeout: 600_000 }, () => {
   let workdir;
   let databaseUrl;
@@ -69,6 +119,7 @@ describe('every page in Chromium: branding, phone width, focus, axe-core', { tim
   let server;
   let callback;
   let browser;
+  let documents;
   const serverLog = [];
   const screenshots = process.env.PORTCULLIS_SCREENSHOT_DIR;
 
@@ -87,9 +138,15 @@ describe('every page in Chromium: branding, phone width, focus, axe-core', { tim
     ]);
     cli(databaseUrl, ['user', 'create', '--username', USERNAME, '--password-stdin', '--email', 'alice@example.com',
       '--name', 'Alice Liddell'], `${PASSWORD}\n`);
+    const certificates = makeCertificates(workdir);
+    documents = await startDocumentServer(certificates, 'Self-named App', `${callback.base}/callback`);
     server = await startServer(databaseUrl, serverLog, {
       PORTCULLIS_SERVICE_NAME: SERVICE_NAME,
       PORTCULLIS_LOGO: logo,
+      // Clients known by their client ID metadata documents, from the local server.
+      PORTCULLIS_CLIENT_ID_METADATA_DOCUMENTS: 'true',
+      PORTCULLIS_FETCH_CA_FILE: certificates.ca,
+      PORTCULLIS_FETCH_ALLOWED_ADDRESSES: '127.0.0.1',
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
     if (screenshots) await mkdir(screenshots, { recursive: true });
@@ -99,15 +156,17 @@ describe('every page in Chromium: branding, phone width, focus, axe-core', { tim
     await browser?.close().catch(() => {});
     await stop(server?.child);
     await stopCallbackServer(callback);
+    documents?.server.closeAllConnections();
+    await new Promise((resolve) => (documents ? documents.server.close(resolve) : resolve()));
     if (workdir) await rm(workdir, { recursive: true, force: true });
   }, { timeout: 30_000 });
 
-  /** An authorization request of the test client, with a fresh state and PKCE pair. */
-  function authorizationUrl() {
+  /** An authorization request of the test client (or `clientId`), with a fresh state and PKCE pair. */
+  function authorizationUrl(clientId = client.client_id) {
     const url = new URL('/authorize', server.base);
     url.search = new URLSearchParams({
       response_type: 'code',
-      client_id: client.client_id,
+      client_id: clientId,
       redirect_uri: `${callback.base}/callback`,
       scope: 'openid profile email',
       state: base64url(randomBytes(16)),
@@ -240,6 +299,23 @@ describe('every page in Chromium: branding, phone width, focus, axe-core', { tim
           assert.match(await page.textContent('h1'), new RegExp(`${CLIENT_NAME} wants to access your account`));
           assert.match(await page.textContent('ul.scopes'), /alice@example\.com/);
           await check('consent');
+
+          // The consent page of a client known by its metadata document: named by its
+          // URL's host, its own name shown as unchecked.
+          const host = new URL(documents.base).host;
+          await page.goto(authorizationUrl(`${documents.base}/client.json`), { waitUntil: 'load' });
+          assert.equal(new URL(page.url()).pathname, '/consent');
+          assert.equal((await page.textContent('h1')).trim(), `${host} wants to access your account`);
+          assert.match(await page.textContent('.self-asserted'), /Self-named App/);
+          await check('consent of a metadata document client');
+
+          // A document that cannot be used: an error page saying why.
+          const refusedUrl = authorizationUrl(`${documents.base}/wrong.json`);
+          expectedFailures.push((url) => url === refusedUrl);
+          const refused = await page.goto(refusedUrl, { waitUntil: 'load' });
+          assert.equal(refused.status(), 400);
+          assert.match(await page.textContent('main'), /names another client_id/);
+          await check('refused metadata document');
 
           // The home page, signed in; then the sign-out confirmation and the signed-out page.
           await page.goto(server.base + '/', { waitUntil: 'load' });

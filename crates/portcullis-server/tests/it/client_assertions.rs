@@ -1126,3 +1126,130 @@ async fn dynamic_registration_of_a_private_key_jwt_client() {
     drop(server);
     db.drop_db().await;
 }
+
+/// `client_assertion_max_lifetime` bounds how long an assertion may live: an
+/// hour-long one (what Authlib signs by default) is refused under the default 300
+/// seconds and accepted when the setting allows an hour; `0` is refused at start.
+#[tokio::test]
+async fn the_assertion_lifetime_bound_is_a_setting() {
+    let db = TestDb::sqlite();
+    let store = seed(&db).await;
+    let key = Signer::generate(&provider(), Algorithm::Es256).unwrap();
+    store
+        .insert_client(&jwt_client("hour", "private_key_jwt", inline_jwks(&[&key])))
+        .await
+        .unwrap();
+    let hour_long = |aud: &str| {
+        let mut claims = claims("hour", aud);
+        claims["exp"] = json!(now() + 3600);
+        claims
+    };
+    let strict = TestServer::start_on(&db, store.clone(), |_| {}).await;
+    assert_refused(
+        &token_with(&strict, &sign(&key, &hour_long(&strict.url("/token")))).await,
+        401,
+        "invalid_client",
+        "at most 300 seconds",
+    );
+    let lenient = TestServer::start_on(&db, store, |config| {
+        config.tokens.client_assertion_max_lifetime = 3600;
+    })
+    .await;
+    let (status, body) =
+        token_with(&lenient, &sign(&key, &hour_long(&lenient.url("/token")))).await;
+    assert_eq!(status, 200, "{body}");
+    let mut zero = portcullis_server::Config::default();
+    zero.tokens.client_assertion_max_lifetime = 0;
+    let error = zero.validate().unwrap_err().to_string();
+    assert!(error.contains("client_assertion_max_lifetime"), "{error}");
+    db.drop_db().await;
+}
+
+/// A client registering itself with `client_secret_jwt` gets a secret the server
+/// keeps sealed with the key-encryption key: its assertions work, also after it
+/// replaces its registration (RFC 7592); without a key-encryption key the method is
+/// refused with the reason.
+#[tokio::test]
+async fn dynamic_registration_of_a_client_secret_jwt_client_seals_its_secret() {
+    let db = TestDb::sqlite();
+    let kek = kek();
+    let server = TestServer::start(&db, move |config| {
+        config.dynamic_registration.mode = "open".into();
+        config.keys.key_encryption_key = Some(kek);
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let document = json!({
+        "client_name": "HMAC client",
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "client_secret_jwt",
+        "token_endpoint_auth_signing_alg": "HS256",
+    });
+    let response = http
+        .post(server.url("/register"))
+        .json(&document)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let registered: Value = response.json().await.unwrap();
+    assert!(
+        registered.get("client_secret_sealed").is_none(),
+        "{registered}"
+    );
+    let client_id = registered["client_id"].as_str().unwrap().to_owned();
+    let secret = registered["client_secret"].as_str().unwrap().to_owned();
+    let token_url = server.url("/token");
+    let mac = |key: &str| {
+        HmacAlgorithm::Hs256
+            .sign(key.as_bytes(), None, &claims(&client_id, &token_url))
+            .unwrap()
+    };
+    let answer = token_with(&server, &mac(&secret)).await;
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert_refused(
+        &token_with(&server, &mac("not-the-secret")).await,
+        401,
+        "invalid_client",
+        "",
+    );
+    // Replacing the registration keeps the sealed secret.
+    let mut replacement = document.clone();
+    replacement["client_id"] = json!(client_id);
+    replacement["client_name"] = json!("HMAC client, renamed");
+    let updated = http
+        .put(registered["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(registered["registration_access_token"].as_str().unwrap())
+        .json(&replacement)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 200);
+    let updated: Value = updated.json().await.unwrap();
+    assert!(updated.get("client_secret").is_none(), "{updated}");
+    let answer = token_with(&server, &mac(&secret)).await;
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    drop(server);
+    db.drop_db().await;
+
+    let db = TestDb::sqlite();
+    let server = TestServer::start(&db, |config| {
+        config.dynamic_registration.mode = "open".into();
+    })
+    .await;
+    let refused = http
+        .post(server.url("/register"))
+        .json(&document)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client_metadata");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("key-encryption key"));
+    assert_eq!(crate::support::count_rows(&db, "clients").await, 1);
+    db.drop_db().await;
+}

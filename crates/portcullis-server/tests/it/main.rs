@@ -10,6 +10,7 @@ mod access_log;
 mod backchannel;
 mod cli;
 mod client_assertions;
+mod client_id_metadata;
 mod conformance;
 mod consent;
 mod cors;
