@@ -182,6 +182,10 @@ def setup(tmp_path_factory) -> Setup:
             "the MCP server",
             mcp_server,
         )
+        # The protected endpoint itself answers (its challenge) before the SDK is let in.
+        challenge = httpx2.post(s.resource, json={"jsonrpc": "2.0", "id": 0, "method": "ping"})
+        assert challenge.status_code == 401, challenge.text
+        assert "resource_metadata=" in challenge.headers["www-authenticate"]
         yield s
     finally:
         for process in (mcp_server, portcullis):
