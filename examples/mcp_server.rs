@@ -31,6 +31,17 @@
 //!
 //! The client `other-agent` gets tokens for another resource: the MCP server refuses
 //! them.
+//!
+//! With `MCP_AUTHORIZATION_SERVER` set to an issuer, e.g. that of a `portcullis serve`
+//! issuing JWT access tokens, no local authorization server is started: the MCP server
+//! names that one in its metadata and validates its tokens (found through its RFC 8414
+//! metadata and JWKS) for this resource. `MCP_ADDR` sets the MCP server's address
+//! (`127.0.0.1:0` for any free port; the address is printed):
+//!
+//! ```text
+//! MCP_AUTHORIZATION_SERVER=http://127.0.0.1:8080 MCP_ADDR=127.0.0.1:5006 \
+//!     cargo run --example mcp_server
+//! ```
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -239,19 +250,42 @@ pub fn mcp_app(metadata: &ProtectedResourceMetadata, validator: JwtValidator) ->
         .merge(metadata.router())
 }
 
+/// The environment variable naming an external authorization server (its issuer, e.g.
+/// a `portcullis serve` at `http://127.0.0.1:8080`) to use instead of the local one.
+pub const AUTHORIZATION_SERVER_VAR: &str = "MCP_AUTHORIZATION_SERVER";
+/// The environment variable with the MCP server's address (`127.0.0.1:5006` unset).
+pub const ADDR_VAR: &str = "MCP_ADDR";
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let as_addr: SocketAddr = "127.0.0.1:5005".parse()?;
-    let mcp_addr: SocketAddr = "127.0.0.1:5006".parse()?;
-    let issuer = format!("http://{as_addr}");
-    let resource = format!("http://{mcp_addr}/mcp");
-    let key = Key::generate()?;
-    let as_listener = tokio::net::TcpListener::bind(as_addr).await?;
+    let mcp_addr: SocketAddr = std::env::var(ADDR_VAR)
+        .unwrap_or_else(|_| "127.0.0.1:5006".to_owned())
+        .parse()?;
     let mcp_listener = tokio::net::TcpListener::bind(mcp_addr).await?;
-    let authorization = authorization_app(authorization_server(&issuer, &resource, key)?);
-    tokio::spawn(async move { axum::serve(as_listener, authorization).await });
+    // With port 0 in MCP_ADDR, the port the system chose.
+    let mcp_addr = mcp_listener.local_addr()?;
+    let resource = format!("http://{mcp_addr}/mcp");
+    let issuer = match std::env::var(AUTHORIZATION_SERVER_VAR) {
+        // An external authorization server: its tokens for this resource are JWTs
+        // (RFC 9068) signed with the keys of its `jwks_uri`, found in its metadata.
+        Ok(issuer) if !issuer.is_empty() => {
+            println!("Authorization server at {issuer} (external)");
+            issuer
+        }
+        _ => {
+            let as_addr: SocketAddr = "127.0.0.1:5005".parse()?;
+            let issuer = format!("http://{as_addr}");
+            let key = Key::generate()?;
+            let as_listener = tokio::net::TcpListener::bind(as_addr).await?;
+            let authorization = authorization_app(authorization_server(&issuer, &resource, key)?);
+            tokio::spawn(async move { axum::serve(as_listener, authorization).await });
+            println!(
+                "Authorization server at {issuer} (clients mcp-agent, other-agent / {SECRET})"
+            );
+            issuer
+        }
+    };
     let metadata = resource_metadata(&resource, &issuer)?;
-    println!("Authorization server at {issuer} (clients mcp-agent, other-agent / {SECRET})");
     println!(
         "MCP server at {resource}, its metadata at {}",
         metadata.url()
