@@ -309,17 +309,7 @@ impl ClientDocuments {
     pub fn new(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, String> {
         let policy = config.load_fetch_policy().map_err(|e| e.to_string())?;
         let http = fetch::guarded_client_with_timeout(&policy, FETCH_TIMEOUT)?;
-        let scopes = config
-            .dynamic_registration
-            .registration_scopes
-            .clone()
-            .or_else(|| config.metadata.scopes_supported.clone())
-            .unwrap_or_else(|| {
-                registration::DEFAULT_REGISTRATION_SCOPES
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect()
-            });
+        let scopes = config.registration_scopes();
         Ok(Self {
             http,
             policy,

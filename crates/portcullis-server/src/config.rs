@@ -111,6 +111,17 @@ impl Default for RegistrationConfig {
 }
 
 impl RegistrationConfig {
+    /// The scopes a self-registered client may register when the operator named none
+    /// (neither `registration_scopes` nor `scopes_supported`).
+    pub const DEFAULT_SCOPES: &'static [&'static str] = &[
+        "openid",
+        "profile",
+        "email",
+        "address",
+        "phone",
+        "offline_access",
+    ];
+
     /// The registration modes.
     pub const MODES: [&'static str; 3] = ["disabled", "initial_access_token", "open"];
 
@@ -884,6 +895,22 @@ impl Config {
         policy
             .with_ca_pem(&pem)
             .map_err(|e| ConfigError::Invalid(format!("fetch_ca_file '{}': {e}", path.display())))
+    }
+
+    /// The scopes a client that registers itself (or publishes a client ID metadata
+    /// document) may register: `registration_scopes`, else `scopes_supported`, else
+    /// [`RegistrationConfig::DEFAULT_SCOPES`].
+    pub fn registration_scopes(&self) -> Vec<String> {
+        self.dynamic_registration
+            .registration_scopes
+            .clone()
+            .or_else(|| self.metadata.scopes_supported.clone())
+            .unwrap_or_else(|| {
+                RegistrationConfig::DEFAULT_SCOPES
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect()
+            })
     }
 
     /// The addresses of [`HttpConfig::fetch_allowed_addresses`], without extra CAs.

@@ -19,17 +19,6 @@ use serde_json::{Map, Value};
 
 use crate::clients::{self, ClientRegistration};
 
-/// The scopes a self-registered client may register when the operator named none
-/// (neither `registration_scopes` nor `scopes_supported`).
-pub const DEFAULT_REGISTRATION_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "address",
-    "phone",
-    "offline_access",
-];
-
 /// The longest client metadata document read (a registration request or a client
 /// ID metadata document is a few hundred bytes).
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;

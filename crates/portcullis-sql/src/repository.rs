@@ -36,6 +36,18 @@ use crate::schema::{
 /// between its read and its write.
 const CONSENT_ATTEMPTS: usize = 16;
 
+/// `column = $n` for every client column but the client_id (`$1`), in
+/// [`CLIENT_COLUMNS`] order: the SET list of an update bound with `client_args`.
+fn client_assignments() -> Vec<String> {
+    CLIENT_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .enumerate()
+        .skip(1)
+        .map(|(index, column)| format!("{column} = ${}", index + 1))
+        .collect()
+}
+
 /// The store's operations on one database.
 #[derive(Clone)]
 pub(crate) struct Repository {
@@ -149,16 +161,9 @@ impl Repository {
     /// Rewrites every column of the client `client.client_id` (but its creation time);
     /// `false` when there is no such client.
     pub(crate) async fn update_client(&self, client: &ClientRecord) -> Result<bool, SqlError> {
-        let columns: Vec<&str> = CLIENT_COLUMNS.split(',').map(str::trim).collect();
-        let assignments: Vec<String> = columns
-            .iter()
-            .enumerate()
-            .skip(1)
-            .map(|(index, column)| format!("{column} = ${}", index + 1))
-            .collect();
         let sql = format!(
             "UPDATE clients SET {} WHERE client_id = $1",
-            assignments.join(", ")
+            client_assignments().join(", ")
         );
         let mut query = Query::new(sql);
         for value in client_args(client)? {
@@ -281,14 +286,9 @@ impl Repository {
         client: &ClientRecord,
         registration_token_hash: &str,
     ) -> Result<bool, SqlError> {
-        let columns: Vec<&str> = CLIENT_COLUMNS.split(',').map(str::trim).collect();
-        let assignments: Vec<String> = columns
-            .iter()
-            .enumerate()
-            .skip(1)
-            .map(|(index, column)| format!("{column} = ${}", index + 1))
-            .collect();
-        let token_index = columns.len() + 1;
+        let assignments = client_assignments();
+        // $1 is the client_id, then one placeholder per assignment.
+        let token_index = assignments.len() + 2;
         let sql = format!(
             "UPDATE clients SET {}, registration_access_token_hash = ${token_index} \
              WHERE client_id = $1 AND registration_access_token_hash IS NOT NULL",

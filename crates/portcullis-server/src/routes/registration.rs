@@ -155,25 +155,9 @@ fn document(headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
     })
 }
 
-/// The scopes a self-registered client may register.
-pub fn registration_scopes(state: &AppState) -> Vec<String> {
-    let config = state.config();
-    config
-        .dynamic_registration
-        .registration_scopes
-        .clone()
-        .or_else(|| config.metadata.scopes_supported.clone())
-        .unwrap_or_else(|| {
-            registration::DEFAULT_REGISTRATION_SCOPES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect()
-        })
-}
-
 fn policy(state: &AppState) -> Policy {
     Policy {
-        scopes: registration_scopes(state),
+        scopes: state.config().registration_scopes(),
         signing_algorithms: state.config().keys.signing_algorithms.clone(),
         auth_methods: state
             .server()
