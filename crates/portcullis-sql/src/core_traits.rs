@@ -60,12 +60,16 @@ impl TokenStore for SqlStore {
     type Token = TokenRecord;
 
     async fn save_token(&self, token: TokenRecord) -> Result<(), StoreError> {
-        let (client_id, issued_at) = (token.client_id.clone(), token.issued_at);
+        // Decided before the save, so that the client_id is copied only when the use
+        // is written (about hourly), not for every token.
+        let used = self.client_use_due(&token.client_id, token.issued_at);
         self.repository
             .save_token(token)
             .await
             .inspect_err(|e| self.forget_deleted_client(e))?;
-        self.note_client_used(&client_id, issued_at);
+        if let Some((client_id, at)) = used {
+            self.record_client_use(client_id, at);
+        }
         Ok(())
     }
 
@@ -94,14 +98,14 @@ impl TokenStore for SqlStore {
         old_refresh_token_hash: &str,
         new: TokenRecord,
     ) -> Result<bool, StoreError> {
-        let (client_id, issued_at) = (new.client_id.clone(), new.issued_at);
+        let used = self.client_use_due(&new.client_id, new.issued_at);
         let rotated = self
             .repository
             .rotate_refresh_token(old_refresh_token_hash, new)
             .await
             .inspect_err(|e| self.forget_deleted_client(e))?;
-        if rotated {
-            self.note_client_used(&client_id, issued_at);
+        if let (true, Some((client_id, at))) = (rotated, used) {
+            self.record_client_use(client_id, at);
         }
         Ok(rotated)
     }

@@ -406,15 +406,21 @@ impl SqlStore {
         updated
     }
 
-    /// Records, about hourly per process, that `client_id` obtained a token at `now`
-    /// (clients not registered dynamically are left alone). Called by the token
-    /// store methods; a failure is logged, never the token's.
-    pub(crate) fn note_client_used(&self, client_id: &str, now: i64) {
-        if !self.usage.due(client_id, now) {
-            return;
-        }
+    /// `Some((client_id, now))` when this process should record that `client_id`
+    /// obtained a token at `now` (it has not in the last hour); the token store
+    /// methods then call [`record_client_use`](Self::record_client_use) once the token
+    /// is saved. A save that fails after this delays the record by up to an hour.
+    pub(crate) fn client_use_due(&self, client_id: &str, now: i64) -> Option<(String, i64)> {
+        self.usage
+            .due(client_id, now)
+            .then(|| (client_id.to_owned(), now))
+    }
+
+    /// Writes `last_used_at` of `client_id` in the background, if it was registered
+    /// dynamically (other clients are left alone); a failure is logged, never the
+    /// token's.
+    pub(crate) fn record_client_use(&self, client_id: String, now: i64) {
         let repository = self.repository.clone();
-        let client_id = client_id.to_owned();
         tokio::spawn(async move {
             if let Err(error) = repository
                 .touch_registered_client(&client_id, now, USAGE_GRANULARITY)

@@ -48,6 +48,22 @@ fn client_assignments() -> Vec<String> {
         .collect()
 }
 
+/// The insert of `client`, registered at `now`.
+fn insert_client_query(client: &ClientRecord, now: i64) -> Result<Query, SqlError> {
+    let mut query = Query::new(INSERT_CLIENT);
+    for value in client_args(client)? {
+        query = query.bind(value);
+    }
+    Ok(query.bind(now))
+}
+
+/// `error`, said as a taken `client_id` when it is a unique-key conflict.
+fn client_taken(error: SqlError, client_id: &str) -> SqlError {
+    conflict_or(error, || {
+        format!("a client with client_id '{client_id}' already exists")
+    })
+}
+
 /// The store's operations on one database.
 #[derive(Clone)]
 pub(crate) struct Repository {
@@ -140,21 +156,10 @@ impl Repository {
         client: &ClientRecord,
         now: i64,
     ) -> Result<(), SqlError> {
-        let mut query = Query::new(INSERT_CLIENT);
-        for value in client_args(client)? {
-            query = query.bind(value);
-        }
         self.db
-            .execute(query.bind(now))
+            .execute(insert_client_query(client, now)?)
             .await
-            .map_err(|e| {
-                conflict_or(e, || {
-                    format!(
-                        "a client with client_id '{}' already exists",
-                        client.client_id
-                    )
-                })
-            })
+            .map_err(|e| client_taken(e, &client.client_id))
             .map(drop)
     }
 
@@ -241,26 +246,15 @@ impl Repository {
         registration_token_hash: &str,
         now: i64,
     ) -> Result<(), SqlError> {
-        let mut insert = Query::new(INSERT_CLIENT);
-        for value in client_args(client)? {
-            insert = insert.bind(value);
-        }
         let mark = Query::new(
             "UPDATE clients SET registration_access_token_hash = $2 WHERE client_id = $1",
         )
         .bind(client.client_id.as_str())
         .bind(registration_token_hash);
         self.db
-            .transaction(vec![insert.bind(now), mark])
+            .transaction(vec![insert_client_query(client, now)?, mark])
             .await
-            .map_err(|e| {
-                conflict_or(e, || {
-                    format!(
-                        "a client with client_id '{}' already exists",
-                        client.client_id
-                    )
-                })
-            })
+            .map_err(|e| client_taken(e, &client.client_id))
             .map(drop)
     }
 
